@@ -1,0 +1,364 @@
+package io.sparkdpo.config;
+
+import com.fasterxml.jackson.annotation.JsonProperty;
+import com.fasterxml.jackson.core.JsonProcessingException;
+import com.fasterxml.jackson.databind.DeserializationFeature;
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.PropertyNamingStrategies;
+import com.fasterxml.jackson.databind.exc.InvalidFormatException;
+import com.fasterxml.jackson.databind.exc.MismatchedInputException;
+import com.fasterxml.jackson.databind.node.JsonNodeFactory;
+import com.fasterxml.jackson.databind.node.MissingNode;
+import com.fasterxml.jackson.databind.node.NullNode;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import com.fasterxml.jackson.dataformat.yaml.YAMLFactory;
+import com.fasterxml.jackson.dataformat.yaml.YAMLGenerator;
+import java.io.IOException;
+import java.io.InputStream;
+import java.io.UncheckedIOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.Iterator;
+import java.util.List;
+import java.util.Map;
+import java.util.TreeSet;
+import java.util.regex.Pattern;
+import java.util.stream.Collectors;
+
+/**
+ * Builds a {@link JobConfig}: built-in defaults, then the job's YAML file, then {@code --set a.b=c} overrides,
+ * then binding to records, then range checks. Every failure names the key and what is allowed, and happens
+ * before any Spark work starts.
+ */
+public final class ConfigLoader {
+  private static final String DEFAULTS = "/io/sparkdpo/config/defaults.yaml";
+  private static final Pattern SECRET_KEY = Pattern.compile(
+      "(?i).*(secret|password|passwd|credential|access[._-]?key|private[._-]?key).*|(?i)(.*[._-])?token([._-].*)?");
+  private static final String REDACTED = "***redacted***";
+
+  private static final ObjectMapper YAML = new ObjectMapper(new YAMLFactory()
+      .disable(YAMLGenerator.Feature.WRITE_DOC_START_MARKER)
+      .enable(YAMLGenerator.Feature.MINIMIZE_QUOTES))
+      .setPropertyNamingStrategy(PropertyNamingStrategies.SNAKE_CASE)
+      .enable(DeserializationFeature.FAIL_ON_UNKNOWN_PROPERTIES)
+      .enable(DeserializationFeature.FAIL_ON_NULL_FOR_PRIMITIVES)
+      .enable(DeserializationFeature.FAIL_ON_NUMBERS_FOR_ENUMS)
+      .disable(DeserializationFeature.ACCEPT_FLOAT_AS_INT);
+
+  private ConfigLoader() {}
+
+  /** Defaults only. */
+  public static JobConfig defaults() {
+    return load(null, List.of());
+  }
+
+  /**
+   * @param file a YAML file or null
+   * @param overrides {@code key.path=value} strings; values are parsed as YAML scalars (numbers, booleans, null)
+   */
+  public static JobConfig load(Path file, List<String> overrides) {
+    ObjectNode tree = defaultsTree();
+    if (file != null) {
+      JsonNode user = readFile(file);
+      if (!user.isMissingNode() && !user.isNull()) {
+        if (!user.isObject()) {
+          throw new ConfigException(file + ": the top level must be a mapping of sections, e.g. 'prepare:'");
+        }
+        mergeInto(tree, (ObjectNode) user, "", file.toString());
+      }
+    }
+    for (String override : overrides) {
+      applyOverride(tree, override);
+    }
+    JobConfig config = bind(tree);
+    Violations v = new Violations();
+    config.validate("", v);
+    v.throwIfAny();
+    return config;
+  }
+
+  /** The effective configuration as YAML, with every secret-looking value replaced. Safe to log. */
+  public static String toRedactedYaml(JobConfig config) {
+    try {
+      return YAML.writeValueAsString(redact(YAML.valueToTree(config)));
+    } catch (JsonProcessingException e) {
+      throw new IllegalStateException(e);
+    }
+  }
+
+  /** The effective configuration as a JSON tree with secrets redacted, for manifests. */
+  public static JsonNode toRedactedTree(JobConfig config) {
+    return redact(YAML.valueToTree(config));
+  }
+
+  /** Whether a key (in any spelling: snake_case, dotted Hadoop names) holds a secret. */
+  public static boolean isSecretKey(String key) {
+    return SECRET_KEY.matcher(key).matches();
+  }
+
+  private static JsonNode redact(JsonNode node) {
+    if (node instanceof ObjectNode obj) {
+      Iterator<Map.Entry<String, JsonNode>> it = obj.fields();
+      List<String> secrets = new ArrayList<>();
+      while (it.hasNext()) {
+        Map.Entry<String, JsonNode> e = it.next();
+        if (isSecretKey(e.getKey()) && !e.getValue().isNull() && !e.getValue().isContainerNode()) {
+          secrets.add(e.getKey());
+        } else {
+          redact(e.getValue());
+        }
+      }
+      secrets.forEach(k -> obj.put(k, REDACTED));
+    } else if (node != null && node.isArray()) {
+      node.forEach(ConfigLoader::redact);
+    }
+    return node;
+  }
+
+  private static ObjectNode defaultsTree() {
+    try (InputStream in = ConfigLoader.class.getResourceAsStream(DEFAULTS)) {
+      if (in == null) {
+        throw new IllegalStateException("missing resource " + DEFAULTS);
+      }
+      return (ObjectNode) YAML.readTree(in);
+    } catch (IOException e) {
+      throw new UncheckedIOException(e);
+    }
+  }
+
+  private static JsonNode readFile(Path file) {
+    if (!Files.isRegularFile(file)) {
+      throw new ConfigException("config file " + file + " does not exist or is not a file");
+    }
+    try {
+      return YAML.readTree(file.toFile());
+    } catch (JsonProcessingException e) {
+      throw new ConfigException(file + ": not valid YAML: " + e.getOriginalMessage()
+          + (e.getLocation() != null ? " at line " + e.getLocation().getLineNr() : ""));
+    } catch (IOException e) {
+      throw new ConfigException(file + ": cannot be read: " + e.getMessage());
+    }
+  }
+
+  /** Maps whose keys are the user's own (Spark's settings), not ours: any key is accepted. */
+  private static final List<String> FREE_FORM_MAPS = List.of("spark.conf");
+
+  private static boolean freeForm(String dottedKey) {
+    return FREE_FORM_MAPS.contains(dottedKey);
+  }
+
+  private static void mergeInto(ObjectNode base, ObjectNode user, String prefix, String source) {
+    Iterator<Map.Entry<String, JsonNode>> it = user.fields();
+    while (it.hasNext()) {
+      Map.Entry<String, JsonNode> e = it.next();
+      String key = prefix.isEmpty() ? e.getKey() : prefix + "." + e.getKey();
+      JsonNode existing = base.get(e.getKey());
+      if (existing == null) {
+        throw unknownKey(base, e.getKey(), prefix, source);
+      }
+      JsonNode value = e.getValue();
+      if (existing.isObject() && !freeForm(key)) {
+        if (value.isNull()) {
+          continue;
+        }
+        if (!value.isObject()) {
+          throw new ConfigException(key + " (" + source + "): must be a mapping with keys "
+              + keysOf(existing) + ", got " + describe(value));
+        }
+        mergeInto((ObjectNode) existing, (ObjectNode) value, key, source);
+      } else if (existing.isObject() && value.isObject()) {
+        ((ObjectNode) existing).setAll((ObjectNode) value);
+      } else {
+        base.set(e.getKey(), value);
+      }
+    }
+  }
+
+  private static void applyOverride(ObjectNode tree, String override) {
+    int eq = override.indexOf('=');
+    if (eq <= 0) {
+      throw new ConfigException("--set " + override + ": expected key.path=value");
+    }
+    String path = override.substring(0, eq).trim();
+    String raw = override.substring(eq + 1);
+    JsonNode value;
+    try {
+      value = raw.isEmpty() ? JsonNodeFactory.instance.textNode("") : YAML.readTree(raw);
+      if (value == null || value.isMissingNode()) {
+        value = NullNode.instance;
+      }
+    } catch (JsonProcessingException e) {
+      value = JsonNodeFactory.instance.textNode(raw);
+    }
+    String[] parts = path.split("\\.");
+    ObjectNode node = tree;
+    StringBuilder prefix = new StringBuilder();
+    for (int i = 0; i < parts.length - 1; i++) {
+      JsonNode child = node.get(parts[i]);
+      if (child == null) {
+        throw unknownKey(node, parts[i], prefix.toString(), "--set " + override);
+      }
+      if (freeForm(prefix + parts[i])) {
+        // Free-form maps (spark.conf) take the rest of the path as one key: spark.conf.spark.x.y=1.
+        String rest = String.join(".", Arrays.copyOfRange(parts, i + 1, parts.length));
+        ((ObjectNode) child).set(rest, value.isValueNode() ? JsonNodeFactory.instance.textNode(value.asText()) : value);
+        return;
+      }
+      if (!child.isObject()) {
+        throw new ConfigException("--set " + override + ": " + prefix + parts[i] + " is a value, not a section");
+      }
+      node = (ObjectNode) child;
+      prefix.append(parts[i]).append('.');
+    }
+    String last = parts[parts.length - 1];
+    JsonNode existing = node.get(last);
+    if (existing == null) {
+      throw unknownKey(node, last, prefix.length() == 0 ? "" : prefix.substring(0, prefix.length() - 1),
+          "--set " + override);
+    }
+    if (existing.isObject() && !freeForm(path) && !value.isNull()) {
+      throw new ConfigException("--set " + override + ": " + path + " is a section with keys " + keysOf(existing)
+          + "; set one of them, e.g. " + path + "." + existing.fieldNames().next() + "=...");
+    }
+    node.set(last, value);
+  }
+
+  private static ConfigException unknownKey(JsonNode section, String key, String prefix, String source) {
+    String full = prefix.isEmpty() ? key : prefix + "." + key;
+    TreeSet<String> allowed = keysOf(section);
+    String hint = allowed.stream().filter(k -> editDistance(k, key) <= 2).findFirst()
+        .map(k -> " (did you mean '" + k + "'?)").orElse("");
+    return new ConfigException("unknown key '" + full + "' in " + source + hint + "; allowed keys"
+        + (prefix.isEmpty() ? "" : " under '" + prefix + "'") + ": " + String.join(", ", allowed));
+  }
+
+  private static TreeSet<String> keysOf(JsonNode section) {
+    TreeSet<String> keys = new TreeSet<>();
+    section.fieldNames().forEachRemaining(keys::add);
+    return keys;
+  }
+
+  private static JobConfig bind(ObjectNode tree) {
+    try {
+      return YAML.treeToValue(tree, JobConfig.class);
+    } catch (InvalidFormatException e) {
+      String key = pathOf(e);
+      Class<?> target = e.getTargetType();
+      if (target != null && target.isEnum()) {
+        throw new ConfigException(key + ": '" + e.getValue() + "' is not allowed; allowed values: "
+            + enumValues(target));
+      }
+      throw new ConfigException(key + ": '" + e.getValue() + "' is not a valid " + typeName(target));
+    } catch (MismatchedInputException e) {
+      String key = pathOf(e);
+      Class<?> target = e.getTargetType();
+      JsonNode given = valueAt(tree, key);
+      if (target != null && target.isEnum()) {
+        throw new ConfigException(key + ": " + describe(given) + " is not allowed; allowed values: "
+            + enumValues(target));
+      }
+      throw new ConfigException(key + ": expected " + typeName(target) + ", got " + describe(given));
+    } catch (JsonProcessingException e) {
+      throw new ConfigException("configuration cannot be bound: " + e.getOriginalMessage());
+    }
+  }
+
+  private static JsonNode valueAt(JsonNode tree, String dotted) {
+    JsonNode node = tree;
+    for (String part : dotted.split("\\.")) {
+      node = node == null ? MissingNode.getInstance() : node.path(part);
+    }
+    return node;
+  }
+
+  private static String pathOf(MismatchedInputException e) {
+    return e.getPath().stream()
+        .map(ref -> ref.getFieldName() != null ? ref.getFieldName() : "[" + ref.getIndex() + "]")
+        .collect(Collectors.joining("."));
+  }
+
+  private static String describe(JsonNode value) {
+    if (value == null || value.isMissingNode() || value.isNull()) {
+      return "null";
+    }
+    if (value.isObject()) {
+      return "a mapping";
+    }
+    if (value.isArray()) {
+      return "a list";
+    }
+    return (value.isTextual() ? "text" : value.getNodeType().name().toLowerCase()) + " '" + value.asText() + "'";
+  }
+
+  private static String typeName(Class<?> type) {
+    if (type == null) {
+      return "value";
+    }
+    if (type == int.class || type == Integer.class || type == long.class || type == Long.class) {
+      return "a whole number";
+    }
+    if (type == double.class || type == Double.class || type == float.class || type == Float.class) {
+      return "a number";
+    }
+    if (type == boolean.class || type == Boolean.class) {
+      return "true or false";
+    }
+    if (type == String.class) {
+      return "text";
+    }
+    if (Map.class.isAssignableFrom(type) || type.isRecord()) {
+      return "a mapping";
+    }
+    if (List.class.isAssignableFrom(type)) {
+      return "a list";
+    }
+    return type.getSimpleName();
+  }
+
+  /** The names an enum accepts in YAML: its {@code @JsonProperty} values. */
+  public static List<String> enumValues(Class<?> enumType) {
+    List<String> names = new ArrayList<>();
+    for (Object constant : enumType.getEnumConstants()) {
+      String name = ((Enum<?>) constant).name();
+      try {
+        JsonProperty p = enumType.getField(name).getAnnotation(JsonProperty.class);
+        names.add(p != null ? p.value() : name.toLowerCase());
+      } catch (NoSuchFieldException e) {
+        names.add(name.toLowerCase());
+      }
+    }
+    return names;
+  }
+
+  /** The YAML name of an enum constant. */
+  public static String yamlName(Enum<?> constant) {
+    try {
+      JsonProperty p = constant.getDeclaringClass().getField(constant.name()).getAnnotation(JsonProperty.class);
+      return p != null ? p.value() : constant.name().toLowerCase();
+    } catch (NoSuchFieldException e) {
+      return constant.name().toLowerCase();
+    }
+  }
+
+  private static int editDistance(String a, String b) {
+    int[] prev = new int[b.length() + 1];
+    int[] cur = new int[b.length() + 1];
+    for (int j = 0; j <= b.length(); j++) {
+      prev[j] = j;
+    }
+    for (int i = 1; i <= a.length(); i++) {
+      cur[0] = i;
+      for (int j = 1; j <= b.length(); j++) {
+        int cost = a.charAt(i - 1) == b.charAt(j - 1) ? 0 : 1;
+        cur[j] = Math.min(Math.min(cur[j - 1] + 1, prev[j] + 1), prev[j - 1] + cost);
+      }
+      int[] t = prev;
+      prev = cur;
+      cur = t;
+    }
+    return prev[b.length()];
+  }
+}

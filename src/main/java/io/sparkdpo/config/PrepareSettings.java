@@ -1,0 +1,43 @@
+package io.sparkdpo.config;
+
+import com.fasterxml.jackson.annotation.JsonProperty;
+
+/** Settings of the {@code prepare} stage: parsing, templating, tokenization, truncation, split and sharding. */
+public record PrepareSettings(
+    Format format,
+    String tokenizer,
+    String template,
+    int maxLength,
+    int maxPromptLength,
+    TruncationMode truncationMode,
+    boolean addEos,
+    double evalFraction,
+    int numShards,
+    long seed) implements Validated {
+
+  /** Input dataset layouts. */
+  public enum Format {
+    @JsonProperty("auto") AUTO,
+    @JsonProperty("hh-rlhf") HH_RLHF,
+    @JsonProperty("trl") TRL,
+    @JsonProperty("ultrafeedback") ULTRAFEEDBACK
+  }
+
+  /** Which end of an over-long prompt survives, as TRL's {@code truncation_mode}. */
+  public enum TruncationMode {
+    @JsonProperty("keep_start") KEEP_START,
+    @JsonProperty("keep_end") KEEP_END
+  }
+
+  @Override
+  public void validate(String prefix, Violations v) {
+    v.notBlank(prefix + ".tokenizer", tokenizer);
+    v.notBlank(prefix + ".template", template);
+    v.positive(prefix + ".max_length", maxLength);
+    v.positive(prefix + ".max_prompt_length", maxPromptLength);
+    v.require(maxPromptLength < maxLength, prefix + ".max_prompt_length",
+        "must be < max_length (" + maxLength + ") to leave room for a response", maxPromptLength);
+    v.inRange(prefix + ".eval_fraction", evalFraction, 0.0, 1.0);
+    v.nonNegative(prefix + ".num_shards", numShards);
+  }
+}

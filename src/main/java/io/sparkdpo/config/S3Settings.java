@@ -1,0 +1,25 @@
+package io.sparkdpo.config;
+
+/**
+ * s3a settings. Keys left null fall back to the AWS default chain (environment, instance profile), which is
+ * what a cluster should use; explicit keys exist for test servers and are always redacted in logs.
+ */
+public record S3Settings(
+    String endpoint,
+    String region,
+    boolean pathStyleAccess,
+    boolean ssl,
+    String accessKey,
+    String secretKey,
+    String sessionToken) implements Validated {
+
+  public boolean hasStaticCredentials() {
+    return accessKey != null && secretKey != null;
+  }
+
+  @Override
+  public void validate(String prefix, Violations v) {
+    v.require((accessKey == null) == (secretKey == null), prefix + ".access_key/secret_key",
+        "must be set together or both left null", accessKey == null ? "only secret_key" : "only access_key");
+  }
+}

@@ -1,0 +1,18 @@
+package io.sparkdpo.config;
+
+import java.util.Map;
+
+/**
+ * How a stage gets its SparkSession. {@code master} null means: the master spark-submit set, or else an
+ * embedded {@code local[*]}. {@code conf} is passed through verbatim (keys as Spark spells them).
+ */
+public record SparkSettings(String master, String appName, Map<String, String> conf) implements Validated {
+  public SparkSettings {
+    conf = conf == null ? Map.of() : Map.copyOf(conf);
+  }
+
+  @Override
+  public void validate(String prefix, Violations v) {
+    v.notBlank(prefix + ".app_name", appName);
+  }
+}
