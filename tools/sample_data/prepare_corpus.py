@@ -9,7 +9,7 @@ Keeps the text as published (one paragraph per line, chapter heading first); onl
 lightly: Unicode NFC, LF line ends, no trailing spaces, at most one blank line in a row, one final
 newline. Drops the package's table of contents and its JavaScript/JSON copies of the same text.
 
-Chapters whose number is a multiple of 10 go to heldout/ (13 chapters, about 8% of the text): the
+Chapters whose number is a multiple of 10 go to heldout/ (13 chapters, about 7.6% of the text): the
 built-in tokenizer and the tiny model's SFT never see them, so they serve as held-out text and
 held-out prompts. Everything else goes to train/. File names sort in book order.
 """
