@@ -60,7 +60,7 @@ public final class TokenizerCommand implements Callable<Integer> {
   public Integer call() throws IOException {
     long start = System.nanoTime();
     BpeTrainer trainer = new BpeTrainer(vocabSize, specials, minFrequency);
-    List<String> texts = readAll(inputs);
+    List<String> texts = TrainingTexts.readAll(inputs);
     texts.forEach(trainer::add);
     BpeVocabulary vocab = trainer.train();
     HuggingFaceTokenizerFiles.write(vocab,
@@ -81,7 +81,7 @@ public final class TokenizerCommand implements Callable<Integer> {
       System.out.println("training texts: " + train);
       int failures = train.roundTripFailures().size();
       if (!measure.isEmpty()) {
-        TokenizerStats heldOut = TokenizerStats.measure(tokenizer, readAll(measure));
+        TokenizerStats heldOut = TokenizerStats.measure(tokenizer, TrainingTexts.readAll(measure));
         System.out.println("held-out texts: " + heldOut);
         failures += heldOut.roundTripFailures().size();
       }
@@ -91,13 +91,5 @@ public final class TokenizerCommand implements Callable<Integer> {
       }
     }
     return 0;
-  }
-
-  private static List<String> readAll(List<Path> paths) throws IOException {
-    List<String> texts = new ArrayList<>();
-    for (Path file : TrainingTexts.files(paths)) {
-      TrainingTexts.read(file, texts::add);
-    }
-    return texts;
   }
 }

@@ -48,6 +48,15 @@ public final class TrainingTexts {
     return files;
   }
 
+  /** Every text of every file {@code inputs} stand for, in order. */
+  public static List<String> readAll(List<Path> inputs) throws IOException {
+    List<String> texts = new ArrayList<>();
+    for (Path file : files(inputs)) {
+      read(file, texts::add);
+    }
+    return texts;
+  }
+
   /** Passes every text of {@code file} to {@code sink}. */
   public static void read(Path file, Consumer<String> sink) throws IOException {
     String name = file.getFileName().toString().toLowerCase(Locale.ROOT);

@@ -44,11 +44,7 @@ class BuiltinTokenizerTest {
   }
 
   private static List<String> texts(Path... inputs) throws IOException {
-    List<String> texts = new ArrayList<>();
-    for (Path f : TrainingTexts.files(List.of(inputs))) {
-      TrainingTexts.read(f, texts::add);
-    }
-    return texts;
+    return TrainingTexts.readAll(List.of(inputs));
   }
 
   @Test

@@ -7,7 +7,6 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.util.ArrayList;
 import java.util.List;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -17,11 +16,7 @@ class TrainingTextsTest {
   Path dir;
 
   private List<String> read(Path... inputs) throws IOException {
-    List<String> texts = new ArrayList<>();
-    for (Path f : TrainingTexts.files(List.of(inputs))) {
-      TrainingTexts.read(f, texts::add);
-    }
-    return texts;
+    return TrainingTexts.readAll(List.of(inputs));
   }
 
   @Test
