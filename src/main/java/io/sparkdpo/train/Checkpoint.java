@@ -9,6 +9,7 @@ import java.security.DigestInputStream;
 import java.security.MessageDigest;
 import java.util.Map;
 import java.util.Set;
+import org.apache.hadoop.fs.ChecksumException;
 
 /**
  * A committed checkpoint folder ({@code checkpoints/step-N/}). Every read is checked against the sha256 recorded
@@ -53,7 +54,7 @@ public final class Checkpoint {
     try {
       bytes = storage.readBytes(path(name));
     } catch (UncheckedIOException e) {
-      throw new CheckpointException(describe(name) + " cannot be read: " + e.getMessage(), e);
+      throw unreadable(name, e.getCause());
     }
     check(name, expected, bytes.length, CheckpointStore.sha256(bytes));
     return bytes;
@@ -79,7 +80,7 @@ public final class Checkpoint {
       value = reader.read(in);
       in.transferTo(java.io.OutputStream.nullOutputStream());
     } catch (IOException e) {
-      throw new CheckpointException(describe(name) + " cannot be read: " + e.getMessage(), e);
+      throw unreadable(name, e);
     }
     check(name, expected, count[0], CheckpointStore.hex(digest.digest()));
     return value;
@@ -111,6 +112,12 @@ public final class Checkpoint {
       throw new CheckpointException(describe(name) + " is corrupt: sha256 " + sha256 + " (" + bytes
           + " bytes), checksums.json records " + expected.sha256() + " (" + expected.bytes() + " bytes)");
     }
+  }
+
+  /** Storage-level checksums (HDFS, Hadoop's local .crc files) report corruption before our sha256 can. */
+  private CheckpointException unreadable(String name, IOException e) {
+    String how = e instanceof ChecksumException ? " is corrupt (storage checksum): " : " cannot be read: ";
+    return new CheckpointException(describe(name) + how + e.getMessage(), e);
   }
 
   private String describe(String name) {

@@ -1,7 +1,8 @@
 package io.sparkdpo.train;
 
 import ai.djl.ndarray.NDArray;
-import ai.djl.ndarray.index.NDIndex;
+import ai.djl.pytorch.engine.PtNDArray;
+import ai.djl.pytorch.jni.JniUtils;
 import java.util.ArrayList;
 import java.util.List;
 
@@ -16,7 +17,6 @@ import java.util.List;
  * {@code getGradient()} call); {@link #zero()} closes the wrappers.
  */
 public final class GradientAccumulator implements AutoCloseable {
-  private static final NDIndex ALL = new NDIndex("...");
   private final List<NDArray> params;
   private List<NDArray> wrappers;
   private int microBatches;
@@ -71,12 +71,11 @@ public final class GradientAccumulator implements AutoCloseable {
     }
   }
 
-  /** Sets every gradient to exactly 0 (also NaN ones) and starts a new accumulation. */
+  /** Sets every gradient to exactly 0 (NaN ones too), in place, and starts a new accumulation. */
   public void zero() {
-    try (GradMode ignored = GradMode.off()) {
-      for (NDArray g : gradients()) {
-        g.set(ALL, 0f);
-      }
+    // torch's grad.zero_(); NDArray.set(index, Number) would leak a scalar array per call.
+    for (NDArray p : params) {
+      JniUtils.zeroGrad((PtNDArray) p);
     }
     releaseWrappers();
     microBatches = 0;

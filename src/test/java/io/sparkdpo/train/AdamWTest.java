@@ -199,4 +199,13 @@ class AdamWTest {
       }
     }
   }
+
+  @Test
+  void aFileThatIsNotOptimizerStateIsNamed() {
+    java.io.IOException e = assertThrows(java.io.IOException.class, () -> OptimizerState.read(
+        new ByteArrayInputStream("not a safetensors file at all".getBytes(java.nio.charset.StandardCharsets.UTF_8)),
+        "run/checkpoints/step-3/optimizer.safetensors"));
+    assertTrue(e.getMessage().startsWith("run/checkpoints/step-3/optimizer.safetensors: not an optimizer state file"),
+        e.getMessage());
+  }
 }
