@@ -1,5 +1,6 @@
 package io.sparkdpo.train;
 
+import com.fasterxml.jackson.annotation.JsonProperty;
 import io.sparkdpo.config.LrSchedulerType;
 import io.sparkdpo.config.OptimizationSettings;
 
@@ -10,7 +11,11 @@ import io.sparkdpo.config.OptimizationSettings;
  * warmup the very first update uses rate 0, exactly as the Hugging Face Trainer does. A record, so a checkpoint
  * can store it as JSON and a resume can check it did not change.
  */
-public record LearningRateSchedule(LrSchedulerType type, double baseLr, long warmupSteps, long totalSteps) {
+public record LearningRateSchedule(
+    @JsonProperty("type") LrSchedulerType type,
+    @JsonProperty("base_lr") double baseLr,
+    @JsonProperty("warmup_steps") long warmupSteps,
+    @JsonProperty("total_steps") long totalSteps) {
   public LearningRateSchedule {
     if (!(baseLr >= 0) || warmupSteps < 0 || totalSteps < 1) {
       throw new IllegalArgumentException("need base_lr >= 0, warmup >= 0, total >= 1; got " + baseLr + ", "
