@@ -113,7 +113,7 @@ public final class DpoLoss {
         return main;
       }
       main.muli(1 - labelSmoothing);
-      // -log s(-z) = softplus(z); sigmoid subtracts it (times -1), robust adds it back with the opposite sign.
+      // e * log s(-z) = -e * softplus(z): sigmoid (sign -1) adds e * softplus(z), robust (sign +1) subtracts it.
       try (NDArray flipped = Activation.softPlus(z)) {
         return main.addi(flipped.muli(-sign * labelSmoothing));
       }
