@@ -8,7 +8,9 @@ public record JobConfig(
     SparkSettings spark,
     StorageSettings storage,
     PrepareSettings prepare,
-    ModelSettings model) implements Validated {
+    ModelSettings model,
+    SftSettings sft,
+    TrainSettings train) implements Validated {
 
   @Override
   public void validate(String prefix, Violations v) {
@@ -16,5 +18,7 @@ public record JobConfig(
     storage.validate("storage", v);
     prepare.validate("prepare", v);
     model.validate("model", v);
+    sft.validate("sft", v);
+    train.validate("train", v);
   }
 }

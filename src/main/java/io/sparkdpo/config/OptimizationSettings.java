@@ -1,0 +1,89 @@
+package io.sparkdpo.config;
+
+/**
+ * The keys the {@code sft} and {@code train} sections share: optimiser, schedule, batch and loop sizes, with
+ * the names and meanings of transformers' {@code TrainingArguments} (what TRL users already know).
+ */
+public interface OptimizationSettings {
+  double learningRate();
+
+  LrSchedulerType lrSchedulerType();
+
+  /** Warmup length in optimizer steps; wins over {@link #warmupRatio()} when positive, as in transformers. */
+  int warmupSteps();
+
+  /** Warmup as a fraction of all optimizer steps, rounded up. */
+  double warmupRatio();
+
+  double weightDecay();
+
+  double adamBeta1();
+
+  double adamBeta2();
+
+  double adamEpsilon();
+
+  /** Clip gradients to this global L2 norm; 0 disables clipping (the norm is still reported). */
+  double maxGradNorm();
+
+  int perDeviceTrainBatchSize();
+
+  int perDeviceEvalBatchSize();
+
+  int gradientAccumulationSteps();
+
+  double numTrainEpochs();
+
+  /** Positive: stop after this many optimizer steps, overriding {@link #numTrainEpochs()}; -1: use epochs. */
+  long maxSteps();
+
+  int loggingSteps();
+
+  /** Evaluate every this many optimizer steps; 0: only at the end. */
+  int evalSteps();
+
+  /** Checkpoint every this many optimizer steps; 0: only at the end. */
+  int saveSteps();
+
+  /** Keep at most this many checkpoints (TRL's {@code save_total_limit}); null keeps all. */
+  Integer saveTotalLimit();
+
+  long seed();
+
+  /** Training replicas, one per Spark executor (one barrier task each). */
+  int workers();
+
+  /** How many times the driver submits the training stage before giving up (resuming from checkpoints). */
+  int maxAttempts();
+
+  String outputDir();
+
+  /** Range checks of the shared keys; each problem names {@code prefix.key}. */
+  default void validateOptimization(String prefix, Violations v) {
+    v.positive(prefix + ".learning_rate", learningRate());
+    v.require(lrSchedulerType() != null, prefix + ".lr_scheduler_type", "must be set", null);
+    v.nonNegative(prefix + ".warmup_steps", warmupSteps());
+    v.inRange(prefix + ".warmup_ratio", warmupRatio(), 0.0, 1.0);
+    v.require(!(warmupSteps() > 0 && warmupRatio() > 0), prefix + ".warmup_ratio",
+        "set warmup_steps or warmup_ratio, not both (warmup_steps=" + warmupSteps() + ")", warmupRatio());
+    v.nonNegative(prefix + ".weight_decay", weightDecay());
+    v.inRange(prefix + ".adam_beta1", adamBeta1(), 0.0, 1.0);
+    v.inRange(prefix + ".adam_beta2", adamBeta2(), 0.0, 1.0);
+    v.positive(prefix + ".adam_epsilon", adamEpsilon());
+    v.nonNegative(prefix + ".max_grad_norm", maxGradNorm());
+    v.positive(prefix + ".per_device_train_batch_size", perDeviceTrainBatchSize());
+    v.positive(prefix + ".per_device_eval_batch_size", perDeviceEvalBatchSize());
+    v.positive(prefix + ".gradient_accumulation_steps", gradientAccumulationSteps());
+    v.positive(prefix + ".num_train_epochs", numTrainEpochs());
+    v.require(maxSteps() == -1 || maxSteps() > 0, prefix + ".max_steps", "must be -1 (use epochs) or > 0",
+        maxSteps());
+    v.positive(prefix + ".logging_steps", loggingSteps());
+    v.nonNegative(prefix + ".eval_steps", evalSteps());
+    v.nonNegative(prefix + ".save_steps", saveSteps());
+    v.require(saveTotalLimit() == null || saveTotalLimit() >= 1, prefix + ".save_total_limit",
+        "must be null (keep all) or >= 1", saveTotalLimit());
+    v.positive(prefix + ".workers", workers());
+    v.positive(prefix + ".max_attempts", maxAttempts());
+    v.notBlank(prefix + ".output_dir", outputDir());
+  }
+}

@@ -1,0 +1,36 @@
+package io.sparkdpo.config;
+
+/**
+ * Supervised fine-tuning on prompt + chosen response (the paper's pi_SFT), before DPO. Loss on response
+ * tokens only unless {@code completion_only_loss} is false (TRL's key and default).
+ */
+public record SftSettings(
+    double learningRate,
+    LrSchedulerType lrSchedulerType,
+    int warmupSteps,
+    double warmupRatio,
+    double weightDecay,
+    double adamBeta1,
+    double adamBeta2,
+    double adamEpsilon,
+    double maxGradNorm,
+    int perDeviceTrainBatchSize,
+    int perDeviceEvalBatchSize,
+    int gradientAccumulationSteps,
+    double numTrainEpochs,
+    long maxSteps,
+    int loggingSteps,
+    int evalSteps,
+    int saveSteps,
+    Integer saveTotalLimit,
+    long seed,
+    int workers,
+    int maxAttempts,
+    String outputDir,
+    boolean completionOnlyLoss) implements Validated, OptimizationSettings {
+
+  @Override
+  public void validate(String prefix, Violations v) {
+    validateOptimization(prefix, v);
+  }
+}

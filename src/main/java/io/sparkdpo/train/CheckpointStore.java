@@ -1,0 +1,270 @@
+package io.sparkdpo.train;
+
+import com.fasterxml.jackson.annotation.JsonProperty;
+import io.sparkdpo.io.Json;
+import io.sparkdpo.io.Storage;
+import java.io.IOException;
+import java.io.OutputStream;
+import java.io.UncheckedIOException;
+import java.security.DigestOutputStream;
+import java.security.MessageDigest;
+import java.security.NoSuchAlgorithmException;
+import java.time.Instant;
+import java.util.ArrayList;
+import java.util.Comparator;
+import java.util.HexFormat;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+import java.util.TreeMap;
+import java.util.UUID;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
+import org.apache.hadoop.fs.FileStatus;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * Checkpoints of a run under {@code RUN/checkpoints/step-N/}, payload-agnostic: the trainer hands named byte
+ * writers (model files, optimizer state, scheduler, step, data cursor, RNG state).
+ *
+ * <p>Writing: every file goes into {@code checkpoints/.tmp-step-N-<uuid>/} with its sha256 computed on the way,
+ * then {@code checksums.json}, then the folder is renamed to {@code step-N}, and only then the marker
+ * {@code COMMITTED} (holding the sha256 of checksums.json) is written. A crash at any point before the marker
+ * leaves the previous checkpoint the newest valid one. On object stores rename is a copy and not atomic, which
+ * is why validity is decided by the marker alone, never by the folder's existence.
+ *
+ * <p>Reading: {@link #latestValid()} takes the newest folder with a marker whose files all match their
+ * checksums, skipping (and logging) corrupt or uncommitted ones. After each save, all but the newest
+ * {@code keepLast} committed checkpoints are deleted (marker first), with any uncommitted leftovers.
+ */
+public final class CheckpointStore {
+  private static final Logger LOG = LoggerFactory.getLogger(CheckpointStore.class);
+  static final String CHECKSUMS = "checksums.json";
+  static final String MARKER = "COMMITTED";
+  private static final Pattern STEP_DIR = Pattern.compile("step-(\\d+)");
+  private static final Pattern RESERVED = Pattern.compile("(^|.*/)(" + CHECKSUMS + "|" + MARKER + ")$");
+
+  /** Size and sha256 of one file, as recorded in checksums.json. */
+  public record FileSum(@JsonProperty("bytes") long bytes, @JsonProperty("sha256") String sha256) {}
+
+  /** The content of checksums.json. */
+  public record Manifest(@JsonProperty("step") long step, @JsonProperty("files") TreeMap<String, FileSum> files) {}
+
+  /** The content of the commit marker. */
+  public record Marker(@JsonProperty("step") long step, @JsonProperty("checksums_sha256") String checksumsSha256,
+                       @JsonProperty("committed_at") String committedAt) {}
+
+  private final Storage storage;
+  private final String root;
+  private final Integer keepLast;
+
+  /**
+   * @param runDir the run folder (local path, {@code file:}, {@code hdfs:}, {@code s3a:})
+   * @param keepLast committed checkpoints to keep after each save; null keeps all
+   */
+  public CheckpointStore(Storage storage, String runDir, Integer keepLast) {
+    if (keepLast != null && keepLast < 1) {
+      throw new IllegalArgumentException("keep_last must be >= 1 or null, got " + keepLast);
+    }
+    this.storage = storage;
+    this.root = Storage.join(Storage.qualify(runDir), "checkpoints");
+    this.keepLast = keepLast;
+  }
+
+  /** {@code RUN/checkpoints}. */
+  public String root() {
+    return root;
+  }
+
+  public String dirOf(long step) {
+    return Storage.join(root, "step-" + step);
+  }
+
+  /**
+   * Writes and commits checkpoint {@code step}, then prunes. Replaces an existing {@code step-N} (it is
+   * invalidated first, so a crash in between leaves no half-valid folder).
+   */
+  public Checkpoint save(long step, Map<String, PayloadWriter> files) {
+    if (step < 0) {
+      throw new IllegalArgumentException("step must be >= 0, got " + step);
+    }
+    for (String name : files.keySet()) {
+      if (name.isBlank() || name.startsWith("/") || name.contains("..") || RESERVED.matcher(name).matches()) {
+        throw new IllegalArgumentException("invalid checkpoint file name '" + name + "'");
+      }
+    }
+    String tmp = Storage.join(root, ".tmp-step-" + step + "-" + UUID.randomUUID());
+    TreeMap<String, FileSum> sums = new TreeMap<>();
+    try {
+      storage.mkdirs(tmp);
+      for (Map.Entry<String, PayloadWriter> e : files.entrySet()) {
+        sums.put(e.getKey(), writeHashed(Storage.join(tmp, e.getKey()), e.getValue()));
+      }
+      byte[] checksums = Json.MAPPER.writeValueAsBytes(new Manifest(step, sums));
+      storage.writeBytes(Storage.join(tmp, CHECKSUMS), checksums);
+      String dir = dirOf(step);
+      if (storage.exists(dir)) {
+        storage.delete(Storage.join(dir, MARKER));
+        storage.delete(dir);
+      }
+      storage.rename(tmp, dir);
+      Marker marker = new Marker(step, sha256(checksums), Instant.now().toString());
+      storage.writeBytes(Storage.join(dir, MARKER), Json.MAPPER.writeValueAsBytes(marker));
+      LOG.info("checkpoint step {} committed at {} ({} files)", step, dir, sums.size());
+      Checkpoint saved = new Checkpoint(storage, dir, step, sums);
+      prune(step);
+      return saved;
+    } catch (IOException e) {
+      deleteQuietly(tmp);
+      throw new UncheckedIOException("cannot write checkpoint step " + step + " under " + root + ": "
+          + e.getMessage(), e);
+    } catch (RuntimeException e) {
+      deleteQuietly(tmp);
+      throw e;
+    }
+  }
+
+  /** Steps of folders that carry a commit marker, ascending (not verified). */
+  public List<Long> committedSteps() {
+    List<Long> steps = new ArrayList<>();
+    for (Map.Entry<Long, String> e : stepDirs().entrySet()) {
+      if (storage.exists(Storage.join(e.getValue(), MARKER))) {
+        steps.add(e.getKey());
+      }
+    }
+    return steps;
+  }
+
+  /** The newest committed checkpoint whose every file matches its checksum; empty if there is none. */
+  public Optional<Checkpoint> latestValid() {
+    List<Map.Entry<Long, String>> newestFirst = new ArrayList<>(stepDirs().entrySet());
+    newestFirst.sort(Map.Entry.<Long, String>comparingByKey(Comparator.reverseOrder()));
+    for (Map.Entry<Long, String> e : newestFirst) {
+      try {
+        Checkpoint c = open(e.getKey());
+        c.verify();
+        return Optional.of(c);
+      } catch (CheckpointException ex) {
+        LOG.warn("skipping checkpoint {}: {}", e.getValue(), ex.getMessage());
+      }
+    }
+    return Optional.empty();
+  }
+
+  /**
+   * Opens committed checkpoint {@code step}: the marker must exist and match checksums.json. File contents are
+   * verified as they are read (or all at once with {@link Checkpoint#verify()}).
+   */
+  public Checkpoint open(long step) {
+    String dir = dirOf(step);
+    String markerPath = Storage.join(dir, MARKER);
+    if (!storage.exists(markerPath)) {
+      throw new CheckpointException("checkpoint " + dir + " is not committed (no " + MARKER
+          + " marker): its writer did not finish");
+    }
+    try {
+      Marker marker = Json.MAPPER.readValue(storage.readBytes(markerPath), Marker.class);
+      byte[] checksums = storage.readBytes(Storage.join(dir, CHECKSUMS));
+      String actual = sha256(checksums);
+      if (!actual.equals(marker.checksumsSha256())) {
+        throw new CheckpointException("checkpoint file " + Storage.join(dir, CHECKSUMS) + " is corrupt: sha256 "
+            + actual + ", the commit marker records " + marker.checksumsSha256());
+      }
+      Manifest manifest = Json.MAPPER.readValue(checksums, Manifest.class);
+      if (manifest.step() != step || marker.step() != step) {
+        throw new CheckpointException("checkpoint " + dir + " records step " + manifest.step() + ", expected "
+            + step);
+      }
+      return new Checkpoint(storage, dir, step, manifest.files());
+    } catch (IOException | UncheckedIOException e) {
+      throw new CheckpointException("checkpoint " + dir + " cannot be opened: " + e.getMessage(), e);
+    }
+  }
+
+  /** Deletes committed checkpoints beyond the newest {@code keepLast} and every uncommitted leftover. */
+  void prune(long justWritten) {
+    List<Long> committed = committedSteps();
+    for (Map.Entry<Long, String> e : stepDirs().entrySet()) {
+      boolean isCommitted = committed.contains(e.getKey());
+      if (!isCommitted && e.getKey() != justWritten) {
+        LOG.info("removing uncommitted checkpoint folder {}", e.getValue());
+        storage.delete(e.getValue());
+      }
+    }
+    if (keepLast != null) {
+      List<Long> others = new ArrayList<>(committed);
+      others.remove(Long.valueOf(justWritten));
+      int excess = committed.size() - keepLast;
+      for (int i = 0; i < excess && i < others.size(); i++) {
+        String dir = dirOf(others.get(i));
+        LOG.info("removing old checkpoint {} (keep_last {})", dir, keepLast);
+        storage.delete(Storage.join(dir, MARKER));
+        storage.delete(dir);
+      }
+    }
+    for (FileStatus s : storage.list(root)) {
+      if (s.getPath().getName().startsWith(".tmp-step-")) {
+        storage.delete(s.getPath().toString());
+      }
+    }
+  }
+
+  private TreeMap<Long, String> stepDirs() {
+    TreeMap<Long, String> dirs = new TreeMap<>();
+    for (FileStatus s : storage.list(root)) {
+      Matcher m = STEP_DIR.matcher(s.getPath().getName());
+      if (s.isDirectory() && m.matches()) {
+        dirs.put(Long.parseLong(m.group(1)), dirOf(Long.parseLong(m.group(1))));
+      }
+    }
+    return dirs;
+  }
+
+  private FileSum writeHashed(String path, PayloadWriter writer) throws IOException {
+    MessageDigest digest = newDigest();
+    long[] count = new long[1];
+    try (OutputStream raw = storage.create(path);
+         OutputStream out = new DigestOutputStream(raw, digest) {
+           @Override
+           public void write(int b) throws IOException {
+             super.write(b);
+             count[0]++;
+           }
+
+           @Override
+           public void write(byte[] b, int off, int len) throws IOException {
+             super.write(b, off, len);
+             count[0] += len;
+           }
+         }) {
+      writer.writeTo(out);
+    }
+    return new FileSum(count[0], hex(digest.digest()));
+  }
+
+  private void deleteQuietly(String path) {
+    try {
+      storage.delete(path);
+    } catch (RuntimeException e) {
+      LOG.warn("could not remove {}: {}", path, e.getMessage());
+    }
+  }
+
+  static MessageDigest newDigest() {
+    try {
+      return MessageDigest.getInstance("SHA-256");
+    } catch (NoSuchAlgorithmException e) {
+      throw new IllegalStateException(e);
+    }
+  }
+
+  static String sha256(byte[] bytes) {
+    return hex(newDigest().digest(bytes));
+  }
+
+  static String hex(byte[] digest) {
+    return HexFormat.of().formatHex(digest);
+  }
+}

@@ -1,0 +1,21 @@
+package io.sparkdpo.train;
+
+/** Metric keys as TRL logs them, so dashboards and habits carry over; evaluation adds {@link #EVAL}. */
+public final class MetricNames {
+  public static final String LOSS = "loss";
+  public static final String REWARDS_CHOSEN = "rewards/chosen";
+  public static final String REWARDS_REJECTED = "rewards/rejected";
+  public static final String REWARDS_MARGINS = "rewards/margins";
+  public static final String REWARDS_ACCURACIES = "rewards/accuracies";
+  public static final String LOGPS_CHOSEN = "logps/chosen";
+  public static final String LOGPS_REJECTED = "logps/rejected";
+  public static final String GRAD_NORM = "grad_norm";
+  public static final String LEARNING_RATE = "learning_rate";
+  public static final String TOKENS_PER_SECOND = "tokens_per_second";
+  public static final String EPOCH = "epoch";
+  public static final String STEP = "step";
+  /** Prefix of evaluation metrics ({@code eval/loss}, ...). */
+  public static final String EVAL = "eval/";
+
+  private MetricNames() {}
+}

@@ -1,0 +1,98 @@
+package io.sparkdpo.config;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertNull;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.util.List;
+import org.junit.jupiter.api.Test;
+
+class TrainConfigTest {
+  private static ConfigException rejected(String... overrides) {
+    return assertThrows(ConfigException.class, () -> ConfigLoader.load(null, List.of(overrides)));
+  }
+
+  @Test
+  void defaultsAreTrlDefaults() {
+    JobConfig cfg = ConfigLoader.defaults();
+    TrainSettings t = cfg.train();
+    assertEquals(0.1, t.beta());
+    assertEquals(TrainSettings.LossType.SIGMOID, t.lossType());
+    assertEquals(0.0, t.labelSmoothing());
+    assertEquals(1.0e-6, t.learningRate());
+    assertEquals(LrSchedulerType.LINEAR, t.lrSchedulerType());
+    assertEquals(0.9, t.adamBeta1());
+    assertEquals(0.999, t.adamBeta2());
+    assertEquals(1.0e-8, t.adamEpsilon());
+    assertEquals(1.0, t.maxGradNorm());
+    assertEquals(-1, t.maxSteps());
+    assertNull(t.saveTotalLimit());
+    assertEquals(TrainSettings.ReferenceMode.PRECOMPUTED, t.referenceMode());
+    SftSettings s = cfg.sft();
+    assertEquals(2.0e-5, s.learningRate());
+    assertTrue(s.completionOnlyLoss());
+    assertEquals("runs/sft", s.outputDir());
+  }
+
+  @Test
+  void overridesBindEnumsAndNullableLimits() {
+    JobConfig cfg = ConfigLoader.load(null, List.of("train.loss_type=robust", "train.label_smoothing=0.2",
+        "train.save_total_limit=3", "train.lr_scheduler_type=cosine", "train.reference_mode=in_loop",
+        "sft.lr_scheduler_type=constant_with_warmup", "sft.completion_only_loss=false"));
+    assertEquals(TrainSettings.LossType.ROBUST, cfg.train().lossType());
+    assertEquals(0.2, cfg.train().labelSmoothing());
+    assertEquals(3, cfg.train().saveTotalLimit());
+    assertEquals(LrSchedulerType.COSINE, cfg.train().lrSchedulerType());
+    assertEquals(TrainSettings.ReferenceMode.IN_LOOP, cfg.train().referenceMode());
+    assertEquals(LrSchedulerType.CONSTANT_WITH_WARMUP, cfg.sft().lrSchedulerType());
+    assertEquals(false, cfg.sft().completionOnlyLoss());
+  }
+
+  @Test
+  void labelSmoothingMustBeBelowOneHalf() {
+    ConfigException e = rejected("train.label_smoothing=0.5");
+    assertEquals(List.of("train.label_smoothing: must be in [0.0, 0.5) (got 0.5)"), e.problems());
+    rejected("train.label_smoothing=-0.1");
+  }
+
+  @Test
+  void labelSmoothingIsRefusedForLossTypesThatIgnoreIt() {
+    ConfigException e = rejected("train.loss_type=ipo", "train.label_smoothing=0.1");
+    assertTrue(e.getMessage().contains("train.label_smoothing: applies to loss_type sigmoid, robust or "
+        + "reference_free only (loss_type is ipo) (got 0.1)"), e.getMessage());
+  }
+
+  @Test
+  void unknownLossTypeListsTrlNames() {
+    ConfigException e = rejected("train.loss_type=kto");
+    assertTrue(e.getMessage().contains("train.loss_type"), e.getMessage());
+    assertTrue(e.getMessage().contains("[sigmoid, robust, ipo, hinge, reference_free]"), e.getMessage());
+  }
+
+  @Test
+  void everyOutOfRangeKeyIsNamed() {
+    ConfigException e = rejected("train.beta=0", "train.adam_beta2=1.0", "train.adam_epsilon=0",
+        "train.max_steps=0", "train.save_total_limit=0", "train.workers=0", "train.gradient_accumulation_steps=0",
+        "train.warmup_ratio=1.0", "train.max_grad_norm=-1", "train.num_train_epochs=0", "train.logging_steps=0",
+        "train.output_dir=''", "sft.learning_rate=-1e-5", "sft.per_device_train_batch_size=0",
+        "sft.max_attempts=0");
+    String m = e.getMessage();
+    for (String key : List.of("train.beta:", "train.adam_beta2: must be in [0.0, 1.0) (got 1.0)",
+        "train.adam_epsilon:", "train.max_steps: must be -1 (use epochs) or > 0 (got 0)",
+        "train.save_total_limit: must be null (keep all) or >= 1 (got 0)", "train.workers:",
+        "train.gradient_accumulation_steps:", "train.warmup_ratio:", "train.max_grad_norm:",
+        "train.num_train_epochs:", "train.logging_steps:", "train.output_dir:", "sft.learning_rate:",
+        "sft.per_device_train_batch_size:", "sft.max_attempts:")) {
+      assertTrue(m.contains(key), key + " missing in: " + m);
+    }
+    assertEquals(15, e.problems().size(), m);
+  }
+
+  @Test
+  void warmupStepsAndRatioAreExclusive() {
+    ConfigException e = rejected("sft.warmup_steps=10", "sft.warmup_ratio=0.1");
+    assertTrue(e.getMessage().contains("sft.warmup_ratio: set warmup_steps or warmup_ratio, not both"),
+        e.getMessage());
+  }
+}

@@ -1,0 +1,179 @@
+package io.sparkdpo.train;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import io.sparkdpo.io.Storage;
+import java.io.IOException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.stream.Stream;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+class CheckpointStoreTest {
+  @TempDir
+  Path run;
+
+  private final Storage storage = Storage.local();
+
+  private static Map<String, PayloadWriter> payload(long step) {
+    Map<String, PayloadWriter> files = new LinkedHashMap<>();
+    files.put("model/model.safetensors", PayloadWriter.bytes(("weights of step " + step).getBytes(StandardCharsets.UTF_8)));
+    files.put("model/config.json", PayloadWriter.json(Map.of("hidden_size", 64)));
+    files.put("optimizer.safetensors", PayloadWriter.bytes(new byte[] {1, 2, 3, (byte) step}));
+    files.put("trainer_state.json", PayloadWriter.json(Map.of("step", step)));
+    return files;
+  }
+
+  private Path dirOf(long step) {
+    return run.resolve("checkpoints").resolve("step-" + step);
+  }
+
+  @Test
+  void savesChecksumsAndCommitsWithAMarkerWrittenLast() throws IOException {
+    CheckpointStore store = new CheckpointStore(storage, run.toString(), null);
+    Checkpoint c = store.save(10, payload(10));
+    assertEquals(10, c.step());
+    assertTrue(Files.exists(dirOf(10).resolve("COMMITTED")));
+    assertTrue(Files.exists(dirOf(10).resolve("checksums.json")));
+    String sums = Files.readString(dirOf(10).resolve("checksums.json"));
+    assertTrue(sums.contains("\"model/model.safetensors\""), sums);
+    assertTrue(sums.contains("\"sha256\" : \"" + CheckpointStore.sha256("weights of step 10".getBytes(StandardCharsets.UTF_8))),
+        sums);
+    Checkpoint latest = store.latestValid().orElseThrow();
+    assertEquals(10, latest.step());
+    assertEquals("weights of step 10", new String(latest.read("model/model.safetensors"), StandardCharsets.UTF_8));
+    assertEquals(10, ((Number) latest.readJson("trainer_state.json", Map.class).get("step")).intValue());
+    assertEquals(java.util.Set.of("model/model.safetensors", "model/config.json", "optimizer.safetensors",
+        "trainer_state.json"), latest.files());
+    assertTrue(latest.path("model").endsWith("checkpoints/step-10/model"), latest.path("model"));
+    try (Stream<Path> left = Files.list(run.resolve("checkpoints"))) {
+      assertEquals(List.of("step-10"), left.map(p -> p.getFileName().toString()).toList(), "no temporary folder left");
+    }
+  }
+
+  @Test
+  void aCrashBeforeTheMarkerLeavesThePreviousCheckpointLatest() {
+    CheckpointStore store = new CheckpointStore(storage, run.toString(), null);
+    store.save(5, payload(5));
+    Map<String, PayloadWriter> failing = new LinkedHashMap<>(payload(6));
+    failing.put("rng.json", out -> {
+      out.write('{');
+      throw new IOException("disk full");
+    });
+    java.io.UncheckedIOException e = assertThrows(java.io.UncheckedIOException.class, () -> store.save(6, failing));
+    assertTrue(e.getMessage().contains("cannot write checkpoint step 6"), e.getMessage());
+    assertEquals(5, store.latestValid().orElseThrow().step());
+    assertFalse(Files.exists(dirOf(6)));
+    // A writer killed after the rename but before the marker: a folder without COMMITTED.
+    store.save(7, payload(7));
+    assertTrue(dirOf(7).resolve("COMMITTED").toFile().delete());
+    assertEquals(5, store.latestValid().orElseThrow().step());
+    assertEquals(List.of(5L), store.committedSteps());
+    CheckpointException notCommitted = assertThrows(CheckpointException.class, () -> store.open(7));
+    assertTrue(notCommitted.getMessage().contains("is not committed"), notCommitted.getMessage());
+  }
+
+  @Test
+  void aCorruptFileIsNamedOnReadAndSkippedByLatestValid() throws IOException {
+    CheckpointStore store = new CheckpointStore(storage, run.toString(), null);
+    store.save(1, payload(1));
+    store.save(2, payload(2));
+    Path weights = dirOf(2).resolve("model/model.safetensors");
+    Files.writeString(weights, "weights of step 9");
+    // Hadoop's local file system keeps .crc files and notices first; object stores have none.
+    CheckpointException byStorage = assertThrows(CheckpointException.class,
+        () -> store.open(2).read("model/model.safetensors"));
+    assertTrue(byStorage.getMessage().contains("checkpoints/step-2/model/model.safetensors is corrupt (storage "
+        + "checksum)"), byStorage.getMessage());
+    Files.delete(dirOf(2).resolve("model/.model.safetensors.crc"));
+    CheckpointException e = assertThrows(CheckpointException.class,
+        () -> store.open(2).read("model/model.safetensors"));
+    assertTrue(e.getMessage().contains("checkpoints/step-2/model/model.safetensors is corrupt: sha256 "),
+        e.getMessage());
+    assertTrue(e.getMessage().contains("checksums.json records"), e.getMessage());
+    assertEquals(1, store.latestValid().orElseThrow().step());
+    // A corrupted checksums.json is caught through the marker.
+    Files.writeString(dirOf(1).resolve("checksums.json"), "{\"step\":1,\"files\":{}}");
+    Files.delete(dirOf(1).resolve(".checksums.json.crc"));
+    CheckpointException sums = assertThrows(CheckpointException.class, () -> store.open(1));
+    assertTrue(sums.getMessage().contains("step-1/checksums.json is corrupt"), sums.getMessage());
+    assertTrue(store.latestValid().isEmpty());
+  }
+
+  @Test
+  void aMissingOrTruncatedFileIsAnError() throws IOException {
+    CheckpointStore store = new CheckpointStore(storage, run.toString(), null);
+    store.save(3, payload(3));
+    Files.write(dirOf(3).resolve("optimizer.safetensors"), new byte[] {1, 2});
+    Files.delete(dirOf(3).resolve(".optimizer.safetensors.crc"));
+    CheckpointException truncated = assertThrows(CheckpointException.class, () -> store.open(3).verify());
+    assertTrue(truncated.getMessage().contains("optimizer.safetensors is corrupt"), truncated.getMessage());
+    assertTrue(truncated.getMessage().contains("(2 bytes)"), truncated.getMessage());
+    Files.delete(dirOf(3).resolve("trainer_state.json"));
+    CheckpointException missing = assertThrows(CheckpointException.class,
+        () -> store.open(3).read("trainer_state.json"));
+    assertTrue(missing.getMessage().contains("trainer_state.json cannot be read"), missing.getMessage());
+    CheckpointException unknown = assertThrows(CheckpointException.class, () -> store.open(3).read("nope.bin"));
+    assertTrue(unknown.getMessage().contains("has no file 'nope.bin'"), unknown.getMessage());
+  }
+
+  @Test
+  void keepsOnlyTheNewestCheckpointsAndRemovesLeftovers() throws IOException {
+    CheckpointStore store = new CheckpointStore(storage, run.toString(), 2);
+    store.save(100, payload(100));
+    store.save(200, payload(200));
+    Files.createDirectories(run.resolve("checkpoints/.tmp-step-250-dead"));
+    Files.createDirectories(dirOf(250));
+    store.save(300, payload(300));
+    assertEquals(List.of(200L, 300L), store.committedSteps());
+    assertFalse(Files.exists(dirOf(100)));
+    assertFalse(Files.exists(dirOf(250)), "uncommitted leftovers are removed");
+    assertFalse(Files.exists(run.resolve("checkpoints/.tmp-step-250-dead")));
+    assertThrows(IllegalArgumentException.class, () -> new CheckpointStore(storage, run.toString(), 0));
+  }
+
+  @Test
+  void savingAStepAgainReplacesIt() {
+    CheckpointStore store = new CheckpointStore(storage, run.toString(), null);
+    store.save(4, payload(4));
+    Map<String, PayloadWriter> other = Map.of("trainer_state.json", PayloadWriter.json(Map.of("step", 4, "again", true)));
+    store.save(4, other);
+    Checkpoint c = store.latestValid().orElseThrow();
+    assertEquals(java.util.Set.of("trainer_state.json"), c.files());
+    assertFalse(Files.exists(dirOf(4).resolve("model")));
+  }
+
+  @Test
+  void worksWithFileUrisAndLocalFolderPayloads() throws IOException {
+    Path model = run.resolve("scratch-model");
+    Files.createDirectories(model.resolve("sub"));
+    Files.writeString(model.resolve("config.json"), "{\"a\":1}");
+    Files.write(model.resolve("sub/weights.bin"), new byte[] {9, 8, 7});
+    CheckpointStore store = new CheckpointStore(storage, run.resolve("runs/x").toUri().toString(), 1);
+    Map<String, PayloadWriter> files = new LinkedHashMap<>(PayloadWriter.localFolder(model, "model"));
+    files.put("step.json", PayloadWriter.json(Map.of("step", 1)));
+    store.save(1, files);
+    Checkpoint c = new CheckpointStore(storage, run.resolve("runs/x").toString(), 1).latestValid().orElseThrow();
+    assertEquals(java.util.Set.of("model/config.json", "model/sub/weights.bin", "step.json"), c.files());
+    assertArrayEquals(new byte[] {9, 8, 7}, c.read("model/sub/weights.bin"));
+    assertEquals("{\"a\":1}", Files.readString(run.resolve("runs/x/checkpoints/step-1/model/config.json")));
+  }
+
+  @Test
+  void rejectsNamesThatEscapeOrShadowTheBookkeeping() {
+    CheckpointStore store = new CheckpointStore(storage, run.toString(), null);
+    for (String bad : List.of("../evil", "/abs", "COMMITTED", "sub/checksums.json", " ")) {
+      assertThrows(IllegalArgumentException.class, () -> store.save(1, Map.of(bad, PayloadWriter.bytes(new byte[0]))),
+          bad);
+    }
+  }
+}
