@@ -181,6 +181,31 @@ class RingFailureTest {
   }
 
   @Test
+  void anInterruptedRankFailsAtOnceAndKeepsItsInterruptFlag() throws Exception {
+    try (InProcessRing ring = InProcessRing.connect(2, LONG_TIMEOUT)) {
+      Thread caller = Thread.currentThread();
+      Thread interrupter = new Thread(() -> {
+        try {
+          Thread.sleep(300);
+        } catch (InterruptedException ignored) {
+          return;
+        }
+        caller.interrupt();
+      });
+      interrupter.start();
+      long start = System.nanoTime();
+      // Rank 1 never joins this collective: only the interrupt can end the wait.
+      CollectiveException e = assertThrows(CollectiveException.class,
+          () -> ring.rank(0).allReduceMean(RingAllReduceTest.direct(new float[1000])));
+      long ms = TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - start);
+      assertTrue(Thread.interrupted(), "the interrupt flag was swallowed");
+      interrupter.join();
+      assertTrue(ms < 5_000, "took " + ms + " ms");
+      assertTrue(e.getMessage().startsWith("rank 0 of 2, allReduceMean #1: "), e.getMessage());
+    }
+  }
+
+  @Test
   void ranksThatCallDifferentCollectivesFailSayingWhatEachDoes() throws Exception {
     try (InProcessRing ring = InProcessRing.connect(3, LONG_TIMEOUT)) {
       var outcomes = ring.outcomes(g -> {
