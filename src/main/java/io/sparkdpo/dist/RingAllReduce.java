@@ -109,7 +109,7 @@ public final class RingAllReduce implements AllReduce {
 
   @Override
   public void allReduceMean(FloatBuffer data) {
-    Objects.requireNonNull(data, "data");
+    requireWritable(data);
     if (skip()) {
       return;
     }
@@ -170,7 +170,7 @@ public final class RingAllReduce implements AllReduce {
 
   @Override
   public void broadcast(FloatBuffer data) {
-    Objects.requireNonNull(data, "data");
+    requireWritable(data);
     if (skip()) {
       return;
     }
@@ -200,6 +200,13 @@ public final class RingAllReduce implements AllReduce {
     RingGatherPlan plan = new RingGatherPlan(mine, rank, worldSize);
     links.run(collective, size, plan);
     return plan.blocks();
+  }
+
+  private static void requireWritable(FloatBuffer data) {
+    Objects.requireNonNull(data, "data");
+    if (data.isReadOnly()) {
+      throw new IllegalArgumentException("the buffer is read-only; collectives write in place");
+    }
   }
 
   /** True for a group of one, where every collective is the identity. */

@@ -12,27 +12,28 @@ final class RingBroadcastPlan implements RingTransfer {
 
   /** What is broadcast: floats or bytes, addressed in bytes. */
   interface Region {
-    int byteLength();
+    long byteLength();
 
-    ByteBuffer fillSend(ChunkStaging staging, int offset, int length);
+    ByteBuffer fillSend(ChunkStaging staging, long offset, int length);
 
-    void storeReceived(ChunkStaging staging, int offset, int length);
+    void storeReceived(ChunkStaging staging, long offset, int length);
 
     static Region of(FloatBuffer floats) {
       return new Region() {
         @Override
-        public int byteLength() {
-          return floats.limit() * Float.BYTES;
+        public long byteLength() {
+          return (long) floats.limit() * Float.BYTES;
         }
 
         @Override
-        public ByteBuffer fillSend(ChunkStaging staging, int offset, int length) {
-          return staging.fillSend(floats.slice(offset / Float.BYTES, length / Float.BYTES));
+        public ByteBuffer fillSend(ChunkStaging staging, long offset, int length) {
+          return staging.fillSend(floats.slice((int) (offset / Float.BYTES), length / Float.BYTES));
         }
 
         @Override
-        public void storeReceived(ChunkStaging staging, int offset, int length) {
-          staging.copyReceivedTo(floats.slice(offset / Float.BYTES, length / Float.BYTES));
+        public void storeReceived(ChunkStaging staging, long offset, int length) {
+          staging.copyReceivedTo(
+              floats.slice((int) (offset / Float.BYTES), length / Float.BYTES));
         }
       };
     }
@@ -40,18 +41,18 @@ final class RingBroadcastPlan implements RingTransfer {
     static Region of(byte[] bytes) {
       return new Region() {
         @Override
-        public int byteLength() {
+        public long byteLength() {
           return bytes.length;
         }
 
         @Override
-        public ByteBuffer fillSend(ChunkStaging staging, int offset, int length) {
-          return staging.fillSend(bytes, offset, length);
+        public ByteBuffer fillSend(ChunkStaging staging, long offset, int length) {
+          return staging.fillSend(bytes, (int) offset, length);
         }
 
         @Override
-        public void storeReceived(ChunkStaging staging, int offset, int length) {
-          staging.copyReceivedTo(bytes, offset, length);
+        public void storeReceived(ChunkStaging staging, long offset, int length) {
+          staging.copyReceivedTo(bytes, (int) offset, length);
         }
       };
     }
@@ -70,7 +71,7 @@ final class RingBroadcastPlan implements RingTransfer {
     this.staging = staging;
     this.receives = rank != 0;
     this.forwards = rank != worldSize - 1;
-    this.chunks = (region.byteLength() + staging.chunkBytes() - 1) / staging.chunkBytes();
+    this.chunks = (int) ((region.byteLength() + staging.chunkBytes() - 1) / staging.chunkBytes());
   }
 
   @Override
@@ -102,11 +103,11 @@ final class RingBroadcastPlan implements RingTransfer {
     arrived++;
   }
 
-  private int offset(int chunk) {
-    return chunk * staging.chunkBytes();
+  private long offset(int chunk) {
+    return (long) chunk * staging.chunkBytes();
   }
 
   private int length(int chunk) {
-    return Math.min(staging.chunkBytes(), region.byteLength() - offset(chunk));
+    return (int) Math.min(staging.chunkBytes(), region.byteLength() - offset(chunk));
   }
 }

@@ -4,6 +4,8 @@ import java.io.IOException;
 import java.net.InetSocketAddress;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
+import java.nio.channels.CancelledKeyException;
+import java.nio.channels.ClosedSelectorException;
 import java.nio.channels.SelectionKey;
 import java.nio.channels.Selector;
 import java.nio.channels.SocketChannel;
@@ -188,18 +190,20 @@ final class RingLinks implements AutoCloseable {
     if (Thread.currentThread().isInterrupted()) {
       throw progress.fail(-1, "interrupted", null);
     }
-    leftKey.interestOps(wantRead ? SelectionKey.OP_READ : 0);
-    rightKey.interestOps((wantWrite ? SelectionKey.OP_WRITE : 0)
-        | (rightClosed ? 0 : SelectionKey.OP_READ));
     try {
+      leftKey.interestOps(wantRead ? SelectionKey.OP_READ : 0);
+      rightKey.interestOps((wantWrite ? SelectionKey.OP_WRITE : 0)
+          | (rightClosed ? 0 : SelectionKey.OP_READ));
       selector.select(Math.max(1, TimeUnit.NANOSECONDS.toMillis(remaining)));
+      if (selector.selectedKeys().contains(rightKey) && rightKey.isReadable()) {
+        probeRight(wantWrite, progress);
+      }
+      selector.selectedKeys().clear();
+    } catch (ClosedSelectorException | CancelledKeyException e) {
+      throw progress.fail(-1, "the group was closed during the collective", e);
     } catch (IOException e) {
       throw progress.fail(-1, "selector failed: " + e.getMessage(), e);
     }
-    if (rightKey.isValid() && rightKey.isReadable() && selector.selectedKeys().contains(rightKey)) {
-      probeRight(wantWrite, progress);
-    }
-    selector.selectedKeys().clear();
   }
 
   /**

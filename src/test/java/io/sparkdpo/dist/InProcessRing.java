@@ -37,15 +37,26 @@ final class InProcessRing implements AutoCloseable {
     this.threads = threads;
   }
 
+  /** Listeners on 127.0.0.1 and the addresses they publish, indexed by rank. */
+  record Endpoints(List<ServerSocketChannel> listeners, List<InetSocketAddress> addresses) {
+
+    static Endpoints open(int count, RingOptions options) throws IOException {
+      List<ServerSocketChannel> listeners = new ArrayList<>();
+      List<InetSocketAddress> addresses = new ArrayList<>();
+      for (int r = 0; r < count; r++) {
+        ServerSocketChannel listener = RingAllReduce.openListener(LOOPBACK, options);
+        listeners.add(listener);
+        addresses.add(published(listener));
+      }
+      return new Endpoints(listeners, addresses);
+    }
+  }
+
   /** Opens W listeners, then joins all ranks concurrently, as barrier tasks would. */
   static InProcessRing connect(int worldSize, RingOptions options) throws Exception {
-    List<ServerSocketChannel> listeners = new ArrayList<>();
-    List<InetSocketAddress> addresses = new ArrayList<>();
-    for (int r = 0; r < worldSize; r++) {
-      ServerSocketChannel listener = RingAllReduce.openListener(LOOPBACK, options);
-      listeners.add(listener);
-      addresses.add(published(listener));
-    }
+    Endpoints endpoints = Endpoints.open(worldSize, options);
+    List<ServerSocketChannel> listeners = endpoints.listeners();
+    List<InetSocketAddress> addresses = endpoints.addresses();
     ExecutorService threads = Executors.newFixedThreadPool(worldSize);
     List<Future<RingAllReduce>> joining = new ArrayList<>();
     for (int r = 0; r < worldSize; r++) {

@@ -85,12 +85,9 @@ class RingFailureTest {
   void aRankThatCrashesMidTransferFailsEveryOtherRank() throws Exception {
     int world = 3;
     int floats = 2_000_000;
-    List<ServerSocketChannel> listeners = new ArrayList<>();
-    List<InetSocketAddress> addresses = new ArrayList<>();
-    for (int r = 0; r < world; r++) {
-      listeners.add(RingAllReduce.openListener(InProcessRing.LOOPBACK, LONG_TIMEOUT));
-      addresses.add(InProcessRing.published(listeners.get(r)));
-    }
+    var endpoints = InProcessRing.Endpoints.open(world, LONG_TIMEOUT);
+    List<ServerSocketChannel> listeners = endpoints.listeners();
+    List<InetSocketAddress> addresses = endpoints.addresses();
     ExecutorService threads = Executors.newFixedThreadPool(world);
     try {
       List<Future<?>> honest = new ArrayList<>();
@@ -137,14 +134,10 @@ class RingFailureTest {
 
   @Test
   void aKilledPeerProcessFailsEveryOtherRankFast() throws Exception {
-    int world = 3;
     try (ChildJvm peer = ChildJvm.start(RingPeerProcess.class, List.of("-Xmx128m"), "hold")) {
-      List<ServerSocketChannel> listeners = new ArrayList<>();
-      List<InetSocketAddress> addresses = new ArrayList<>();
-      for (int r = 0; r < 2; r++) {
-        listeners.add(RingAllReduce.openListener(InProcessRing.LOOPBACK, LONG_TIMEOUT));
-        addresses.add(InProcessRing.published(listeners.get(r)));
-      }
+      var endpoints = InProcessRing.Endpoints.open(2, LONG_TIMEOUT);
+      List<ServerSocketChannel> listeners = endpoints.listeners();
+      List<InetSocketAddress> addresses = new ArrayList<>(endpoints.addresses());
       int childPort = Integer.parseInt(peer.awaitLine("listening", 60));
       addresses.add(new InetSocketAddress(InProcessRing.LOOPBACK, childPort));
       peer.send("2 " + hostPort(addresses.get(0)) + " " + hostPort(addresses.get(1)) + " "
@@ -238,12 +231,9 @@ class RingFailureTest {
   @Test
   void joinsWhateverOrderThePeersComeUpIn() throws Exception {
     int world = 4;
-    List<ServerSocketChannel> listeners = new ArrayList<>();
-    List<InetSocketAddress> addresses = new ArrayList<>();
-    for (int r = 0; r < world; r++) {
-      listeners.add(RingAllReduce.openListener(InProcessRing.LOOPBACK, LONG_TIMEOUT));
-      addresses.add(InProcessRing.published(listeners.get(r)));
-    }
+    var endpoints = InProcessRing.Endpoints.open(world, LONG_TIMEOUT);
+    List<ServerSocketChannel> listeners = endpoints.listeners();
+    List<InetSocketAddress> addresses = endpoints.addresses();
     // Rank 3's listener is not up yet: rank 2 must retry until it is.
     int latePort = addresses.get(3).getPort();
     listeners.get(3).close();
