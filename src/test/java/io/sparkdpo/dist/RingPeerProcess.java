@@ -1,0 +1,93 @@
+package io.sparkdpo.dist;
+
+import java.io.BufferedReader;
+import java.io.InputStreamReader;
+import java.net.InetAddress;
+import java.net.InetSocketAddress;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import java.nio.FloatBuffer;
+import java.nio.channels.ServerSocketChannel;
+import java.nio.charset.StandardCharsets;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+
+/**
+ * One rank of a ring in its own JVM, driven over stdin/stdout by {@link ChildJvm}: prints
+ * {@code listening <port>}, reads {@code <rank> <host:port>...}, joins, prints {@code joined}, then
+ * either holds its connections without ever calling a collective ({@code hold}) or times
+ * all-reduces of the mean ({@code bench <floats> <warmup> <iterations> <chunkBytes>}).
+ */
+public final class RingPeerProcess {
+
+  private RingPeerProcess() {}
+
+  public static void main(String[] args) throws Exception {
+    String mode = args[0];
+    int chunkBytes = mode.equals("bench") ? Integer.parseInt(args[4]) : RingOptions.DEFAULT_CHUNK_BYTES;
+    RingOptions options = RingOptions.defaults().withChunkBytes(chunkBytes)
+        .withIoTimeout(Duration.ofSeconds(120)).withConnectTimeout(Duration.ofSeconds(60));
+    ServerSocketChannel listener =
+        RingAllReduce.openListener(InetAddress.getLoopbackAddress(), options);
+    System.out.println("listening " + ((InetSocketAddress) listener.getLocalAddress()).getPort());
+    BufferedReader stdin =
+        new BufferedReader(new InputStreamReader(System.in, StandardCharsets.UTF_8));
+    String[] plan = stdin.readLine().trim().split(" ");
+    int rank = Integer.parseInt(plan[0]);
+    List<InetSocketAddress> addresses = new ArrayList<>();
+    for (int i = 1; i < plan.length; i++) {
+      addresses.add(RingAllReduce.parseAddress(plan[i]));
+    }
+    try (RingAllReduce group = RingAllReduce.connect(rank, addresses, listener, options)) {
+      System.out.println("joined");
+      if (mode.equals("hold")) {
+        Thread.sleep(Long.MAX_VALUE);
+      }
+      bench(group, Integer.parseInt(args[1]), Integer.parseInt(args[2]), Integer.parseInt(args[3]));
+    }
+    System.out.println("done");
+  }
+
+  /**
+   * Each round: fill, barrier, time one all-reduce, then check every element against the exact
+   * mean and every rank's bits against rank 0's. Prints the slowest rank's time per round.
+   */
+  private static void bench(AllReduce group, int floats, int warmup, int iterations) {
+    int world = group.worldSize();
+    FloatBuffer gradient = ByteBuffer.allocateDirect(floats * Float.BYTES)
+        .order(ByteOrder.nativeOrder()).asFloatBuffer();
+    for (int round = 0; round < warmup + iterations; round++) {
+      for (int i = 0; i < floats; i++) {
+        gradient.put(i, group.rank() + 1 + (i + round) % 7);
+      }
+      group.barrier();
+      long start = System.nanoTime();
+      group.allReduceMean(gradient);
+      long nanos = System.nanoTime() - start;
+      long checksum = 0;
+      for (int i = 0; i < floats; i++) {
+        // (1 + ... + W)/W + k is exact in float for W = 2 and 4.
+        float expected = (world + 1) / 2f + (i + round) % 7;
+        float got = gradient.get(i);
+        if (got != expected) {
+          throw new IllegalStateException("rank " + group.rank() + " element " + i + " is " + got
+              + ", expected " + expected);
+        }
+        checksum = checksum * 31 + Float.floatToRawIntBits(got);
+      }
+      long[] checksums = group.allGatherLong(checksum);
+      long[] times = group.allGatherLong(nanos);
+      long slowest = 0;
+      for (int r = 0; r < world; r++) {
+        if (checksums[r] != checksums[0]) {
+          throw new IllegalStateException("rank " + r + " holds different bits than rank 0");
+        }
+        slowest = Math.max(slowest, times[r]);
+      }
+      if (group.rank() == 0 && round >= warmup) {
+        System.out.println("result " + slowest);
+      }
+    }
+  }
+}
