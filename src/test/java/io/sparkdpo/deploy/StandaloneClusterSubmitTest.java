@@ -7,6 +7,8 @@ import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import io.sparkdpo.testing.StandaloneCluster;
 import io.sparkdpo.testing.StandaloneCluster.Submission;
+import java.nio.file.Files;
+import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.HashSet;
@@ -69,7 +71,7 @@ class StandaloneClusterSubmitTest {
   }
 
   @Test
-  void submittedConfigCommandRunsFromTheAppJarWithRelocatedYaml() {
+  void sparkSubmitRunsTheConfigCommandFromTheAppJarWithRelocatedYaml() {
     Submission s = cluster.submit("config", SUBMIT_TIMEOUT, Map.of(),
         trainingStageSubmitArgs("config", "--set", "prepare.max_length=256").toArray(String[]::new));
     assertEquals(0, s.exitCode(), s.stderrTail());
@@ -77,9 +79,23 @@ class StandaloneClusterSubmitTest {
   }
 
   @Test
-  void clusterCheckRunsOneBarrierTaskPerExecutorAndLoadsTheEngineFromTheAppJar() throws Exception {
-    Submission s = cluster.submit("cluster-check", SUBMIT_TIMEOUT, Map.of(),
-        trainingStageSubmitArgs("cluster-check", "--workers", "2").toArray(String[]::new));
+  void submitScriptRunsClusterCheckWithOneBarrierTaskPerExecutorAndTheEngineFromTheAppJar() throws Exception {
+    // deploy/standalone/submit.sh, as an operator runs it, scaled to this machine; the properties file carries
+    // what only a single-host test needs.
+    Path props = cluster.directory().resolve("test-spark-defaults.conf");
+    Files.writeString(props, String.join("\n",
+        "spark.driver.host 127.0.0.1",
+        "spark.ui.enabled false",
+        "spark.scheduler.barrier.maxConcurrentTasksCheck.interval 1s", ""));
+    Path script = Path.of(System.getProperty("project.basedir")).resolve("deploy/standalone/submit.sh");
+    Submission s = cluster.runCommand("script-cluster-check", SUBMIT_TIMEOUT, Map.of(
+            "SPARK_DPO_JAR", AppJar.path().toString(),
+            "SPARK_DPO_WORKERS", "2",
+            "SPARK_DPO_EXECUTOR_CORES", "1",
+            "SPARK_DPO_EXECUTOR_MEMORY", "1g",
+            "SPARK_DPO_DRIVER_MEMORY", "1g",
+            "SPARK_DPO_CONF_FILE", props.toString()),
+        List.of("bash", script.toString(), "cluster-check", "--workers", "2"));
     assertEquals(0, s.exitCode(), s.stdout() + "\n" + s.stderrTail());
 
     ObjectMapper json = new ObjectMapper();
@@ -92,14 +108,19 @@ class StandaloneClusterSubmitTest {
         ranks.add(r.get("rank").asInt());
         assertEquals(5050.0, r.get("checkSum").asDouble(), 1e-9, line);
         assertEquals("PyTorch", r.get("engine").asText(), line);
+        assertEquals(1, r.get("cpus").asInt(), "spark.task.cpus = executor cores: " + line);
         assertEquals(2, r.get("peers").size(), line);
       }
     }
     assertEquals(Set.of(0, 1), ranks, s.stdout());
     assertEquals(2, pids.size(), "two ranks in one executor JVM: " + s.stdout());
     assertTrue(s.stdout().contains("OK: 2 barrier tasks in 2 executor JVMs"), s.stdout());
-    // The master saw the application finish.
-    assertTrue(cluster.masterStatus().path("completedapps").size() >= 1, cluster.masterStatus().toString());
+    JsonNode status = cluster.masterStatus();
+    boolean seen = false;
+    for (JsonNode app : status.path("completedapps")) {
+      seen |= app.path("name").asText().equals("spark-dpo cluster-check");
+    }
+    assertTrue(seen, "the master has no completed 'spark-dpo cluster-check' application: " + status);
   }
 
   /**

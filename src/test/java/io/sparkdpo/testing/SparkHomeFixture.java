@@ -152,6 +152,7 @@ public final class SparkHomeFixture {
     try {
       Files.createDirectories(dir.resolve("conf"));
       Files.createDirectories(dir.resolve("work"));
+      writeSparkSubmit(dir.resolve("bin").resolve("spark-submit"));
       if (Files.isDirectory(jarsDir) && Files.isRegularFile(marker) && Files.readString(marker).equals(manifest)) {
         return dir;
       }
@@ -170,6 +171,20 @@ public final class SparkHomeFixture {
       return dir;
     } catch (IOException e) {
       throw new UncheckedIOException("cannot build " + dir, e);
+    }
+  }
+
+  /** {@code bin/spark-submit} that works as Spark's does (see the script). */
+  private static void writeSparkSubmit(Path script) throws IOException {
+    Files.createDirectories(script.getParent());
+    try (var in = SparkHomeFixture.class.getResourceAsStream("spark-submit.sh")) {
+      if (in == null) {
+        throw new IllegalStateException("missing test resource io/sparkdpo/testing/spark-submit.sh");
+      }
+      Files.copy(in, script, StandardCopyOption.REPLACE_EXISTING);
+    }
+    if (!script.toFile().setExecutable(true)) {
+      throw new IOException("cannot make " + script + " executable");
     }
   }
 

@@ -110,31 +110,47 @@ public final class StandaloneCluster implements AutoCloseable {
   }
 
   /**
-   * Runs {@code spark-submit --master <this cluster> <args>} (client deploy mode: the driver is the submitting
-   * process) and waits for it to end.
+   * Runs {@code spark-submit --master <this cluster> <args>} through the {@code SparkSubmit} main class (client
+   * deploy mode: the driver is the submitting process) and waits for it to end.
    *
-   * @param label names the log files, {@code submit-<label>.out/.err}
-   * @param env extra environment for the submitting process (e.g. SPARK_CONF_DIR)
+   * @param label names the log files, {@code <label>.out/.err}
+   * @param env extra environment for the submitting process
    */
   public Submission submit(String label, Duration timeout, Map<String, String> env, String... args) {
     List<String> sparkSubmitArgs = new ArrayList<>(List.of("--master", masterUrl));
     sparkSubmitArgs.addAll(Arrays.asList(args));
-    Path out = dir.resolve("submit-" + label + ".out");
-    Path err = dir.resolve("submit-" + label + ".err");
     ProcessBuilder pb = processBuilder(List.of("-Xmx1g"), "org.apache.spark.deploy.SparkSubmit", sparkSubmitArgs);
     pb.environment().putAll(env);
+    return run(label, timeout, pb);
+  }
+
+  /**
+   * Runs any command (a submit script, say) with this cluster's environment ({@code SPARK_HOME} = the fixture,
+   * whose {@code bin/spark-submit} works like Spark's, {@code SPARK_MASTER} = this master) plus {@code env}.
+   */
+  public Submission runCommand(String label, Duration timeout, Map<String, String> env, List<String> command) {
+    ProcessBuilder pb = new ProcessBuilder(command).directory(dir.toFile());
+    pb.environment().putAll(processBuilder(List.of(), "unused", List.of()).environment());
+    pb.environment().put("SPARK_MASTER", masterUrl);
+    pb.environment().putAll(env);
+    return run(label, timeout, pb);
+  }
+
+  private Submission run(String label, Duration timeout, ProcessBuilder pb) {
+    Path out = dir.resolve(label + ".out");
+    Path err = dir.resolve(label + ".err");
     pb.redirectOutput(out.toFile()).redirectError(err.toFile());
     Process p;
     try {
       p = pb.start();
     } catch (IOException e) {
-      throw new UncheckedIOException("cannot start spark-submit", e);
+      throw new UncheckedIOException("cannot start " + pb.command(), e);
     }
     try {
       if (!p.waitFor(timeout.toMillis(), TimeUnit.MILLISECONDS)) {
         kill(p);
-        throw new IllegalStateException("spark-submit " + label + " did not finish within " + timeout.toSeconds()
-            + " s\n" + ProcessLogs.tail(err, 60));
+        throw new IllegalStateException(label + " did not finish within " + timeout.toSeconds() + " s\n"
+            + ProcessLogs.tail(err, 60));
       }
       return new Submission(p.exitValue(), Files.readString(out, StandardCharsets.UTF_8), err);
     } catch (InterruptedException e) {
