@@ -156,7 +156,12 @@ public final class SparkHomeFixture {
       if (Files.isDirectory(jarsDir) && Files.isRegularFile(marker) && Files.readString(marker).equals(manifest)) {
         return dir;
       }
-      // Build beside, then swap in, so a half-built folder is never used.
+      // Build beside, then swap in, so a half-built folder is never used; drop what an interrupted build left.
+      try (Stream<Path> leftovers = Files.list(dir)) {
+        for (Path p : leftovers.filter(p -> p.getFileName().toString().startsWith("jars-")).toList()) {
+          deleteTree(p);
+        }
+      }
       Path tmp = Files.createTempDirectory(dir, "jars-");
       for (Path jar : jars) {
         Path link = tmp.resolve(jar.getFileName());
