@@ -42,7 +42,8 @@ public final class ClusterCheckCommand implements Callable<Integer> {
     try {
       SparkConf conf = spark.sparkContext().getConf();
       boolean gpus = conf.contains("spark.task.resource.gpu.amount");
-      int registered = awaitExecutors(spark, workers, waitSeconds);
+      // In local mode the driver JVM runs every task: nothing registers, and W > 1 shares one JVM (reported below).
+      int registered = spark.sparkContext().isLocal() ? workers : awaitExecutors(spark, workers, waitSeconds);
       if (registered < workers) {
         System.out.println("FAIL: " + registered + " of " + workers + " executors registered within " + waitSeconds
             + " s: the cluster lacks free slots (cores, memory or GPUs) for " + workers + " executors");
