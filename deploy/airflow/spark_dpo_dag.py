@@ -1,0 +1,112 @@
+"""Airflow DAG running the spark-dpo stages as spark-submit jobs: prepare -> reference -> train -> evaluate -> export.
+
+Each task is one `spark-submit --class io.sparkdpo.cli.Main <app jar> <stage> ...` through the Spark connection
+``spark_dpo`` (Admin > Connections: host = the master, e.g. ``yarn``, ``spark://host:7077`` or
+``k8s://https://api:6443``; extra = ``{"deploy-mode": "cluster"}`` as needed).
+
+Retries are safe because every stage is idempotent: a re-run with the same inputs and settings is a no-op that says
+so, and ``train`` resumes from its last checkpoint in the run folder. Folders are per run date (``{{ ds }}``), so
+a retried or backfilled date never touches another date's outputs.
+
+Trigger parameters (Trigger DAG w/ config): ``data_uri`` (raw preference pairs), ``work_uri`` (where stage
+outputs go; one folder per run date), ``config`` (the job YAML on the driver's host or in the image), ``workers``
+(training replicas = executors), ``executor_cores``.
+
+NOTE: the stage flags (--input/--output/--model/--run) follow docs/architecture.md's data flow; check them against
+``spark-dpo <stage> --help`` when the stages land.
+"""
+from datetime import datetime, timedelta
+
+from airflow import DAG
+from airflow.models.param import Param
+from airflow.providers.apache.spark.operators.spark_submit import SparkSubmitOperator
+
+APP_JAR = "/opt/spark-dpo/spark-dpo-app.jar"
+MAIN_CLASS = "io.sparkdpo.cli.Main"
+CONN_ID = "spark_dpo"
+
+# Per-date folders: every stage reads the previous stage's folder and writes its own.
+RUN = "{{ params.work_uri }}/{{ ds }}"
+PREPARED = RUN + "/prepared"
+REFERENCED = RUN + "/referenced"
+TRAIN_RUN = RUN + "/run"
+REPORT = RUN + "/report"
+EXPORTED = RUN + "/model"
+
+# Settings every stage gets (deploy/README.md explains each).
+COMMON_CONF = {
+    "spark.executorEnv.DJL_OFFLINE": "true",
+    "spark.executor.extraJavaOptions": "-Dai.djl.offline=true",
+    "spark.driver.extraJavaOptions": "-Dai.djl.offline=true",
+    # Credentials from the environment or the instance/pod role; never in Airflow variables or files.
+    "spark.hadoop.fs.s3a.aws.credentials.provider": (
+        "software.amazon.awssdk.auth.credentials.EnvironmentVariableCredentialsProvider,"
+        "org.apache.hadoop.fs.s3a.auth.IAMInstanceCredentialsProvider"
+    ),
+    "spark.eventLog.enabled": "true",
+    "spark.eventLog.dir": "{{ params.work_uri }}/spark-events",
+    "spark.sql.session.timeZone": "UTC",
+}
+
+# A barrier stage: one training replica per executor, every executor at once, no dynamic allocation.
+BARRIER_CONF = {
+    **COMMON_CONF,
+    "spark.executor.cores": "{{ params.executor_cores }}",
+    "spark.task.cpus": "{{ params.executor_cores }}",
+    "spark.executor.instances": "{{ params.workers }}",
+    "spark.cores.max": "{{ params.workers * params.executor_cores }}",
+    "spark.dynamicAllocation.enabled": "false",
+    "spark.scheduler.barrier.maxConcurrentTasksCheck.interval": "5s",
+    "spark.scheduler.barrier.maxConcurrentTasksCheck.maxFailures": "60",
+    "spark.task.maxFailures": "1",
+}
+
+
+def stage(task_id, args, conf, retries=2):
+    """One spark-dpo stage as a spark-submit task."""
+    return SparkSubmitOperator(
+        task_id=task_id,
+        conn_id=CONN_ID,
+        application=APP_JAR,
+        java_class=MAIN_CLASS,
+        name="spark-dpo-" + task_id + "-{{ ds_nodash }}",
+        application_args=[task_id, "--config", "{{ params.config }}", *args],
+        conf=conf,
+        executor_memory="8g",
+        driver_memory="4g",
+        retries=retries,
+        verbose=False,
+    )
+
+
+with DAG(
+    dag_id="spark_dpo",
+    description="DPO on Spark: prepare, reference log-probs, train, evaluate, export",
+    schedule=None,
+    start_date=datetime(2026, 1, 1),
+    catchup=False,
+    max_active_runs=1,
+    default_args={
+        "owner": "spark-dpo",
+        "retries": 2,
+        "retry_delay": timedelta(minutes=5),
+        "retry_exponential_backoff": True,
+        "max_retry_delay": timedelta(minutes=30),
+    },
+    params={
+        "data_uri": Param("s3a://my-bucket/preferences/raw", type="string"),
+        "work_uri": Param("s3a://my-bucket/spark-dpo", type="string"),
+        "config": Param("/opt/spark-dpo/conf/cluster-s3.yaml", type="string"),
+        "workers": Param(2, type="integer", minimum=1),
+        "executor_cores": Param(4, type="integer", minimum=1),
+    },
+    tags=["spark-dpo", "spark"],
+) as dag:
+    prepare = stage("prepare", ["--input", "{{ params.data_uri }}", "--output", PREPARED], COMMON_CONF)
+    reference = stage("reference", ["--input", PREPARED, "--output", REFERENCED], COMMON_CONF)
+    # Training resumes from its last checkpoint in TRAIN_RUN, so a retry continues rather than restarts.
+    train = stage("train", ["--input", REFERENCED, "--output", TRAIN_RUN], BARRIER_CONF, retries=3)
+    evaluate = stage("evaluate", ["--run", TRAIN_RUN, "--input", PREPARED, "--output", REPORT], COMMON_CONF)
+    export = stage("export", ["--run", TRAIN_RUN, "--output", EXPORTED], COMMON_CONF)
+
+    prepare >> reference >> train >> [evaluate, export]

@@ -1,0 +1,3 @@
+from airflow.models.baseoperator import BaseOperator  # noqa: F401
+from airflow.models.dag import DAG  # noqa: F401
+from airflow.models.param import Param  # noqa: F401

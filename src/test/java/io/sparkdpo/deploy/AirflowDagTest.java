@@ -1,0 +1,44 @@
+package io.sparkdpo.deploy;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.TimeUnit;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
+
+/** Runs deploy/airflow/tests/test_spark_dpo_dag.py (the DAG against a stand-in for Airflow) under Python 3. */
+class AirflowDagTest {
+  /** Debian's python3 first (the pyenv one on PATH may lack nothing we need, but CI has Debian's). */
+  static String python() {
+    if (Files.isExecutable(Path.of("/usr/bin/python3"))) {
+      return "/usr/bin/python3";
+    }
+    for (String dir : System.getenv().getOrDefault("PATH", "").split(":")) {
+      if (!dir.isEmpty() && Files.isExecutable(Path.of(dir, "python3"))) {
+        return Path.of(dir, "python3").toString();
+      }
+    }
+    throw new IllegalStateException("python3 is needed to check deploy/airflow/spark_dpo_dag.py and was not found "
+        + "(apt-get install python3)");
+  }
+
+  @Test
+  @Timeout(value = 90, unit = TimeUnit.SECONDS)
+  void dagDeclaresOneSparkSubmitTaskPerStageInDataFlowOrder() throws Exception {
+    Path dir = ProcessRun.projectDir();
+    ProcessRun r = ProcessRun.run(dir, Map.of("PYTHONDONTWRITEBYTECODE", "1"),
+        List.of(python(), dir.resolve("deploy/airflow/tests/test_spark_dpo_dag.py").toString()));
+    assertEquals(0, r.exitCode(), r.output());
+    Matcher m = Pattern.compile("(?m)^(\\d+) passed, (\\d+) failed$").matcher(r.output());
+    assertTrue(m.find(), r.output());
+    assertEquals("0", m.group(2), r.output());
+    assertTrue(Integer.parseInt(m.group(1)) >= 6, r.output());
+  }
+}
