@@ -8,11 +8,12 @@ import org.apache.spark.sql.SparkSession;
  */
 public final class SharedSpark {
   private static SparkSession session;
+  private static boolean hookAdded;
 
   private SharedSpark() {}
 
   public static synchronized SparkSession get() {
-    if (session == null) {
+    if (session == null || session.sparkContext().isStopped()) { // LocalClusterSpark stops it: start anew
       session = SparkSession.builder()
           .master("local[2]")
           .appName("spark-dpo-tests")
@@ -23,7 +24,10 @@ public final class SharedSpark {
           .config("spark.driver.host", "127.0.0.1")
           .getOrCreate();
       session.sparkContext().setLogLevel("WARN");
-      Runtime.getRuntime().addShutdownHook(new Thread(() -> session.stop()));
+      if (!hookAdded) {
+        Runtime.getRuntime().addShutdownHook(new Thread(() -> session.stop()));
+        hookAdded = true;
+      }
     }
     return session;
   }
