@@ -179,6 +179,9 @@ public final class DriverTracker implements AutoCloseable {
 
   private void dispatch(AttemptLog log, TrackerEvent event) {
     log.record(event);
+    if (event.attempt() != currentAttempt) {
+      return; // a straggler of a finished attempt: kept in its log, kept off the progress bar and metrics
+    }
     synchronized (listenerLock) {
       try {
         listener.onEvent(event);

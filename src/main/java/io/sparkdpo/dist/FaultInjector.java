@@ -27,11 +27,6 @@ public final class FaultInjector {
     this.marker = Storage.join(Storage.join(Storage.qualify(runDir), "faults"), plan.markerName());
   }
 
-  /** No fault, for runs and tests that inject none. */
-  public static FaultInjector none() {
-    return new FaultInjector(FaultPlan.NONE, 0, null, "/");
-  }
-
   /** Called by the loop just before step {@code step}; fails here if the plan says so and it has not fired yet. */
   public void beforeStep(long step) {
     if (!plan.firesAt(rank, step) || storage.exists(marker)) {

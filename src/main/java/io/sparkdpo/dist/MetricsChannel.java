@@ -22,25 +22,4 @@ public interface MetricsChannel {
 
   /** Best effort: the task is failing anyway. */
   void failed(long step, String reason, boolean retryable);
-
-  /** A channel that drops everything (a driver that does not listen). */
-  MetricsChannel NONE = new MetricsChannel() {
-    @Override
-    public void started(long stepsDone) {}
-
-    @Override
-    public void step(long step, Map<String, Double> metrics) {}
-
-    @Override
-    public void eval(long step, Map<String, Double> metrics) {}
-
-    @Override
-    public void checkpoint(long step, String dir) {}
-
-    @Override
-    public void finished(long step, long checksum) {}
-
-    @Override
-    public void failed(long step, String reason, boolean retryable) {}
-  };
 }

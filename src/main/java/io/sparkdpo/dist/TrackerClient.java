@@ -46,8 +46,9 @@ public final class TrackerClient implements MetricsChannel, AutoCloseable {
           .readLine();
       socket.setSoTimeout(0);
       if (!"ok".equals(answer)) {
+        String why = answer == null ? "it closed the connection" : answer.replaceFirst("^refused: ", "");
         throw new IllegalStateException("the driver's tracker at " + address + " refused rank " + hello.rank()
-            + ": " + answer);
+            + ": " + why);
       }
       return client;
     } catch (IOException e) {

@@ -13,7 +13,10 @@ import io.sparkdpo.train.MetricsLog;
 import java.nio.file.Path;
 import java.util.List;
 import java.util.Map;
+import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.TimeUnit;
+import org.apache.spark.scheduler.SparkListener;
+import org.apache.spark.scheduler.SparkListenerJobStart;
 import org.apache.spark.sql.SparkSession;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
@@ -48,9 +51,28 @@ class BarrierStageRunnerLocalTest {
   @Test
   void twoRanksInOneJvmGiveBitForBitTheResultOfTheSameRingWithoutSpark() throws Exception {
     SyntheticRunSpecs.CapturedProgress progress = new SyntheticRunSpecs.CapturedProgress();
-    RunOutcome outcome = new BarrierStageRunner(spark(),
-        SyntheticRunSpecs.spec(tmp, "local-w2", shards, 2, FaultPlan.NONE, 1), SHARED_JVM_TASK)
-        .withProgress(progress).run();
+    List<String> descriptions = new CopyOnWriteArrayList<>();
+    SparkListener jobs = new SparkListener() {
+      @Override
+      public void onJobStart(SparkListenerJobStart start) {
+        if ("spark-dpo-local-w2".equals(start.properties().getProperty("spark.jobGroup.id"))) {
+          descriptions.add(start.properties().getProperty("spark.job.description"));
+        }
+      }
+    };
+    spark().sparkContext().addSparkListener(jobs);
+    RunOutcome outcome;
+    try {
+      outcome = new BarrierStageRunner(spark(),
+          SyntheticRunSpecs.spec(tmp, "local-w2", shards, 2, FaultPlan.NONE, 1), SHARED_JVM_TASK)
+          .withProgress(progress).run();
+      for (int i = 0; i < 100 && descriptions.isEmpty(); i++) {
+        Thread.sleep(50); // listener events arrive asynchronously
+      }
+    } finally {
+      spark().sparkContext().removeSparkListener(jobs);
+    }
+    assertEquals(List.of("synthetic: step 0/20, attempt 1 of 1, 2 workers"), descriptions);
     InProcessRun.Result plain = InProcessRun.run(SHARED_JVM_TASK, runDir("plain-w2"),
         ShardAssignment.roundRobin(shards, 2), SyntheticRunSpecs.SCHEDULE, FaultPlan.NONE);
 

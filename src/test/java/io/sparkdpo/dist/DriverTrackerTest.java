@@ -73,7 +73,7 @@ class DriverTrackerTest {
     try (DriverTracker tracker = start()) {
       tracker.beginAttempt(1);
       IllegalStateException wrong = assertThrows(IllegalStateException.class, () -> client(tracker, "guess", 1, 0));
-      assertTrue(wrong.getMessage().endsWith("refused rank 0: refused: wrong run token (a task of another run?)"),
+      assertTrue(wrong.getMessage().endsWith("refused rank 0: wrong run token (a task of another run?)"),
           wrong.getMessage());
       tracker.beginAttempt(2);
       IllegalStateException stale = assertThrows(IllegalStateException.class,
@@ -105,6 +105,22 @@ class DriverTrackerTest {
       assertEquals("IllegalStateException: boom", failure.detail());
       assertEquals(Boolean.FALSE, failure.retryable());
       assertEquals(4, log.lastStep());
+    }
+  }
+
+  @Test
+  void aStragglerOfAnEarlierAttemptIsLoggedThereButKeptFromTheListener() throws Exception {
+    try (DriverTracker tracker = start()) {
+      tracker.beginAttempt(1);
+      try (TrackerClient late = client(tracker, tracker.token(), 1, 0)) {
+        tracker.beginAttempt(2);
+        late.step(9, Map.of("loss", 9.0));
+        late.failed(9, "CollectiveException: peer gone", true);
+      }
+      assertTrue(tracker.awaitQuiet(1, TIMEOUT));
+      assertEquals(1, tracker.attempt(1).failures().size());
+      assertEquals(9, tracker.attempt(1).lastStep());
+      assertEquals(List.of(TrackerEvent.HELLO), events.stream().map(TrackerEvent::type).toList());
     }
   }
 
