@@ -52,7 +52,7 @@ final class BarrierWorker extends AbstractFunction1<Iterator<WorkerSpec>, Iterat
       try {
         group = BarrierRendezvous.join(barrier, spec, host, executorId, pid);
         WorkerContext ctx = new WorkerContext(spec.rank(), spec.worldSize(), spec.attempt(), spec.runId(),
-            spec.runDir(), spec.shards(), device, storage, group, tracker,
+            spec.runDir(), spec.shards(), spec.evalShards(), device, storage, group, tracker,
             new FaultInjector(spec.faults(), spec.rank(), storage, spec.runDir()), spec.schedule(),
             spec.keepCheckpoints());
         loop = new WorkerLoop(ctx, task, barrier::killTaskIfInterrupted);

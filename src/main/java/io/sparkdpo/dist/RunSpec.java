@@ -1,7 +1,6 @@
 package io.sparkdpo.dist;
 
 import io.sparkdpo.io.Storage;
-import java.util.List;
 import java.util.Objects;
 
 /**
@@ -11,11 +10,11 @@ import java.util.Objects;
  * @param label shown on the progress bar and in the Spark job description, e.g. {@code spark-dpo train}
  * @param runId names the run in job groups and ring sessions
  * @param runDir the run folder every executor can reach (HDFS, S3, or a shared local path); qualified here
- * @param shardsByRank one list of shard paths per rank ({@link ShardAssignment}); its size is the world size
+ * @param shards the training and evaluation shards of each rank; the number of ranks is the world size
  * @param maxAttempts stage submissions before giving up ({@code max_attempts})
  * @param keepCheckpoints committed checkpoints to keep ({@code save_total_limit}); null keeps all
  */
-public record RunSpec(String label, String runId, String runDir, List<List<String>> shardsByRank,
+public record RunSpec(String label, String runId, String runDir, ShardPlan shards,
                       TrainingSchedule schedule, int maxAttempts, Integer keepCheckpoints, FaultPlan faults,
                       RingSettings ring) {
 
@@ -23,23 +22,20 @@ public record RunSpec(String label, String runId, String runDir, List<List<Strin
     Objects.requireNonNull(label, "label");
     Objects.requireNonNull(runId, "runId");
     runDir = Storage.qualify(Objects.requireNonNull(runDir, "runDir"));
-    shardsByRank = shardsByRank.stream().map(List::copyOf).toList();
+    Objects.requireNonNull(shards, "shards");
     Objects.requireNonNull(schedule, "schedule");
     Objects.requireNonNull(faults, "faults");
     Objects.requireNonNull(ring, "ring");
-    if (shardsByRank.isEmpty()) {
-      throw new IllegalArgumentException("a run needs at least one worker");
-    }
     if (maxAttempts < 1) {
       throw new IllegalArgumentException("max_attempts must be >= 1, got " + maxAttempts);
     }
-    if (faults.enabled() && faults.rank() >= shardsByRank.size()) {
+    if (faults.enabled() && faults.rank() >= shards.workers()) {
       throw new IllegalArgumentException("fault injection names rank " + faults.rank() + " but the run has "
-          + shardsByRank.size() + " workers");
+          + shards.workers() + " workers");
     }
   }
 
   public int worldSize() {
-    return shardsByRank.size();
+    return shards.workers();
   }
 }

@@ -26,18 +26,23 @@ public record TrainingSchedule(long totalSteps, int loggingSteps, int evalSteps,
   }
 
   public boolean logAfter(long step) {
-    return step % loggingSteps == 0 || step == totalSteps;
+    return rules().logAfter(step);
   }
 
   public boolean evaluateAfter(long step) {
-    return (evalSteps > 0 && step % evalSteps == 0) || step == totalSteps;
+    return rules().evaluateAfter(step);
   }
 
   public boolean saveAfter(long step) {
-    return (saveSteps > 0 && step % saveSteps == 0) || step == totalSteps;
+    return rules().saveAfter(step);
   }
 
   public boolean checksumAfter(long step) {
     return (checksumSteps > 0 && step % checksumSteps == 0) || saveAfter(step);
+  }
+
+  /** The training core's decisions; pair counts do not enter them. */
+  private StepPlan rules() {
+    return new StepPlan(totalSteps, 1, 1, loggingSteps, evalSteps, saveSteps);
   }
 }

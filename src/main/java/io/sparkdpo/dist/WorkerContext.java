@@ -12,7 +12,8 @@ import java.util.List;
  * @param rank this rank, 0 to {@code worldSize - 1} (the barrier task's partition)
  * @param attempt the driver's stage submission, 1 for the first
  * @param runDir the run folder, qualified ({@code file:}, {@code hdfs:}, {@code s3a:}): shared by all ranks
- * @param shards this rank's data shards, as the driver planned them ({@link ShardAssignment})
+ * @param shards this rank's training shards, as the driver planned them ({@link ShardPlan})
+ * @param evalShards this rank's evaluation shards (may be none)
  * @param device {@code gpu:N} when Spark assigned this task a GPU, else {@code cpu}
  * @param storage file access with the job's Hadoop settings ({@code spark.hadoop.*})
  * @param allReduce the connected group of all ranks
@@ -27,6 +28,7 @@ public record WorkerContext(
     String runId,
     String runDir,
     List<String> shards,
+    List<String> evalShards,
     String device,
     Storage storage,
     AllReduce allReduce,
@@ -37,6 +39,7 @@ public record WorkerContext(
 
   public WorkerContext {
     shards = List.copyOf(shards);
+    evalShards = List.copyOf(evalShards);
     if (allReduce.rank() != rank || allReduce.worldSize() != worldSize) {
       throw new IllegalArgumentException("the all-reduce group is rank " + allReduce.rank() + " of "
           + allReduce.worldSize() + ", the context rank " + rank + " of " + worldSize);

@@ -31,7 +31,7 @@ import org.junit.jupiter.api.io.TempDir;
 class BarrierStageRunnerClusterTest {
   private static final SyntheticRegressionTask TASK = SyntheticRegressionTask.standard(true);
   private static LocalClusterSpark cluster;
-  private static List<String> shards;
+  private static List<List<String>> shards;
   private static RunOutcome cleanTwoWorkers;
 
   @TempDir
@@ -41,7 +41,7 @@ class BarrierStageRunnerClusterTest {
   @Timeout(value = 180, unit = TimeUnit.SECONDS)
   static void startCluster() {
     cluster = LocalClusterSpark.start(2, 2, 1024, Map.of());
-    shards = SyntheticShards.write(tmp.resolve("data"), 2, 24, TASK.inputs, TASK.outputs, 11);
+    shards = SyntheticRunSpecs.writeShards(tmp.resolve("data"), TASK);
   }
 
   @AfterAll

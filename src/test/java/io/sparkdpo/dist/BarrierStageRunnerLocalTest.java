@@ -30,14 +30,14 @@ import org.junit.jupiter.api.io.TempDir;
 @Timeout(value = 120, unit = TimeUnit.SECONDS)
 class BarrierStageRunnerLocalTest {
   private static final SyntheticRegressionTask SHARED_JVM_TASK = SyntheticRegressionTask.standard(false);
-  private static List<String> shards;
+  private static List<List<String>> shards;
 
   @TempDir
   static Path tmp;
 
   @BeforeAll
   static void writeShards() {
-    shards = SyntheticShards.write(tmp.resolve("data"), 2, 24, SHARED_JVM_TASK.inputs, SHARED_JVM_TASK.outputs, 11);
+    shards = SyntheticRunSpecs.writeShards(tmp.resolve("data"), SHARED_JVM_TASK);
   }
 
   private static SparkSession spark() {
@@ -74,7 +74,7 @@ class BarrierStageRunnerLocalTest {
     }
     assertEquals(List.of("synthetic: step 0/20, attempt 1 of 1, 2 workers"), descriptions);
     InProcessRun.Result plain = InProcessRun.run(SHARED_JVM_TASK, runDir("plain-w2"),
-        ShardAssignment.roundRobin(shards, 2), SyntheticRunSpecs.SCHEDULE, FaultPlan.NONE);
+        SyntheticRunSpecs.plan(shards, 2), SyntheticRunSpecs.SCHEDULE, FaultPlan.NONE);
 
     assertEquals(20, outcome.stepsDone());
     assertEquals(List.of(0, 1), outcome.reports().stream().map(WorkerReport::rank).toList());
@@ -101,7 +101,7 @@ class BarrierStageRunnerLocalTest {
         SyntheticRunSpecs.spec(tmp, "local-fault", shards, 2, new FaultPlan(Kind.EXCEPTION, 0, 13), 2),
         SHARED_JVM_TASK).run();
     InProcessRun.Result plain = InProcessRun.run(SHARED_JVM_TASK, runDir("plain-ref"),
-        ShardAssignment.roundRobin(shards, 2), SyntheticRunSpecs.SCHEDULE, FaultPlan.NONE);
+        SyntheticRunSpecs.plan(shards, 2), SyntheticRunSpecs.SCHEDULE, FaultPlan.NONE);
 
     assertEquals(2, outcome.attempts());
     assertTrue(outcome.failures().get(0).startsWith("attempt 1 failed after step 12: rank 0 at step 13: "

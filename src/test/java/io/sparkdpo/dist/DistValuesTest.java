@@ -18,12 +18,14 @@ import org.junit.jupiter.api.Timeout;
 class DistValuesTest {
 
   @Test
-  void shardsAreDealtRoundRobinAndMustSplitEvenly() {
-    assertEquals(List.of(List.of("s0", "s3"), List.of("s1", "s4"), List.of("s2", "s5")),
-        ShardAssignment.roundRobin(List.of("s0", "s1", "s2", "s3", "s4", "s5"), 3));
+  void shardsAreDealtRoundRobinAndTrainingShardsMustSplitEvenly() {
+    ShardPlan plan = ShardPlan.of(List.of("s0", "s1", "s2", "s3", "s4", "s5"), List.of("e0", "e1"), 3);
+    assertEquals(List.of(List.of("s0", "s3"), List.of("s1", "s4"), List.of("s2", "s5")), plan.train());
+    assertEquals(List.of(List.of("e0"), List.of("e1"), List.of()), plan.eval());
     IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
-        () -> ShardAssignment.roundRobin(List.of("a", "b", "c"), 2));
-    assertTrue(e.getMessage().startsWith("3 shards cannot be split evenly over 2 workers"), e.getMessage());
+        () -> ShardPlan.of(List.of("a", "b", "c"), List.of(), 2));
+    assertTrue(e.getMessage().startsWith("3 training shards cannot be split evenly over 2 workers"),
+        e.getMessage());
   }
 
   @Test

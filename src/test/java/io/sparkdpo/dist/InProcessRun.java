@@ -27,16 +27,16 @@ final class InProcessRun {
 
   private InProcessRun() {}
 
-  static Result run(WorkerTask task, String runDir, List<List<String>> shardsByRank, TrainingSchedule schedule,
+  static Result run(WorkerTask task, String runDir, ShardPlan shards, TrainingSchedule schedule,
       FaultPlan faults) throws Exception {
-    int world = shardsByRank.size();
+    int world = shards.workers();
     Storage storage = Storage.local();
     List<RecordingChannel> channels = new ArrayList<>();
     for (int r = 0; r < world; r++) {
       channels.add(new RecordingChannel());
     }
     if (world == 1) {
-      WorkerContext ctx = context(0, new LocalAllReduce(), runDir, shardsByRank, schedule, faults, storage,
+      WorkerContext ctx = context(0, new LocalAllReduce(), runDir, shards, schedule, faults, storage,
           channels.get(0));
       long start = System.nanoTime();
       try {
@@ -48,7 +48,7 @@ final class InProcessRun {
     }
     try (InProcessRing ring = InProcessRing.connect(world, RING)) {
       return new Result(ring.outcomes(group -> {
-        WorkerContext ctx = context(group.rank(), group, runDir, shardsByRank, schedule, faults, storage,
+        WorkerContext ctx = context(group.rank(), group, runDir, shards, schedule, faults, storage,
             channels.get(group.rank()));
         try {
           return new WorkerLoop(ctx, task, () -> { }).run();
@@ -60,10 +60,10 @@ final class InProcessRun {
     }
   }
 
-  private static WorkerContext context(int rank, AllReduce group, String runDir, List<List<String>> shardsByRank,
+  private static WorkerContext context(int rank, AllReduce group, String runDir, ShardPlan shards,
       TrainingSchedule schedule, FaultPlan faults, Storage storage, RecordingChannel channel) {
-    return new WorkerContext(rank, shardsByRank.size(), 1, "in-process", Storage.qualify(runDir),
-        shardsByRank.get(rank), "cpu", storage, group, channel, new FaultInjector(faults, rank, storage, runDir),
+    return new WorkerContext(rank, shards.workers(), 1, "in-process", Storage.qualify(runDir),
+        shards.train().get(rank), shards.eval().get(rank), "cpu", storage, group, channel, new FaultInjector(faults, rank, storage, runDir),
         schedule, null);
   }
 

@@ -23,7 +23,8 @@ import java.util.Optional;
 
 /**
  * A real (small) data-parallel trainer for testing the distributed machinery without DJL: multi-output linear
- * regression, {@code W} of K x D floats, on the rank's own shards read through {@link Storage}. Each step takes
+ * regression, {@code W} of K x D floats, on the rank's own shards read through {@link Storage}
+ * (evaluation: mean loss over its eval shards, weighted by rows). Each step takes
  * {@code rowsPerShard} rows from each of its shards (seeded per-shard shuffles that continue over epochs), sums
  * the squared-error gradient, scales it to the global-batch mean, all-reduces it, clips it by global norm and
  * applies AdamW with torch's formulas in float32, at the rate of a warmup + linear schedule. Checkpoints use the
@@ -40,7 +41,6 @@ final class SyntheticRegressionTask implements WorkerTask {
   final int inputs;
   final int outputs;
   final int rowsPerShard;
-  final int evalRows;
   final boolean ownJvm;
   final int divergeRank;
   final long divergeStep;
@@ -50,12 +50,11 @@ final class SyntheticRegressionTask implements WorkerTask {
   final long warmupSteps = 3;
   final long seed = 7;
 
-  SyntheticRegressionTask(int inputs, int outputs, int rowsPerShard, int evalRows, boolean ownJvm, int divergeRank,
+  SyntheticRegressionTask(int inputs, int outputs, int rowsPerShard, boolean ownJvm, int divergeRank,
       long divergeStep) {
     this.inputs = inputs;
     this.outputs = outputs;
     this.rowsPerShard = rowsPerShard;
-    this.evalRows = evalRows;
     this.ownJvm = ownJvm;
     this.divergeRank = divergeRank;
     this.divergeStep = divergeStep;
@@ -63,11 +62,11 @@ final class SyntheticRegressionTask implements WorkerTask {
 
   /** 64 inputs, 64 outputs (4096 parameters), 4 rows per shard per step, no divergence. */
   static SyntheticRegressionTask standard(boolean ownJvm) {
-    return new SyntheticRegressionTask(64, 64, 4, 8, ownJvm, -1, 0);
+    return new SyntheticRegressionTask(64, 64, 4, ownJvm, -1, 0);
   }
 
   SyntheticRegressionTask divergingAt(int rank, long step) {
-    return new SyntheticRegressionTask(inputs, outputs, rowsPerShard, evalRows, ownJvm, rank, step);
+    return new SyntheticRegressionTask(inputs, outputs, rowsPerShard, ownJvm, rank, step);
   }
 
   @Override
@@ -106,6 +105,7 @@ final class SyntheticRegressionTask implements WorkerTask {
     private final SyntheticRegressionTask cfg;
     private final WorkerContext ctx;
     private final List<SyntheticShards.Shard> shards = new ArrayList<>();
+    private final List<SyntheticShards.Shard> evalShards = new ArrayList<>();
     private final List<ShardSampler> samplers = new ArrayList<>();
     private final LearningRateSchedule schedule;
     private final float[] w;
@@ -121,6 +121,9 @@ final class SyntheticRegressionTask implements WorkerTask {
       int params = cfg.inputs * cfg.outputs;
       for (String path : ctx.shards()) {
         shards.add(SyntheticShards.read(ctx.storage(), path));
+      }
+      for (String path : ctx.evalShards()) {
+        evalShards.add(SyntheticShards.read(ctx.storage(), path));
       }
       if (resume.isPresent()) {
         Checkpoint c = resume.get();
@@ -243,8 +246,8 @@ final class SyntheticRegressionTask implements WorkerTask {
       float[] unused = new float[w.length];
       double loss = 0;
       int rows = 0;
-      for (SyntheticShards.Shard shard : shards) {
-        for (int row = 0; row < Math.min(cfg.evalRows, shard.rows()); row++) {
+      for (SyntheticShards.Shard shard : evalShards) {
+        for (int row = 0; row < shard.rows(); row++) {
           loss += accumulate(shard, row, unused);
           rows++;
         }

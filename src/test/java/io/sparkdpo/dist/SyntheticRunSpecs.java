@@ -22,9 +22,20 @@ final class SyntheticRunSpecs {
 
   private SyntheticRunSpecs() {}
 
-  static RunSpec spec(Path root, String name, List<String> shards, int workers, FaultPlan faults, int maxAttempts) {
-    return new RunSpec("synthetic", name, root.resolve(name).toString(), ShardAssignment.roundRobin(shards, workers),
-        SCHEDULE, maxAttempts, null, faults, RING);
+  /** Two training shards of 24 rows and three eval shards of 8 rows under {@code root}; returns both lists. */
+  static List<List<String>> writeShards(Path root, SyntheticRegressionTask task) {
+    return List.of(SyntheticShards.write(root.resolve("train"), 2, 24, task.inputs, task.outputs, 11),
+        SyntheticShards.write(root.resolve("eval"), 3, 8, task.inputs, task.outputs, 12));
+  }
+
+  static ShardPlan plan(List<List<String>> shards, int workers) {
+    return ShardPlan.of(shards.get(0), shards.get(1), workers);
+  }
+
+  static RunSpec spec(Path root, String name, List<List<String>> shards, int workers, FaultPlan faults,
+      int maxAttempts) {
+    return new RunSpec("synthetic", name, root.resolve(name).toString(), plan(shards, workers), SCHEDULE,
+        maxAttempts, null, faults, RING);
   }
 
   /** Step to the logged training loss, from the run's metrics parts. */

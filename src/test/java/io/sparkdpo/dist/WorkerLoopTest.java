@@ -26,8 +26,8 @@ class WorkerLoopTest {
   @TempDir
   Path tmp;
 
-  private List<String> shards(int count) {
-    return SyntheticShards.write(tmp.resolve("data"), count, 24, TASK.inputs, TASK.outputs, 11);
+  private ShardPlan shards(int workers) {
+    return SyntheticRunSpecs.plan(SyntheticRunSpecs.writeShards(tmp.resolve("data"), TASK), workers);
   }
 
   private String runDir(String name) {
@@ -36,12 +36,9 @@ class WorkerLoopTest {
 
   @Test
   void twoRanksEachReadingOneShardMatchOneRankReadingBoth() throws Exception {
-    List<String> shards = shards(2);
     TrainingSchedule schedule = new TrainingSchedule(20, 1, 10, 10, 5);
-    InProcessRun.Result one = InProcessRun.run(TASK, runDir("w1"), ShardAssignment.roundRobin(shards, 1), schedule,
-        FaultPlan.NONE);
-    InProcessRun.Result two = InProcessRun.run(TASK, runDir("w2"), ShardAssignment.roundRobin(shards, 2), schedule,
-        FaultPlan.NONE);
+    InProcessRun.Result one = InProcessRun.run(TASK, runDir("w1"), shards(1), schedule, FaultPlan.NONE);
+    InProcessRun.Result two = InProcessRun.run(TASK, runDir("w2"), shards(2), schedule, FaultPlan.NONE);
 
     assertEquals(20, one.completed(0).stepsDone());
     assertEquals(two.completed(0).checksum(), two.completed(1).checksum());
@@ -74,7 +71,7 @@ class WorkerLoopTest {
 
   @Test
   void aRunResumedAfterAnInjectedFaultEndsWithTheSameBitsAsAnUninterruptedRun() throws Exception {
-    List<List<String>> byRank = ShardAssignment.roundRobin(shards(2), 2);
+    ShardPlan byRank = shards(2);
     TrainingSchedule schedule = new TrainingSchedule(12, 1, 0, 5, 3);
     InProcessRun.Result clean = InProcessRun.run(TASK, runDir("clean"), byRank, schedule, FaultPlan.NONE);
 
@@ -97,7 +94,7 @@ class WorkerLoopTest {
 
   @Test
   void aReplicaThatDriftsIsCaughtBeforeTheNextCheckpoint() throws Exception {
-    List<List<String>> byRank = ShardAssignment.roundRobin(shards(2), 2);
+    ShardPlan byRank = shards(2);
     // Checksums only before saves and at the end: the drift at step 6 must stop the save of step 7.
     TrainingSchedule schedule = new TrainingSchedule(14, 1, 0, 7, 0);
     InProcessRun.Result run = InProcessRun.run(TASK.divergingAt(1, 6), runDir("drift"), byRank, schedule,
@@ -137,7 +134,7 @@ class WorkerLoopTest {
       @Override
       public void close() {}
     };
-    List<List<String>> byRank = List.of(List.of("a"), List.of("b"), List.of("c"));
+    ShardPlan byRank = ShardPlan.of(List.of("a", "b", "c"), List.of(), 3);
     InProcessRun.Result run = InProcessRun.run(unequalStart, runDir("start"), byRank,
         new TrainingSchedule(3, 1, 0, 0, 0), FaultPlan.NONE);
     for (int r = 0; r < 3; r++) {
