@@ -158,7 +158,8 @@ public final class BarrierStageRunner {
   }
 
   private static DriverTracker startTracker(SparkConf conf, RunMonitor monitor) throws IOException {
-    String host = conf.get("spark.driver.host", InetAddress.getLocalHost().getHostAddress());
+    String host = conf.contains("spark.driver.host") ? conf.get("spark.driver.host")
+        : InetAddress.getLocalHost().getHostAddress();
     InetAddress bind = InetAddress.getByName(conf.get("spark.driver.bindAddress", host));
     return DriverTracker.start(host, bind, monitor);
   }

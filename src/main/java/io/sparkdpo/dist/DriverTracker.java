@@ -139,10 +139,10 @@ public final class DriverTracker implements AutoCloseable {
       rank = hello.rank();
       log = attempts.get(hello.attempt());
       log.connected(rank);
+      dispatch(log, hello.from(hello.attempt(), rank)); // before the answer: the rank works only after it
       out.write("ok\n".getBytes(StandardCharsets.UTF_8));
       out.flush();
       socket.setSoTimeout(0);
-      dispatch(log, hello.from(hello.attempt(), rank));
       for (String line = in.readLine(); line != null; line = in.readLine()) {
         TrackerEvent event = parse(line);
         if (event == null) {

@@ -18,7 +18,8 @@ import org.slf4j.LoggerFactory;
  * in tests on an in-process ring):
  * <ol>
  *   <li>rank 0 picks the newest valid checkpoint and tells the others, so all ranks resume from the same one;</li>
- *   <li>the task builds its replica; the ranks compare step counts and parameter checksums before training;</li>
+ *   <li>the task builds its replica, which must stand at that checkpoint's step; the ranks compare parameter
+ *   checksums before training;</li>
  *   <li>per step: fault injection, the replica's step (gradient all-reduce inside), metrics averaged over ranks
  *   and sent by rank 0; checksums compared on schedule and before every save; rank 0 writes checkpoints while
  *   the others wait at a barrier (each rank's own state, e.g. its data cursor, is gathered to rank 0 first);
