@@ -30,7 +30,9 @@ public record TrainSettings(
     int workers,
     int maxAttempts,
     String outputDir,
-    ReferenceMode referenceMode) implements Validated, OptimizationSettings {
+    ReferenceMode referenceMode,
+    int checksumSteps,
+    FaultInjectionSettings faultInjection) implements Validated, OptimizationSettings {
 
   /** DPO loss variants with TRL's names. */
   public enum LossType {
@@ -68,5 +70,10 @@ public record TrainSettings(
             + (lossType == null ? null : ConfigLoader.yamlName(lossType)) + ")", labelSmoothing);
     v.require(referenceMode != null, prefix + ".reference_mode", "must be set", null);
     validateOptimization(prefix, v);
+    v.nonNegative(prefix + ".checksum_steps", checksumSteps);
+    v.require(faultInjection != null, prefix + ".fault_injection", "must be set", null);
+    if (faultInjection != null) {
+      faultInjection.validate(prefix + ".fault_injection", workers, v);
+    }
   }
 }

@@ -47,6 +47,11 @@ public final class LocalClusterSpark implements AutoCloseable {
 
   /** W single-core executors of {@code memoryMb} each, with extra Spark settings (they win over the defaults). */
   public static LocalClusterSpark start(int workers, int memoryMb, Map<String, String> conf) {
+    return start(workers, 1, memoryMb, conf);
+  }
+
+  /** W executors of {@code cores} cores and {@code memoryMb} each, with extra Spark settings. */
+  public static LocalClusterSpark start(int workers, int cores, int memoryMb, Map<String, String> conf) {
     Path home = SparkHomeFixture.get();
     requireEnvironment(home);
     stopOtherSessions();
@@ -58,7 +63,7 @@ public final class LocalClusterSpark implements AutoCloseable {
     settings.put("spark.sql.shuffle.partitions", "4");
     settings.put("spark.sql.session.timeZone", "UTC");
     settings.put("spark.executor.memory", memoryMb + "m");
-    settings.put("spark.executor.cores", "1");
+    settings.put("spark.executor.cores", String.valueOf(cores));
     settings.put("spark.executorEnv.SPARK_SCALA_VERSION", "2.13");
     settings.put("spark.executorEnv.SPARK_LOCAL_IP", "127.0.0.1");
     settings.put("spark.executorEnv.DJL_OFFLINE", "true");
@@ -72,7 +77,7 @@ public final class LocalClusterSpark implements AutoCloseable {
     settings.putAll(conf);
 
     SparkSession.Builder builder = SparkSession.builder()
-        .master("local-cluster[" + workers + ",1," + memoryMb + "]")
+        .master("local-cluster[" + workers + "," + cores + "," + memoryMb + "]")
         .appName("spark-dpo-local-cluster-tests");
     settings.forEach(builder::config);
     SparkSession session = builder.getOrCreate();

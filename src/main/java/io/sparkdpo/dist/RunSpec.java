@@ -1,0 +1,41 @@
+package io.sparkdpo.dist;
+
+import io.sparkdpo.io.Storage;
+import java.util.Objects;
+
+/**
+ * The driver's plan of a distributed run: where it lives, what each rank reads, how long it runs, how often it
+ * may be resubmitted, and which fault to inject.
+ *
+ * @param label shown on the progress bar and in the Spark job description, e.g. {@code spark-dpo train}
+ * @param runId names the run in job groups and ring sessions
+ * @param runDir the run folder every executor can reach (HDFS, S3, or a shared local path); qualified here
+ * @param shards the training and evaluation shards of each rank; the number of ranks is the world size
+ * @param maxAttempts stage submissions before giving up ({@code max_attempts})
+ * @param keepCheckpoints committed checkpoints to keep ({@code save_total_limit}); null keeps all
+ */
+public record RunSpec(String label, String runId, String runDir, ShardPlan shards,
+                      TrainingSchedule schedule, int maxAttempts, Integer keepCheckpoints, FaultPlan faults,
+                      RingSettings ring) {
+
+  public RunSpec {
+    Objects.requireNonNull(label, "label");
+    Objects.requireNonNull(runId, "runId");
+    runDir = Storage.qualify(Objects.requireNonNull(runDir, "runDir"));
+    Objects.requireNonNull(shards, "shards");
+    Objects.requireNonNull(schedule, "schedule");
+    Objects.requireNonNull(faults, "faults");
+    Objects.requireNonNull(ring, "ring");
+    if (maxAttempts < 1) {
+      throw new IllegalArgumentException("max_attempts must be >= 1, got " + maxAttempts);
+    }
+    if (faults.enabled() && faults.rank() >= shards.workers()) {
+      throw new IllegalArgumentException("fault injection names rank " + faults.rank() + " but the run has "
+          + shards.workers() + " workers");
+    }
+  }
+
+  public int worldSize() {
+    return shards.workers();
+  }
+}

@@ -1,0 +1,146 @@
+package io.sparkdpo.dist;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertInstanceOf;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import io.sparkdpo.config.FaultInjectionSettings.Kind;
+import io.sparkdpo.io.Storage;
+import io.sparkdpo.train.CheckpointStore;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.TimeUnit;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
+import org.junit.jupiter.api.io.TempDir;
+
+/** The worker loop on an in-process ring: equivalence, resume, divergence detection, without Spark. */
+@Timeout(value = 120, unit = TimeUnit.SECONDS)
+class WorkerLoopTest {
+  private static final SyntheticRegressionTask TASK = SyntheticRegressionTask.standard(false);
+
+  @TempDir
+  Path tmp;
+
+  private ShardPlan shards(int workers) {
+    return SyntheticRunSpecs.plan(SyntheticRunSpecs.writeShards(tmp.resolve("data"), TASK), workers);
+  }
+
+  private String runDir(String name) {
+    return Storage.qualify(tmp.resolve(name).toString());
+  }
+
+  @Test
+  void twoRanksEachReadingOneShardMatchOneRankReadingBoth() throws Exception {
+    TrainingSchedule schedule = new TrainingSchedule(20, 1, 10, 10, 5);
+    InProcessRun.Result one = InProcessRun.run(TASK, runDir("w1"), shards(1), schedule, FaultPlan.NONE);
+    InProcessRun.Result two = InProcessRun.run(TASK, runDir("w2"), shards(2), schedule, FaultPlan.NONE);
+
+    assertEquals(20, one.completed(0).stepsDone());
+    assertEquals(two.completed(0).checksum(), two.completed(1).checksum());
+    Map<Long, Map<String, Double>> oneSteps = one.channels().get(0).steps;
+    Map<Long, Map<String, Double>> twoSteps = two.channels().get(0).steps;
+    assertEquals(20, oneSteps.size());
+    assertEquals(20, twoSteps.size());
+    assertTrue(two.channels().get(1).steps.isEmpty(), "only rank 0 reports steps");
+    for (long s = 1; s <= 20; s++) {
+      double a = oneSteps.get(s).get("loss");
+      double b = twoSteps.get(s).get("loss");
+      assertEquals(a, b, 1e-5 * Math.max(1, Math.abs(a)), "loss at step " + s);
+    }
+    // The loss went down: the run trained, it did not just agree on nothing.
+    assertTrue(oneSteps.get(20L).get("loss") < 0.5 * oneSteps.get(1L).get("loss"), oneSteps.toString());
+    assertEquals(one.channels().get(0).evals.keySet(), two.channels().get(0).evals.keySet());
+    assertEquals(one.channels().get(0).evals.get(20L).get("eval/loss"),
+        two.channels().get(0).evals.get(20L).get("eval/loss"), 1e-5);
+
+    float[] w1 = SyntheticRegressionTask.weightsAt(runDir("w1"), 20);
+    float[] w2 = SyntheticRegressionTask.weightsAt(runDir("w2"), 20);
+    assertEquals(4096, w1.length);
+    double maxDiff = 0;
+    for (int i = 0; i < w1.length; i++) {
+      maxDiff = Math.max(maxDiff, Math.abs(w1[i] - w2[i]));
+    }
+    assertTrue(maxDiff <= 1e-5, "max parameter difference " + maxDiff);
+    assertEquals(List.of(10L, 20L), new CheckpointStore(Storage.local(), runDir("w2"), null).committedSteps());
+  }
+
+  @Test
+  void aRunResumedAfterAnInjectedFaultEndsWithTheSameBitsAsAnUninterruptedRun() throws Exception {
+    ShardPlan byRank = shards(2);
+    TrainingSchedule schedule = new TrainingSchedule(12, 1, 0, 5, 3);
+    InProcessRun.Result clean = InProcessRun.run(TASK, runDir("clean"), byRank, schedule, FaultPlan.NONE);
+
+    FaultPlan fault = new FaultPlan(Kind.EXCEPTION, 1, 7);
+    InProcessRun.Result failed = InProcessRun.run(TASK, runDir("faulty"), byRank, schedule, fault);
+    assertInstanceOf(FaultInjector.InjectedFault.class, failed.error(1));
+    assertInstanceOf(CollectiveException.class, failed.error(0), String.valueOf(failed.error(0)));
+    assertEquals(List.of(5L), new CheckpointStore(Storage.local(), runDir("faulty"), null).committedSteps());
+    assertTrue(Files.exists(tmp.resolve("faulty/faults/rank-1-step-7-exception.fired")));
+
+    InProcessRun.Result resumed = InProcessRun.run(TASK, runDir("faulty"), byRank, schedule, fault);
+    assertEquals(12, resumed.completed(1).stepsDone());
+    assertEquals(List.of("started 5", "finished 12"), resumed.channels().get(0).events);
+    assertEquals(clean.completed(0).checksum(), resumed.completed(0).checksum());
+    assertArrayEquals(SyntheticRegressionTask.weightsAt(runDir("clean"), 12),
+        SyntheticRegressionTask.weightsAt(runDir("faulty"), 12));
+    // Steps 6..12 were reported again by the resumed attempt, with the uninterrupted run's numbers.
+    assertEquals(clean.channels().get(0).steps.get(9L), resumed.channels().get(0).steps.get(9L));
+  }
+
+  @Test
+  void aReplicaThatDriftsIsCaughtBeforeTheNextCheckpoint() throws Exception {
+    ShardPlan byRank = shards(2);
+    // Checksums only before saves and at the end: the drift at step 6 must stop the save of step 7.
+    TrainingSchedule schedule = new TrainingSchedule(14, 1, 0, 7, 0);
+    InProcessRun.Result run = InProcessRun.run(TASK.divergingAt(1, 6), runDir("drift"), byRank, schedule,
+        FaultPlan.NONE);
+    for (int r = 0; r < 2; r++) {
+      ReplicaDivergenceException e = assertInstanceOf(ReplicaDivergenceException.class, run.error(r));
+      assertTrue(e.getMessage().startsWith("replicas diverged after step 7: rank 0 hold "), e.getMessage());
+      assertTrue(e.getMessage().contains("; rank 1 hold "), e.getMessage());
+      assertFalse(TASK.retryable(e), "divergence must not be retried");
+    }
+    assertTrue(new CheckpointStore(Storage.local(), runDir("drift"), null).committedSteps().isEmpty());
+  }
+
+  @Test
+  void replicasThatStartFromDifferentParametersAreRefusedBeforeTheFirstStep() throws Exception {
+    WorkerTask unequalStart = (context, resume) -> new Replica() {
+      @Override
+      public long stepsDone() {
+        return 0;
+      }
+
+      @Override
+      public LocalMetrics trainStep(long step) {
+        throw new AssertionError("no step may run on replicas that differ");
+      }
+
+      @Override
+      public long parameterChecksum() {
+        return context.rank() == 2 ? 0xBADL : 0x600DL;
+      }
+
+      @Override
+      public Map<String, io.sparkdpo.train.PayloadWriter> checkpoint(long step, List<byte[]> rankStates) {
+        throw new AssertionError("no checkpoint either");
+      }
+
+      @Override
+      public void close() {}
+    };
+    ShardPlan byRank = ShardPlan.of(List.of("a", "b", "c"), List.of(), 3);
+    InProcessRun.Result run = InProcessRun.run(unequalStart, runDir("start"), byRank,
+        new TrainingSchedule(3, 1, 0, 0, 0), FaultPlan.NONE);
+    for (int r = 0; r < 3; r++) {
+      ReplicaDivergenceException e = assertInstanceOf(ReplicaDivergenceException.class, run.error(r));
+      assertTrue(e.getMessage().startsWith("replicas diverged after step 0: ranks 0, 1 hold 000000000000600d; "
+          + "rank 2 hold 0000000000000bad."), e.getMessage());
+    }
+  }
+}
