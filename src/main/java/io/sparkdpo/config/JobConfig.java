@@ -8,7 +8,8 @@ public record JobConfig(
     SparkSettings spark,
     StorageSettings storage,
     PrepareSettings prepare,
-    ModelSettings model) implements Validated {
+    ModelSettings model,
+    EvaluateSettings evaluate) implements Validated {
 
   @Override
   public void validate(String prefix, Violations v) {
@@ -16,5 +17,6 @@ public record JobConfig(
     storage.validate("storage", v);
     prepare.validate("prepare", v);
     model.validate("model", v);
+    evaluate.validate("evaluate", v);
   }
 }
