@@ -1,6 +1,8 @@
 package io.sparkdpo.eval;
 
 import com.fasterxml.jackson.core.JsonProcessingException;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.PropertyNamingStrategies;
 import io.sparkdpo.config.EvaluateSettings;
 import io.sparkdpo.io.Json;
 import java.util.ArrayList;
@@ -24,6 +26,9 @@ import java.util.Optional;
  */
 public record GenerationEval(String reward, Sampling sampling, double confidence, MeanWithInterval sftReward,
     List<PolicyEval> policies, List<Example> examples) {
+  /** Sorted keys as every project file; snake_case keys as the config and metrics.json. */
+  private static final ObjectMapper JSON = Json.MAPPER.copy()
+      .setPropertyNamingStrategy(PropertyNamingStrategies.SNAKE_CASE);
 
   public GenerationEval {
     policies = List.copyOf(policies);
@@ -113,7 +118,7 @@ public record GenerationEval(String reward, Sampling sampling, double confidence
 
   public String toJson() {
     try {
-      return Json.MAPPER.writeValueAsString(this);
+      return JSON.writeValueAsString(this);
     } catch (JsonProcessingException e) {
       throw new IllegalStateException(e);
     }
@@ -121,7 +126,7 @@ public record GenerationEval(String reward, Sampling sampling, double confidence
 
   public static GenerationEval fromJson(String json, String source) {
     try {
-      return Json.MAPPER.readValue(json, GenerationEval.class);
+      return JSON.readValue(json, GenerationEval.class);
     } catch (JsonProcessingException e) {
       throw new IllegalArgumentException(source + ": not a generation evaluation: " + e.getOriginalMessage(), e);
     }

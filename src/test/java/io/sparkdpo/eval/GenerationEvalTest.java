@@ -80,7 +80,10 @@ class GenerationEvalTest {
   @Test
   void roundTripsThroughJson() {
     GenerationEval gen = twoRuns();
-    GenerationEval back = GenerationEval.fromJson(gen.toJson(), "generation.json");
+    String json = gen.toJson();
+    assertTrue(json.contains("\"sft_reward\"") && json.contains("\"samples_per_prompt\" : 2")
+        && json.contains("\"per_token\" : 0.3"), json);
+    GenerationEval back = GenerationEval.fromJson(json, "generation.json");
     assertEquals(gen, back);
     IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
         () -> GenerationEval.fromJson("{\"reward\": [1]}", "bad.json"));
