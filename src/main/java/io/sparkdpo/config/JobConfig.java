@@ -10,7 +10,8 @@ public record JobConfig(
     PrepareSettings prepare,
     ModelSettings model,
     SftSettings sft,
-    TrainSettings train) implements Validated {
+    TrainSettings train,
+    EvaluateSettings evaluate) implements Validated {
 
   @Override
   public void validate(String prefix, Violations v) {
@@ -20,5 +21,6 @@ public record JobConfig(
     model.validate("model", v);
     sft.validate("sft", v);
     train.validate("train", v);
+    evaluate.validate("evaluate", v);
   }
 }

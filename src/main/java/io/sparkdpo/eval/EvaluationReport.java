@@ -1,0 +1,173 @@
+package io.sparkdpo.eval;
+
+import com.fasterxml.jackson.core.JsonProcessingException;
+import io.sparkdpo.io.Json;
+import io.sparkdpo.io.Storage;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.OptionalDouble;
+import org.knowm.xchart.XYChart;
+
+/**
+ * Writes the {@code evaluate} stage's report into an output folder (local, hdfs: or s3a:): {@code metrics.json}
+ * (headline numbers, sorted keys), {@code generation.json} (the full {@link GenerationEval}), PNG charts and
+ * {@code report.html}, which embeds the charts and links to their files.
+ */
+public final class EvaluationReport {
+  public static final String METRICS_JSON = "metrics.json";
+  public static final String GENERATION_JSON = "generation.json";
+  public static final String REPORT_HTML = "report.html";
+  public static final String LOSS_PNG = "training-loss.png";
+  public static final String ACCURACIES_PNG = "eval-accuracies.png";
+  public static final String MARGINS_PNG = "eval-margins.png";
+  public static final String FRONTIER_PNG = "reward-vs-kl.png";
+  /** The training metrics metrics.json repeats per run (their last values). */
+  static final List<String> TRAINING_KEYS = List.of("loss", "eval/loss", "eval/rewards/accuracies",
+      "eval/rewards/margins", "eval/rewards/chosen", "eval/rewards/rejected");
+
+  private EvaluationReport() {}
+
+  /** The files written, as full paths. */
+  public record Written(String html, String metricsJson, String generationJson, List<String> charts) {
+    public Written {
+      charts = List.copyOf(charts);
+    }
+  }
+
+  /**
+   * @param runs the training runs (one per beta), in legend order
+   * @param gen the generation-based evaluation of their checkpoints
+   */
+  public static Written write(Storage storage, String outDir, List<TrainingRun> runs, GenerationEval gen) {
+    List<String> labels = new ArrayList<>();
+    runs.forEach(r -> labels.add(r.label()));
+    gen.policies().forEach(p -> labels.add(p.label()));
+    ReportCharts charts = new ReportCharts(labels);
+
+    storage.mkdirs(outDir);
+    List<String> chartPaths = new ArrayList<>();
+    ReportHtml.Figure frontier = figure(storage, outDir, chartPaths, FRONTIER_PNG, charts.rewardVsKl(gen),
+        "Reward vs KL frontier",
+        "Mean ground-truth reward of each run's checkpoints against their sampled KL from π_SFT, with "
+            + ReportFormat.percent(gen.confidence()) + " confidence intervals; π_SFT sits at KL 0. "
+            + "Lines join a run's checkpoints in step order. Up and to the left is better.");
+    List<ReportHtml.Figure> training = new ArrayList<>();
+    addIfPresent(training, figure(storage, outDir, chartPaths, LOSS_PNG, charts.loss(runs), "DPO loss",
+        "Training loss (solid) and eval loss (dashed) by step; log 2 is the loss while the policy equals the "
+            + "reference."));
+    addIfPresent(training, figure(storage, outDir, chartPaths, ACCURACIES_PNG,
+        charts.evalMetric(runs, "eval/rewards/accuracies", "Eval preference accuracy", "accuracy", 0.5, "chance"),
+        "Eval preference accuracy",
+        "Share of held-out pairs whose chosen response gets the higher implicit reward; 0.5 is chance."));
+    addIfPresent(training, figure(storage, outDir, chartPaths, MARGINS_PNG,
+        charts.evalMetric(runs, "eval/rewards/margins", "Eval reward margin", "margin (chosen − rejected)", 0,
+            null),
+        "Eval reward margin",
+        "Mean implicit reward β·log(π/π_ref) of chosen minus rejected responses on the held-out pairs."));
+
+    String metricsPath = Storage.join(outDir, METRICS_JSON);
+    storage.writeString(metricsPath, json(headlineNumbers(runs, gen)));
+    String generationPath = Storage.join(outDir, GENERATION_JSON);
+    storage.writeString(generationPath, gen.toJson() + "\n");
+    String htmlPath = Storage.join(outDir, REPORT_HTML);
+    storage.writeString(htmlPath, ReportHtml.render(gen, runs, frontier, training));
+    return new Written(htmlPath, metricsPath, generationPath, chartPaths);
+  }
+
+  /** The content of metrics.json: sampling, SFT, every checkpoint, the headline, and the runs' last metrics. */
+  static Map<String, Object> headlineNumbers(List<TrainingRun> runs, GenerationEval gen) {
+    Map<String, Object> root = new LinkedHashMap<>();
+    root.put("reward", gen.reward());
+    root.put("confidence", gen.confidence());
+    GenerationEval.Sampling s = gen.sampling();
+    Map<String, Object> sampling = new LinkedHashMap<>();
+    sampling.put("prompts", s.prompts());
+    sampling.put("samples_per_prompt", s.samplesPerPrompt());
+    sampling.put("max_new_tokens", s.maxNewTokens());
+    sampling.put("temperature", s.temperature());
+    sampling.put("top_k", s.topK());
+    sampling.put("top_p", s.topP());
+    sampling.put("seed", s.seed());
+    root.put("sampling", sampling);
+    Map<String, Object> sft = new LinkedHashMap<>();
+    interval(sft, "mean_reward", gen.sftReward());
+    root.put("sft", sft);
+    List<Object> policies = new ArrayList<>();
+    gen.policies().forEach(p -> policies.add(policy(p)));
+    root.put("policies", policies);
+    gen.headline().ifPresent(p -> root.put("headline", policy(p)));
+    List<Object> training = new ArrayList<>();
+    for (TrainingRun r : runs) {
+      Map<String, Object> run = new LinkedHashMap<>();
+      run.put("label", r.label());
+      run.put("beta", r.beta());
+      run.put("last_step", r.metrics().lastStep());
+      for (String key : TRAINING_KEYS) {
+        OptionalDouble v = r.metrics().last(key);
+        if (v.isPresent()) {
+          run.put(key, v.getAsDouble());
+        }
+      }
+      training.add(run);
+    }
+    root.put("training", training);
+    return root;
+  }
+
+  private static Map<String, Object> policy(PolicyEval p) {
+    Map<String, Object> m = new LinkedHashMap<>();
+    m.put("label", p.label());
+    m.put("beta", p.beta());
+    m.put("step", p.step());
+    interval(m, "mean_reward", p.reward());
+    interval(m, "reward_improvement", p.improvement());
+    m.put("win_rate", p.winRate().rate());
+    m.put("win_rate_ci_low", p.winRate().low());
+    m.put("win_rate_ci_high", p.winRate().high());
+    m.put("wins", p.winRate().wins());
+    m.put("ties", p.winRate().ties());
+    m.put("losses", p.winRate().losses());
+    m.put("kl_per_token", p.kl().perToken());
+    interval(m, "kl_per_continuation", p.kl().perSequence());
+    m.put("kl_tokens", p.kl().tokens());
+    Verdict v = p.verdict();
+    m.put("outcome", v.outcome().name().toLowerCase(java.util.Locale.ROOT));
+    m.put("verdict", v.text());
+    return m;
+  }
+
+  private static void interval(Map<String, Object> m, String name, MeanWithInterval x) {
+    m.put(name, x.mean());
+    m.put(name + "_ci_low", x.low());
+    m.put(name + "_ci_high", x.high());
+    m.put(name + "_n", x.n());
+  }
+
+  private static ReportHtml.Figure figure(Storage storage, String outDir, List<String> written, String file,
+      XYChart chart, String title, String caption) {
+    if (chart == null) {
+      return null;
+    }
+    byte[] png = ReportCharts.png(chart);
+    String path = Storage.join(outDir, file);
+    storage.writeBytes(path, png);
+    written.add(path);
+    return new ReportHtml.Figure(file, title, caption, png);
+  }
+
+  private static void addIfPresent(List<ReportHtml.Figure> figures, ReportHtml.Figure f) {
+    if (f != null) {
+      figures.add(f);
+    }
+  }
+
+  private static String json(Object value) {
+    try {
+      return Json.MAPPER.writeValueAsString(value) + "\n";
+    } catch (JsonProcessingException e) {
+      throw new IllegalStateException(e);
+    }
+  }
+}
