@@ -18,6 +18,12 @@ public record PreparedRow(String pairId, String sourceFile, long sourceRow, Stri
     return promptIds.length + Math.max(chosenIds.length, rejectedIds.length);
   }
 
+  /** The same row without its raw input text, once duplicates are settled. */
+  public PreparedRow withoutRaw() {
+    return new PreparedRow(pairId, sourceFile, sourceRow, promptText, chosenText, rejectedText, promptIds, chosenIds,
+        rejectedIds, truncated, eval, null);
+  }
+
   public String split() {
     return eval ? "eval" : "train";
   }

@@ -1,0 +1,441 @@
+package io.sparkdpo.data;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import io.sparkdpo.config.ConfigLoader;
+import io.sparkdpo.config.JobConfig;
+import io.sparkdpo.config.PrepareSettings;
+import io.sparkdpo.config.PrepareSettings.Format;
+import io.sparkdpo.io.S3aSettings;
+import io.sparkdpo.io.Storage;
+import java.io.IOException;
+import java.io.Serializable;
+import java.nio.charset.StandardCharsets;
+import java.time.Instant;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.HexFormat;
+import java.util.Iterator;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+import java.util.TreeMap;
+import org.apache.hadoop.conf.Configuration;
+import org.apache.spark.api.java.JavaPairRDD;
+import org.apache.spark.api.java.JavaRDD;
+import org.apache.spark.api.java.JavaSparkContext;
+import org.apache.spark.broadcast.Broadcast;
+import org.apache.spark.sql.SparkSession;
+import org.apache.spark.storage.StorageLevel;
+import org.apache.spark.util.SerializableConfiguration;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+import scala.Tuple2;
+
+/**
+ * The prepare stage: read preference pairs (JSONL, JSON arrays, Parquet; any Hadoop file system), validate,
+ * template, tokenize, truncate, split train/eval by prompt hash, and write token-balanced Parquet shards, the
+ * quarantine and the manifest. Every input row ends up kept or quarantined; only unusable inputs or settings
+ * fail the job. Re-running with the same inputs and settings on a complete folder does nothing.
+ */
+public final class PrepareJob {
+  private static final Logger LOG = LoggerFactory.getLogger(PrepareJob.class);
+  /** Bump when the output for the same inputs and settings changes, so old folders are rebuilt. */
+  static final int VERSION = 1;
+  /**
+   * The number of training workers shards default to when prepare.num_shards is 0. There is no train section yet;
+   * when there is, the command passes its worker count to {@link #shardCount} instead.
+   */
+  public static final int DEFAULT_TRAINING_WORKERS = 1;
+  private static final int BATCH_ROWS = 256;
+  private static final int MAX_QUARANTINE_FILES = 16;
+  private static final String TMP = "_prepare-tmp";
+
+  /** @param upToDate true when the folder already held this exact preparation and nothing was done */
+  public record Result(boolean upToDate, String outputDir, PreparedManifest manifest) {}
+
+  private final SparkSession spark;
+  private final JobConfig config;
+  private final int trainingWorkers;
+  private long maxSplitBytes = -1;
+
+  public PrepareJob(SparkSession spark, JobConfig config, int trainingWorkers) {
+    this.spark = spark;
+    this.config = config;
+    this.trainingWorkers = trainingWorkers;
+  }
+
+  /** Shards per split: prepare.num_shards, or one per training worker when it is 0. */
+  public static int shardCount(PrepareSettings settings, int trainingWorkers) {
+    return settings.numShards() > 0 ? settings.numShards() : Math.max(1, trainingWorkers);
+  }
+
+  /** Caps the bytes of a JSON-lines input split (default: enough splits to keep every core busy). */
+  PrepareJob withMaxSplitBytes(long bytes) {
+    this.maxSplitBytes = bytes;
+    return this;
+  }
+
+  public Result run(List<String> inputs, String outputDir) {
+    PrepareSettings s = config.prepare();
+    Configuration hadoop = spark.sparkContext().hadoopConfiguration();
+    S3aSettings.hadoopProperties(config.storage().s3()).forEach(hadoop::set);
+    Storage storage = new Storage(hadoop);
+    String dir = stripSlash(outputDir);
+
+    InputFiles inputFiles = new InputFiles(storage);
+    List<InputFile> files = inputFiles.resolve(inputs);
+    TokenizerFiles tokenizerFiles = TokenizerFiles.read(s.tokenizer(), storage);
+    TextTokenizer tokenizer = TextTokenizer.of(tokenizerFiles);
+    if (s.addEos() && !tokenizer.hasEos()) {
+      throw new IllegalArgumentException("prepare.add_eos is true but tokenizer '" + s.tokenizer()
+          + "' defines no eos_token in tokenizer_config.json; add one or set prepare.add_eos=false");
+    }
+    TemplateSpec template = TemplateSpec.resolve(s.template(), tokenizer, storage);
+    int shards = shardCount(s, trainingWorkers);
+    JsonNode redacted = ConfigLoader.toRedactedTree(config);
+    String inputFingerprint = inputFingerprint(files);
+    String fingerprint = sha256("prepare-v" + VERSION, inputFingerprint, tokenizerFiles.fingerprint(),
+        template.template().fingerprint(), redacted.get("prepare").toString(), Integer.toString(shards));
+    long bytes = files.stream().mapToLong(InputFile::size).sum();
+    LOG.info("prepare: {} input file(s), {} bytes; tokenizer {}, template {}, {} shard(s) per split",
+        files.size(), bytes, s.tokenizer(), template.template().templateName(), shards);
+
+    Optional<PreparedManifest> existing = completeWithFingerprint(storage, dir, fingerprint);
+    if (existing.isPresent()) {
+      LOG.info("prepare: {} is up to date (fingerprint {}): same inputs and settings, nothing to do", dir,
+          fingerprint.substring(0, 16));
+      return new Result(true, dir, existing.get());
+    }
+
+    Map<String, Format> formats = formats(files, s.format(), new RawInputs(spark, inputFiles));
+    clear(storage, dir);
+    PrepareSpec spec = new PrepareSpec(tokenizerFiles, template,
+        new Truncation(s.maxLength(), s.maxPromptLength(), s.truncationMode() == PrepareSettings.TruncationMode.KEEP_END,
+            s.longPrompt() == PrepareSettings.LongPrompt.QUARANTINE),
+        s.addEos(), s.evalFraction(), s.seed(), formats);
+    Outputs out = new Spark(spark, spec, shards, s.maxLength(), Storage.join(dir, TMP))
+        .run(new RawInputs(spark, inputFiles).read(files, splitBytes(bytes)), files.size());
+
+    PreparedManifest manifest = publish(storage, dir, out, files, formats, inputFingerprint, fingerprint, tokenizer,
+        template, redacted);
+    manifest.write(storage, dir);
+    PreparedManifest.Counts c = manifest.counts();
+    LOG.info("prepare: read {} rows: kept {} (train {}, eval {}; {} truncated), quarantined {} {}; wrote {}",
+        c.read(), c.kept(), manifest.splits().get(PreparedManifest.TRAIN).rows(),
+        manifest.splits().get(PreparedManifest.EVAL).rows(), c.truncated(), c.quarantined(), c.reasons(), dir);
+    return new Result(false, dir, manifest);
+  }
+
+  private long splitBytes(long totalBytes) {
+    if (maxSplitBytes > 0) {
+      return maxSplitBytes;
+    }
+    int cores = JavaSparkContext.fromSparkContext(spark.sparkContext()).defaultParallelism();
+    return Math.max(4L << 20, totalBytes / (2L * cores) + 1);
+  }
+
+  private Map<String, Format> formats(List<InputFile> files, Format configured, RawInputs reader) {
+    Map<String, Format> formats = new TreeMap<>();
+    for (InputFile f : files) {
+      Format format = configured != Format.AUTO ? configured : FormatDetector.detectFile(f.path(), reader.sample(f));
+      formats.put(f.path(), format);
+      if (configured == Format.AUTO) {
+        LOG.info("prepare: {} looks like {}", f.path(),
+            format == Format.AUTO ? "no format yet (no readable rows at its start): rows decide one by one"
+                : ConfigLoader.yamlName(format));
+      }
+    }
+    return formats;
+  }
+
+  /** The spark work, with everything its closures need held in serializable fields. */
+  private record Spark(SparkSession session, PrepareSpec spec, int shards, int maxLength, String tmp) {
+    Outputs run(JavaRDD<RawRecord> raw, int inputFiles) {
+      JavaSparkContext jsc = JavaSparkContext.fromSparkContext(session.sparkContext());
+      Broadcast<PrepareSpec> bspec = jsc.broadcast(spec);
+      JavaRDD<RowOutcome> outcomes = raw
+          .mapPartitions(it -> new PreparedBatches(it, new RowPreparer(bspec.value()), BATCH_ROWS))
+          .persist(StorageLevel.MEMORY_AND_DISK());
+      try {
+        Broadcast<Map<String, Duplicates>> dupes = jsc.broadcast(duplicates(outcomes));
+        JavaRDD<RowOutcome> settled = outcomes.map(o -> settle(o, dupes.value()));
+        List<PartitionStats> stats = settled.mapPartitionsWithIndex(PrepareJob::stats, true).collect();
+        ShardPlan plan = ShardPlan.build(stats.stream().flatMap(p -> p.counts().stream()).toList(), shards);
+        Broadcast<SerializableConfiguration> conf = SerializableConfiguration.broadcast(session.sparkContext());
+        List<ShardOutput> written = writeShards(settled, jsc.broadcast(plan), conf);
+        List<QuarantineOutput> quarantined = writeQuarantine(settled, conf, Math.min(inputFiles, MAX_QUARANTINE_FILES));
+        return new Outputs(stats, written, quarantined);
+      } finally {
+        outcomes.unpersist(false);
+      }
+    }
+
+    private List<ShardOutput> writeShards(JavaRDD<RowOutcome> settled, Broadcast<ShardPlan> plan,
+        Broadcast<SerializableConfiguration> conf) {
+      int s = shards;
+      int max = maxLength;
+      String dir = tmp;
+      JavaPairRDD<ShardKey, PreparedRow> keyed = settled
+          .mapPartitionsWithIndex((p, it) -> assign(p, it, plan.value()), true)
+          .mapToPair(t -> t);
+      return keyed.repartitionAndSortWithinPartitions(new ShardKey.ByShard(s), ShardKey.ORDER)
+          .mapPartitionsWithIndex((p, it) -> {
+            boolean eval = p >= s;
+            String file = Storage.join(dir, String.format("%s/shard-%05d.parquet.attempt-%d",
+                eval ? PreparedManifest.EVAL : PreparedManifest.TRAIN, p % s,
+                org.apache.spark.TaskContext.get().taskAttemptId()));
+            PreparedShardWriter w = new PreparedShardWriter(file, conf.value().value(), max);
+            try (w) {
+              while (it.hasNext()) {
+                w.write(it.next()._2());
+              }
+            }
+            return List.of(new ShardOutput(eval, p % s, file, w.written())).iterator();
+          }, true).collect();
+    }
+
+    private List<QuarantineOutput> writeQuarantine(JavaRDD<RowOutcome> settled,
+        Broadcast<SerializableConfiguration> conf, int partitions) {
+      String dir = tmp;
+      return settled.filter(o -> o instanceof QuarantineRecord)
+          .mapToPair(o -> new Tuple2<>(SourceKey.of(o), (QuarantineRecord) o))
+          .repartitionAndSortWithinPartitions(new SourceKey.ByFile(partitions), SourceKey.ORDER)
+          .mapPartitionsWithIndex((p, it) -> {
+            String file = Storage.join(dir, String.format("quarantine/part-%05d.jsonl.attempt-%d", p,
+                org.apache.spark.TaskContext.get().taskAttemptId()));
+            QuarantineWriter w = new QuarantineWriter(file, conf.value().value());
+            try (w) {
+              while (it.hasNext()) {
+                w.write(it.next()._2());
+              }
+            }
+            return List.of(new QuarantineOutput(p, w.rows() == 0 ? null : file, w.rows(),
+                new TreeMap<>(w.reasons()))).iterator();
+          }, true).collect();
+    }
+  }
+
+  /** The first occurrence of a pair id that occurs more than once, and how often. */
+  record Duplicates(SourceKey first, long count) implements Serializable {
+    Duplicates merge(Duplicates o) {
+      return new Duplicates(first.first(o.first), count + o.count);
+    }
+  }
+
+  private static Map<String, Duplicates> duplicates(JavaRDD<RowOutcome> outcomes) {
+    return new HashMap<>(outcomes.filter(o -> o instanceof PreparedRow)
+        .mapToPair(o -> new Tuple2<>(((PreparedRow) o).pairId(), new Duplicates(SourceKey.of(o), 1)))
+        .reduceByKey(Duplicates::merge)
+        .filter(t -> t._2().count() > 1)
+        .collectAsMap());
+  }
+
+  /** A kept row whose pair already appeared earlier in the input becomes a duplicate_pair quarantine record. */
+  private static RowOutcome settle(RowOutcome o, Map<String, Duplicates> dupes) {
+    if (o instanceof PreparedRow r) {
+      Duplicates d = dupes.get(r.pairId());
+      if (d != null && !d.first().equals(SourceKey.of(r))) {
+        return QuarantineRecord.of(r, QuarantineReason.DUPLICATE_PAIR, "the same prompt, chosen and rejected as "
+            + d.first().file() + " row " + d.first().row() + " (pair " + r.pairId() + ")");
+      }
+    }
+    return o;
+  }
+
+  record PartitionStats(int partition, long read, long kept, long truncated, Map<String, Long> reasons,
+      List<ShardPlan.Count> counts) implements Serializable {}
+
+  private static Iterator<PartitionStats> stats(int partition, Iterator<RowOutcome> it) {
+    long read = 0;
+    long kept = 0;
+    long truncated = 0;
+    Map<String, Long> reasons = new TreeMap<>();
+    Map<Long, Long> byKey = new HashMap<>();
+    while (it.hasNext()) {
+      RowOutcome o = it.next();
+      read++;
+      if (o instanceof PreparedRow r) {
+        kept++;
+        truncated += r.truncated() ? 1 : 0;
+        byKey.merge(((r.eval() ? 1L : 0L) << 32) | r.tokens(), 1L, Long::sum);
+      } else {
+        reasons.merge(((QuarantineRecord) o).reason(), 1L, Long::sum);
+      }
+    }
+    List<ShardPlan.Count> counts = new ArrayList<>();
+    byKey.forEach((k, n) -> counts.add(new ShardPlan.Count(partition, (k >>> 32) == 1, (int) (long) k, n)));
+    return List.of(new PartitionStats(partition, read, kept, truncated, reasons, counts)).iterator();
+  }
+
+  /** Numbers a partition's kept rows in the plan's global order and deals them to shards. */
+  private static Iterator<Tuple2<ShardKey, PreparedRow>> assign(int partition, Iterator<RowOutcome> it,
+      ShardPlan plan) {
+    Map<Long, Long> seen = new HashMap<>();
+    List<Tuple2<ShardKey, PreparedRow>> out = new ArrayList<>();
+    while (it.hasNext()) {
+      if (!(it.next() instanceof PreparedRow r)) {
+        continue;
+      }
+      long k = ((r.eval() ? 1L : 0L) << 32) | r.tokens();
+      long index = plan.firstIndex(r.eval(), partition, r.tokens()) + seen.merge(k, 1L, Long::sum) - 1;
+      int shard = ShardPlan.shardOf(index, plan.shards());
+      out.add(new Tuple2<>(new ShardKey(r.eval(), shard, r.sequenceLength(), r.pairId()), r.withoutRaw()));
+    }
+    return out.iterator();
+  }
+
+  record ShardOutput(boolean eval, int shard, String file, PreparedShardWriter.Written written)
+      implements Serializable {}
+
+  record QuarantineOutput(int partition, String file, long rows, Map<String, Long> reasons) implements Serializable {}
+
+  private record Outputs(List<PartitionStats> stats, List<ShardOutput> shards, List<QuarantineOutput> quarantine) {}
+
+  /** Moves the written files to their final names, checks the accounting and builds the manifest. */
+  private PreparedManifest publish(Storage storage, String dir, Outputs out, List<InputFile> files,
+      Map<String, Format> formats, String inputFingerprint, String fingerprint, TextTokenizer tokenizer,
+      TemplateSpec template, JsonNode redacted) {
+    long read = 0;
+    long kept = 0;
+    long truncated = 0;
+    Map<String, Long> reasons = new TreeMap<>();
+    for (PartitionStats p : out.stats()) {
+      read += p.read();
+      kept += p.kept();
+      truncated += p.truncated();
+      p.reasons().forEach((k, v) -> reasons.merge(k, v, Long::sum));
+    }
+    long quarantined = reasons.values().stream().mapToLong(Long::longValue).sum();
+
+    Map<String, PreparedManifest.Split> splits = new TreeMap<>();
+    Map<String, Map<String, LengthHistogram>> histograms = new TreeMap<>();
+    int maxLength = config.prepare().maxLength();
+    long shardRows = 0;
+    for (String split : List.of(PreparedManifest.TRAIN, PreparedManifest.EVAL)) {
+      List<ShardOutput> mine = out.shards().stream().filter(o -> o.eval() == split.equals(PreparedManifest.EVAL))
+          .sorted((a, b) -> Integer.compare(a.shard(), b.shard())).toList();
+      List<PreparedManifest.Shard> entries = new ArrayList<>();
+      LengthHistograms h = new LengthHistograms(maxLength);
+      long rows = 0;
+      long tokens = 0;
+      long stepTokens = 0;
+      for (ShardOutput o : mine) {
+        String name = String.format("%s/shard-%05d.parquet", split, o.shard());
+        storage.mkdirs(Storage.join(dir, split));
+        storage.rename(o.file(), Storage.join(dir, name));
+        PreparedShardWriter.Written w = o.written();
+        entries.add(new PreparedManifest.Shard(name, w.rows(), w.tokens(), w.stepTokens(), w.bytes(), w.sha256()));
+        rows += w.rows();
+        tokens += w.tokens();
+        stepTokens += w.stepTokens();
+        h.merge(w.histograms());
+      }
+      shardRows += rows;
+      splits.put(split, new PreparedManifest.Split(rows, tokens, stepTokens, entries));
+      histograms.put(split, h.toMap());
+    }
+    List<PreparedManifest.QuarantineFile> qfiles = new ArrayList<>();
+    Map<String, Long> writtenReasons = new TreeMap<>();
+    long quarantineRows = 0;
+    for (QuarantineOutput q : out.quarantine().stream().sorted((a, b) -> Integer.compare(a.partition(), b.partition())).toList()) {
+      if (q.file() == null) {
+        continue;
+      }
+      String name = String.format("quarantine/part-%05d.jsonl", q.partition());
+      storage.mkdirs(Storage.join(dir, "quarantine"));
+      storage.rename(q.file(), Storage.join(dir, name));
+      qfiles.add(new PreparedManifest.QuarantineFile(name, q.rows()));
+      quarantineRows += q.rows();
+      q.reasons().forEach((k, v) -> writtenReasons.merge(k, v, Long::sum));
+    }
+    storage.delete(Storage.join(dir, TMP));
+    if (read != kept + quarantined || shardRows != kept || quarantineRows != quarantined
+        || !writtenReasons.equals(reasons)) {
+      throw new IllegalStateException("prepare lost track of rows: read " + read + ", kept " + kept + " (written "
+          + shardRows + "), quarantined " + quarantined + " (written " + quarantineRows + ")");
+    }
+    Map<String, String> formatNames = new LinkedHashMap<>();
+    formats.forEach((f, fmt) -> formatNames.put(f, ConfigLoader.yamlName(fmt)));
+    return new PreparedManifest(PreparedManifest.STAGE, VERSION, Instant.now().toString(), fingerprint,
+        new PreparedManifest.Input(files, formatNames, inputFingerprint),
+        new PreparedManifest.TokenizerInfo(tokenizer.spec(), tokenizer.fingerprint(), tokenizer.vocabSize(),
+            tokenizer.hasEos() ? tokenizer.eosId() : -1, tokenizer.hasEos() ? tokenizer.padId() : -1,
+            tokenizer.bosId()),
+        new PreparedManifest.TemplateInfo(template.template().templateName(), template.template().fingerprint()),
+        redacted, new PreparedManifest.Counts(read, kept, quarantined, truncated, reasons), splits, qfiles,
+        histograms);
+  }
+
+  /** The folder's manifest if it has this fingerprint and every file it lists is there with its size. */
+  private static Optional<PreparedManifest> completeWithFingerprint(Storage storage, String dir, String fingerprint) {
+    if (!storage.exists(Storage.join(dir, PreparedManifest.FILE))) {
+      return Optional.empty();
+    }
+    PreparedManifest m;
+    try {
+      m = PreparedManifest.read(storage, dir);
+    } catch (RuntimeException e) {
+      LOG.warn("prepare: existing {} cannot be used ({}); rewriting", PreparedManifest.FILE, e.getMessage());
+      return Optional.empty();
+    }
+    if (!fingerprint.equals(m.fingerprint())) {
+      LOG.info("prepare: {} holds a different preparation (inputs or settings changed); rewriting", dir);
+      return Optional.empty();
+    }
+    for (PreparedManifest.Split split : m.splits().values()) {
+      for (PreparedManifest.Shard shard : split.shards()) {
+        if (!hasSize(storage, Storage.join(dir, shard.file()), shard.bytes())) {
+          LOG.info("prepare: {} is missing or changed; rewriting", shard.file());
+          return Optional.empty();
+        }
+      }
+    }
+    for (PreparedManifest.QuarantineFile q : m.quarantine()) {
+      if (!storage.exists(Storage.join(dir, q.file()))) {
+        return Optional.empty();
+      }
+    }
+    return Optional.of(m);
+  }
+
+  private static boolean hasSize(Storage storage, String path, long bytes) {
+    try {
+      return storage.status(path).getLen() == bytes;
+    } catch (IOException e) {
+      return false;
+    }
+  }
+
+  /** Removes what an earlier prepare wrote (manifest first, so a crash leaves an incomplete folder). */
+  private static void clear(Storage storage, String dir) {
+    storage.delete(Storage.join(dir, PreparedManifest.FILE));
+    for (String sub : List.of(PreparedManifest.TRAIN, PreparedManifest.EVAL, "quarantine", TMP)) {
+      storage.delete(Storage.join(dir, sub));
+    }
+    storage.mkdirs(dir);
+  }
+
+  private static String inputFingerprint(List<InputFile> files) {
+    List<String> parts = new ArrayList<>();
+    for (InputFile f : files) {
+      parts.add(f.path() + "|" + f.size() + "|" + f.modified() + "|" + (f.etag() == null ? "" : f.etag()));
+    }
+    return sha256(parts.toArray(new String[0]));
+  }
+
+  static String sha256(String... parts) {
+    var md = PreferencePair.sha256();
+    for (String p : parts) {
+      byte[] b = p.getBytes(StandardCharsets.UTF_8);
+      md.update(Integer.toString(b.length).getBytes(StandardCharsets.US_ASCII));
+      md.update((byte) ':');
+      md.update(b);
+    }
+    return HexFormat.of().formatHex(md.digest());
+  }
+
+  private static String stripSlash(String dir) {
+    return dir.length() > 1 && dir.endsWith("/") ? dir.substring(0, dir.length() - 1) : dir;
+  }
+}
