@@ -113,7 +113,7 @@ public final class PrepareJob {
     PrepareSpec spec = new PrepareSpec(tokenizerFiles, template,
         new Truncation(s.maxLength(), s.maxPromptLength(), s.truncationMode() == PrepareSettings.TruncationMode.KEEP_END,
             s.longPrompt() == PrepareSettings.LongPrompt.QUARANTINE),
-        s.addEos(), s.evalFraction(), s.seed(), formats);
+        s.addEos(), s.evalFraction(), s.seed(), s.format(), formats);
     Outputs out = new Spark(spark, spec, shards, s.maxLength(), Storage.join(dir, TMP))
         .run(new RawInputs(spark, inputFiles).read(files, splitBytes(bytes)), files.size());
 
@@ -141,9 +141,8 @@ public final class PrepareJob {
       Format format = configured != Format.AUTO ? configured : FormatDetector.detectFile(f.path(), reader.sample(f));
       formats.put(f.path(), format);
       if (configured == Format.AUTO) {
-        LOG.info("prepare: {} looks like {}", f.path(),
-            format == Format.AUTO ? "no format yet (no readable rows at its start): rows decide one by one"
-                : ConfigLoader.yamlName(format));
+        LOG.info("prepare: {} looks like {}", f.path(), format == Format.AUTO
+            ? "no format (no readable rows at its start)" : ConfigLoader.yamlName(format));
       }
     }
     return formats;

@@ -74,8 +74,11 @@ public final class RowPreparer {
   }
 
   private Format formatOf(String file, JsonNode row) {
-    Format f = spec.formats().getOrDefault(file, Format.AUTO);
-    return f != Format.AUTO ? f : FormatDetector.detectRow(row).orElse(Format.TRL);
+    if (spec.format() != Format.AUTO) {
+      return spec.format();
+    }
+    Format usual = spec.formats().getOrDefault(file, Format.AUTO);
+    return FormatDetector.detectRow(row).orElse(usual == Format.AUTO ? Format.TRL : usual);
   }
 
   private int[] withEos(int[] ids) {

@@ -135,4 +135,205 @@ class PrepareJobTest {
     assertTrue(q.get(0).get("source_file").asText().contains("/in/uf/part-"));
     assertTrue(q.get(0).get("raw").asText().contains("\"content\":null"), q.get(0).get("raw").asText());
   }
+
+  @Test
+  void quarantinesEveryReasonWithFileRowAndFieldWhateverTheSplits() throws IOException {
+    String longPrompt = "word ".repeat(30);
+    List<byte[]> lines = new ArrayList<>();
+    lines.add(utf8(hh("Hello", "Hi there!", "Leave.")));                                     // 1 kept
+    lines.add(utf8(""));                                                                   // 2 blank: not a row
+    lines.add(utf8("{\"prompt\": \"q\", \"chosen\": \"a\","));                                 // 3 malformed_json
+    byte[] badUtf8 = utf8(hh("caf\u00e9", "yes", "no"));
+    badUtf8[30] = (byte) 0xC3;
+    badUtf8[31] = (byte) 0x28;
+    lines.add(badUtf8);                                                                    // 4 invalid_utf8
+    lines.add(utf8("\"just a string\""));                                                  // 5 not_an_object
+    lines.add(utf8("{\"prompt\": \"q\", \"chosen\": \"a\"}"));                                  // 6 missing_field
+    lines.add(utf8("{\"prompt\": \"q\", \"chosen\": \"a\", \"rejected\": null}"));                // 7 null_field
+    lines.add(utf8("{\"prompt\": \"q\", \"chosen\": true, \"rejected\": \"b\"}"));                // 8 wrong_type
+    lines.add(utf8("{\"prompt\": \"\", \"chosen\": \"a\", \"rejected\": \"b\"}"));                // 9 empty_prompt
+    lines.add(utf8("{\"prompt\": \"q\", \"chosen\": \"  \", \"rejected\": \"b\"}"));              // 10 empty_response
+    lines.add(utf8(hh("Same?", "Yes", "Yes")));                                            // 11 identical_responses
+    lines.add(utf8("{\"chosen\": \"\\n\\nHuman: a\\n\\nAssistant: x\", \"rejected\": \"\\n\\nHuman: b\\n\\nAssistant: y\"}")); // 12 prompt_mismatch
+    lines.add(utf8("{\"chosen\": \"\\n\\nHuman: a\\n\\nAssistant: x\", \"rejected\": \"\\n\\nHuman: a\"}")); // 13 no_assistant_turn
+    lines.add(utf8("{\"prompt\": [{\"role\": \"tool\", \"content\": \"{}\"}], \"chosen\": \"a\", \"rejected\": \"b\"}")); // 14 template_error
+    lines.add(utf8(hh(longPrompt, "a".repeat(120), "b")));                                 // 15 prompt_too_long
+    lines.add(utf8("  "));                                                                 // 16 blank
+    lines.add(utf8("{\"rejected\": \"\\n\\nHuman: Hello\\n\\nAssistant: Leave.\", \"chosen\": \"\\n\\nHuman: Hello\\n\\nAssistant: Hi there!\"}")); // 17 duplicate of 1
+    lines.add(utf8(hh("Last", "one", "two")));                                             // 18 kept
+    Path file = dir.resolve("in/mixed.jsonl");
+    Files.createDirectories(file.getParent());
+    try (var out = Files.newOutputStream(file)) {
+      for (byte[] l : lines) {
+        out.write(l);
+        out.write('\n');
+      }
+    }
+    Path out = dir.resolve("out");
+    PreparedManifest m = new PrepareJob(spark, config("prepare.long_prompt=quarantine", "prepare.max_length=128"),
+        1).withMaxSplitBytes(64).run(List.of(file.toString()), out.toString()).manifest();
+    assertEquals(16, m.counts().read());
+    assertEquals(2, m.counts().kept());
+    assertEquals(14, m.counts().quarantined());
+    Map<String, Long> expected = new TreeMap<>();
+    for (QuarantineReason reason : QuarantineReason.values()) {
+      expected.put(reason.code(), 1L);
+    }
+    assertEquals(expected, m.counts().reasons());
+
+    Map<Long, String> byRow = new TreeMap<>();
+    for (JsonNode q : quarantine(out)) {
+      assertEquals("file:" + file, q.get("source_file").asText());
+      byRow.put(q.get("source_row").asLong(), q.get("reason").asText() + "|" + q.get("field").asText());
+    }
+    Map<Long, String> rows = new TreeMap<>(Map.ofEntries(
+        Map.entry(3L, "malformed_json|null"), Map.entry(4L, "invalid_utf8|null"), Map.entry(5L, "not_an_object|null"),
+        Map.entry(6L, "missing_field|rejected"), Map.entry(7L, "null_field|rejected"), Map.entry(8L, "wrong_type|chosen"),
+        Map.entry(9L, "empty_prompt|prompt"), Map.entry(10L, "empty_response|chosen"),
+        Map.entry(11L, "identical_responses|chosen"), Map.entry(12L, "prompt_mismatch|rejected"),
+        Map.entry(13L, "no_assistant_turn|rejected"), Map.entry(14L, "template_error|prompt"),
+        Map.entry(15L, "prompt_too_long|prompt"), Map.entry(17L, "duplicate_pair|null")));
+    assertEquals(rows, byRow);
+    JsonNode dup = quarantine(out).stream().filter(q -> q.get("source_row").asLong() == 17).findFirst().orElseThrow();
+    assertTrue(dup.get("detail").asText().startsWith("the same prompt, chosen and rejected as file:" + file + " row 1 "),
+        dup.get("detail").asText());
+    assertEquals(new String(lines.get(16), StandardCharsets.UTF_8), dup.get("raw").asText());
+    JsonNode utf = quarantine(out).stream().filter(q -> q.get("source_row").asLong() == 4).findFirst().orElseThrow();
+    assertArrayEquals(badUtf8, java.util.Base64.getDecoder().decode(utf.get("raw_base64").asText()));
+    assertEquals(List.of(1L, 18L), shard(out, "train/shard-00000.parquet").stream().map(PreparedPair::sourceRow).sorted().toList());
+  }
+
+  private static byte[] utf8(String s) {
+    return s.getBytes(StandardCharsets.UTF_8);
+  }
+
+  @Test
+  void accountsForEveryRowOfThousandsMixedWithGarbageAndBalancesShardsByTokens() throws IOException {
+    Path file = dir.resolve("in/big.jsonl");
+    SyntheticPairs.Mix mix = SyntheticPairs.writeMixed(file, 3000, 600, 7);
+    Path out = dir.resolve("out");
+    PreparedManifest m = new PrepareJob(spark, config("prepare.eval_fraction=0.1", "prepare.num_shards=3",
+        "prepare.max_length=128", "prepare.max_prompt_length=48"), 1).withMaxSplitBytes(256 << 10)
+        .run(List.of(file.toString()), out.toString()).manifest();
+    PreparedManifest.Counts c = m.counts();
+    assertEquals(mix.rows(), c.read());
+    assertEquals(c.read(), c.kept() + c.quarantined());
+    assertEquals(mix.valid(), c.kept());
+    assertEquals(Map.of("malformed_json", mix.malformed(), "invalid_utf8", mix.invalidUtf8(),
+        "duplicate_pair", mix.duplicates()), c.reasons());
+    assertEquals(c.quarantined(), quarantine(out).size());
+    assertTrue(c.truncated() > 0, "some long rows were truncated");
+
+    PreparedManifest.Split train = m.splits().get("train");
+    PreparedManifest.Split eval = m.splits().get("eval");
+    assertEquals(c.kept(), train.rows() + eval.rows());
+    assertTrue(eval.rows() > 200 && eval.rows() < 400, "about 10% eval: " + eval.rows());
+    java.util.Set<String> trainPrompts = new java.util.HashSet<>();
+    int maxRowTokens = 0;
+    for (String split : List.of("train", "eval")) {
+      List<PreparedManifest.Shard> shards = m.splits().get(split).shards();
+      assertEquals(3, shards.size());
+      long minRows = Long.MAX_VALUE;
+      long maxRows = 0;
+      long minTokens = Long.MAX_VALUE;
+      long maxTokens = 0;
+      for (PreparedManifest.Shard sh : shards) {
+        List<PreparedPair> rows = shard(out, sh.file());
+        assertEquals(sh.rows(), rows.size());
+        long stepTokens = 0;
+        for (int i = 0; i < rows.size(); i++) {
+          PreparedPair p = rows.get(i);
+          int rowTokens = 2 * p.promptLen() + p.chosenLen() + p.rejectedLen();
+          stepTokens += rowTokens;
+          maxRowTokens = Math.max(maxRowTokens, rowTokens);
+          assertTrue(p.promptLen() + Math.max(p.chosenLen(), p.rejectedLen()) <= 128);
+          if (i > 0) {
+            PreparedPair prev = rows.get(i - 1);
+            assertTrue(prev.promptLen() + Math.max(prev.chosenLen(), prev.rejectedLen())
+                <= p.promptLen() + Math.max(p.chosenLen(), p.rejectedLen()), "grouped by length within a shard");
+          }
+          if (split.equals("train")) {
+            trainPrompts.add(p.promptText());
+          } else {
+            assertFalse(trainPrompts.contains(p.promptText()), "a prompt in both splits: " + p.promptText());
+          }
+        }
+        assertEquals(sh.stepTokens(), stepTokens);
+        minRows = Math.min(minRows, sh.rows());
+        maxRows = Math.max(maxRows, sh.rows());
+        minTokens = Math.min(minTokens, sh.stepTokens());
+        maxTokens = Math.max(maxTokens, sh.stepTokens());
+      }
+      assertTrue(maxRows - minRows <= 1, split + " rows per shard differ by more than one: " + minRows + ".." + maxRows);
+      assertTrue(maxTokens - minTokens <= maxRowTokens, split + " tokens per shard: " + minTokens + ".." + maxTokens);
+    }
+    LengthHistogram seq = m.histograms().get("train").get("sequence_len");
+    assertEquals(train.rows(), seq.counts().stream().mapToLong(Long::longValue).sum());
+    assertTrue(seq.max() <= 128);
+  }
+
+  @Test
+  void sameInputsAndSettingsGiveIdenticalBytesAndARerunIsANoOp() throws Exception {
+    Path file = dir.resolve("in/pairs.jsonl");
+    SyntheticPairs.writeMixed(file, 400, 40, 3);
+    JobConfig cfg = config("prepare.num_shards=2", "prepare.eval_fraction=0.2");
+    Path a = dir.resolve("a");
+    Path b = dir.resolve("b");
+    PreparedManifest ma = new PrepareJob(spark, cfg, 1).withMaxSplitBytes(8 << 10).run(List.of(file.toString()), a.toString()).manifest();
+    PreparedManifest mb = new PrepareJob(spark, cfg, 1).run(List.of(file.toString()), b.toString()).manifest();
+    List<String> written = new ArrayList<>();
+    try (var walk = Files.walk(a)) {
+      walk.filter(Files::isRegularFile).forEach(f -> written.add(a.relativize(f).toString()));
+    }
+    java.util.Collections.sort(written);
+    assertEquals(List.of("eval/shard-00000.parquet", "eval/shard-00001.parquet", "manifest.json",
+        "quarantine/part-00000.jsonl", "train/shard-00000.parquet", "train/shard-00001.parquet"), written);
+    for (String f : written) {
+      if (!f.equals("manifest.json")) {
+        assertArrayEquals(Files.readAllBytes(a.resolve(f)), Files.readAllBytes(b.resolve(f)), f);
+      }
+    }
+    JsonNode ja = M.readTree(a.resolve("manifest.json").toFile());
+    JsonNode jb = M.readTree(b.resolve("manifest.json").toFile());
+    ((com.fasterxml.jackson.databind.node.ObjectNode) ja).remove("created_at");
+    ((com.fasterxml.jackson.databind.node.ObjectNode) jb).remove("created_at");
+    assertEquals(ja, jb);
+    assertEquals(ma.fingerprint(), mb.fingerprint());
+
+    long before = Files.getLastModifiedTime(a.resolve("train/shard-00000.parquet")).toMillis();
+    PrepareJob.Result again = new PrepareJob(spark, cfg, 1).run(List.of(file.toString()), a.toString());
+    assertTrue(again.upToDate());
+    assertEquals(ma.createdAt(), again.manifest().createdAt());
+    assertEquals(before, Files.getLastModifiedTime(a.resolve("train/shard-00000.parquet")).toMillis());
+
+    PrepareJob.Result changed = new PrepareJob(spark, config("prepare.num_shards=1", "prepare.eval_fraction=0.2"), 1)
+        .run(List.of(file.toString()), a.toString());
+    assertFalse(changed.upToDate());
+    assertEquals(1, changed.manifest().splits().get("train").shards().size());
+    assertFalse(Files.exists(a.resolve("train/shard-00001.parquet")), "old shards are removed");
+
+    Files.writeString(file, SyntheticPairs.hhRow(new java.util.Random(1), 99999) + "\n", java.nio.file.StandardOpenOption.APPEND);
+    PrepareJob.Result grown = new PrepareJob(spark, config("prepare.num_shards=1", "prepare.eval_fraction=0.2"), 1)
+        .run(List.of(file.toString()), a.toString());
+    assertFalse(grown.upToDate());
+    assertEquals(changed.manifest().counts().read() + 1, grown.manifest().counts().read());
+  }
+
+  @Test
+  void unusableInputsFailWithAClearErrorNamingThePath() throws IOException {
+    Path missing = dir.resolve("nope.jsonl");
+    IllegalArgumentException e1 = assertThrows(IllegalArgumentException.class,
+        () -> prepare(config(), dir.resolve("out"), missing));
+    assertEquals("input path " + missing + " does not exist", e1.getMessage());
+    Path csv = write(dir.resolve("in/data.csv"), List.of("a,b"));
+    IllegalArgumentException e2 = assertThrows(IllegalArgumentException.class,
+        () -> prepare(config(), dir.resolve("out"), csv));
+    assertTrue(e2.getMessage().startsWith("input file " + csv + " is not .jsonl"), e2.getMessage());
+    Path sft = write(dir.resolve("sft/chat.jsonl"), List.of("{\"messages\": [{\"role\": \"user\", \"content\": \"hi\"}]}"));
+    IllegalArgumentException e3 = assertThrows(IllegalArgumentException.class,
+        () -> prepare(config(), dir.resolve("out"), dir.resolve("sft")));
+    assertTrue(e3.getMessage().startsWith("cannot detect the format of file:" + sft + ": its first 1 rows have the "
+        + "fields [messages]"), e3.getMessage());
+    assertFalse(Files.exists(dir.resolve("out/manifest.json")));
+  }
 }

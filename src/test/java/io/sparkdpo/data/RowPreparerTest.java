@@ -22,10 +22,10 @@ class RowPreparerTest {
   @TempDir
   Path dir;
 
-  private RowPreparer preparer(String template, Truncation truncation, Map<String, Format> formats) {
+  private RowPreparer preparer(String template, Truncation truncation, Format format) {
     TokenizerFiles files = TokenizerFiles.read(ByteTokenizer.write(dir.resolve("tok"), null).toString(), Storage.local());
     TemplateSpec t = TemplateSpec.resolve(template, TextTokenizer.of(files), Storage.local());
-    return new RowPreparer(new PrepareSpec(files, t, truncation, true, 0.0, 42, formats));
+    return new RowPreparer(new PrepareSpec(files, t, truncation, true, 0.0, 42, format, Map.of()));
   }
 
   private static RawRecord row(long n, String json) {
@@ -39,7 +39,7 @@ class RowPreparerTest {
   @Test
   void hhRowWithMultiTurnUnicodeHistoryRoundTripsAndTokenizes() {
     String prompt = "\\n\\nHuman: 你好，请介绍一下自己。\\n\\nAssistant: 我是助手。\\n\\nHuman: مرحبا 👋\\n\\nAssistant:";
-    RowOutcome o = preparer("hh", new Truncation(512, 128, true, false), Map.of()).prepare(List.of(
+    RowOutcome o = preparer("hh", new Truncation(512, 128, true, false), Format.AUTO).prepare(List.of(
         row(7, "{\"chosen\": \"" + prompt + " أهلا! 😀\", \"rejected\": \"" + prompt + " ...\"}"))).get(0);
     PreparedRow r = (PreparedRow) o;
     String promptText = "\n\nHuman: 你好，请介绍一下自己。\n\nAssistant: 我是助手。\n\nHuman: مرحبا 👋\n\nAssistant:";
@@ -57,7 +57,7 @@ class RowPreparerTest {
   @Test
   void aLongResponseIsTruncatedAndMarked() {
     String longAnswer = "字".repeat(100); // 300 bytes
-    PreparedRow r = (PreparedRow) preparer("hh", new Truncation(64, 16, true, false), Map.of()).prepare(List.of(
+    PreparedRow r = (PreparedRow) preparer("hh", new Truncation(64, 16, true, false), Format.AUTO).prepare(List.of(
         row(1, "{\"prompt\": \"Write a lot\", \"chosen\": \"" + longAnswer + "\", \"rejected\": \"No.\"}"))).get(0);
     int promptLen = bytes("\n\nHuman: Write a lot\n\nAssistant:");
     assertEquals(16, r.promptIds().length); // 32-byte prompt cut to max_prompt_length, keeping its end
@@ -87,7 +87,7 @@ class RowPreparerTest {
     rows.add(row(13, "{\"prompt\": \"" + "p".repeat(40) + "\", \"chosen\": \"" + "a".repeat(40) + "\", \"rejected\": \"b\"}"));
     rows.add(row(14, "{\"prompt\": \"q\", \"chosen\": \"a\", \"rejected\": \"b\", \"chosen\": \"c\"}"));
     rows.add(row(15, "{\"prompt\": \"fine\", \"chosen\": \"yes\", \"rejected\": \"no\"}"));
-    List<RowOutcome> out = preparer("hh", new Truncation(64, 16, true, true), Map.of()).prepare(rows);
+    List<RowOutcome> out = preparer("hh", new Truncation(64, 16, true, true), Format.AUTO).prepare(rows);
     assertEquals(15, out.size());
     Map<Long, String> reasons = new TreeMap<>();
     for (RowOutcome o : out) {
@@ -125,14 +125,14 @@ class RowPreparerTest {
   }
 
   @Test
-  void autoFormatPerRowAndFixedFormatPerFile() {
+  void autoReadsEachRowAsTheFormatItShowsAndAForcedFormatAppliesToAll() {
     String hh = "{\"chosen\": \"\\n\\nHuman: a\\n\\nAssistant: x\", \"rejected\": \"\\n\\nHuman: a\\n\\nAssistant: y\"}";
-    RowPreparer auto = preparer("hh", new Truncation(64, 16, true, false), Map.of());
+    RowPreparer auto = preparer("hh", new Truncation(64, 16, true, false), Format.AUTO);
     PreparedRow asHh = (PreparedRow) auto.prepare(List.of(row(1, hh))).get(0);
     assertEquals("\n\nHuman: a\n\nAssistant:", asHh.promptText());
     // Forced to TRL, the same row has an implicit prompt: the common prefix of the two transcripts, which is an
     // HH transcript prompt and so becomes the same single user turn.
-    RowPreparer trl = preparer("chatml", new Truncation(64, 16, true, false), Map.of("file:/in/data.jsonl", Format.TRL));
+    RowPreparer trl = preparer("chatml", new Truncation(64, 16, true, false), Format.TRL);
     PreparedRow asTrl = (PreparedRow) trl.prepare(List.of(row(1, hh))).get(0);
     assertEquals("<|im_start|>user\na<|im_end|>\n<|im_start|>assistant\n", asTrl.promptText());
     assertEquals(asHh.pairId(), asTrl.pairId());
@@ -143,7 +143,7 @@ class RowPreparerTest {
   void pairIdIsAContentHashAndTheSplitFollowsThePrompt() {
     TokenizerFiles files = TokenizerFiles.read(ByteTokenizer.write(dir.resolve("tok"), null).toString(), Storage.local());
     RowPreparer half = new RowPreparer(new PrepareSpec(files, new TemplateSpec("hh", null, null, null),
-        new Truncation(64, 16, true, false), true, 0.5, 42, Map.of()));
+        new Truncation(64, 16, true, false), true, 0.5, 42, Format.AUTO, Map.of()));
     List<RawRecord> rows = new ArrayList<>();
     for (int i = 0; i < 400; i++) {
       rows.add(row(i, "{\"prompt\": \"q" + (i / 2) + "\", \"chosen\": \"a" + i + "\", \"rejected\": \"b\"}"));
