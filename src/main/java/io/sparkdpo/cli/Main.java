@@ -13,6 +13,7 @@ import picocli.CommandLine.Command;
     description = "Direct Preference Optimization for language models on Apache Spark.",
     subcommands = {
         ConfigCommand.class,
+        TokenizerCommand.class,
     })
 public final class Main implements Runnable {
   /** Exit code for a configuration or usage error (nothing ran). */
