@@ -14,6 +14,7 @@ import picocli.CommandLine.Command;
     subcommands = {
         ConfigCommand.class,
         TokenizerCommand.class,
+        PrepareCommand.class,
     })
 public final class Main implements Runnable {
   /** Exit code for a configuration or usage error (nothing ran). */
