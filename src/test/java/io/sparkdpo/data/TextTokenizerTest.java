@@ -65,4 +65,19 @@ class TextTokenizerTest {
         () -> TextTokenizer.load(dir.resolve("nothing").toString(), Storage.local()));
     assertTrue(e.getMessage().contains("tokenizer.json does not exist"), e.getMessage());
   }
+
+  @Test
+  void builtinTokenizerLoadsFromTheClasspathWithTheContractsSpecials() {
+    TextTokenizer tok = TextTokenizer.load(TokenizerFiles.BUILTIN, Storage.local());
+    assertEquals(4096, tok.vocabSize());
+    assertEquals(0, tok.eosId());
+    assertEquals(1, tok.padId());
+    assertEquals(0, tok.bosId());
+    assertTrue(tok.chatTemplate().isEmpty());
+    String text = "\n\nHuman: 你好, مرحبا 😀\n\nAssistant: Hello there.";
+    int[] ids = tok.encode(text);
+    assertTrue(ids.length > 5 && ids.length < text.getBytes(StandardCharsets.UTF_8).length, "BPE merges bytes");
+    assertEquals(text, tok.decode(ids));
+    assertArrayEquals(new int[] {0}, tok.encode("<|endoftext|>"));
+  }
 }
