@@ -78,13 +78,12 @@ public final class PrepareJob {
 
   public Result run(List<String> inputs, String outputDir) {
     PrepareSettings s = config.prepare();
-    Configuration hadoop = spark.sparkContext().hadoopConfiguration();
-    S3aSettings.hadoopProperties(config.storage().s3()).forEach(hadoop::set);
-    Storage storage = new Storage(hadoop);
+    Storage storage = new Storage(hadoopConfiguration());
     String dir = stripSlash(outputDir);
 
     InputFiles inputFiles = new InputFiles(storage);
     List<InputFile> files = inputFiles.resolve(inputs);
+    refuseOutputInsideInput(inputs, dir);
     TokenizerFiles tokenizerFiles = TokenizerFiles.read(s.tokenizer(), storage);
     TextTokenizer tokenizer = TextTokenizer.of(tokenizerFiles);
     if (s.addEos() && !tokenizer.hasEos()) {
@@ -114,7 +113,7 @@ public final class PrepareJob {
         new Truncation(s.maxLength(), s.maxPromptLength(), s.truncationMode() == PrepareSettings.TruncationMode.KEEP_END,
             s.longPrompt() == PrepareSettings.LongPrompt.QUARANTINE),
         s.addEos(), s.evalFraction(), s.seed(), s.format(), formats);
-    Outputs out = new Spark(spark, spec, shards, s.maxLength(), Storage.join(dir, TMP))
+    Outputs out = new SparkWork(spark, spec, shards, s.maxLength(), Storage.join(Storage.qualify(dir), TMP))
         .run(new RawInputs(spark, inputFiles).read(files, splitBytes(bytes)), files.size());
 
     PreparedManifest manifest = publish(storage, dir, out, files, formats, inputFingerprint, fingerprint, tokenizer,
@@ -125,6 +124,33 @@ public final class PrepareJob {
         c.read(), c.kept(), manifest.splits().get(PreparedManifest.TRAIN).rows(),
         manifest.splits().get(PreparedManifest.EVAL).rows(), c.truncated(), c.quarantined(), c.reasons(), dir);
     return new Result(false, dir, manifest);
+  }
+
+  /**
+   * The session's Hadoop configuration with storage.s3 applied, then the user's own {@code spark.hadoop.*}
+   * settings on top (as a new session would have them), so executors and driver see the same file systems.
+   */
+  private Configuration hadoopConfiguration() {
+    Configuration hadoop = spark.sparkContext().hadoopConfiguration();
+    S3aSettings.hadoopProperties(config.storage().s3()).forEach(hadoop::set);
+    config.spark().conf().forEach((k, v) -> {
+      if (k.startsWith("spark.hadoop.")) {
+        hadoop.set(k.substring("spark.hadoop.".length()), v);
+      }
+    });
+    return hadoop;
+  }
+
+  /** Writing into an input folder would make the next run read its own shards. */
+  private static void refuseOutputInsideInput(List<String> inputs, String dir) {
+    String out = Storage.qualify(dir) + "/";
+    for (String input : inputs) {
+      String in = stripSlash(Storage.qualify(input)) + "/";
+      if (out.startsWith(in)) {
+        throw new IllegalArgumentException("output folder " + dir + " is inside input " + input
+            + "; write it elsewhere, or the next run would read its own shards");
+      }
+    }
   }
 
   private long splitBytes(long totalBytes) {
@@ -149,7 +175,7 @@ public final class PrepareJob {
   }
 
   /** The spark work, with everything its closures need held in serializable fields. */
-  private record Spark(SparkSession session, PrepareSpec spec, int shards, int maxLength, String tmp) {
+  private record SparkWork(SparkSession session, PrepareSpec spec, int shards, int maxLength, String tmp) {
     Outputs run(JavaRDD<RawRecord> raw, int inputFiles) {
       JavaSparkContext jsc = JavaSparkContext.fromSparkContext(session.sparkContext());
       Broadcast<PrepareSpec> bspec = jsc.broadcast(spec);
@@ -359,11 +385,19 @@ public final class PrepareJob {
     return new PreparedManifest(PreparedManifest.STAGE, VERSION, Instant.now().toString(), fingerprint,
         new PreparedManifest.Input(files, formatNames, inputFingerprint),
         new PreparedManifest.TokenizerInfo(tokenizer.spec(), tokenizer.fingerprint(), tokenizer.vocabSize(),
-            tokenizer.hasEos() ? tokenizer.eosId() : -1, tokenizer.hasEos() ? tokenizer.padId() : -1,
-            tokenizer.bosId()),
+            idOrNone(tokenizer::eosId), idOrNone(tokenizer::padId), idOrNone(tokenizer::bosId)),
         new PreparedManifest.TemplateInfo(template.template().templateName(), template.template().fingerprint()),
         redacted, new PreparedManifest.Counts(read, kept, quarantined, truncated, reasons), splits, qfiles,
         histograms);
+  }
+
+  /** A special token's id, or -1 when the tokenizer does not define it. */
+  private static int idOrNone(java.util.function.IntSupplier id) {
+    try {
+      return id.getAsInt();
+    } catch (IllegalStateException e) {
+      return -1;
+    }
   }
 
   /** The folder's manifest if it has this fingerprint and every file it lists is there with its size. */

@@ -90,6 +90,9 @@ class PrepareJobTest {
     Path hhFile = write(dir.resolve("in/hh.jsonl"), List.of(
         hh("Hi", "Hello!", "Go away."),
         hh("2+2?", "4", "5")));
+    try (var gz = new java.util.zip.GZIPOutputStream(Files.newOutputStream(dir.resolve("in/more.jsonl.gz")))) {
+      gz.write((hh("Compressed?", "Yes, gzip.", "No.") + "\n").getBytes(StandardCharsets.UTF_8));
+    }
     Path trlArray = dir.resolve("in/trl.json");
     Files.writeString(trlArray, "[\n {\"prompt\": [{\"role\": \"user\", \"content\": \"Sky?\"}],"
         + " \"chosen\": [{\"role\": \"assistant\", \"content\": \"Blue\"}], \"rejected\": [{\"role\": \"assistant\", \"content\": \"Red\"}]},\n"
@@ -106,18 +109,21 @@ class PrepareJobTest {
     PrepareJob.Result r = prepare(config(), out, dir.resolve("in"));
     PreparedManifest m = r.manifest();
     assertFalse(r.upToDate());
-    assertEquals(6, m.counts().read());
-    assertEquals(5, m.counts().kept());
+    assertEquals(7, m.counts().read());
+    assertEquals(6, m.counts().kept());
     assertEquals(1, m.counts().quarantined());
     assertEquals(Map.of("null_field", 1L), m.counts().reasons());
     Map<String, String> formats = new TreeMap<>();
     m.input().formats().forEach((f, fmt) -> formats.put(f.substring(f.lastIndexOf('/') + 1).replaceAll("part-.*", "part"), fmt));
-    assertEquals(Map.of("hh.jsonl", "hh-rlhf", "trl.json", "trl", "part", "ultrafeedback"), formats);
-    assertEquals(3, m.input().files().size());
-    assertEquals(List.of("json_array", "jsonl", "parquet"), m.input().files().stream().map(InputFile::layout).sorted().toList());
+    assertEquals(Map.of("hh.jsonl", "hh-rlhf", "more.jsonl.gz", "hh-rlhf", "trl.json", "trl", "part", "ultrafeedback"),
+        formats);
+    assertEquals(4, m.input().files().size());
+    assertEquals(List.of("json_array", "jsonl", "jsonl", "parquet"),
+        m.input().files().stream().map(InputFile::layout).sorted().toList());
 
     List<PreparedPair> train = shard(out, "train/shard-00000.parquet");
-    assertEquals(5, train.size());
+    assertEquals(6, train.size());
+    assertTrue(train.stream().anyMatch(p -> p.chosenText().equals(" Yes, gzip.") && p.sourceRow() == 1));
     assertEquals(0, shard(out, "eval/shard-00000.parquet").size());
     PreparedPair two = train.stream().filter(p -> p.chosenText().equals(" 4")).findFirst().orElseThrow();
     assertEquals("\n\nHuman: 2+2?\n\nAssistant:", two.promptText());
@@ -335,5 +341,10 @@ class PrepareJobTest {
     assertTrue(e3.getMessage().startsWith("cannot detect the format of file:" + sft + ": its first 1 rows have the "
         + "fields [messages]"), e3.getMessage());
     assertFalse(Files.exists(dir.resolve("out/manifest.json")));
+    Path inputs = write(dir.resolve("data/pairs.jsonl"), List.of(hh("a", "b", "c"))).getParent();
+    IllegalArgumentException e4 = assertThrows(IllegalArgumentException.class,
+        () -> prepare(config(), inputs.resolve("prepared"), inputs));
+    assertTrue(e4.getMessage().startsWith("output folder " + inputs.resolve("prepared") + " is inside input"),
+        e4.getMessage());
   }
 }
