@@ -38,6 +38,7 @@ class PrepareBenchmark {
 
   @Test
   void prepareThroughputAgainstBareTokenization() throws Exception {
+    String loadBefore = loadAverage();
     SparkSession spark = SharedSpark.get();
     int cores = spark.sparkContext().defaultParallelism();
     JobConfig cfg = ConfigLoader.load(null, List.of("prepare.max_length=2048", "prepare.max_prompt_length=1024",
@@ -57,13 +58,14 @@ class PrepareBenchmark {
     Measured bare = bare(tok, texts, cores);
 
     String report = String.format("""
+        load average before / after: %s / %s
         cores: %d (Spark local[%d]; bare tokenizer on %d threads)
         prepare 10k:  %d pairs, %d tokens in %.1f s: %.0f pairs/s, %.0f tokens/s
         prepare 100k: %d pairs, %d tokens in %.1f s: %.0f pairs/s, %.0f tokens/s
         bare tokenizer, same 100k rendered texts: %d tokens in %.1f s: %.0f pairs/s, %.0f tokens/s
         ratio prepare/bare (pairs/s, 100k): %.2f
         time 100k / time 10k: %.2f (10.0 = linear)
-        """, cores, cores, cores, p10.pairs, p10.tokens, p10.seconds, p10.pairsPerSecond(), p10.tokensPerSecond(),
+        """, loadBefore, loadAverage(), cores, cores, cores, p10.pairs, p10.tokens, p10.seconds, p10.pairsPerSecond(), p10.tokensPerSecond(),
         p100.pairs, p100.tokens, p100.seconds, p100.pairsPerSecond(), p100.tokensPerSecond(),
         bare.tokens, bare.seconds, bare.pairsPerSecond(), bare.tokensPerSecond(),
         p100.pairsPerSecond() / bare.pairsPerSecond(), p100.seconds / p10.seconds);
@@ -71,6 +73,12 @@ class PrepareBenchmark {
     Path out = Path.of(System.getProperty("project.build.directory", "target"), "bench", "prepare.txt");
     Files.createDirectories(out.getParent());
     Files.writeString(out, report);
+  }
+
+  /** The 1, 5 and 15 minute load averages: the machine is shared, so every figure carries its load. */
+  private static String loadAverage() throws java.io.IOException {
+    String[] f = Files.readString(Path.of("/proc/loadavg")).trim().split("\\s+");
+    return f[0] + " " + f[1] + " " + f[2];
   }
 
   private static Measured prepare(SparkSession spark, JobConfig cfg, Path input, Path output) {
