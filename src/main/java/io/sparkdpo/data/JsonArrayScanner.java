@@ -6,8 +6,6 @@ import java.io.IOException;
 import java.io.InputStream;
 import java.io.UncheckedIOException;
 import java.util.Arrays;
-import java.util.Iterator;
-import java.util.NoSuchElementException;
 
 /**
  * Streams the elements of a top-level JSON array as raw bytes, one {@link RawRecord} per element, without
@@ -15,7 +13,7 @@ import java.util.NoSuchElementException;
  * broken JSON is still cut out exactly and quarantined on its own. Whatever follows a structural break (an
  * unterminated string, a missing bracket, text after the array) becomes one last record, so no byte is dropped.
  */
-final class JsonArrayScanner implements Iterator<RawRecord> {
+final class JsonArrayScanner extends Lookahead<RawRecord> {
   private enum State { BEFORE_ARRAY, IN_ARRAY, AFTER_ARRAY, DONE }
 
   private final String file;
@@ -24,41 +22,24 @@ final class JsonArrayScanner implements Iterator<RawRecord> {
   private State state = State.BEFORE_ARRAY;
   private boolean afterComma;
   private long index;
-  private RawRecord next;
 
   JsonArrayScanner(String file, InputStream in) {
     this.file = file;
     this.in = new BufferedInputStream(in, 1 << 16);
   }
 
-  /** Closes the input once the last element has been handed out. */
+  /** The next element; closes the input after the last one. */
   @Override
-  public boolean hasNext() {
-    if (next == null && state != State.DONE) {
-      try {
-        next = scan();
-      } catch (IOException e) {
-        throw new UncheckedIOException("cannot read " + file + ": " + e.getMessage(), e);
-      }
-    }
-    if (next == null) {
-      try {
+  protected RawRecord advance() {
+    try {
+      RawRecord r = state == State.DONE ? null : scan();
+      if (r == null) {
         in.close();
-      } catch (IOException e) {
-        throw new UncheckedIOException("cannot close " + file + ": " + e.getMessage(), e);
       }
+      return r;
+    } catch (IOException e) {
+      throw new UncheckedIOException("cannot read " + file + ": " + e.getMessage(), e);
     }
-    return next != null;
-  }
-
-  @Override
-  public RawRecord next() {
-    if (!hasNext()) {
-      throw new NoSuchElementException();
-    }
-    RawRecord r = next;
-    next = null;
-    return r;
   }
 
   private RawRecord scan() throws IOException {

@@ -16,7 +16,6 @@ import java.util.HashMap;
 import java.util.Iterator;
 import java.util.List;
 import java.util.Map;
-import java.util.NoSuchElementException;
 import org.apache.hadoop.conf.Configuration;
 import org.apache.hadoop.fs.Path;
 import org.apache.hadoop.io.LongWritable;
@@ -136,11 +135,10 @@ final class RawInputs {
   }
 
   /** Numbers a split's lines, copies their bytes (Hadoop reuses the Text) and skips blank lines. */
-  private static final class LineRecords implements Iterator<RawRecord> {
+  private static final class LineRecords extends Lookahead<RawRecord> {
     private final String file;
     private final Iterator<Tuple2<LongWritable, Text>> lines;
     private long line;
-    private RawRecord next;
 
     LineRecords(String file, long before, Iterator<Tuple2<LongWritable, Text>> lines) {
       this.file = file;
@@ -149,25 +147,15 @@ final class RawInputs {
     }
 
     @Override
-    public boolean hasNext() {
-      while (next == null && lines.hasNext()) {
+    protected RawRecord advance() {
+      while (lines.hasNext()) {
         Text t = lines.next()._2();
         line++;
         if (!isBlank(t.getBytes(), t.getLength())) {
-          next = new RawRecord(file, line, Arrays.copyOf(t.getBytes(), t.getLength()));
+          return new RawRecord(file, line, Arrays.copyOf(t.getBytes(), t.getLength()));
         }
       }
-      return next != null;
-    }
-
-    @Override
-    public RawRecord next() {
-      if (!hasNext()) {
-        throw new NoSuchElementException();
-      }
-      RawRecord r = next;
-      next = null;
-      return r;
+      return null;
     }
   }
 
