@@ -17,14 +17,14 @@ public record PreferencePair(List<Turn> prompt, String chosen, String rejected) 
   }
 
   /**
-   * Builds a pair after the checks every format shares: a prompt with user content, non-blank responses that
-   * differ from each other.
+   * Builds a pair after the checks every format shares: a prompt with content outside assistant turns, non-blank
+   * responses that differ from each other.
    */
   public static PreferencePair checked(List<Turn> prompt, String chosen, String rejected) throws BadRow {
     boolean hasUserContent = prompt.stream()
         .anyMatch(t -> !t.role().equals(Turn.ASSISTANT) && !t.content().isBlank());
     if (!hasUserContent) {
-      throw new BadRow(QuarantineReason.EMPTY_PROMPT, "prompt", "the prompt has no non-blank user content");
+      throw new BadRow(QuarantineReason.EMPTY_PROMPT, "prompt", "the prompt has no non-blank content outside assistant turns");
     }
     if (chosen.isBlank()) {
       throw new BadRow(QuarantineReason.EMPTY_RESPONSE, "chosen", "the chosen response is blank");

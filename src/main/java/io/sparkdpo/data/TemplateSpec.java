@@ -2,6 +2,7 @@ package io.sparkdpo.data;
 
 import io.sparkdpo.io.Storage;
 import java.io.Serializable;
+import java.util.List;
 import java.util.Map;
 import java.util.concurrent.ConcurrentHashMap;
 
@@ -20,6 +21,19 @@ public record TemplateSpec(String name, String jinja, String bosToken, String eo
    * else {@code hh}), a built-in name, {@code tokenizer} (its chat_template, required), or a {@code .jinja} file.
    */
   public static TemplateSpec resolve(String setting, TextTokenizer tokenizer, Storage storage) {
+    TemplateSpec spec = choose(setting, tokenizer, storage);
+    try { // a template that fails on the simplest conversation would quarantine every row: fail the job instead
+      List<Turn> probe = List.of(Turn.user("Hello"));
+      spec.template().renderPrompt(probe);
+      spec.template().renderResponse(probe, "Hi");
+    } catch (BadRow e) {
+      throw new IllegalArgumentException("prepare.template: '" + spec.name()
+          + "' cannot render a one-turn conversation: " + e.detail());
+    }
+    return spec;
+  }
+
+  private static TemplateSpec choose(String setting, TextTokenizer tokenizer, Storage storage) {
     if ("auto".equals(setting)) {
       return tokenizer.chatTemplate().map(t -> jinja("tokenizer", t, tokenizer))
           .orElse(new TemplateSpec(BuiltinTemplate.HH.templateName(), null, null, null));

@@ -92,4 +92,15 @@ class ChatTemplateTest {
     assertTrue(e.getMessage().contains("has no chat_template"), e.getMessage());
     assertThrows(IllegalArgumentException.class, () -> TemplateSpec.resolve("vicuna", without, Storage.local()));
   }
+
+  @Test
+  void aTemplateThatCannotRenderAnyConversationFailsTheJobNotEveryRow() throws Exception {
+    TextTokenizer tok = TextTokenizer.load(ByteTokenizer.write(dir.resolve("t"), null).toString(), Storage.local());
+    Path file = dir.resolve("assistant-mask.jinja");
+    java.nio.file.Files.writeString(file, "{% for m in messages %}{% generation %}{{ m['content'] }}{% endgeneration %}{% endfor %}");
+    IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
+        () -> TemplateSpec.resolve(file.toString(), tok, Storage.local()));
+    assertTrue(e.getMessage().startsWith("prepare.template: '" + file + "' cannot render a one-turn conversation: "),
+        e.getMessage());
+  }
 }

@@ -1,5 +1,6 @@
 package io.sparkdpo.data;
 
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertNull;
@@ -55,16 +56,20 @@ class RowPreparerTest {
   }
 
   @Test
-  void aLongResponseIsTruncatedAndMarked() {
-    String longAnswer = "字".repeat(100); // 300 bytes
-    PreparedRow r = (PreparedRow) preparer("hh", new Truncation(64, 16, true, false), Format.AUTO).prepare(List.of(
-        row(1, "{\"prompt\": \"Write a lot\", \"chosen\": \"" + longAnswer + "\", \"rejected\": \"No.\"}"))).get(0);
-    int promptLen = bytes("\n\nHuman: Write a lot\n\nAssistant:");
-    assertEquals(16, r.promptIds().length); // 32-byte prompt cut to max_prompt_length, keeping its end
-    assertTrue(promptLen > 16);
-    assertEquals(48, r.chosenIds().length);
-    assertEquals(bytes(" No.") + 1, r.rejectedIds().length);
+  void aMultiTurnHhRowWithALongResponseKeepsThePromptsEndAndCutsTheResponse() {
+    String prompt = "\\n\\nHuman: 你好\\n\\nAssistant: مرحبا!\\n\\nHuman: Write a long poem 😀\\n\\nAssistant:";
+    String poem = "春眠不觉晓处处闻啼鸟夜来风雨声花落知多少".repeat(3); // 60 CJK characters, 180 bytes
+    RowPreparer p = preparer("hh", new Truncation(64, 16, true, false), Format.AUTO);
+    PreparedRow r = (PreparedRow) p.prepare(List.of(row(3, "{\"chosen\": \"" + prompt + " " + poem
+        + "\", \"rejected\": \"" + prompt + " 不\"}"))).get(0);
+    assertEquals("\n\nHuman: 你好\n\nAssistant: مرحبا!\n\nHuman: Write a long poem 😀\n\nAssistant:", r.promptText());
     assertTrue(r.truncated());
+    TextTokenizer tok = TextTokenizer.load(dir.resolve("tok").toString(), Storage.local());
+    assertEquals(16, r.promptIds().length); // keep_end: the emoji and the generation header survive
+    assertEquals("😀\n\nAssistant:", tok.decode(r.promptIds()));
+    assertEquals(48, r.chosenIds().length); // the room left: 64 - 16
+    assertArrayEquals(java.util.Arrays.copyOf(tok.encode(" " + poem), 48), r.chosenIds());
+    assertArrayEquals(tok.encode(" 不<|endoftext|>"), r.rejectedIds()); // short enough: kept whole, with EOS
   }
 
   @Test
