@@ -347,4 +347,20 @@ class PrepareJobTest {
     assertTrue(e4.getMessage().startsWith("output folder " + inputs.resolve("prepared") + " is inside input"),
         e4.getMessage());
   }
+
+  @Test
+  void anInputOfOnlyBadRowsGivesEmptyShardsAndAFullQuarantineNotAFailure() throws IOException {
+    Path file = write(dir.resolve("in/bad.jsonl"), List.of("not json", "{\"chosen\": 1, \"rejected\": 2}", "[]"));
+    Files.writeString(dir.resolve("in/empty.jsonl"), "");
+    Path out = dir.resolve("out");
+    PreparedManifest m = new PrepareJob(spark, config("prepare.num_shards=2"), 1)
+        .run(List.of(dir.resolve("in").toString()), out.toString()).manifest();
+    assertEquals(3, m.counts().read());
+    assertEquals(0, m.counts().kept());
+    assertEquals(Map.of("malformed_json", 1L, "wrong_type", 1L, "not_an_object", 1L), m.counts().reasons());
+    assertEquals(2, m.splits().get("train").shards().size());
+    assertEquals(0, shard(out, "train/shard-00001.parquet").size());
+    assertEquals(List.of(1L, 2L, 3L), quarantine(out).stream().map(q -> q.get("source_row").asLong()).toList());
+    assertTrue(quarantine(out).stream().allMatch(q -> q.get("source_file").asText().equals("file:" + file)));
+  }
 }
