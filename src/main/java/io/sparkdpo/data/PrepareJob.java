@@ -8,29 +8,20 @@ import io.sparkdpo.config.PrepareSettings.Format;
 import io.sparkdpo.io.S3aSettings;
 import io.sparkdpo.io.Storage;
 import java.io.IOException;
-import java.io.Serializable;
 import java.nio.charset.StandardCharsets;
 import java.time.Instant;
 import java.util.ArrayList;
-import java.util.HashMap;
 import java.util.HexFormat;
-import java.util.Iterator;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
 import java.util.TreeMap;
 import org.apache.hadoop.conf.Configuration;
-import org.apache.spark.api.java.JavaPairRDD;
-import org.apache.spark.api.java.JavaRDD;
 import org.apache.spark.api.java.JavaSparkContext;
-import org.apache.spark.broadcast.Broadcast;
 import org.apache.spark.sql.SparkSession;
-import org.apache.spark.storage.StorageLevel;
-import org.apache.spark.util.SerializableConfiguration;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
-import scala.Tuple2;
 
 /**
  * The prepare stage: read preference pairs (JSONL, JSON arrays, Parquet; any Hadoop file system), validate,
@@ -47,8 +38,6 @@ public final class PrepareJob {
    * when there is, the command passes its worker count to {@link #shardCount} instead.
    */
   public static final int DEFAULT_TRAINING_WORKERS = 1;
-  private static final int BATCH_ROWS = 256;
-  private static final int MAX_QUARANTINE_FILES = 16;
   private static final String TMP = "_prepare-tmp";
 
   /** @param upToDate true when the folder already held this exact preparation and nothing was done */
@@ -113,7 +102,7 @@ public final class PrepareJob {
         new Truncation(s.maxLength(), s.maxPromptLength(), s.truncationMode() == PrepareSettings.TruncationMode.KEEP_END,
             s.longPrompt() == PrepareSettings.LongPrompt.QUARANTINE),
         s.addEos(), s.evalFraction(), s.seed(), s.format(), formats);
-    Outputs out = new SparkWork(spark, spec, shards, s.maxLength(), Storage.join(Storage.qualify(dir), TMP))
+    PreparePipeline.Outputs out = new PreparePipeline(spark, spec, shards, s.maxLength(), Storage.join(Storage.qualify(dir), TMP))
         .run(new RawInputs(spark, inputFiles).read(files, splitBytes(bytes)), files.size());
 
     PreparedManifest manifest = publish(storage, dir, out, files, formats, inputFingerprint, fingerprint, tokenizer,
@@ -174,158 +163,15 @@ public final class PrepareJob {
     return formats;
   }
 
-  /** The spark work, with everything its closures need held in serializable fields. */
-  private record SparkWork(SparkSession session, PrepareSpec spec, int shards, int maxLength, String tmp) {
-    Outputs run(JavaRDD<RawRecord> raw, int inputFiles) {
-      JavaSparkContext jsc = JavaSparkContext.fromSparkContext(session.sparkContext());
-      Broadcast<PrepareSpec> bspec = jsc.broadcast(spec);
-      JavaRDD<RowOutcome> outcomes = raw
-          .mapPartitions(it -> new PreparedBatches(it, new RowPreparer(bspec.value()), BATCH_ROWS))
-          .persist(StorageLevel.MEMORY_AND_DISK());
-      try {
-        Broadcast<Map<String, Duplicates>> dupes = jsc.broadcast(duplicates(outcomes));
-        JavaRDD<RowOutcome> settled = outcomes.map(o -> settle(o, dupes.value()));
-        List<PartitionStats> stats = settled.mapPartitionsWithIndex(PrepareJob::stats, true).collect();
-        ShardPlan plan = ShardPlan.build(stats.stream().flatMap(p -> p.counts().stream()).toList(), shards);
-        Broadcast<SerializableConfiguration> conf = SerializableConfiguration.broadcast(session.sparkContext());
-        List<ShardOutput> written = writeShards(settled, jsc.broadcast(plan), conf);
-        List<QuarantineOutput> quarantined = writeQuarantine(settled, conf, Math.min(inputFiles, MAX_QUARANTINE_FILES));
-        return new Outputs(stats, written, quarantined);
-      } finally {
-        outcomes.unpersist(false);
-      }
-    }
-
-    private List<ShardOutput> writeShards(JavaRDD<RowOutcome> settled, Broadcast<ShardPlan> plan,
-        Broadcast<SerializableConfiguration> conf) {
-      int s = shards;
-      int max = maxLength;
-      String dir = tmp;
-      JavaPairRDD<ShardKey, PreparedRow> keyed = settled
-          .mapPartitionsWithIndex((p, it) -> assign(p, it, plan.value()), true)
-          .mapToPair(t -> t);
-      return keyed.repartitionAndSortWithinPartitions(new ShardKey.ByShard(s), ShardKey.ORDER)
-          .mapPartitionsWithIndex((p, it) -> {
-            boolean eval = p >= s;
-            String file = Storage.join(dir, String.format("%s/shard-%05d.parquet.attempt-%d",
-                eval ? PreparedManifest.EVAL : PreparedManifest.TRAIN, p % s,
-                org.apache.spark.TaskContext.get().taskAttemptId()));
-            PreparedShardWriter w = new PreparedShardWriter(file, conf.value().value(), max);
-            try (w) {
-              while (it.hasNext()) {
-                w.write(it.next()._2());
-              }
-            }
-            return List.of(new ShardOutput(eval, p % s, file, w.written())).iterator();
-          }, true).collect();
-    }
-
-    private List<QuarantineOutput> writeQuarantine(JavaRDD<RowOutcome> settled,
-        Broadcast<SerializableConfiguration> conf, int partitions) {
-      String dir = tmp;
-      return settled.filter(o -> o instanceof QuarantineRecord)
-          .mapToPair(o -> new Tuple2<>(SourceKey.of(o), (QuarantineRecord) o))
-          .repartitionAndSortWithinPartitions(new SourceKey.ByFile(partitions), SourceKey.ORDER)
-          .mapPartitionsWithIndex((p, it) -> {
-            String file = Storage.join(dir, String.format("quarantine/part-%05d.jsonl.attempt-%d", p,
-                org.apache.spark.TaskContext.get().taskAttemptId()));
-            QuarantineWriter w = new QuarantineWriter(file, conf.value().value());
-            try (w) {
-              while (it.hasNext()) {
-                w.write(it.next()._2());
-              }
-            }
-            return List.of(new QuarantineOutput(p, w.rows() == 0 ? null : file, w.rows(),
-                new TreeMap<>(w.reasons()))).iterator();
-          }, true).collect();
-    }
-  }
-
-  /** The first occurrence of a pair id that occurs more than once, and how often. */
-  record Duplicates(SourceKey first, long count) implements Serializable {
-    Duplicates merge(Duplicates o) {
-      return new Duplicates(first.first(o.first), count + o.count);
-    }
-  }
-
-  private static Map<String, Duplicates> duplicates(JavaRDD<RowOutcome> outcomes) {
-    return new HashMap<>(outcomes.filter(o -> o instanceof PreparedRow)
-        .mapToPair(o -> new Tuple2<>(((PreparedRow) o).pairId(), new Duplicates(SourceKey.of(o), 1)))
-        .reduceByKey(Duplicates::merge)
-        .filter(t -> t._2().count() > 1)
-        .collectAsMap());
-  }
-
-  /** A kept row whose pair already appeared earlier in the input becomes a duplicate_pair quarantine record. */
-  private static RowOutcome settle(RowOutcome o, Map<String, Duplicates> dupes) {
-    if (o instanceof PreparedRow r) {
-      Duplicates d = dupes.get(r.pairId());
-      if (d != null && !d.first().equals(SourceKey.of(r))) {
-        return QuarantineRecord.of(r, QuarantineReason.DUPLICATE_PAIR, "the same prompt, chosen and rejected as "
-            + d.first().file() + " row " + d.first().row() + " (pair " + r.pairId() + ")");
-      }
-    }
-    return o;
-  }
-
-  record PartitionStats(int partition, long read, long kept, long truncated, Map<String, Long> reasons,
-      List<ShardPlan.Count> counts) implements Serializable {}
-
-  private static Iterator<PartitionStats> stats(int partition, Iterator<RowOutcome> it) {
-    long read = 0;
-    long kept = 0;
-    long truncated = 0;
-    Map<String, Long> reasons = new TreeMap<>();
-    Map<Long, Long> byKey = new HashMap<>();
-    while (it.hasNext()) {
-      RowOutcome o = it.next();
-      read++;
-      if (o instanceof PreparedRow r) {
-        kept++;
-        truncated += r.truncated() ? 1 : 0;
-        byKey.merge(((r.eval() ? 1L : 0L) << 32) | r.tokens(), 1L, Long::sum);
-      } else {
-        reasons.merge(((QuarantineRecord) o).reason(), 1L, Long::sum);
-      }
-    }
-    List<ShardPlan.Count> counts = new ArrayList<>();
-    byKey.forEach((k, n) -> counts.add(new ShardPlan.Count(partition, (k >>> 32) == 1, (int) (long) k, n)));
-    return List.of(new PartitionStats(partition, read, kept, truncated, reasons, counts)).iterator();
-  }
-
-  /** Numbers a partition's kept rows in the plan's global order and deals them to shards. */
-  private static Iterator<Tuple2<ShardKey, PreparedRow>> assign(int partition, Iterator<RowOutcome> it,
-      ShardPlan plan) {
-    Map<Long, Long> seen = new HashMap<>();
-    List<Tuple2<ShardKey, PreparedRow>> out = new ArrayList<>();
-    while (it.hasNext()) {
-      if (!(it.next() instanceof PreparedRow r)) {
-        continue;
-      }
-      long k = ((r.eval() ? 1L : 0L) << 32) | r.tokens();
-      long index = plan.firstIndex(r.eval(), partition, r.tokens()) + seen.merge(k, 1L, Long::sum) - 1;
-      int shard = ShardPlan.shardOf(index, plan.shards());
-      out.add(new Tuple2<>(new ShardKey(r.eval(), shard, r.sequenceLength(), r.pairId()), r.withoutRaw()));
-    }
-    return out.iterator();
-  }
-
-  record ShardOutput(boolean eval, int shard, String file, PreparedShardWriter.Written written)
-      implements Serializable {}
-
-  record QuarantineOutput(int partition, String file, long rows, Map<String, Long> reasons) implements Serializable {}
-
-  private record Outputs(List<PartitionStats> stats, List<ShardOutput> shards, List<QuarantineOutput> quarantine) {}
-
   /** Moves the written files to their final names, checks the accounting and builds the manifest. */
-  private PreparedManifest publish(Storage storage, String dir, Outputs out, List<InputFile> files,
+  private PreparedManifest publish(Storage storage, String dir, PreparePipeline.Outputs out, List<InputFile> files,
       Map<String, Format> formats, String inputFingerprint, String fingerprint, TextTokenizer tokenizer,
       TemplateSpec template, JsonNode redacted) {
     long read = 0;
     long kept = 0;
     long truncated = 0;
     Map<String, Long> reasons = new TreeMap<>();
-    for (PartitionStats p : out.stats()) {
+    for (PreparePipeline.PartitionStats p : out.stats()) {
       read += p.read();
       kept += p.kept();
       truncated += p.truncated();
@@ -338,14 +184,14 @@ public final class PrepareJob {
     int maxLength = config.prepare().maxLength();
     long shardRows = 0;
     for (String split : List.of(PreparedManifest.TRAIN, PreparedManifest.EVAL)) {
-      List<ShardOutput> mine = out.shards().stream().filter(o -> o.eval() == split.equals(PreparedManifest.EVAL))
+      List<PreparePipeline.ShardOutput> mine = out.shards().stream().filter(o -> o.eval() == split.equals(PreparedManifest.EVAL))
           .sorted((a, b) -> Integer.compare(a.shard(), b.shard())).toList();
       List<PreparedManifest.Shard> entries = new ArrayList<>();
       LengthHistograms h = new LengthHistograms(maxLength);
       long rows = 0;
       long tokens = 0;
       long stepTokens = 0;
-      for (ShardOutput o : mine) {
+      for (PreparePipeline.ShardOutput o : mine) {
         String name = String.format("%s/shard-%05d.parquet", split, o.shard());
         storage.mkdirs(Storage.join(dir, split));
         storage.rename(o.file(), Storage.join(dir, name));
@@ -363,7 +209,7 @@ public final class PrepareJob {
     List<PreparedManifest.QuarantineFile> qfiles = new ArrayList<>();
     Map<String, Long> writtenReasons = new TreeMap<>();
     long quarantineRows = 0;
-    for (QuarantineOutput q : out.quarantine().stream().sorted((a, b) -> Integer.compare(a.partition(), b.partition())).toList()) {
+    for (PreparePipeline.QuarantineOutput q : out.quarantine().stream().sorted((a, b) -> Integer.compare(a.partition(), b.partition())).toList()) {
       if (q.file() == null) {
         continue;
       }
