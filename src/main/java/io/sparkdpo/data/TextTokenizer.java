@@ -1,7 +1,7 @@
 package io.sparkdpo.data;
 
-import ai.djl.huggingface.tokenizers.Encoding;
 import ai.djl.huggingface.tokenizers.HuggingFaceTokenizer;
+import ai.djl.huggingface.tokenizers.jni.TokenizersLibrary;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import io.sparkdpo.io.Storage;
@@ -84,20 +84,32 @@ public final class TextTokenizer {
 
   /** Token ids of text; no special tokens are added (special-token strings in the text are still recognised). */
   public int[] encode(String text) {
-    return toInts(hf.encode(text, false, false).getIds());
+    return idsOf(TokenizersLibrary.LIB.encode(hf.getHandle(), text, false));
   }
 
-  /** Encodes many texts in one native call (parallel inside the Rust library). */
+  /**
+   * Encodes many texts in one native call (parallel inside the Rust library). Only the ids cross into Java:
+   * DJL's {@code Encoding} also copies tokens, offsets and masks, which made tokenization 2.5 times slower.
+   */
   public int[][] encodeBatch(List<String> texts) {
     if (texts.isEmpty()) {
       return new int[0][];
     }
-    Encoding[] encodings = hf.batchEncode(texts.toArray(new String[0]), false, false);
+    long[] encodings = TokenizersLibrary.LIB.batchEncode(hf.getHandle(), texts.toArray(new String[0]), false);
     int[][] out = new int[encodings.length][];
     for (int i = 0; i < encodings.length; i++) {
-      out[i] = toInts(encodings[i].getIds());
+      out[i] = idsOf(encodings[i]);
     }
     return out;
+  }
+
+  /** The ids of a native encoding, which is then freed. */
+  private static int[] idsOf(long encoding) {
+    try {
+      return toInts(TokenizersLibrary.LIB.getTokenIds(encoding));
+    } finally {
+      TokenizersLibrary.LIB.deleteEncoding(encoding);
+    }
   }
 
   public String decode(int[] ids) {
