@@ -26,13 +26,18 @@ class PrepareBenchmark {
   @TempDir
   Path dir;
 
-  private record Measured(long pairs, long tokens, double seconds) {
+  /** One timed run: wall seconds, and CPU seconds of the whole process (all Java and native threads). */
+  private record Measured(long pairs, long tokens, double seconds, double cpuSeconds) {
     double pairsPerSecond() {
       return pairs / seconds;
     }
 
     double tokensPerSecond() {
       return tokens / seconds;
+    }
+
+    double pairsPerCpuSecond() {
+      return pairs / cpuSeconds;
     }
   }
 
@@ -49,42 +54,60 @@ class PrepareBenchmark {
     SyntheticPairs.writeValid(large, 100_000, 12);
 
     prepare(spark, cfg, small, dir.resolve("warmup")); // JIT, Spark and tokenizer warm-up
-    Measured p100first = prepare(spark, cfg, large, dir.resolve("out-100k"));
-    List<String> texts = renderedTexts(dir.resolve("out-100k"));
-    TextTokenizer tok = TextTokenizer.load(TokenizerFiles.BUILTIN, Storage.local());
-    bare(tok, texts.subList(0, texts.size() / 10), cores, 768); // warm-up
-    // The baseline is the fastest of several bare runs, before and after prepare's, in two batchings (as prepare
-    // sends them on one thread per core, and large batches left to the library's own thread pool): on a shared
-    // machine this keeps the ratio conservative.
-    List<Measured> bareRuns = new ArrayList<>();
-    bareRuns.add(bare(tok, texts, cores, 768));
-    bareRuns.add(bare(tok, texts, 1, 30_000));
     Measured p10 = prepare(spark, cfg, small, dir.resolve("out-10k"));
-    Measured p100second = prepare(spark, cfg, large, dir.resolve("out-100k-again"));
-    bareRuns.add(bare(tok, texts, cores, 768));
-    bareRuns.add(bare(tok, texts, 1, 30_000));
-    Measured p100 = p100first.seconds < p100second.seconds ? p100first : p100second;
-    Measured bare = bareRuns.stream().min((a, b) -> Double.compare(a.seconds, b.seconds)).orElseThrow();
+    List<Measured> prepares = new ArrayList<>();
+    prepares.add(prepare(spark, cfg, large, dir.resolve("out-100k-0")));
+    List<String> texts = renderedTexts(dir.resolve("out-100k-0"));
+    TextTokenizer tok = TextTokenizer.load(TokenizerFiles.BUILTIN, Storage.local());
+    bare(tok, texts.subList(0, texts.size() / 10), cores); // warm-up
+    // Bare and prepare runs alternate so both see the same spells of load from other processes; the ratio is of
+    // medians. CPU seconds are much less sensitive to other load than wall seconds, hence the second ratio.
+    List<Measured> bares = new ArrayList<>();
+    bares.add(bare(tok, texts, cores));
+    prepares.add(prepare(spark, cfg, large, dir.resolve("out-100k-1")));
+    bares.add(bare(tok, texts, cores));
+    prepares.add(prepare(spark, cfg, large, dir.resolve("out-100k-2")));
+    bares.add(bare(tok, texts, cores));
+    Measured p100 = median(prepares);
+    Measured bare = median(bares);
 
     String report = String.format("""
         load average before / after: %s / %s
-        cores: %d (Spark local[%d]; bare tokenizer on %d threads)
+        cores: %d (Spark local[%d]; bare tokenizer on %d threads, batches of 768 texts as prepare sends them)
         prepare 10k:  %d pairs, %d tokens in %.1f s: %.0f pairs/s, %.0f tokens/s
-        prepare 100k: %d pairs, %d tokens in %.1f s: %.0f pairs/s, %.0f tokens/s (runs: %.1f s, %.1f s)
-        bare tokenizer, same 100k rendered texts: %d tokens in %.1f s: %.0f pairs/s, %.0f tokens/s
-          (runs, threads x batch %dx768, 1x30000, %dx768, 1x30000: %.1f s, %.1f s, %.1f s, %.1f s)
-        ratio prepare/bare (pairs/s, 100k): %.2f
+        prepare 100k (median of %s s): %d pairs, %d tokens in %.1f s (%.1f CPU s): %.0f pairs/s, %.0f tokens/s
+        bare tokenizer, same 100k rendered texts (median of %s s): %d tokens in %.1f s (%.1f CPU s): %.0f pairs/s, %.0f tokens/s
+        ratio prepare/bare, wall pairs/s (medians): %.2f
+        ratio prepare/bare, pairs per CPU second (medians): %.2f
         time 100k / time 10k: %.2f (10.0 = linear)
-        """, loadBefore, loadAverage(), cores, cores, cores, p10.pairs, p10.tokens, p10.seconds, p10.pairsPerSecond(), p10.tokensPerSecond(),
-        p100.pairs, p100.tokens, p100.seconds, p100.pairsPerSecond(), p100.tokensPerSecond(),
-        p100first.seconds, p100second.seconds,
-        bare.tokens, bare.seconds, bare.pairsPerSecond(), bare.tokensPerSecond(), cores, cores,
-        bareRuns.get(0).seconds, bareRuns.get(1).seconds, bareRuns.get(2).seconds, bareRuns.get(3).seconds,
-        p100.pairsPerSecond() / bare.pairsPerSecond(), p100.seconds / p10.seconds);
+        """, loadBefore, loadAverage(), cores, cores, cores,
+        p10.pairs, p10.tokens, p10.seconds, p10.pairsPerSecond(), p10.tokensPerSecond(),
+        seconds(prepares), p100.pairs, p100.tokens, p100.seconds, p100.cpuSeconds, p100.pairsPerSecond(),
+        p100.tokensPerSecond(),
+        seconds(bares), bare.tokens, bare.seconds, bare.cpuSeconds, bare.pairsPerSecond(), bare.tokensPerSecond(),
+        p100.pairsPerSecond() / bare.pairsPerSecond(), p100.pairsPerCpuSecond() / bare.pairsPerCpuSecond(),
+        p100.seconds / p10.seconds);
     System.out.print(report);
     Path out = Path.of(System.getProperty("project.build.directory", "target"), "bench", "prepare.txt");
     Files.createDirectories(out.getParent());
     Files.writeString(out, report);
+  }
+
+  private static Measured median(List<Measured> runs) {
+    List<Measured> sorted = new ArrayList<>(runs);
+    sorted.sort((a, b) -> Double.compare(a.seconds, b.seconds));
+    Measured m = sorted.get(sorted.size() / 2);
+    double cpu = runs.stream().mapToDouble(Measured::cpuSeconds).sorted().toArray()[runs.size() / 2];
+    return new Measured(m.pairs, m.tokens, m.seconds, cpu);
+  }
+
+  private static String seconds(List<Measured> runs) {
+    return runs.stream().map(r -> String.format("%.1f", r.seconds)).toList().toString();
+  }
+
+  private static double cpuNow() {
+    return ((com.sun.management.OperatingSystemMXBean) java.lang.management.ManagementFactory
+        .getOperatingSystemMXBean()).getProcessCpuTime() / 1e9;
   }
 
   /** The 1, 5 and 15 minute load averages: the machine is shared, so every figure carries its load. */
@@ -94,11 +117,12 @@ class PrepareBenchmark {
   }
 
   private static Measured prepare(SparkSession spark, JobConfig cfg, Path input, Path output) {
+    double cpu0 = cpuNow();
     long t0 = System.nanoTime();
     PreparedManifest m = new PrepareJob(spark, cfg, 1).run(List.of(input.toString()), output.toString()).manifest();
     double s = (System.nanoTime() - t0) / 1e9;
     long tokens = m.splits().values().stream().mapToLong(PreparedManifest.Split::tokens).sum();
-    return new Measured(m.counts().kept(), tokens, s);
+    return new Measured(m.counts().kept(), tokens, s, cpuNow() - cpu0);
   }
 
   /** The prompt, chosen and rejected texts prepare tokenized (read back from the shards). */
@@ -117,10 +141,12 @@ class PrepareBenchmark {
     return texts;
   }
 
-  /** The texts split over {@code threads} threads, each encoding batches of {@code batch} texts. */
-  private static Measured bare(TextTokenizer tok, List<String> texts, int threads, int batch) throws Exception {
+  /** The texts split over {@code threads} threads, each encoding batches of 768 texts as prepare does. */
+  private static Measured bare(TextTokenizer tok, List<String> texts, int threads) throws Exception {
+    int batch = 768;
     ExecutorService pool = Executors.newFixedThreadPool(threads);
     try {
+      double cpu0 = cpuNow();
       long t0 = System.nanoTime();
       List<Future<Long>> parts = new ArrayList<>();
       int per = (texts.size() + threads - 1) / threads;
@@ -140,7 +166,7 @@ class PrepareBenchmark {
       for (Future<Long> f : parts) {
         tokens += f.get();
       }
-      return new Measured(texts.size() / 3, tokens, (System.nanoTime() - t0) / 1e9);
+      return new Measured(texts.size() / 3, tokens, (System.nanoTime() - t0) / 1e9, cpuNow() - cpu0);
     } finally {
       pool.shutdown();
     }
