@@ -15,9 +15,10 @@ import picocli.CommandLine.Spec;
 
 /** {@code spark-dpo prepare}: preference data to token-balanced Parquet shards, a quarantine and a manifest. */
 @Command(name = "prepare", mixinStandardHelpOptions = true,
-    description = {"Read preference pairs (JSONL, JSON arrays, Parquet; local, file:, hdfs:, s3a:), validate, ",
-        "template, tokenize, split train/eval and write Parquet shards, a quarantine and DIR/manifest.json.",
-        "Re-running with the same inputs and settings on a complete DIR does nothing."})
+    description = {"Read preference pairs (JSONL, JSON arrays, Parquet; local, file:, hdfs:, s3a:),",
+        "validate, template, tokenize, split train/eval, and write token-balanced Parquet",
+        "shards, a quarantine and DIR/manifest.json. Re-running with the same inputs and",
+        "settings on a complete DIR does nothing."})
 public final class PrepareCommand implements Callable<Integer> {
   @Mixin
   JobOptions job;
