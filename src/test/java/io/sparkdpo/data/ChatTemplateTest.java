@@ -69,11 +69,15 @@ class ChatTemplateTest {
   }
 
   @Test
-  void jinjaTemplatesCannotReadFiles() {
+  void jinjaTemplatesCannotReadFilesOrReachJavaClasses() {
     ChatTemplate t = new JinjaChatTemplate("evil", "{% include '/etc/passwd' %}", "", "");
     BadRow e = assertThrows(BadRow.class, () -> t.renderPrompt(List.of(Turn.user("x"))));
     assertEquals(QuarantineReason.TEMPLATE_ERROR, e.reason());
     assertTrue(e.detail().contains("may not include or import"), e.detail());
+    ChatTemplate reflect = new JinjaChatTemplate("evil",
+        "{{ messages[0].content.getClass().forName('java.lang.Runtime') }}", "", "");
+    BadRow r = assertThrows(BadRow.class, () -> reflect.renderPrompt(List.of(Turn.user("x"))));
+    assertTrue(r.detail().contains("Cannot find method 'getClass'"), r.detail());
   }
 
   @Test
