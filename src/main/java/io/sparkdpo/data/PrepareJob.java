@@ -230,7 +230,7 @@ public final class PrepareJob {
     formats.forEach((f, fmt) -> formatNames.put(f, ConfigLoader.yamlName(fmt)));
     return new PreparedManifest(PreparedManifest.STAGE, VERSION, Instant.now().toString(), fingerprint,
         new PreparedManifest.Input(files, formatNames, inputFingerprint),
-        new PreparedManifest.TokenizerInfo(tokenizer.spec(), tokenizer.fingerprint(), tokenizer.vocabSize(),
+        new PreparedManifest.TokenizerInfo(config.prepare().tokenizer(), tokenizer.fingerprint(), tokenizer.vocabSize(),
             idOrNone(tokenizer::eosId), idOrNone(tokenizer::padId), idOrNone(tokenizer::bosId)),
         new PreparedManifest.TemplateInfo(template.template().templateName(), template.template().fingerprint()),
         redacted, new PreparedManifest.Counts(read, kept, quarantined, truncated, reasons), splits, qfiles,
