@@ -15,6 +15,7 @@ import picocli.CommandLine.Command;
         ConfigCommand.class,
         TokenizerCommand.class,
         ClusterCheckCommand.class,
+        PrepareCommand.class,
     })
 public final class Main implements Runnable {
   /** Exit code for a configuration or usage error (nothing ran). */

@@ -13,7 +13,8 @@ public record PrepareSettings(
     boolean addEos,
     double evalFraction,
     int numShards,
-    long seed) implements Validated {
+    long seed,
+    LongPrompt longPrompt) implements Validated {
 
   /** Input dataset layouts. */
   public enum Format {
@@ -27,6 +28,12 @@ public record PrepareSettings(
   public enum TruncationMode {
     @JsonProperty("keep_start") KEEP_START,
     @JsonProperty("keep_end") KEEP_END
+  }
+
+  /** What to do with a prompt longer than max_prompt_length when the pair does not fit max_length. */
+  public enum LongPrompt {
+    @JsonProperty("truncate") TRUNCATE,
+    @JsonProperty("quarantine") QUARANTINE
   }
 
   @Override

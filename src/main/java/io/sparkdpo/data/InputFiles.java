@@ -1,0 +1,139 @@
+package io.sparkdpo.data;
+
+import io.sparkdpo.io.Storage;
+import java.io.FileNotFoundException;
+import java.io.IOException;
+import java.io.InputStream;
+import java.io.PushbackInputStream;
+import java.io.UncheckedIOException;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+import org.apache.hadoop.fs.EtagSource;
+import org.apache.hadoop.fs.FileStatus;
+import org.apache.hadoop.io.compress.CompressionCodec;
+import org.apache.hadoop.io.compress.CompressionCodecFactory;
+
+/**
+ * Resolves the {@code --input} paths (files or folders, any Hadoop scheme) to the data files they hold.
+ * Folders are walked recursively, skipping hidden ({@code .x}) and bookkeeping ({@code _SUCCESS}) files and files
+ * that are not {@code .jsonl}/{@code .ndjson}/{@code .json}/{@code .parquet} (optionally compressed, e.g. {@code .gz}).
+ * Any path that does not exist or cannot be read fails the job here, before Spark work starts.
+ */
+public final class InputFiles {
+  private final Storage storage;
+  private final CompressionCodecFactory codecs;
+
+  public InputFiles(Storage storage) {
+    this.storage = storage;
+    this.codecs = new CompressionCodecFactory(storage.conf());
+  }
+
+  /** The data files, sorted by path, each listed once. */
+  public List<InputFile> resolve(List<String> inputs) {
+    if (inputs.isEmpty()) {
+      throw new IllegalArgumentException("no --input given");
+    }
+    Map<String, InputFile> files = new LinkedHashMap<>();
+    for (String input : inputs) {
+      FileStatus st;
+      try {
+        st = storage.status(input);
+      } catch (FileNotFoundException e) {
+        throw new IllegalArgumentException("input path " + input + " does not exist");
+      } catch (UncheckedIOException e) {
+        throw new IllegalArgumentException("input path " + input + " cannot be read: " + e.getMessage(), e);
+      }
+      List<FileStatus> found = new ArrayList<>();
+      if (st.isDirectory()) {
+        walk(st, found);
+        if (found.isEmpty()) {
+          throw new IllegalArgumentException("input folder " + input + " holds no .jsonl, .json or .parquet files");
+        }
+      } else {
+        if (layoutByName(st.getPath().getName()) == null) {
+          throw new IllegalArgumentException("input file " + input + " is not .jsonl, .ndjson, .json or .parquet "
+              + "(optionally compressed, e.g. .jsonl.gz)");
+        }
+        found.add(st);
+      }
+      for (FileStatus f : found) {
+        String path = f.getPath().toString();
+        files.computeIfAbsent(path, p -> describe(f));
+      }
+    }
+    List<InputFile> out = new ArrayList<>(files.values());
+    out.sort((a, b) -> a.path().compareTo(b.path()));
+    return out;
+  }
+
+  private void walk(FileStatus dir, List<FileStatus> out) {
+    for (FileStatus child : storage.list(dir.getPath().toString())) {
+      String name = child.getPath().getName();
+      if (name.startsWith(".") || name.startsWith("_")) {
+        continue;
+      }
+      if (child.isDirectory()) {
+        walk(child, out);
+      } else if (layoutByName(name) != null) {
+        out.add(child);
+      }
+    }
+  }
+
+  private InputFile describe(FileStatus f) {
+    String path = f.getPath().toString();
+    String layout = layoutByName(f.getPath().getName());
+    if (layout.equals("json")) {
+      layout = startsWithBracket(path) ? InputFile.JSON_ARRAY : InputFile.JSONL;
+    }
+    String etag = f instanceof EtagSource e ? e.getEtag() : null;
+    return new InputFile(path, layout, f.getLen(), f.getModificationTime(), etag);
+  }
+
+  /** jsonl, json (array or lines: decided by content), parquet, or null; compression suffixes are looked through. */
+  private String layoutByName(String name) {
+    String n = name.toLowerCase(Locale.ROOT);
+    CompressionCodec codec = codecs.getCodec(new org.apache.hadoop.fs.Path(n));
+    if (codec != null) {
+      n = CompressionCodecFactory.removeSuffix(n, codec.getDefaultExtension());
+    }
+    if (n.endsWith(".jsonl") || n.endsWith(".ndjson")) {
+      return InputFile.JSONL;
+    }
+    if (n.endsWith(".json")) {
+      return "json";
+    }
+    if (n.endsWith(".parquet") && codec == null) {
+      return InputFile.PARQUET;
+    }
+    return null;
+  }
+
+  /** Opens a data file, decompressing by its suffix. */
+  public InputStream open(String path) throws IOException {
+    InputStream in = storage.open(path);
+    CompressionCodec codec = codecs.getCodec(new org.apache.hadoop.fs.Path(path));
+    return codec == null ? in : codec.createInputStream(in);
+  }
+
+  /** Whether a .json file holds one JSON array (else it is read as JSON lines). */
+  private boolean startsWithBracket(String path) {
+    try (PushbackInputStream in = new PushbackInputStream(open(path), 3)) {
+      int c = in.read();
+      if (c == 0xEF) { // UTF-8 byte order mark
+        in.read();
+        in.read();
+        c = in.read();
+      }
+      while (c == ' ' || c == '\t' || c == '\r' || c == '\n') {
+        c = in.read();
+      }
+      return c == '[';
+    } catch (IOException e) {
+      throw new IllegalArgumentException("input file " + path + " cannot be read: " + e.getMessage(), e);
+    }
+  }
+}

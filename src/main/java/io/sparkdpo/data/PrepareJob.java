@@ -1,0 +1,320 @@
+package io.sparkdpo.data;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import io.sparkdpo.config.ConfigLoader;
+import io.sparkdpo.config.JobConfig;
+import io.sparkdpo.config.PrepareSettings;
+import io.sparkdpo.config.PrepareSettings.Format;
+import io.sparkdpo.io.S3aSettings;
+import io.sparkdpo.io.Storage;
+import java.io.IOException;
+import java.nio.charset.StandardCharsets;
+import java.time.Instant;
+import java.util.ArrayList;
+import java.util.HexFormat;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+import java.util.TreeMap;
+import org.apache.hadoop.conf.Configuration;
+import org.apache.spark.api.java.JavaSparkContext;
+import org.apache.spark.sql.SparkSession;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * The prepare stage: read preference pairs (JSONL, JSON arrays, Parquet; any Hadoop file system), validate,
+ * template, tokenize, truncate, split train/eval by prompt hash, and write token-balanced Parquet shards, the
+ * quarantine and the manifest. Every input row ends up kept or quarantined; only unusable inputs or settings
+ * fail the job. Re-running with the same inputs and settings on a complete folder does nothing.
+ */
+public final class PrepareJob {
+  private static final Logger LOG = LoggerFactory.getLogger(PrepareJob.class);
+  /** Bump when the output for the same inputs and settings changes, so old folders are rebuilt. */
+  static final int VERSION = 1;
+  /**
+   * The number of training workers shards default to when prepare.num_shards is 0. There is no train section yet;
+   * when there is, the command passes its worker count to {@link #shardCount} instead.
+   */
+  public static final int DEFAULT_TRAINING_WORKERS = 1;
+  private static final String TMP = "_prepare-tmp";
+
+  /** @param upToDate true when the folder already held this exact preparation and nothing was done */
+  public record Result(boolean upToDate, String outputDir, PreparedManifest manifest) {}
+
+  private final SparkSession spark;
+  private final JobConfig config;
+  private final int trainingWorkers;
+  private long maxSplitBytes = -1;
+
+  public PrepareJob(SparkSession spark, JobConfig config, int trainingWorkers) {
+    this.spark = spark;
+    this.config = config;
+    this.trainingWorkers = trainingWorkers;
+  }
+
+  /** Shards per split: prepare.num_shards, or one per training worker when it is 0. */
+  public static int shardCount(PrepareSettings settings, int trainingWorkers) {
+    return settings.numShards() > 0 ? settings.numShards() : Math.max(1, trainingWorkers);
+  }
+
+  /** Caps the bytes of a JSON-lines input split (default: enough splits to keep every core busy). */
+  PrepareJob withMaxSplitBytes(long bytes) {
+    this.maxSplitBytes = bytes;
+    return this;
+  }
+
+  public Result run(List<String> inputs, String outputDir) {
+    PrepareSettings s = config.prepare();
+    Storage storage = new Storage(hadoopConfiguration());
+    String dir = stripSlash(outputDir);
+
+    InputFiles inputFiles = new InputFiles(storage);
+    List<InputFile> files = inputFiles.resolve(inputs);
+    refuseOutputInsideInput(inputs, dir);
+    TokenizerFiles tokenizerFiles = TokenizerFiles.read(s.tokenizer(), storage);
+    TextTokenizer tokenizer = TextTokenizer.of(tokenizerFiles);
+    if (s.addEos() && !tokenizer.hasEos()) {
+      throw new IllegalArgumentException("prepare.add_eos is true but tokenizer '" + s.tokenizer()
+          + "' defines no eos_token in tokenizer_config.json; add one or set prepare.add_eos=false");
+    }
+    TemplateSpec template = TemplateSpec.resolve(s.template(), tokenizer, storage);
+    int shards = shardCount(s, trainingWorkers);
+    JsonNode redacted = ConfigLoader.toRedactedTree(config);
+    String inputFingerprint = inputFingerprint(files);
+    String fingerprint = sha256("prepare-v" + VERSION, inputFingerprint, tokenizerFiles.fingerprint(),
+        template.template().fingerprint(), redacted.get("prepare").toString(), Integer.toString(shards));
+    long bytes = files.stream().mapToLong(InputFile::size).sum();
+    LOG.info("prepare: {} input file(s), {} bytes; tokenizer {}, template {}, {} shard(s) per split",
+        files.size(), bytes, s.tokenizer(), template.template().templateName(), shards);
+
+    Optional<PreparedManifest> existing = completeWithFingerprint(storage, dir, fingerprint);
+    if (existing.isPresent()) {
+      LOG.info("prepare: {} is up to date (fingerprint {}): same inputs and settings, nothing to do", dir,
+          fingerprint.substring(0, 16));
+      return new Result(true, dir, existing.get());
+    }
+
+    Map<String, Format> formats = formats(files, s.format(), new RawInputs(spark, inputFiles));
+    clear(storage, dir);
+    PrepareSpec spec = new PrepareSpec(tokenizerFiles, template,
+        new Truncation(s.maxLength(), s.maxPromptLength(), s.truncationMode() == PrepareSettings.TruncationMode.KEEP_END,
+            s.longPrompt() == PrepareSettings.LongPrompt.QUARANTINE),
+        s.addEos(), s.evalFraction(), s.seed(), s.format(), formats);
+    PreparePipeline.Outputs out = new PreparePipeline(spark, spec, shards, s.maxLength(), Storage.join(Storage.qualify(dir), TMP))
+        .run(new RawInputs(spark, inputFiles).read(files, splitBytes(bytes)), files.size());
+
+    PreparedManifest manifest = publish(storage, dir, out, files, formats, inputFingerprint, fingerprint, tokenizer,
+        template, redacted);
+    manifest.write(storage, dir);
+    PreparedManifest.Counts c = manifest.counts();
+    LOG.info("prepare: read {} rows: kept {} (train {}, eval {}; {} truncated), quarantined {} {}; wrote {}",
+        c.read(), c.kept(), manifest.splits().get(PreparedManifest.TRAIN).rows(),
+        manifest.splits().get(PreparedManifest.EVAL).rows(), c.truncated(), c.quarantined(), c.reasons(), dir);
+    return new Result(false, dir, manifest);
+  }
+
+  /**
+   * The session's Hadoop configuration with storage.s3 applied, then the user's own {@code spark.hadoop.*}
+   * settings on top (as a new session would have them), so executors and driver see the same file systems.
+   */
+  private Configuration hadoopConfiguration() {
+    Configuration hadoop = spark.sparkContext().hadoopConfiguration();
+    S3aSettings.hadoopProperties(config.storage().s3()).forEach(hadoop::set);
+    config.spark().conf().forEach((k, v) -> {
+      if (k.startsWith("spark.hadoop.")) {
+        hadoop.set(k.substring("spark.hadoop.".length()), v);
+      }
+    });
+    return hadoop;
+  }
+
+  /** Writing into an input folder would make the next run read its own shards. */
+  private static void refuseOutputInsideInput(List<String> inputs, String dir) {
+    String out = Storage.qualify(dir) + "/";
+    for (String input : inputs) {
+      String in = stripSlash(Storage.qualify(input)) + "/";
+      if (out.startsWith(in)) {
+        throw new IllegalArgumentException("output folder " + dir + " is inside input " + input
+            + "; write it elsewhere, or the next run would read its own shards");
+      }
+    }
+  }
+
+  private long splitBytes(long totalBytes) {
+    if (maxSplitBytes > 0) {
+      return maxSplitBytes;
+    }
+    int cores = JavaSparkContext.fromSparkContext(spark.sparkContext()).defaultParallelism();
+    return Math.max(4L << 20, totalBytes / (2L * cores) + 1);
+  }
+
+  private Map<String, Format> formats(List<InputFile> files, Format configured, RawInputs reader) {
+    Map<String, Format> formats = new TreeMap<>();
+    for (InputFile f : files) {
+      Format format = configured != Format.AUTO ? configured : FormatDetector.detectFile(f.path(), reader.sample(f));
+      formats.put(f.path(), format);
+      if (configured == Format.AUTO) {
+        LOG.info("prepare: {} looks like {}", f.path(), format == Format.AUTO
+            ? "no format (no readable rows at its start)" : ConfigLoader.yamlName(format));
+      }
+    }
+    return formats;
+  }
+
+  /** Moves the written files to their final names, checks the accounting and builds the manifest. */
+  private PreparedManifest publish(Storage storage, String dir, PreparePipeline.Outputs out, List<InputFile> files,
+      Map<String, Format> formats, String inputFingerprint, String fingerprint, TextTokenizer tokenizer,
+      TemplateSpec template, JsonNode redacted) {
+    long read = 0;
+    long kept = 0;
+    long truncated = 0;
+    Map<String, Long> reasons = new TreeMap<>();
+    for (PreparePipeline.PartitionStats p : out.stats()) {
+      read += p.read();
+      kept += p.kept();
+      truncated += p.truncated();
+      p.reasons().forEach((k, v) -> reasons.merge(k, v, Long::sum));
+    }
+    long quarantined = reasons.values().stream().mapToLong(Long::longValue).sum();
+
+    Map<String, PreparedManifest.Split> splits = new TreeMap<>();
+    Map<String, Map<String, LengthHistogram>> histograms = new TreeMap<>();
+    int maxLength = config.prepare().maxLength();
+    long shardRows = 0;
+    for (String split : List.of(PreparedManifest.TRAIN, PreparedManifest.EVAL)) {
+      List<PreparePipeline.ShardOutput> mine = out.shards().stream().filter(o -> o.eval() == split.equals(PreparedManifest.EVAL))
+          .sorted((a, b) -> Integer.compare(a.shard(), b.shard())).toList();
+      List<PreparedManifest.Shard> entries = new ArrayList<>();
+      LengthHistograms h = new LengthHistograms(maxLength);
+      long rows = 0;
+      long tokens = 0;
+      long stepTokens = 0;
+      for (PreparePipeline.ShardOutput o : mine) {
+        String name = String.format("%s/shard-%05d.parquet", split, o.shard());
+        storage.mkdirs(Storage.join(dir, split));
+        storage.rename(o.file(), Storage.join(dir, name));
+        PreparedShardWriter.Written w = o.written();
+        entries.add(new PreparedManifest.Shard(name, w.rows(), w.tokens(), w.stepTokens(), w.bytes(), w.sha256()));
+        rows += w.rows();
+        tokens += w.tokens();
+        stepTokens += w.stepTokens();
+        h.merge(w.histograms());
+      }
+      shardRows += rows;
+      splits.put(split, new PreparedManifest.Split(rows, tokens, stepTokens, entries));
+      histograms.put(split, h.toMap());
+    }
+    List<PreparedManifest.QuarantineFile> qfiles = new ArrayList<>();
+    Map<String, Long> writtenReasons = new TreeMap<>();
+    long quarantineRows = 0;
+    for (PreparePipeline.QuarantineOutput q : out.quarantine().stream().sorted((a, b) -> Integer.compare(a.partition(), b.partition())).toList()) {
+      if (q.file() == null) {
+        continue;
+      }
+      String name = String.format("quarantine/part-%05d.jsonl", q.partition());
+      storage.mkdirs(Storage.join(dir, "quarantine"));
+      storage.rename(q.file(), Storage.join(dir, name));
+      qfiles.add(new PreparedManifest.QuarantineFile(name, q.rows()));
+      quarantineRows += q.rows();
+      q.reasons().forEach((k, v) -> writtenReasons.merge(k, v, Long::sum));
+    }
+    storage.delete(Storage.join(dir, TMP));
+    if (read != kept + quarantined || shardRows != kept || quarantineRows != quarantined
+        || !writtenReasons.equals(reasons)) {
+      throw new IllegalStateException("prepare lost track of rows: read " + read + ", kept " + kept + " (written "
+          + shardRows + "), quarantined " + quarantined + " (written " + quarantineRows + ")");
+    }
+    Map<String, String> formatNames = new LinkedHashMap<>();
+    formats.forEach((f, fmt) -> formatNames.put(f, ConfigLoader.yamlName(fmt)));
+    return new PreparedManifest(PreparedManifest.STAGE, VERSION, Instant.now().toString(), fingerprint,
+        new PreparedManifest.Input(files, formatNames, inputFingerprint),
+        new PreparedManifest.TokenizerInfo(config.prepare().tokenizer(), tokenizer.fingerprint(), tokenizer.vocabSize(),
+            idOrNone(tokenizer::eosId), idOrNone(tokenizer::padId), idOrNone(tokenizer::bosId)),
+        new PreparedManifest.TemplateInfo(template.template().templateName(), template.template().fingerprint()),
+        redacted, new PreparedManifest.Counts(read, kept, quarantined, truncated, reasons), splits, qfiles,
+        histograms);
+  }
+
+  /** A special token's id, or -1 when the tokenizer does not define it. */
+  private static int idOrNone(java.util.function.IntSupplier id) {
+    try {
+      return id.getAsInt();
+    } catch (IllegalStateException e) {
+      return -1;
+    }
+  }
+
+  /** The folder's manifest if it has this fingerprint and every file it lists is there with its size. */
+  private static Optional<PreparedManifest> completeWithFingerprint(Storage storage, String dir, String fingerprint) {
+    if (!storage.exists(Storage.join(dir, PreparedManifest.FILE))) {
+      return Optional.empty();
+    }
+    PreparedManifest m;
+    try {
+      m = PreparedManifest.read(storage, dir);
+    } catch (RuntimeException e) {
+      LOG.warn("prepare: existing {} cannot be used ({}); rewriting", PreparedManifest.FILE, e.getMessage());
+      return Optional.empty();
+    }
+    if (!fingerprint.equals(m.fingerprint())) {
+      LOG.info("prepare: {} holds a different preparation (inputs or settings changed); rewriting", dir);
+      return Optional.empty();
+    }
+    for (PreparedManifest.Split split : m.splits().values()) {
+      for (PreparedManifest.Shard shard : split.shards()) {
+        if (!hasSize(storage, Storage.join(dir, shard.file()), shard.bytes())) {
+          LOG.info("prepare: {} is missing or changed; rewriting", shard.file());
+          return Optional.empty();
+        }
+      }
+    }
+    for (PreparedManifest.QuarantineFile q : m.quarantine()) {
+      if (!storage.exists(Storage.join(dir, q.file()))) {
+        return Optional.empty();
+      }
+    }
+    return Optional.of(m);
+  }
+
+  private static boolean hasSize(Storage storage, String path, long bytes) {
+    try {
+      return storage.status(path).getLen() == bytes;
+    } catch (IOException e) {
+      return false;
+    }
+  }
+
+  /** Removes what an earlier prepare wrote (manifest first, so a crash leaves an incomplete folder). */
+  private static void clear(Storage storage, String dir) {
+    storage.delete(Storage.join(dir, PreparedManifest.FILE));
+    for (String sub : List.of(PreparedManifest.TRAIN, PreparedManifest.EVAL, "quarantine", TMP)) {
+      storage.delete(Storage.join(dir, sub));
+    }
+    storage.mkdirs(dir);
+  }
+
+  private static String inputFingerprint(List<InputFile> files) {
+    List<String> parts = new ArrayList<>();
+    for (InputFile f : files) {
+      parts.add(f.path() + "|" + f.size() + "|" + f.modified() + "|" + (f.etag() == null ? "" : f.etag()));
+    }
+    return sha256(parts.toArray(new String[0]));
+  }
+
+  static String sha256(String... parts) {
+    var md = PreferencePair.sha256();
+    for (String p : parts) {
+      byte[] b = p.getBytes(StandardCharsets.UTF_8);
+      md.update(Integer.toString(b.length).getBytes(StandardCharsets.US_ASCII));
+      md.update((byte) ':');
+      md.update(b);
+    }
+    return HexFormat.of().formatHex(md.digest());
+  }
+
+  private static String stripSlash(String dir) {
+    return dir.length() > 1 && dir.endsWith("/") ? dir.substring(0, dir.length() - 1) : dir;
+  }
+}

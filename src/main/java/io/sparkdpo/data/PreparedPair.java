@@ -1,0 +1,10 @@
+package io.sparkdpo.data;
+
+/**
+ * One row of a prepared shard as later stages read it. Response ids exclude the prompt and end with EOS when
+ * prepare appended it (and the response was not truncated). The reference log-probs are null until the reference
+ * stage has added them.
+ */
+public record PreparedPair(String pairId, String sourceFile, long sourceRow, String promptText, String chosenText,
+    String rejectedText, int[] promptIds, int[] chosenIds, int[] rejectedIds, int promptLen, int chosenLen,
+    int rejectedLen, boolean truncated, Double refChosenLogp, Double refRejectedLogp) {}

@@ -1,0 +1,71 @@
+package io.sparkdpo.data;
+
+import io.sparkdpo.io.Storage;
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.util.ArrayList;
+import java.util.List;
+import org.apache.hadoop.fs.Path;
+import org.apache.parquet.example.data.Group;
+import org.apache.parquet.hadoop.ParquetReader;
+import org.apache.parquet.hadoop.example.GroupReadSupport;
+import org.apache.parquet.schema.GroupType;
+
+/**
+ * Reads a prepared (or referenced) shard without Spark, with parquet-hadoop, so a training task can load its own
+ * shard. Accepts the files prepare writes and the ones Spark writes when the reference stage adds its columns.
+ */
+public final class PreparedShardReader {
+  private PreparedShardReader() {}
+
+  public static List<PreparedPair> read(Storage storage, String fileUri) {
+    List<PreparedPair> out = new ArrayList<>();
+    try (ParquetReader<Group> reader = ParquetReader.builder(new GroupReadSupport(), new Path(Storage.qualify(fileUri)))
+        .withConf(storage.conf()).build()) {
+      for (Group g = reader.read(); g != null; g = reader.read()) {
+        out.add(toPair(g));
+      }
+    } catch (IOException e) {
+      throw new UncheckedIOException("cannot read prepared shard " + fileUri + ": " + e.getMessage(), e);
+    }
+    return out;
+  }
+
+  private static PreparedPair toPair(Group g) {
+    return new PreparedPair(
+        g.getString("pair_id", 0),
+        g.getString("source_file", 0),
+        g.getLong("source_row", 0),
+        g.getString("prompt_text", 0),
+        g.getString("chosen_text", 0),
+        g.getString("rejected_text", 0),
+        ints(g, "prompt_ids"),
+        ints(g, "chosen_ids"),
+        ints(g, "rejected_ids"),
+        g.getInteger("prompt_len", 0),
+        g.getInteger("chosen_len", 0),
+        g.getInteger("rejected_len", 0),
+        g.getBoolean("truncated", 0),
+        optionalDouble(g, "ref_chosen_logp"),
+        optionalDouble(g, "ref_rejected_logp"));
+  }
+
+  /** A LIST of int32, in the standard 3-level layout or the legacy 2-level one. */
+  private static int[] ints(Group g, String field) {
+    Group list = g.getGroup(field, 0);
+    int n = list.getFieldRepetitionCount(0);
+    int[] out = new int[n];
+    boolean nested = !((GroupType) list.getType()).getType(0).isPrimitive();
+    for (int i = 0; i < n; i++) {
+      out[i] = nested ? list.getGroup(0, i).getInteger(0, 0) : list.getInteger(0, i);
+    }
+    return out;
+  }
+
+  private static Double optionalDouble(Group g, String field) {
+    if (!g.getType().containsField(field) || g.getFieldRepetitionCount(field) == 0) {
+      return null;
+    }
+    return g.getDouble(field, 0);
+  }
+}

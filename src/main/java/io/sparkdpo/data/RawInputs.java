@@ -1,0 +1,247 @@
+package io.sparkdpo.data;
+
+import static org.apache.spark.sql.functions.col;
+import static org.apache.spark.sql.functions.struct;
+import static org.apache.spark.sql.functions.to_json;
+
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.net.URI;
+import java.net.URISyntaxException;
+import java.nio.charset.StandardCharsets;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.Collections;
+import java.util.HashMap;
+import java.util.Iterator;
+import java.util.List;
+import java.util.Map;
+import org.apache.hadoop.conf.Configuration;
+import org.apache.hadoop.fs.Path;
+import org.apache.hadoop.io.LongWritable;
+import org.apache.hadoop.io.Text;
+import org.apache.hadoop.mapreduce.Job;
+import org.apache.hadoop.mapreduce.lib.input.FileInputFormat;
+import org.apache.hadoop.mapreduce.lib.input.FileSplit;
+import org.apache.hadoop.util.LineReader;
+import org.apache.spark.api.java.JavaNewHadoopRDD;
+import org.apache.spark.api.java.JavaRDD;
+import org.apache.spark.api.java.JavaSparkContext;
+import org.apache.spark.broadcast.Broadcast;
+import org.apache.spark.sql.Column;
+import org.apache.spark.sql.Dataset;
+import org.apache.spark.sql.Row;
+import org.apache.spark.sql.SparkSession;
+import org.apache.spark.util.SerializableConfiguration;
+import scala.Tuple2;
+
+/**
+ * Reads input files into {@link RawRecord}s with exact row numbers, in a fixed order (JSON-lines files, then JSON
+ * arrays, then Parquet; each by path, then row) whatever the partitioning, so results are reproducible.
+ * <ul>
+ *   <li>JSON lines: Hadoop's splittable line reader on raw bytes (UTF-8 is checked later, on the bytes). Line
+ *   numbers come from a first pass that counts the lines of every split; blank lines count but are not rows.
+ *   <li>JSON arrays: one task per file streams the elements ({@link JsonArrayScanner}).
+ *   <li>Parquet: Spark's reader; each row rendered as JSON (nulls kept), numbered by {@code _metadata.row_index}.
+ * </ul>
+ */
+final class RawInputs {
+  static final int SAMPLE_ROWS = 200;
+  private static final int SAMPLE_BYTES = 8 << 20;
+
+  private final SparkSession spark;
+  private final JavaSparkContext jsc;
+  private final InputFiles files;
+
+  RawInputs(SparkSession spark, InputFiles files) {
+    this.spark = spark;
+    this.jsc = JavaSparkContext.fromSparkContext(spark.sparkContext());
+    this.files = files;
+  }
+
+  JavaRDD<RawRecord> read(List<InputFile> inputs, long maxSplitBytes) {
+    List<JavaRDD<RawRecord>> parts = new ArrayList<>();
+    List<String> lines = paths(inputs, InputFile.JSONL);
+    List<String> arrays = paths(inputs, InputFile.JSON_ARRAY);
+    List<String> parquet = paths(inputs, InputFile.PARQUET);
+    if (!lines.isEmpty()) {
+      parts.add(jsonLines(lines, maxSplitBytes));
+    }
+    if (!arrays.isEmpty()) {
+      parts.add(jsonArrays(arrays));
+    }
+    if (!parquet.isEmpty()) {
+      parts.add(parquet(parquet));
+    }
+    JavaRDD<RawRecord> all = parts.get(0);
+    for (int i = 1; i < parts.size(); i++) {
+      all = all.union(parts.get(i));
+    }
+    return all;
+  }
+
+  private static List<String> paths(List<InputFile> inputs, String layout) {
+    return inputs.stream().filter(f -> f.layout().equals(layout)).map(InputFile::path).sorted().toList();
+  }
+
+  private record SplitLines(String path, long start, long lines) implements java.io.Serializable {}
+
+  @SuppressWarnings("unchecked")
+  private JavaRDD<RawRecord> jsonLines(List<String> paths, long maxSplitBytes) {
+    Job job;
+    try {
+      job = Job.getInstance(new Configuration(jsc.hadoopConfiguration()));
+      FileInputFormat.setInputPaths(job, paths.stream().map(Path::new).toArray(Path[]::new));
+    } catch (IOException e) {
+      throw new UncheckedIOException(e);
+    }
+    FileInputFormat.setMaxInputSplitSize(job, maxSplitBytes);
+    JavaNewHadoopRDD<LongWritable, Text> rdd = (JavaNewHadoopRDD<LongWritable, Text>) jsc.newAPIHadoopRDD(
+        job.getConfiguration(), ExactFilesTextInputFormat.class, LongWritable.class, Text.class);
+    List<SplitLines> counts = rdd.mapPartitionsWithInputSplit((split, it) -> {
+      long n = 0;
+      while (it.hasNext()) {
+        it.next();
+        n++;
+      }
+      FileSplit fs = (FileSplit) split;
+      return List.of(new SplitLines(fs.getPath().toString(), fs.getStart(), n)).iterator();
+    }, false).collect();
+    Map<String, Long> firstLine = firstLines(counts);
+    return rdd.mapPartitionsWithInputSplit((split, it) -> {
+      FileSplit fs = (FileSplit) split;
+      String file = fs.getPath().toString();
+      long before = firstLine.get(file + "@" + fs.getStart());
+      return new LineRecords(file, before, it);
+    }, false);
+  }
+
+  /** For each split (path@start): how many lines of its file come before it. */
+  private static Map<String, Long> firstLines(List<SplitLines> counts) {
+    List<SplitLines> sorted = new ArrayList<>(counts);
+    sorted.sort((a, b) -> a.path.equals(b.path) ? Long.compare(a.start, b.start) : a.path.compareTo(b.path));
+    Map<String, Long> first = new HashMap<>();
+    String path = null;
+    long before = 0;
+    for (SplitLines s : sorted) {
+      if (!s.path.equals(path)) {
+        path = s.path;
+        before = 0;
+      }
+      first.put(s.path + "@" + s.start, before);
+      before += s.lines;
+    }
+    return first;
+  }
+
+  /** Numbers a split's lines, copies their bytes (Hadoop reuses the Text) and skips blank lines. */
+  private static final class LineRecords extends Lookahead<RawRecord> {
+    private final String file;
+    private final Iterator<Tuple2<LongWritable, Text>> lines;
+    private long line;
+
+    LineRecords(String file, long before, Iterator<Tuple2<LongWritable, Text>> lines) {
+      this.file = file;
+      this.line = before;
+      this.lines = lines;
+    }
+
+    @Override
+    protected RawRecord advance() {
+      while (lines.hasNext()) {
+        Text t = lines.next()._2();
+        line++;
+        if (!isBlank(t.getBytes(), t.getLength())) {
+          return new RawRecord(file, line, Arrays.copyOf(t.getBytes(), t.getLength()));
+        }
+      }
+      return null;
+    }
+  }
+
+  static boolean isBlank(byte[] b, int len) {
+    for (int i = 0; i < len; i++) {
+      byte c = b[i];
+      if (c != ' ' && c != '\t' && c != '\r' && c != '\n') {
+        return false;
+      }
+    }
+    return true;
+  }
+
+  private JavaRDD<RawRecord> jsonArrays(List<String> paths) {
+    Broadcast<SerializableConfiguration> conf = SerializableConfiguration.broadcast(spark.sparkContext());
+    return jsc.parallelize(paths, paths.size()).flatMap(path -> {
+      InputFiles reader = new InputFiles(new io.sparkdpo.io.Storage(conf.value().value()));
+      return new JsonArrayScanner(path, reader.open(path));
+    });
+  }
+
+  private JavaRDD<RawRecord> parquet(List<String> paths) {
+    Dataset<Row> df = spark.read().option("mergeSchema", "true").parquet(paths.toArray(new String[0]));
+    return df.select(json(df).as("json"), col("_metadata.file_path").as("file"),
+            col("_metadata.row_index").as("row"))
+        .orderBy("file", "row")
+        .javaRDD()
+        .map(r -> new RawRecord(normalise(r.getString(1)), r.getLong(2) + 1,
+            r.getString(0).getBytes(StandardCharsets.UTF_8)));
+  }
+
+  /** The whole row as one JSON object; null fields are kept so they are reported as null, not missing. */
+  private static Column json(Dataset<Row> df) {
+    Column[] cols = Arrays.stream(df.columns()).map(c -> col("`" + c.replace("`", "``") + "`")).toArray(Column[]::new);
+    return to_json(struct(cols), Map.of("ignoreNullFields", "false"));
+  }
+
+  /** Spark reports file paths URL-encoded; Hadoop lists them decoded. */
+  static String normalise(String sparkPath) {
+    try {
+      return new Path(new URI(sparkPath)).toString();
+    } catch (URISyntaxException e) {
+      return sparkPath;
+    }
+  }
+
+  /** The first rows of a file, for format detection on the driver. */
+  List<byte[]> sample(InputFile f) {
+    try {
+      return switch (f.layout()) {
+        case InputFile.JSONL -> sampleLines(f.path());
+        case InputFile.JSON_ARRAY -> sampleArray(f.path());
+        case InputFile.PARQUET -> {
+          Dataset<Row> df = spark.read().parquet(f.path());
+          yield df.select(json(df)).limit(SAMPLE_ROWS).collectAsList().stream()
+              .map(r -> r.getString(0).getBytes(StandardCharsets.UTF_8)).toList();
+        }
+        default -> Collections.emptyList();
+      };
+    } catch (IOException e) {
+      throw new IllegalArgumentException("input file " + f.path() + " cannot be read: " + e.getMessage(), e);
+    }
+  }
+
+  private List<byte[]> sampleLines(String path) throws IOException {
+    List<byte[]> rows = new ArrayList<>();
+    try (LineReader reader = new LineReader(files.open(path))) {
+      Text t = new Text();
+      long bytes = 0;
+      int n;
+      while (rows.size() < SAMPLE_ROWS && bytes < SAMPLE_BYTES && (n = reader.readLine(t)) > 0) {
+        bytes += n;
+        if (!isBlank(t.getBytes(), t.getLength())) {
+          rows.add(Arrays.copyOf(t.getBytes(), t.getLength()));
+        }
+      }
+    }
+    return rows;
+  }
+
+  private List<byte[]> sampleArray(String path) throws IOException {
+    List<byte[]> rows = new ArrayList<>();
+    JsonArrayScanner scanner = new JsonArrayScanner(path, files.open(path));
+    while (rows.size() < SAMPLE_ROWS && scanner.hasNext()) {
+      rows.add(scanner.next().bytes());
+    }
+    return rows;
+  }
+}
