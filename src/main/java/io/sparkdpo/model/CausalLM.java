@@ -4,7 +4,6 @@ import ai.djl.Device;
 import ai.djl.engine.Engine;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDList;
-import ai.djl.ndarray.NDArrays;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
@@ -51,7 +50,7 @@ public final class CausalLM implements AutoCloseable {
   private final String fingerprint;
   private final ModelFolder.Companions companions;
   private final WeightSource weights;
-  private volatile boolean fusedAttention = true;
+  private volatile boolean fused = true;
 
   private final Parameter embedTokens;
   private final List<DecoderLayer> layers = new ArrayList<>();
@@ -181,8 +180,8 @@ public final class CausalLM implements AutoCloseable {
    */
   public void loadWeights(String folder, Storage storage) {
     ModelConfig other = ModelFolder.readConfig(storage, folder);
-    if (!other.withTorchDtype(config.torchDtype()).equals(config)) {
-      throw new IllegalArgumentException(folder + ": config.json differs from the loaded model's config");
+    if (!other.sameTensors(config)) {
+      throw new IllegalArgumentException(folder + ": config.json describes other tensors than the loaded model's");
     }
     Map<String, LoadedTensor> tensors = new LinkedHashMap<>();
     ModelFolder.readWeights(storage, folder,
@@ -292,9 +291,9 @@ public final class CausalLM implements AutoCloseable {
     return fingerprint;
   }
 
-  /** Chooses libtorch's fused attention (the default where reachable) or explicit ops; both give the same maths. */
-  void useFusedAttention(boolean fused) {
-    this.fusedAttention = fused;
+  /** Chooses libtorch's fused kernels (the default where reachable) or explicit ops; both give the same maths. */
+  void useFusedOps(boolean fused) {
+    this.fused = fused;
   }
 
   /** The model's own manager, which holds the parameters. Callers must not attach anything to it. */
@@ -361,7 +360,7 @@ public final class CausalLM implements AutoCloseable {
       if (lastOnly && time > 1) {
         x = x.get(":, -1:, :");
       }
-      x = normalize(x).mul(finalNorm.getArray());
+      x = rmsNorm(x, finalNorm);
       NDArray logits = linear(x, lmHead == null ? embedTokens : lmHead, null);
       if (cache != null) {
         cache.advance(time);
@@ -424,12 +423,6 @@ public final class CausalLM implements AutoCloseable {
     return p;
   }
 
-  /** Moves an array computed from parameters alone (so attached to the model's manager) into the pass's scope. */
-  private static NDArray scoped(NDArray a, NDManager scope) {
-    a.attach(scope);
-    return a;
-  }
-
   /**
    * Rotary position embedding tables for one forward pass, in HF's {@code rotate_half} form:
    * {@code x * cos + cat(x2, x1) * cat(-sin, sin)} over the two halves of each head, with angles computed in
@@ -470,35 +463,10 @@ public final class CausalLM implements AutoCloseable {
     }
   }
 
-  /**
-   * RMSNorm without its weight, {@code x / sqrt(mean(x^2) + eps)}: each norm's weight is folded into the
-   * weights of the projections that read its output (a weight-sized multiply instead of an activation-sized
-   * one), except for the final norm. The mean square comes from one fused 2-norm reduction.
-   */
-  private NDArray normalize(NDArray x) {
-    NDArray sumSquares = x.norm(2, new int[] {-1}, true).square();
-    return x.mul(sumSquares.div(config.hiddenSize()).add(config.rmsNormEps()).pow(-0.5));
-  }
-
-  /** Weights [out, d] of several projections of the same normalised input, stacked, times the norm's weight. */
-  private static NDArray stackedWeight(NDManager scope, Parameter norm, Parameter... projections) {
-    NDList arrays = new NDList();
-    for (Parameter p : projections) {
-      arrays.add(p.getArray());
-    }
-    NDArray stacked = scoped(arrays.size() == 1 ? arrays.get(0).duplicate() : NDArrays.concat(arrays, 0), scope);
-    return stacked.mul(norm.getArray());
-  }
-
-  private static NDArray stackedBias(NDManager scope, Parameter... biases) {
-    if (biases[0] == null) {
-      return null;
-    }
-    NDList arrays = new NDList();
-    for (Parameter p : biases) {
-      arrays.add(p.getArray());
-    }
-    return scoped(NDArrays.concat(arrays, 0), scope);
+  /** RMSNorm as HF computes it, x / sqrt(mean(x^2) + eps) * weight, the mean square from one 2-norm reduction. */
+  private NDArray rmsNorm(NDArray x, Parameter weight) {
+    NDArray meanSquare = x.norm(2, new int[] {-1}, true).square().div(config.hiddenSize());
+    return x.mul(meanSquare.add(config.rmsNormEps()).pow(-0.5)).mul(weight.getArray());
   }
 
   /** Grouped-query self-attention: query head h reads key/value head h / (heads / kv_heads). */
@@ -526,35 +494,32 @@ public final class CausalLM implements AutoCloseable {
       oBias = config.outputBias() ? param(prefix + "o_proj.bias", new Shape(d), Kind.BIAS) : null;
     }
 
-    /** {@code x} is the normalised input whose norm weight is {@code norm}. */
-    NDArray forward(NDArray x, Parameter norm, Rope rope, NDArray bias, KvCache cache, int layer) {
+    NDArray forward(NDArray x, Rope rope, NDArray bias, KvCache cache, int layer) {
       NDManager scope = x.getManager();
       long b = x.getShape().get(0);
       long t = x.getShape().get(1);
       long heads = config.numAttentionHeads();
       long kvHeads = config.numKeyValueHeads();
       long hd = config.headDim();
-      // One projection for q, k and v; rotary embedding applied to q and k together.
-      NDArray qkv = linearArrays(x, stackedWeight(scope, norm, q, k, v), stackedBias(scope, qBias, kBias, vBias));
-      NDList qkAndV = qkv.split(new long[] {(heads + kvHeads) * hd}, 2);
-      NDList rotated = rope.apply(qkAndV.get(0).reshape(b, t, heads + kvHeads, hd)).split(new long[] {heads}, 2);
-      NDArray query = rotated.get(0).transpose(0, 2, 1, 3);
-      NDArray key = rotated.get(1).transpose(0, 2, 1, 3);
-      NDArray value = qkAndV.get(1).reshape(b, t, kvHeads, hd).transpose(0, 2, 1, 3);
+      // [B, T, heads, hd] -> rotary embedding -> [B, heads, T, hd] (a view; the fused kernel takes strides)
+      NDArray query = rope.apply(linear(x, q, qBias).reshape(b, t, heads, hd)).transpose(0, 2, 1, 3);
+      NDArray key = rope.apply(linear(x, k, kBias).reshape(b, t, kvHeads, hd)).transpose(0, 2, 1, 3);
+      NDArray value = linear(x, v, vBias).reshape(b, t, kvHeads, hd).transpose(0, 2, 1, 3);
       if (cache != null) {
         key = cache.append(layer, 0, key, scope);
         value = cache.append(layer, 1, value, scope);
       }
       if (heads != kvHeads) {
+        // HF's repeat_kv: query head h reads key/value head h / (heads / kv_heads).
         key = key.repeat(1, heads / kvHeads);
         value = value.repeat(1, heads / kvHeads);
       }
-      NDArray y = ScaledDotProductAttention.attend(query, key, value, bias, fusedAttention);
+      NDArray y = FusedOps.attention(query, key, value, bias, fused);
       return linear(y.transpose(0, 2, 1, 3).reshape(b, t, heads * hd), o, oBias);
     }
   }
 
-  /** SwiGLU: down(silu(gate(x)) * up(x)), gate and up as one projection. */
+  /** SwiGLU: down(silu(gate(x)) * up(x)). */
   private final class Mlp {
     final Parameter gate;
     final Parameter up;
@@ -574,12 +539,8 @@ public final class CausalLM implements AutoCloseable {
       downBias = config.mlpBias() ? param(prefix + "down_proj.bias", new Shape(d), Kind.BIAS) : null;
     }
 
-    NDArray forward(NDArray x, Parameter norm) {
-      NDManager scope = x.getManager();
-      NDList gateAndUp = linearArrays(x, stackedWeight(scope, norm, gate, up), stackedBias(scope, gateBias, upBias))
-          .split(2, 2);
-      NDArray g = gateAndUp.get(0);
-      return linear(g.mul(g.getNDArrayInternal().sigmoid()).mul(gateAndUp.get(1)), down, downBias);
+    NDArray forward(NDArray x) {
+      return linear(FusedOps.swiglu(linear(x, gate, gateBias), linear(x, up, upBias), fused), down, downBias);
     }
   }
 
@@ -599,8 +560,8 @@ public final class CausalLM implements AutoCloseable {
     }
 
     NDArray forward(NDArray x, Rope rope, NDArray bias, KvCache cache, int layer) {
-      NDArray h = x.add(attention.forward(normalize(x), inputNorm, rope, bias, cache, layer));
-      return h.add(mlp.forward(normalize(h), postAttentionNorm));
+      NDArray h = x.add(attention.forward(rmsNorm(x, inputNorm), rope, bias, cache, layer));
+      return h.add(mlp.forward(rmsNorm(h, postAttentionNorm)));
     }
   }
 

@@ -151,6 +151,15 @@ public record ModelConfig(
     return embeddings + numHiddenLayers * layer + d;
   }
 
+  /** Whether a checkpoint of {@code other} has exactly this config's tensors (names and shapes). */
+  public boolean sameTensors(ModelConfig other) {
+    return architecture.equals(other.architecture) && vocabSize == other.vocabSize && hiddenSize == other.hiddenSize
+        && intermediateSize == other.intermediateSize && numHiddenLayers == other.numHiddenLayers
+        && numAttentionHeads == other.numAttentionHeads && numKeyValueHeads == other.numKeyValueHeads
+        && headDim == other.headDim && tieWordEmbeddings == other.tieWordEmbeddings && qkvBias == other.qkvBias
+        && outputBias == other.outputBias && mlpBias == other.mlpBias;
+  }
+
   public ModelConfig withTorchDtype(String dtype) {
     return new ModelConfig(architecture, modelType, vocabSize, hiddenSize, intermediateSize, numHiddenLayers,
         numAttentionHeads, numKeyValueHeads, headDim, maxPositionEmbeddings, rmsNormEps, ropeTheta,
@@ -223,8 +232,7 @@ public record ModelConfig(
         extra.put(e.getKey(), e.getValue());
       }
     }
-    for (String key : List.of("use_sliding_window", "sliding_window", "attention_dropout", "hidden_act",
-        "rope_scaling")) {
+    for (String key : List.of("use_sliding_window", "sliding_window", "attention_dropout", "rope_scaling")) {
       if (n.has(key) && !(key.equals("sliding_window") && type.equals("mistral"))) {
         extra.put(key, n.get(key)); // kept verbatim so the saved config.json says the same thing
       }

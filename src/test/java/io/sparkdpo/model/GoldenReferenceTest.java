@@ -54,12 +54,12 @@ class GoldenReferenceTest {
   @ParameterizedTest
   @ValueSource(strings = {"llama_gqa_tied_f32", "llama_biases_untied_bf16", "qwen2_qkv_bias_f16",
       "mistral_window_sharded_f32"})
-  void logitsMatchTheIndependentReferenceWithFusedAndExplicitAttention(String name) throws Exception {
+  void logitsMatchTheIndependentReferenceWithFusedAndExplicitOps(String name) throws Exception {
     JsonNode g = golden(name);
     try (CausalLM model = CausalLM.load(folder(name), Storage.local(), Device.cpu());
         NDManager manager = NDManager.newBaseManager()) {
       for (boolean fused : new boolean[] {true, false}) {
-        model.useFusedAttention(fused);
+        model.useFusedOps(fused);
         JsonNode sequences = g.get("sequences");
         int length = 0;
         for (JsonNode s : sequences) {
