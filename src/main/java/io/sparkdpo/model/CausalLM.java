@@ -5,6 +5,7 @@ import ai.djl.engine.Engine;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDList;
 import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.index.NDIndex;
 import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
 import ai.djl.ndarray.types.SparseFormat;
@@ -424,42 +425,60 @@ public final class CausalLM implements AutoCloseable {
   }
 
   /**
-   * Rotary position embedding tables for one forward pass, in HF's {@code rotate_half} form:
-   * {@code x * cos + cat(x2, x1) * cat(-sin, sin)} over the two halves of each head, with angles computed in
+   * Rotary position embeddings as one complex multiply per tensor. HF rotates each head's dimension pairs
+   * (i, i + hd/2) ("rotate_half"); the query and key projections' output rows are gathered per pass into the
+   * interleaved order (2i, 2i + 1), so each pair is one complex number and the rotation is
+   * {@code x * e^(i * pos * theta_i)}. Attention only takes dot products of queries with keys, which a common
+   * permutation of head dimensions leaves unchanged, so nothing is permuted back. Angles are computed in
    * double and rounded once.
    */
   private final class Rope {
-    final NDArray cos;
-    final NDArray sin;
+    final NDArray rotation; // (cos, sin) pairs [B or 1, T, 1, hd/2, 2]
+    final NDArray queryRows;
+    final NDArray keyRows;
 
     Rope(NDManager scope, int batch, int time, long[] rowStart, int past) {
       int hd = config.headDim();
       int half = hd / 2;
       int rows = rowStart == null ? 1 : batch;
-      float[] cos = new float[rows * time * hd];
-      float[] sin = new float[rows * time * hd];
+      float[] polar = new float[rows * time * hd];
       for (int b = 0; b < rows; b++) {
         for (int t = 0; t < time; t++) {
           long pos = Math.max(0, rowStart == null ? past + t : rowStart[b] + t);
           int base = (b * time + t) * hd;
           for (int i = 0; i < half; i++) {
             double angle = pos / Math.pow(config.ropeTheta(), (2.0 * i) / hd);
-            cos[base + i] = (float) Math.cos(angle);
-            cos[base + half + i] = cos[base + i];
-            sin[base + i] = (float) -Math.sin(angle);
-            sin[base + half + i] = (float) Math.sin(angle);
+            polar[base + 2 * i] = (float) Math.cos(angle);
+            polar[base + 2 * i + 1] = (float) Math.sin(angle);
           }
         }
       }
-      // broadcast over heads: x is [B, T, heads, hd]
-      this.cos = scope.create(cos, new Shape(rows, time, 1, hd));
-      this.sin = scope.create(sin, new Shape(rows, time, 1, hd));
+      rotation = scope.create(polar, new Shape(rows, time, 1, half, 2));
+      queryRows = interleavedRows(scope, config.numAttentionHeads());
+      keyRows = interleavedRows(scope, config.numKeyValueHeads());
     }
 
+    /** Row order that turns each head's halves layout into interleaved pairs. */
+    private NDArray interleavedRows(NDManager scope, int heads) {
+      int hd = config.headDim();
+      long[] order = new long[heads * hd];
+      for (int h = 0; h < heads; h++) {
+        for (int i = 0; i < hd / 2; i++) {
+          order[h * hd + 2 * i] = h * hd + i;
+          order[h * hd + 2 * i + 1] = h * hd + hd / 2 + i;
+        }
+      }
+      return scope.create(order);
+    }
+
+    /** The rows of a projection weight or bias in {@code order}, as a pass-local array (gradients flow back). */
+    NDArray gather(NDManager scope, Parameter p, NDArray order) {
+      return p == null ? null : p.getArray().get(scope, new NDIndex("{}", order));
+    }
+
+    /** x [B, T, heads, hd] in interleaved order, rotated. */
     NDArray apply(NDArray x) {
-      NDList halves = x.split(2, 3);
-      NDArray swapped = halves.get(1).concat(halves.get(0), 3);
-      return x.mul(cos).add(swapped.mul(sin));
+      return FusedOps.rope(x, rotation, fused);
     }
   }
 
@@ -501,9 +520,11 @@ public final class CausalLM implements AutoCloseable {
       long heads = config.numAttentionHeads();
       long kvHeads = config.numKeyValueHeads();
       long hd = config.headDim();
-      // [B, T, heads, hd] -> rotary embedding -> [B, heads, T, hd] (a view; the fused kernel takes strides)
-      NDArray query = rope.apply(linear(x, q, qBias).reshape(b, t, heads, hd)).transpose(0, 2, 1, 3);
-      NDArray key = rope.apply(linear(x, k, kBias).reshape(b, t, kvHeads, hd)).transpose(0, 2, 1, 3);
+      // [B, T, heads, hd] (interleaved, see Rope) -> rotary embedding -> [B, heads, T, hd], a view
+      NDArray query = rope.apply(linearArrays(x, rope.gather(scope, q, rope.queryRows),
+          rope.gather(scope, qBias, rope.queryRows)).reshape(b, t, heads, hd)).transpose(0, 2, 1, 3);
+      NDArray key = rope.apply(linearArrays(x, rope.gather(scope, k, rope.keyRows),
+          rope.gather(scope, kBias, rope.keyRows)).reshape(b, t, kvHeads, hd)).transpose(0, 2, 1, 3);
       NDArray value = linear(x, v, vBias).reshape(b, t, kvHeads, hd).transpose(0, 2, 1, 3);
       if (cache != null) {
         key = cache.append(layer, 0, key, scope);

@@ -20,10 +20,10 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
- * Two fused libtorch kernels that DJL's PyTorch engine has no binding for, reached through TorchScript:
+ * libtorch kernels that DJL's PyTorch engine has no (differentiable) binding for, reached through TorchScript:
  * {@code scaled_dot_product_attention} (on CPU a flash-attention kernel that never materialises the T x T
- * scores and skips the masked half of a causal mask) and {@code silu} (one kernel forward and one backward
- * instead of sigmoid-and-multiply). DJL runs TorchScript modules with autograd, so a one-method module per op
+ * scores and skips the masked half of a causal mask), {@code silu} (one kernel forward and one backward
+ * instead of sigmoid-and-multiply) and a complex multiply for rotary embeddings (one pass instead of five). DJL runs TorchScript modules with autograd, so a one-method module per op
  * is assembled here from source text (a TorchScript archive is a zip of code plus pickled, here empty, state)
  * and loaded once per JVM. Where that fails the same maths runs as explicit DJL ops, which tests compare
  * against; the system property {@code sparkdpo.fused=false} forces the explicit path.
@@ -55,6 +55,20 @@ final class FusedOps {
       "    up: Tensor) -> Tensor:",
       "    return torch.mul(torch.silu(gate), up)",
       "");
+  private static final String ROPE = String.join("\n",
+      "class Rope(Module):",
+      "  __parameters__ = []",
+      "  __buffers__ = []",
+      "  training : bool",
+      "  def forward(self: __torch__.Rope,",
+      "    x: Tensor,",
+      "    rotation: Tensor) -> Tensor:",
+      "    shape = torch.size(x)",
+      "    pairs = torch.reshape(x, [shape[0], shape[1], shape[2], torch.floordiv(shape[3], 2), 2])",
+      "    turned = torch.mul(torch.view_as_complex(pairs), torch.view_as_complex(rotation))",
+      "    return torch.reshape(torch.view_as_real(turned), shape)",
+      "");
+  private static volatile PtSymbolBlock rope;
   private static volatile PtSymbolBlock attention;
   private static volatile PtSymbolBlock swiglu;
   private static volatile boolean unavailable;
@@ -71,6 +85,7 @@ final class FusedOps {
           } else {
             try {
               PtNDManager manager = (PtNDManager) NDManager.newBaseManager("PyTorch");
+              rope = JniUtils.loadModule(manager, new ByteArrayInputStream(archive("Rope", ROPE)), false, false);
               swiglu = JniUtils.loadModule(manager, new ByteArrayInputStream(archive("SwiGlu", SWIGLU)), false,
                   false);
               attention = JniUtils.loadModule(manager, new ByteArrayInputStream(archive("Attention", ATTENTION)),
@@ -100,6 +115,23 @@ final class FusedOps {
     NDArray b = bias != null ? bias : causalBias(q.getManager(), q.getShape().get(2));
     double scale = 1.0 / Math.sqrt(q.getShape().get(3));
     return q.mul(scale).matMul(k.transpose(0, 1, 3, 2)).add(b).softmax(-1).matMul(v);
+  }
+
+  /**
+   * Rotates x [B, T, heads, hd], read as hd/2 interleaved (real, imaginary) pairs, by {@code rotation}
+   * [B or 1, T, 1, hd/2, 2] holding (cos, sin) pairs: a complex multiply. DJL's own complex view has no
+   * autograd, hence TorchScript. Attached to x's manager.
+   */
+  static NDArray rope(NDArray x, NDArray rotation, boolean fused) {
+    if (fused && available()) {
+      return run(rope, new NDList(x, rotation));
+    }
+    Shape s = x.getShape();
+    NDList pairs = x.reshape(s.get(0), s.get(1), s.get(2), s.get(3) / 2, 2).split(2, 4);
+    NDList cs = rotation.split(2, 4);
+    NDArray re = pairs.get(0).mul(cs.get(0)).sub(pairs.get(1).mul(cs.get(1)));
+    NDArray im = pairs.get(0).mul(cs.get(1)).add(pairs.get(1).mul(cs.get(0)));
+    return re.concat(im, 4).reshape(s);
   }
 
   /** {@code silu(gate) * up}, attached to gate's manager. */

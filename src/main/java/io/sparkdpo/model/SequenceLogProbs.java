@@ -113,8 +113,11 @@ public final class SequenceLogProbs {
     }
     int pad = config.padTokenId() >= 0 ? config.padTokenId() : 0;
     int[] ids = new int[n * length];
-    long[] targets = new long[n * (length - 1)];
-    float[] mask = new float[n * (length - 1)];
+    // Target of position t is token t + 1; the last position has none (masked). Full-length targets let the
+    // log-softmax run on the whole logits array: slicing off the last position would cost a [N, L, V] copy
+    // in the backward pass.
+    long[] targets = new long[n * length];
+    float[] mask = new float[n * length];
     int[] counts = new int[n];
     for (int i = 0; i < n; i++) {
       int[] p = prompts.get(i);
@@ -129,20 +132,20 @@ public final class SequenceLogProbs {
         }
         ids[i * length + t] = token;
       }
-      // Logits at position t predict token t + 1: response token j is predicted at p.length + j - 1.
+      // Response token j sits at p.length + j and is predicted at position p.length + j - 1.
       for (int t = 0; t < length - 1; t++) {
-        targets[i * (length - 1) + t] = ids[i * length + t + 1];
+        targets[i * length + t] = ids[i * length + t + 1];
         boolean response = t + 1 >= p.length && t + 1 < p.length + r.length;
-        mask[i * (length - 1) + t] = response ? 1f : 0f;
+        mask[i * length + t] = response ? 1f : 0f;
       }
       counts[i] = r.length;
     }
     try (NDManager scope = manager.newSubManager()) {
       NDArray input = scope.create(ids, new Shape(n, length));
       NDArray logits = model.logits(input, training);
-      NDArray logp = logits.get(":, :-1, :").logSoftmax(2);
-      NDArray picked = logp.gather(scope.create(targets, new Shape(n, length - 1, 1)), 2).squeeze(2);
-      NDArray sum = picked.mul(scope.create(mask, new Shape(n, length - 1))).sum(new int[] {1});
+      NDArray logp = logits.logSoftmax(2);
+      NDArray picked = logp.gather(scope.create(targets, new Shape(n, length, 1)), 2).squeeze(2);
+      NDArray sum = picked.mul(scope.create(mask, new Shape(n, length))).sum(new int[] {1});
       NDArray count = scope.create(counts);
       NDArray mean = sum.div(count.toType(DataType.FLOAT32, false));
       sum.attach(manager);

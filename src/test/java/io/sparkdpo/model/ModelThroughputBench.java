@@ -9,14 +9,17 @@ import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.Shape;
 import ai.djl.pytorch.jni.JniUtils;
 import ai.djl.training.GradientCollector;
+import java.util.ArrayList;
 import java.util.Arrays;
+import java.util.List;
 import java.util.Locale;
 import java.util.Random;
 import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 
 /**
- * Forward+backward throughput of a ~10M and a ~30M parameter Llama at sequence 256, batch 8, as achieved model
+ * Forward+backward throughput of a ~10M and a ~30M parameter Llama at sequence 256, batch 8 (through
+ * {@link SequenceLogProbs}, the path SFT and DPO train with), as achieved model
  * FLOP/s over libtorch's float32 2048x2048 matmul FLOP/s on the same threads. The machine is shared, so each
  * training step is paired with a matmul burst right after it and the ratio is taken per pair (median reported).
  * Run: {@code mvn -B -o -Pbench test -Dtest=ModelThroughputBench}; figures go to docs/benchmarks.md.
@@ -25,6 +28,7 @@ import org.junit.jupiter.api.Test;
 class ModelThroughputBench {
   private static final int BATCH = 8;
   private static final int SEQ = 256;
+  private static final int PROMPT = 64;
   private static final int ROUNDS = Integer.getInteger("bench.rounds", 6);
 
   @Test
@@ -88,12 +92,19 @@ class ModelThroughputBench {
     }
   }
 
+  /** One training step as SFT/DPO run it: response log-probs of (64-token prompt, 192-token response) rows. */
   private static double step(CausalLM model, NDManager root, int[][] ids) {
+    List<int[]> prompts = new ArrayList<>();
+    List<int[]> responses = new ArrayList<>();
+    for (int[] row : ids) {
+      prompts.add(Arrays.copyOfRange(row, 0, PROMPT));
+      responses.add(Arrays.copyOfRange(row, PROMPT, SEQ));
+    }
     long start = System.nanoTime();
     try (NDManager step = root.newSubManager();
         GradientCollector collector = Engine.getInstance().newGradientCollector()) {
-      NDArray logits = model.logits(step.create(ids), true);
-      collector.backward(logits.logSoftmax(2).mean().neg());
+      SequenceLogProbs.Batch batch = new SequenceLogProbs(model).compute(step, prompts, responses, true);
+      collector.backward(batch.mean().mean().neg());
     }
     return (System.nanoTime() - start) / 1e9;
   }
