@@ -50,7 +50,7 @@ public final class CausalLM implements AutoCloseable {
   private final LinkedHashMap<String, Parameter> parameters = new LinkedHashMap<>();
   private final String fingerprint;
   private final ModelFolder.Companions companions;
-  private final WeightSource weights;
+  private WeightSource weights; // only while constructing
   private volatile boolean fused = true;
 
   private final Parameter embedTokens;
@@ -86,6 +86,7 @@ public final class CausalLM implements AutoCloseable {
       for (Parameter p : parameters.values()) {
         p.getArray().setRequiresGradient(true);
       }
+      this.weights = null;
     } catch (RuntimeException e) {
       manager.close();
       throw e;
