@@ -51,6 +51,7 @@ public final class CausalLM implements AutoCloseable {
   private final String fingerprint;
   private final ModelFolder.Companions companions;
   private WeightSource weights; // only while constructing
+  private final boolean builtin;
   private volatile boolean fused = true;
 
   private final Parameter embedTokens;
@@ -67,11 +68,12 @@ public final class CausalLM implements AutoCloseable {
   private enum Kind { MATRIX, BIAS, NORM }
 
   private CausalLM(ModelConfig config, Device device, WeightSource weights, String fingerprint,
-      ModelFolder.Companions companions) {
+      ModelFolder.Companions companions, boolean builtin) {
     this.config = config;
     this.device = device;
     this.fingerprint = fingerprint;
     this.companions = companions;
+    this.builtin = builtin;
     this.weights = weights;
     this.manager = NDManager.newBaseManager(device, "PyTorch");
     try {
@@ -98,10 +100,10 @@ public final class CausalLM implements AutoCloseable {
 
   /** A randomly initialised model; same config and seed give the same weights on any machine. */
   public static CausalLM create(ModelConfig config, Device device, long seed) {
-    return create(config, device, seed, ModelFolder.Companions.none());
+    return create(config, device, seed, false);
   }
 
-  private static CausalLM create(ModelConfig config, Device device, long seed, ModelFolder.Companions companions) {
+  private static CausalLM create(ModelConfig config, Device device, long seed, boolean builtin) {
     WeightSource init = (m, name, shape, kind) -> {
       float[] values = new float[Math.toIntExact(shape.size())];
       switch (kind) {
@@ -117,7 +119,8 @@ public final class CausalLM implements AutoCloseable {
       return m.create(values, shape);
     };
     String fp = sha256Hex("random init\n" + config.toJson() + "seed=" + seed + "\n" + INIT_SCHEME);
-    return new CausalLM(config, device, init, fp, companions);
+    return new CausalLM(config, device, init, fp,
+        builtin ? ModelFolder.Companions.classpath(BUILTIN_TOKENIZER) : ModelFolder.Companions.none(), builtin);
   }
 
   /** {@link #load(String, Storage, Device, long)} with {@link #DEFAULT_SEED} for built-in models. */
@@ -137,7 +140,7 @@ public final class CausalLM implements AutoCloseable {
    */
   public static CausalLM load(String folderOrBuiltin, Storage storage, Device device, long builtinSeed) {
     if (folderOrBuiltin.equals(BUILTIN_TINY)) {
-      return create(ModelConfig.tiny(), device, builtinSeed, ModelFolder.Companions.classpath(BUILTIN_TOKENIZER));
+      return create(ModelConfig.tiny(), device, builtinSeed, true);
     }
     if (folderOrBuiltin.startsWith("builtin:")) {
       throw new IllegalArgumentException("unknown built-in model " + folderOrBuiltin + " (known: " + BUILTIN_TINY + ")");
@@ -159,7 +162,8 @@ public final class CausalLM implements AutoCloseable {
       }
       return m.create(t.data(), shape, DataType.FLOAT32);
     };
-    CausalLM model = new CausalLM(config, device, fromFile, fingerprint, ModelFolder.Companions.folder(storage, folder));
+    CausalLM model = new CausalLM(config, device, fromFile, fingerprint,
+        ModelFolder.Companions.folder(storage, folder), false);
     // Checkpoints may carry what HF itself ignores: the tied head's copy and old rotary caches.
     tensors.keySet().removeIf(n -> n.endsWith("rotary_emb.inv_freq")
         || (config.tieWordEmbeddings() && n.equals("lm_head.weight")));
@@ -229,6 +233,11 @@ public final class CausalLM implements AutoCloseable {
       case BFLOAT16 -> Safetensors.Dtype.BF16;
       default -> throw new IllegalArgumentException("save dtype must be FLOAT32 or BFLOAT16 (got " + dtype + ")");
     };
+    if (builtin && companions.read("tokenizer.json").isEmpty()) {
+      // A built-in model saved without its tokenizer would be a folder nothing downstream can use.
+      throw new IllegalStateException("cannot save " + BUILTIN_TINY + ": the built-in tokenizer ("
+          + BUILTIN_TOKENIZER + "tokenizer.json) is not on the classpath; the jar must package sample-data/tokenizer");
+    }
     List<Safetensors.Tensor> tensors = new ArrayList<>();
     parameters.forEach((name, p) -> tensors.add(new Safetensors.Tensor(name, p.getArray().getShape().getShape(),
         () -> p.getArray().toByteBuffer())));

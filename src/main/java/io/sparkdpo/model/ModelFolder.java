@@ -50,56 +50,28 @@ public final class ModelFolder {
   }
 
   /** Where a model's companion files come from: a folder, the classpath, or nowhere. */
+  @FunctionalInterface
   public interface Companions {
     Optional<byte[]> read(String name);
 
-    /** What the model came from, for messages. */
-    String describe();
-
     static Companions none() {
-      return new Companions() {
-        @Override
-        public Optional<byte[]> read(String name) {
-          return Optional.empty();
-        }
-
-        @Override
-        public String describe() {
-          return "no tokenizer source";
-        }
-      };
+      return name -> Optional.empty();
     }
 
     static Companions folder(Storage given, String folder) {
       Storage storage = files(given);
-      return new Companions() {
-        @Override
-        public Optional<byte[]> read(String name) {
-          String path = Storage.join(folder, name);
-          return storage.exists(path) ? Optional.of(storage.readBytes(path)) : Optional.empty();
-        }
-
-        @Override
-        public String describe() {
-          return folder;
-        }
+      return name -> {
+        String path = Storage.join(folder, name);
+        return storage.exists(path) ? Optional.of(storage.readBytes(path)) : Optional.empty();
       };
     }
 
     static Companions classpath(String prefix) {
-      return new Companions() {
-        @Override
-        public Optional<byte[]> read(String name) {
-          try (InputStream in = ModelFolder.class.getClassLoader().getResourceAsStream(prefix + name)) {
-            return in == null ? Optional.empty() : Optional.of(in.readAllBytes());
-          } catch (IOException e) {
-            throw new UncheckedIOException("cannot read classpath resource " + prefix + name, e);
-          }
-        }
-
-        @Override
-        public String describe() {
-          return "classpath:" + prefix;
+      return name -> {
+        try (InputStream in = ModelFolder.class.getClassLoader().getResourceAsStream(prefix + name)) {
+          return in == null ? Optional.empty() : Optional.of(in.readAllBytes());
+        } catch (IOException e) {
+          throw new UncheckedIOException("cannot read classpath resource " + prefix + name, e);
         }
       };
     }

@@ -238,6 +238,13 @@ class CheckpointTest {
 
   @Test
   void savingTheBuiltInModelShipsTheBuiltInTokenizer() throws Exception {
+    if (getClass().getClassLoader().getResource(CausalLM.BUILTIN_TOKENIZER + "tokenizer.json") == null) {
+      try (CausalLM tiny = CausalLM.load(CausalLM.BUILTIN_TINY, Storage.local(), Device.cpu())) {
+        String message = assertThrows(IllegalStateException.class,
+            () -> tiny.save(dir.resolve("no-tokenizer").toString(), Storage.local(), DataType.FLOAT32)).getMessage();
+        assertTrue(message.contains("built-in tokenizer"), message);
+      }
+    }
     assumeTrue(getClass().getClassLoader().getResource(CausalLM.BUILTIN_TOKENIZER + "tokenizer.json") != null,
         "the built-in tokenizer resources come from the sampledata branch");
     String folder = dir.resolve("tiny").toString();
