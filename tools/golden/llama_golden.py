@@ -130,21 +130,30 @@ def rope(x, positions, theta):
     return x * emb.cos() + rotate_half(x) * emb.sin()
 
 
+def shape_of(cfg):
+    """The architecture as transformers reads it from config.json: head layout and which biases exist."""
+    model_type = ARCH_TYPES[cfg["architectures"][0]]
+    heads = cfg["num_attention_heads"]
+    attention_bias = cfg.get("attention_bias", False)
+    return {
+        "type": model_type,
+        "heads": heads,
+        "kv_heads": cfg.get("num_key_value_heads", heads),
+        "hd": cfg.get("head_dim", cfg["hidden_size"] // heads),
+        "qkv_bias": model_type == "qwen2" or attention_bias,
+        "o_bias": model_type != "qwen2" and attention_bias,
+        "mlp_bias": model_type == "llama" and cfg.get("mlp_bias", False),
+    }
+
+
 def model_forward(cfg, w, ids):
     """Logits [B, T, V] in float64 for ids [B, T] (no padding)."""
-    arch = cfg["architectures"][0]
-    model_type = ARCH_TYPES[arch]
-    hidden = cfg["hidden_size"]
-    heads = cfg["num_attention_heads"]
-    kv_heads = cfg.get("num_key_value_heads", heads)
-    hd = cfg.get("head_dim", hidden // heads)
+    a = shape_of(cfg)
+    heads, kv_heads, hd = a["heads"], a["kv_heads"], a["hd"]
+    qkv_bias, o_bias, mlp_bias = a["qkv_bias"], a["o_bias"], a["mlp_bias"]
     eps = cfg["rms_norm_eps"]
     theta = cfg.get("rope_theta", 10000.0)
-    attention_bias = cfg.get("attention_bias", False)
-    qkv_bias = model_type == "qwen2" or attention_bias
-    o_bias = model_type != "qwen2" and attention_bias
-    mlp_bias = model_type == "llama" and cfg.get("mlp_bias", False)
-    window = cfg.get("sliding_window") if model_type == "mistral" else None
+    window = cfg.get("sliding_window") if a["type"] == "mistral" else None
     b, t = ids.shape
     positions = torch.arange(t)
     allowed = torch.ones(t, t, dtype=torch.bool).tril()
@@ -197,17 +206,11 @@ def greedy(cfg, w, prompt, steps):
 
 def expected_names(cfg):
     """Tensor names and shapes of the HF state dict for this config."""
-    arch = cfg["architectures"][0]
-    model_type = ARCH_TYPES[arch]
+    a = shape_of(cfg)
     d = cfg["hidden_size"]
-    heads = cfg["num_attention_heads"]
-    kv = cfg.get("num_key_value_heads", heads)
-    hd = cfg.get("head_dim", d // heads)
+    heads, kv, hd = a["heads"], a["kv_heads"], a["hd"]
     inter = cfg["intermediate_size"]
-    attention_bias = cfg.get("attention_bias", False)
-    qkv_bias = model_type == "qwen2" or attention_bias
-    o_bias = model_type != "qwen2" and attention_bias
-    mlp_bias = model_type == "llama" and cfg.get("mlp_bias", False)
+    qkv_bias, o_bias, mlp_bias = a["qkv_bias"], a["o_bias"], a["mlp_bias"]
     names = {"model.embed_tokens.weight": [cfg["vocab_size"], d]}
     for i in range(cfg["num_hidden_layers"]):
         p = f"model.layers.{i}."

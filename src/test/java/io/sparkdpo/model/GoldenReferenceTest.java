@@ -51,6 +51,17 @@ class GoldenReferenceTest {
     return out;
   }
 
+  /** Response log-probs of the golden file's sequences under {@code model}. */
+  static SequenceLogProbs.Batch logProbs(CausalLM model, NDManager manager, JsonNode g) {
+    List<int[]> prompts = new ArrayList<>();
+    List<int[]> responses = new ArrayList<>();
+    for (JsonNode s : g.get("sequences")) {
+      prompts.add(ints(s.get("prompt")));
+      responses.add(ints(s.get("response")));
+    }
+    return new SequenceLogProbs(model).compute(manager, prompts, responses, false);
+  }
+
   @ParameterizedTest
   @ValueSource(strings = {"llama_gqa_tied_f32", "llama_biases_untied_bf16", "qwen2_qkv_bias_f16",
       "mistral_window_sharded_f32"})
@@ -96,17 +107,12 @@ class GoldenReferenceTest {
     JsonNode g = golden(name);
     try (CausalLM model = CausalLM.load(folder(name), Storage.local(), Device.cpu());
         NDManager manager = NDManager.newBaseManager()) {
-      List<int[]> prompts = new ArrayList<>();
-      List<int[]> responses = new ArrayList<>();
-      for (JsonNode s : g.get("sequences")) {
-        prompts.add(ints(s.get("prompt")));
-        responses.add(ints(s.get("response")));
-      }
-      SequenceLogProbs.Batch batch = new SequenceLogProbs(model).compute(manager, prompts, responses, false);
+      SequenceLogProbs.Batch batch = logProbs(model, manager, g);
+      int n = g.get("sequences").size();
       double[] sums = batch.sums();
       double[] means = batch.means();
       int[] counts = batch.counts();
-      for (int i = 0; i < prompts.size(); i++) {
+      for (int i = 0; i < n; i++) {
         JsonNode s = g.get("sequences").get(i);
         assertEquals(s.get("sum_logp").asDouble(), sums[i], TOLERANCE, name + " sequence " + i + " sum");
         assertEquals(s.get("mean_logp").asDouble(), means[i], TOLERANCE, name + " sequence " + i + " mean");
@@ -163,16 +169,10 @@ class GoldenReferenceTest {
     model.save(folder, storage, dtype, shardBytes);
     try (CausalLM reloaded = CausalLM.load(folder, storage, Device.cpu());
         NDManager manager = NDManager.newBaseManager()) {
-      List<int[]> prompts = new ArrayList<>();
-      List<int[]> responses = new ArrayList<>();
-      for (JsonNode s : g.get("sequences")) {
-        prompts.add(ints(s.get("prompt")));
-        responses.add(ints(s.get("response")));
-      }
-      SequenceLogProbs.Batch batch = new SequenceLogProbs(reloaded).compute(manager, prompts, responses, false);
+      SequenceLogProbs.Batch batch = logProbs(reloaded, manager, g);
       ObjectNode out = JsonNodeFactory.instance.objectNode();
       ArrayNode items = out.putArray("sequences");
-      for (int i = 0; i < prompts.size(); i++) {
+      for (int i = 0; i < g.get("sequences").size(); i++) {
         ObjectNode item = items.addObject();
         item.set("prompt", g.get("sequences").get(i).get("prompt"));
         item.set("response", g.get("sequences").get(i).get("response"));
