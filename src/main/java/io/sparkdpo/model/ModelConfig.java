@@ -1,0 +1,343 @@
+package io.sparkdpo.model;
+
+import com.fasterxml.jackson.core.JsonProcessingException;
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.node.ArrayNode;
+import com.fasterxml.jackson.databind.node.JsonNodeFactory;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import io.sparkdpo.io.Json;
+import java.util.ArrayList;
+import java.util.Iterator;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+
+/**
+ * The fields of a Hugging Face {@code config.json} that the Llama family ({@code LlamaForCausalLM},
+ * {@code Qwen2ForCausalLM}, {@code MistralForCausalLM}) needs, in HF's own names when serialised.
+ * Fields this project does not interpret are kept in {@code extra} and written back unchanged, so a loaded
+ * folder saves with the same config. Anything that would change the maths and is not implemented
+ * (rope scaling, another activation, attention dropout...) is rejected with the field named.
+ *
+ * @param qkvBias q/k/v projections carry a bias (Qwen2 always; Llama when {@code attention_bias})
+ * @param outputBias o_proj carries a bias (Llama's {@code attention_bias} only)
+ * @param slidingWindow keys further back than this many positions are masked (Mistral); 0 means none
+ * @param eosTokenIds HF allows one id or a list; all of them stop generation
+ * @param padTokenId -1 when the config has none
+ * @param bosTokenId -1 when the config has none
+ */
+public record ModelConfig(
+    String architecture,
+    String modelType,
+    int vocabSize,
+    int hiddenSize,
+    int intermediateSize,
+    int numHiddenLayers,
+    int numAttentionHeads,
+    int numKeyValueHeads,
+    int headDim,
+    int maxPositionEmbeddings,
+    double rmsNormEps,
+    double ropeTheta,
+    boolean tieWordEmbeddings,
+    boolean qkvBias,
+    boolean outputBias,
+    boolean mlpBias,
+    int slidingWindow,
+    double initializerRange,
+    int bosTokenId,
+    List<Integer> eosTokenIds,
+    int padTokenId,
+    String torchDtype,
+    Map<String, JsonNode> extra) {
+
+  /** HF architecture name -> model_type. */
+  private static final Map<String, String> ARCHITECTURES = Map.of(
+      "LlamaForCausalLM", "llama",
+      "Qwen2ForCausalLM", "qwen2",
+      "MistralForCausalLM", "mistral");
+
+  /** Keys this record interprets (everything else goes to {@code extra}). */
+  private static final Set<String> KNOWN = Set.of(
+      "architectures", "model_type", "vocab_size", "hidden_size", "intermediate_size", "num_hidden_layers",
+      "num_attention_heads", "num_key_value_heads", "head_dim", "max_position_embeddings", "rms_norm_eps",
+      "rope_theta", "tie_word_embeddings", "attention_bias", "mlp_bias", "sliding_window", "use_sliding_window",
+      "initializer_range", "bos_token_id", "eos_token_id", "pad_token_id", "torch_dtype", "hidden_act",
+      "rope_scaling", "attention_dropout");
+
+  public ModelConfig {
+    eosTokenIds = List.copyOf(eosTokenIds);
+    extra = java.util.Collections.unmodifiableMap(new LinkedHashMap<>(extra));
+    List<String> problems = new ArrayList<>();
+    if (!ARCHITECTURES.containsKey(architecture)) {
+      problems.add("architectures: must be one of " + ARCHITECTURES.keySet() + " (got " + architecture + ")");
+    } else if (!ARCHITECTURES.get(architecture).equals(modelType)) {
+      problems.add("model_type: " + architecture + " needs " + ARCHITECTURES.get(architecture)
+          + " (got " + modelType + ")");
+    }
+    positive(problems, "vocab_size", vocabSize);
+    positive(problems, "hidden_size", hiddenSize);
+    positive(problems, "intermediate_size", intermediateSize);
+    positive(problems, "num_hidden_layers", numHiddenLayers);
+    positive(problems, "num_attention_heads", numAttentionHeads);
+    positive(problems, "num_key_value_heads", numKeyValueHeads);
+    positive(problems, "max_position_embeddings", maxPositionEmbeddings);
+    if (headDim <= 0 || headDim % 2 != 0) {
+      problems.add("head_dim: must be a positive even number (got " + headDim + ")");
+    }
+    if (numKeyValueHeads > 0 && numAttentionHeads % numKeyValueHeads != 0) {
+      problems.add("num_key_value_heads: must divide num_attention_heads=" + numAttentionHeads
+          + " (got " + numKeyValueHeads + ")");
+    }
+    if (!(rmsNormEps > 0)) {
+      problems.add("rms_norm_eps: must be > 0 (got " + rmsNormEps + ")");
+    }
+    if (!(ropeTheta > 0)) {
+      problems.add("rope_theta: must be > 0 (got " + ropeTheta + ")");
+    }
+    if (slidingWindow < 0) {
+      problems.add("sliding_window: must be >= 0 (got " + slidingWindow + ")");
+    }
+    for (int id : eosTokenIds) {
+      if (id < 0 || id >= vocabSize) {
+        problems.add("eos_token_id: " + id + " is outside the vocabulary of " + vocabSize);
+      }
+    }
+    if (padTokenId >= vocabSize) {
+      problems.add("pad_token_id: " + padTokenId + " is outside the vocabulary of " + vocabSize);
+    }
+    if (!problems.isEmpty()) {
+      throw new IllegalArgumentException("unsupported model config: " + String.join("; ", problems));
+    }
+  }
+
+  private static void positive(List<String> problems, String key, int value) {
+    if (value <= 0) {
+      problems.add(key + ": must be > 0 (got " + value + ")");
+    }
+  }
+
+  /**
+   * The built-in default: vocabulary 4096 (the project's BPE tokenizer), about 4 million parameters,
+   * grouped-query attention and tied embeddings, so every code path of the family is exercised.
+   */
+  public static ModelConfig tiny() {
+    return new ModelConfig("LlamaForCausalLM", "llama", 4096, 256, 704, 4, 4, 2, 64, 512, 1e-5, 10000.0,
+        true, false, false, false, 0, 0.02, 0, List.of(0), 1, "float32", Map.of());
+  }
+
+  /** A plain Llama config, convenient for tests and benchmarks. */
+  public static ModelConfig llama(int vocab, int hidden, int intermediate, int layers, int heads, int kvHeads,
+      boolean tied) {
+    return new ModelConfig("LlamaForCausalLM", "llama", vocab, hidden, intermediate, layers, heads, kvHeads,
+        hidden / heads, 2048, 1e-5, 10000.0, tied, false, false, false, 0, 0.02, 0, List.of(0), 1, "float32",
+        Map.of());
+  }
+
+  public int numQueryGroups() {
+    return numAttentionHeads / numKeyValueHeads;
+  }
+
+  /** Parameter count, with tied embeddings counted once. */
+  public long numParameters() {
+    long d = hiddenSize;
+    long q = (long) numAttentionHeads * headDim;
+    long kv = (long) numKeyValueHeads * headDim;
+    long attention = d * q + 2 * d * kv + q * d + (qkvBias ? q + 2 * kv : 0) + (outputBias ? d : 0);
+    long mlp = 3 * d * intermediateSize + (mlpBias ? 2L * intermediateSize + d : 0);
+    long layer = attention + mlp + 2 * d;
+    long embeddings = (long) vocabSize * d * (tieWordEmbeddings ? 1 : 2);
+    return embeddings + numHiddenLayers * layer + d;
+  }
+
+  /** Whether a checkpoint of {@code other} has exactly this config's tensors (names and shapes). */
+  public boolean sameTensors(ModelConfig other) {
+    return architecture.equals(other.architecture) && vocabSize == other.vocabSize && hiddenSize == other.hiddenSize
+        && intermediateSize == other.intermediateSize && numHiddenLayers == other.numHiddenLayers
+        && numAttentionHeads == other.numAttentionHeads && numKeyValueHeads == other.numKeyValueHeads
+        && headDim == other.headDim && tieWordEmbeddings == other.tieWordEmbeddings && qkvBias == other.qkvBias
+        && outputBias == other.outputBias && mlpBias == other.mlpBias;
+  }
+
+  public ModelConfig withTorchDtype(String dtype) {
+    return new ModelConfig(architecture, modelType, vocabSize, hiddenSize, intermediateSize, numHiddenLayers,
+        numAttentionHeads, numKeyValueHeads, headDim, maxPositionEmbeddings, rmsNormEps, ropeTheta,
+        tieWordEmbeddings, qkvBias, outputBias, mlpBias, slidingWindow, initializerRange, bosTokenId,
+        eosTokenIds, padTokenId, dtype, extra);
+  }
+
+  /** Parses config.json text; {@code source} names the file in error messages. */
+  public static ModelConfig fromJson(String json, String source) {
+    JsonNode root;
+    try {
+      root = Json.MAPPER.readTree(json);
+    } catch (JsonProcessingException e) {
+      throw new IllegalArgumentException(source + ": not valid JSON: " + e.getOriginalMessage(), e);
+    }
+    if (root == null || !root.isObject()) {
+      throw new IllegalArgumentException(source + ": must hold a JSON object");
+    }
+    try {
+      return fromTree((ObjectNode) root);
+    } catch (IllegalArgumentException e) {
+      throw new IllegalArgumentException(source + ": " + e.getMessage(), e);
+    }
+  }
+
+  private static ModelConfig fromTree(ObjectNode n) {
+    JsonNode archs = n.get("architectures");
+    if (archs == null || !archs.isArray() || archs.size() != 1) {
+      throw new IllegalArgumentException("architectures: must list exactly one architecture (got " + archs + ")");
+    }
+    String arch = archs.get(0).asText();
+    if (!ARCHITECTURES.containsKey(arch)) {
+      throw new IllegalArgumentException("architectures: " + arch + " is not supported; supported are "
+          + ARCHITECTURES.keySet());
+    }
+    String type = text(n, "model_type", ARCHITECTURES.get(arch));
+    String act = text(n, "hidden_act", "silu");
+    if (!act.equals("silu")) {
+      throw new IllegalArgumentException("hidden_act: only silu is supported (got " + act + ")");
+    }
+    JsonNode scaling = n.get("rope_scaling");
+    if (scaling != null && !scaling.isNull()) {
+      throw new IllegalArgumentException("rope_scaling: not supported (got " + scaling + ")");
+    }
+    double dropout = n.path("attention_dropout").asDouble(0.0);
+    if (dropout != 0.0) {
+      throw new IllegalArgumentException("attention_dropout: only 0.0 is supported (got " + dropout + ")");
+    }
+    int hidden = integer(n, "hidden_size", -1);
+    int heads = integer(n, "num_attention_heads", -1);
+    int headDim = n.hasNonNull("head_dim") ? integer(n, "head_dim", -1) : (heads > 0 ? hidden / heads : -1);
+    if (!n.hasNonNull("head_dim") && heads > 0 && hidden % heads != 0) {
+      throw new IllegalArgumentException("hidden_size: " + hidden + " is not divisible by num_attention_heads="
+          + heads + " and no head_dim is given");
+    }
+    boolean attentionBias = n.path("attention_bias").asBoolean(false);
+    boolean qkvBias = type.equals("qwen2") || attentionBias;
+    boolean outputBias = !type.equals("qwen2") && attentionBias;
+    int window = 0;
+    if (type.equals("mistral") && n.hasNonNull("sliding_window")) {
+      window = integer(n, "sliding_window", 0);
+    }
+    if (type.equals("qwen2") && n.path("use_sliding_window").asBoolean(false)) {
+      throw new IllegalArgumentException("use_sliding_window: Qwen2's per-layer sliding window is not supported");
+    }
+    Map<String, JsonNode> extra = new LinkedHashMap<>();
+    for (Iterator<Map.Entry<String, JsonNode>> it = n.fields(); it.hasNext(); ) {
+      Map.Entry<String, JsonNode> e = it.next();
+      if (!KNOWN.contains(e.getKey())) {
+        extra.put(e.getKey(), e.getValue());
+      }
+    }
+    for (String key : List.of("use_sliding_window", "sliding_window", "attention_dropout", "rope_scaling")) {
+      if (n.has(key) && !(key.equals("sliding_window") && type.equals("mistral"))) {
+        extra.put(key, n.get(key)); // kept verbatim so the saved config.json says the same thing
+      }
+    }
+    return new ModelConfig(arch, type,
+        integer(n, "vocab_size", -1), hidden, integer(n, "intermediate_size", -1),
+        integer(n, "num_hidden_layers", -1), heads, integer(n, "num_key_value_heads", heads), headDim,
+        integer(n, "max_position_embeddings", 2048),
+        n.path("rms_norm_eps").asDouble(1e-6), n.path("rope_theta").asDouble(10000.0),
+        n.path("tie_word_embeddings").asBoolean(false), qkvBias, outputBias, n.path("mlp_bias").asBoolean(false),
+        window, n.path("initializer_range").asDouble(0.02),
+        integer(n, "bos_token_id", -1), eosIds(n.get("eos_token_id")), integer(n, "pad_token_id", -1),
+        text(n, "torch_dtype", "float32"), extra);
+  }
+
+  private static List<Integer> eosIds(JsonNode node) {
+    List<Integer> ids = new ArrayList<>();
+    if (node == null || node.isNull()) {
+      return ids;
+    }
+    if (node.isArray()) {
+      node.forEach(x -> ids.add(x.asInt()));
+    } else if (node.isIntegralNumber()) {
+      ids.add(node.asInt());
+    } else {
+      throw new IllegalArgumentException("eos_token_id: must be an integer or a list of integers (got " + node + ")");
+    }
+    return ids;
+  }
+
+  private static int integer(JsonNode n, String key, int fallback) {
+    JsonNode v = n.get(key);
+    if (v == null || v.isNull()) {
+      if (fallback == -1 && !key.endsWith("token_id")) {
+        throw new IllegalArgumentException(key + ": missing");
+      }
+      return fallback;
+    }
+    if (!v.isIntegralNumber()) {
+      throw new IllegalArgumentException(key + ": must be an integer (got " + v + ")");
+    }
+    return v.asInt();
+  }
+
+  private static String text(JsonNode n, String key, String fallback) {
+    JsonNode v = n.get(key);
+    return v == null || v.isNull() ? fallback : v.asText();
+  }
+
+  /** config.json as Hugging Face writes it: every field transformers reads for this architecture. */
+  public String toJson() {
+    ObjectNode n = JsonNodeFactory.instance.objectNode();
+    extra.forEach(n::set);
+    n.putArray("architectures").add(architecture);
+    n.put("model_type", modelType);
+    n.put("vocab_size", vocabSize);
+    n.put("hidden_size", hiddenSize);
+    n.put("intermediate_size", intermediateSize);
+    n.put("num_hidden_layers", numHiddenLayers);
+    n.put("num_attention_heads", numAttentionHeads);
+    n.put("num_key_value_heads", numKeyValueHeads);
+    if (headDim * numAttentionHeads != hiddenSize) {
+      n.put("head_dim", headDim);
+    }
+    n.put("max_position_embeddings", maxPositionEmbeddings);
+    n.put("rms_norm_eps", rmsNormEps);
+    n.put("rope_theta", ropeTheta);
+    n.put("tie_word_embeddings", tieWordEmbeddings);
+    n.put("hidden_act", "silu");
+    n.put("initializer_range", initializerRange);
+    if (!modelType.equals("qwen2")) {
+      n.put("attention_bias", qkvBias);
+    }
+    if (modelType.equals("llama")) {
+      n.put("mlp_bias", mlpBias);
+    }
+    if (modelType.equals("mistral")) {
+      if (slidingWindow > 0) {
+        n.put("sliding_window", slidingWindow);
+      } else {
+        n.putNull("sliding_window");
+      }
+    }
+    putId(n, "bos_token_id", bosTokenId);
+    if (eosTokenIds.size() == 1) {
+      n.put("eos_token_id", eosTokenIds.get(0));
+    } else if (!eosTokenIds.isEmpty()) {
+      ArrayNode a = n.putArray("eos_token_id");
+      eosTokenIds.forEach(a::add);
+    }
+    putId(n, "pad_token_id", padTokenId);
+    n.put("torch_dtype", torchDtype);
+    if (extra.containsKey("dtype")) {
+      n.put("dtype", torchDtype); // newer transformers write "dtype"; keep both in step
+    }
+    try {
+      return Json.MAPPER.writeValueAsString(n) + "\n";
+    } catch (JsonProcessingException e) {
+      throw new IllegalStateException(e);
+    }
+  }
+
+  private static void putId(ObjectNode n, String key, int id) {
+    if (id >= 0) {
+      n.put(key, id);
+    }
+  }
+}

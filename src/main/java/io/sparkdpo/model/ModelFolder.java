@@ -1,0 +1,331 @@
+package io.sparkdpo.model;
+
+import com.fasterxml.jackson.core.JsonProcessingException;
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.node.JsonNodeFactory;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import io.sparkdpo.io.Json;
+import io.sparkdpo.io.Storage;
+import java.io.IOException;
+import java.io.InputStream;
+import java.io.OutputStream;
+import java.io.UncheckedIOException;
+import java.security.DigestInputStream;
+import java.security.MessageDigest;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.HexFormat;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+import java.util.TreeMap;
+import java.util.TreeSet;
+import org.apache.hadoop.conf.Configuration;
+import org.apache.hadoop.fs.FileStatus;
+import org.apache.hadoop.fs.FileSystem;
+import org.apache.hadoop.fs.RawLocalFileSystem;
+
+/**
+ * A model folder in Hugging Face layout: {@code config.json}, {@code model.safetensors} or shards listed in
+ * {@code model.safetensors.index.json}, and the companion files (tokenizer, generation config) that travel
+ * with the weights. Paths go through {@link Storage}, so a folder may be local, on HDFS or in S3.
+ */
+public final class ModelFolder {
+  public static final String CONFIG = "config.json";
+  public static final String WEIGHTS = "model.safetensors";
+  public static final String INDEX = "model.safetensors.index.json";
+  public static final String GENERATION_CONFIG = "generation_config.json";
+  /** Files copied verbatim from the model's origin on save, when the origin has them. */
+  public static final List<String> COMPANIONS = List.of("tokenizer.json", "tokenizer_config.json",
+      "special_tokens_map.json", "tokenizer.model", "vocab.json", "merges.txt", "added_tokens.json",
+      "chat_template.jinja", GENERATION_CONFIG);
+  /** transformers' default max_shard_size ("5GB"). */
+  public static final long DEFAULT_MAX_SHARD_BYTES = 5_000_000_000L;
+
+  /** Receives each tensor of the folder, with the file it came from. */
+  @FunctionalInterface
+  public interface TensorSink {
+    void accept(String file, Safetensors.Entry entry, java.nio.ByteBuffer float32);
+  }
+
+  /** Where a model's companion files come from: a folder, the classpath, or nowhere. */
+  @FunctionalInterface
+  public interface Companions {
+    Optional<byte[]> read(String name);
+
+    static Companions none() {
+      return name -> Optional.empty();
+    }
+
+    static Companions folder(Storage given, String folder) {
+      Storage storage = files(given);
+      return name -> {
+        String path = Storage.join(folder, name);
+        return storage.exists(path) ? Optional.of(storage.readBytes(path)) : Optional.empty();
+      };
+    }
+
+    static Companions classpath(String prefix) {
+      return name -> {
+        try (InputStream in = ModelFolder.class.getClassLoader().getResourceAsStream(prefix + name)) {
+          return in == null ? Optional.empty() : Optional.of(in.readAllBytes());
+        } catch (IOException e) {
+          throw new UncheckedIOException("cannot read classpath resource " + prefix + name, e);
+        }
+      };
+    }
+  }
+
+  private ModelFolder() {}
+
+  /**
+   * The same storage, but local paths go through Hadoop's raw local file system: the checksummed default
+   * would litter a model folder with {@code .crc} files and then refuse files that another tool (transformers,
+   * an editor) rewrote. Other schemes are unchanged. The FileSystem cache is bypassed for {@code file:} so the
+   * setting never leaks to other users of the shared cache.
+   */
+  static Storage files(Storage storage) {
+    if (storage.conf().getBoolean(RAW_LOCAL_MARKER, false)) {
+      return storage;
+    }
+    Configuration conf = new Configuration(storage.conf());
+    conf.setClass("fs.file.impl", RawLocalFileSystem.class, FileSystem.class);
+    conf.setBoolean("fs.file.impl.disable.cache", true);
+    conf.setBoolean(RAW_LOCAL_MARKER, true);
+    return new Storage(conf);
+  }
+
+  private static final String RAW_LOCAL_MARKER = "sparkdpo.model.raw-local";
+
+  public static ModelConfig readConfig(Storage storage, String folder) {
+    storage = files(storage);
+    String path = Storage.join(folder, CONFIG);
+    if (!storage.exists(path)) {
+      throw new IllegalArgumentException(path + ": missing; a model folder needs config.json");
+    }
+    return ModelConfig.fromJson(storage.readString(path), path);
+  }
+
+  /**
+   * The safetensors files of a folder, in name order: the shards named by the index, or model.safetensors.
+   * Returns the index's weight map too (empty for a single file) so readers can check each tensor's file.
+   */
+  public static Map<String, String> weightMap(Storage storage, String folder, List<String> filesOut) {
+    storage = files(storage);
+    String index = Storage.join(folder, INDEX);
+    if (storage.exists(index)) {
+      JsonNode root;
+      try {
+        root = Json.MAPPER.readTree(storage.readString(index));
+      } catch (JsonProcessingException e) {
+        throw new IllegalArgumentException(index + ": not valid JSON: " + e.getOriginalMessage(), e);
+      }
+      JsonNode map = root == null ? null : root.get("weight_map");
+      if (map == null || !map.isObject() || map.isEmpty()) {
+        throw new IllegalArgumentException(index + ": needs a non-empty weight_map object");
+      }
+      Map<String, String> weightMap = new LinkedHashMap<>();
+      TreeSet<String> files = new TreeSet<>();
+      map.fields().forEachRemaining(e -> {
+        String file = e.getValue().asText();
+        if (file.contains("/") || file.isBlank()) {
+          throw new IllegalArgumentException(index + ": tensor " + e.getKey() + " maps to an invalid file name "
+              + e.getValue());
+        }
+        weightMap.put(e.getKey(), file);
+        files.add(file);
+      });
+      for (String f : files) {
+        if (!storage.exists(Storage.join(folder, f))) {
+          throw new IllegalArgumentException(index + ": shard " + f + " is missing from " + folder);
+        }
+      }
+      filesOut.addAll(files);
+      return weightMap;
+    }
+    if (storage.exists(Storage.join(folder, WEIGHTS))) {
+      filesOut.add(WEIGHTS);
+      return Map.of();
+    }
+    String hint = storage.exists(Storage.join(folder, "pytorch_model.bin"))
+        ? " (pytorch_model.bin is not read: convert it to safetensors)" : "";
+    throw new IllegalArgumentException(folder + ": no " + WEIGHTS + " and no " + INDEX + hint);
+  }
+
+  /**
+   * Streams every tensor of the folder into {@code sink} and returns the folder's fingerprint
+   * (see {@link #fingerprint}), computed from the same bytes.
+   */
+  public static String readWeights(Storage storage, String folder, TensorSink sink) {
+    storage = files(storage);
+    List<String> files = new ArrayList<>();
+    Map<String, String> weightMap = weightMap(storage, folder, files);
+    Map<String, String> seen = new HashMap<>();
+    Map<String, byte[]> digests = new TreeMap<>();
+    for (String f : files) {
+      String path = Storage.join(folder, f);
+      byte[] digest = Safetensors.read(storage, path, (entry, data) -> {
+        String previous = seen.put(entry.name(), f);
+        if (previous != null) {
+          throw new IllegalArgumentException(path + ": tensor " + entry.name() + " also appears in " + previous);
+        }
+        if (!weightMap.isEmpty() && !f.equals(weightMap.get(entry.name()))) {
+          throw new IllegalArgumentException(path + ": tensor " + entry.name() + " is not mapped to this shard by "
+              + INDEX + " (it says " + weightMap.get(entry.name()) + ")");
+        }
+        sink.accept(path, entry, data);
+      });
+      digests.put(f, digest);
+    }
+    for (String name : weightMap.keySet()) {
+      if (!seen.containsKey(name)) {
+        throw new IllegalArgumentException(Storage.join(folder, weightMap.get(name)) + ": tensor " + name
+            + " is listed in " + INDEX + " but missing from the shard");
+      }
+    }
+    return fingerprint(sha256(storage, Storage.join(folder, CONFIG)), digests);
+  }
+
+  /**
+   * sha256 over config.json and every safetensors file of the folder (by content, not by path or time),
+   * so a copied folder keeps its fingerprint and any change to the weights or config changes it.
+   */
+  public static String fingerprint(Storage storage, String folder) {
+    storage = files(storage);
+    List<String> files = new ArrayList<>();
+    weightMap(storage, folder, files);
+    Map<String, byte[]> digests = new TreeMap<>();
+    for (String f : files) {
+      digests.put(f, sha256(storage, Storage.join(folder, f)));
+    }
+    return fingerprint(sha256(storage, Storage.join(folder, CONFIG)), digests);
+  }
+
+  private static String fingerprint(byte[] config, Map<String, byte[]> weightFiles) {
+    MessageDigest sha = Safetensors.sha256();
+    sha.update(config);
+    weightFiles.forEach((name, digest) -> {
+      sha.update(name.getBytes(java.nio.charset.StandardCharsets.UTF_8));
+      sha.update(digest);
+    });
+    return HexFormat.of().formatHex(sha.digest());
+  }
+
+  private static byte[] sha256(Storage storage, String path) {
+    MessageDigest sha = Safetensors.sha256();
+    try (InputStream in = new DigestInputStream(storage.open(path), sha)) {
+      in.transferTo(OutputStream.nullOutputStream());
+    } catch (IOException e) {
+      throw new UncheckedIOException("cannot read " + path + ": " + e.getMessage(), e);
+    }
+    return sha.digest();
+  }
+
+  /**
+   * Writes a complete folder: config.json (torch_dtype set to what is written), the weights in one file or
+   * shards of at most {@code maxShardBytes} with an index, the companion files, and a generation config.
+   * Weight files from an earlier save into the same folder are removed first so no stale shard survives.
+   */
+  public static void write(Storage storage, String folder, ModelConfig config, List<Safetensors.Tensor> tensors,
+      Safetensors.Dtype dtype, long maxShardBytes, Companions companions) {
+    storage = files(storage);
+    storage.mkdirs(folder);
+    for (FileStatus st : storage.list(folder)) {
+      String name = st.getPath().getName();
+      if (name.equals(WEIGHTS) || name.equals(INDEX) || name.matches("model-\\d+-of-\\d+\\.safetensors")) {
+        storage.delete(Storage.join(folder, name));
+      }
+    }
+    String torchDtype = dtype == Safetensors.Dtype.BF16 ? "bfloat16" : "float32";
+    storage.writeString(Storage.join(folder, CONFIG), config.withTorchDtype(torchDtype).toJson());
+    List<List<Safetensors.Tensor>> shards = shard(tensors, dtype, maxShardBytes);
+    if (shards.size() == 1) {
+      writeFile(storage, Storage.join(folder, WEIGHTS), shards.get(0), dtype);
+    } else {
+      ObjectNode index = JsonNodeFactory.instance.objectNode();
+      long total = 0;
+      ObjectNode map = JsonNodeFactory.instance.objectNode();
+      for (int i = 0; i < shards.size(); i++) {
+        String name = String.format("model-%05d-of-%05d.safetensors", i + 1, shards.size());
+        writeFile(storage, Storage.join(folder, name), shards.get(i), dtype);
+        for (Safetensors.Tensor t : shards.get(i)) {
+          map.put(t.name(), name);
+          total += Safetensors.numel(t.shape()) * dtype.bytes;
+        }
+      }
+      index.putObject("metadata").put("total_size", total);
+      index.set("weight_map", map);
+      try {
+        storage.writeString(Storage.join(folder, INDEX), Json.MAPPER.writeValueAsString(index) + "\n");
+      } catch (JsonProcessingException e) {
+        throw new IllegalStateException(e);
+      }
+    }
+    boolean hasGenerationConfig = false;
+    for (String name : COMPANIONS) {
+      Optional<byte[]> bytes = companions.read(name);
+      if (bytes.isPresent()) {
+        storage.writeBytes(Storage.join(folder, name), bytes.get());
+        hasGenerationConfig |= name.equals(GENERATION_CONFIG);
+      }
+    }
+    if (!hasGenerationConfig) {
+      storage.writeString(Storage.join(folder, GENERATION_CONFIG), generationConfig(config));
+    }
+  }
+
+  /** What transformers' {@code GenerationConfig.from_model_config} would derive: the special token ids. */
+  static String generationConfig(ModelConfig config) {
+    ObjectNode n = JsonNodeFactory.instance.objectNode();
+    if (config.bosTokenId() >= 0) {
+      n.put("bos_token_id", config.bosTokenId());
+    }
+    if (config.eosTokenIds().size() == 1) {
+      n.put("eos_token_id", config.eosTokenIds().get(0));
+    } else if (!config.eosTokenIds().isEmpty()) {
+      var a = n.putArray("eos_token_id");
+      config.eosTokenIds().forEach(a::add);
+    }
+    if (config.padTokenId() >= 0) {
+      n.put("pad_token_id", config.padTokenId());
+    }
+    try {
+      return Json.MAPPER.writeValueAsString(n) + "\n";
+    } catch (JsonProcessingException e) {
+      throw new IllegalStateException(e);
+    }
+  }
+
+  /** Greedy in parameter order, as transformers does; a tensor larger than the limit gets a shard of its own. */
+  static List<List<Safetensors.Tensor>> shard(List<Safetensors.Tensor> tensors, Safetensors.Dtype dtype,
+      long maxShardBytes) {
+    if (maxShardBytes <= 0) {
+      throw new IllegalArgumentException("maxShardBytes must be > 0 (got " + maxShardBytes + ")");
+    }
+    List<List<Safetensors.Tensor>> shards = new ArrayList<>();
+    List<Safetensors.Tensor> current = new ArrayList<>();
+    long bytes = 0;
+    for (Safetensors.Tensor t : tensors) {
+      long size = Safetensors.numel(t.shape()) * dtype.bytes;
+      if (!current.isEmpty() && bytes + size > maxShardBytes) {
+        shards.add(current);
+        current = new ArrayList<>();
+        bytes = 0;
+      }
+      current.add(t);
+      bytes += size;
+    }
+    shards.add(current);
+    return shards;
+  }
+
+  private static void writeFile(Storage storage, String path, List<Safetensors.Tensor> tensors,
+      Safetensors.Dtype dtype) {
+    try (OutputStream out = new java.io.BufferedOutputStream(storage.create(path), 1 << 20)) {
+      Safetensors.write(out, tensors, dtype);
+    } catch (IOException e) {
+      throw new UncheckedIOException("cannot write " + path + ": " + e.getMessage(), e);
+    }
+  }
+}
