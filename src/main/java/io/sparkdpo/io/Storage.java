@@ -15,6 +15,7 @@ import org.apache.hadoop.conf.Configuration;
 import org.apache.hadoop.fs.FileStatus;
 import org.apache.hadoop.fs.FileSystem;
 import org.apache.hadoop.fs.Path;
+import org.apache.hadoop.fs.LocalFileSystem;
 
 /**
  * Files by path string, whatever the scheme: a bare local path, {@code file:}, {@code hdfs:} or {@code s3a:}.
@@ -23,6 +24,12 @@ import org.apache.hadoop.fs.Path;
 public final class Storage {
   private final Configuration conf;
 
+  /**
+   * Local paths go through Hadoop's raw local file system: the checksummed default litters every output folder
+   * (manifests, model folders, reports) with {@code .crc} side files and then refuses files another tool
+   * rewrote. Our own sha256 sums (manifests, checkpoints) cover integrity. The configuration itself is left
+   * alone (s3a buffers through the checksummed local file system and insists on its type).
+   */
   public Storage(Configuration conf) {
     this.conf = conf;
   }
@@ -50,7 +57,8 @@ public final class Storage {
 
   public FileSystem fs(String path) {
     try {
-      return FileSystem.get(URI.create(qualify(path)), conf);
+      FileSystem fs = FileSystem.get(URI.create(qualify(path)), conf);
+      return fs instanceof LocalFileSystem local ? local.getRawFileSystem() : fs;
     } catch (IOException e) {
       throw new UncheckedIOException("cannot open the file system of " + path + ": " + e.getMessage(), e);
     }

@@ -21,10 +21,7 @@ import java.util.Map;
 import java.util.Optional;
 import java.util.TreeMap;
 import java.util.TreeSet;
-import org.apache.hadoop.conf.Configuration;
 import org.apache.hadoop.fs.FileStatus;
-import org.apache.hadoop.fs.FileSystem;
-import org.apache.hadoop.fs.RawLocalFileSystem;
 
 /**
  * A model folder in Hugging Face layout: {@code config.json}, {@code model.safetensors} or shards listed in
@@ -59,7 +56,7 @@ public final class ModelFolder {
     }
 
     static Companions folder(Storage given, String folder) {
-      Storage storage = files(given);
+      Storage storage = given;
       return name -> {
         String path = Storage.join(folder, name);
         return storage.exists(path) ? Optional.of(storage.readBytes(path)) : Optional.empty();
@@ -79,27 +76,8 @@ public final class ModelFolder {
 
   private ModelFolder() {}
 
-  /**
-   * The same storage, but local paths go through Hadoop's raw local file system: the checksummed default
-   * would litter a model folder with {@code .crc} files and then refuse files that another tool (transformers,
-   * an editor) rewrote. Other schemes are unchanged. The FileSystem cache is bypassed for {@code file:} so the
-   * setting never leaks to other users of the shared cache.
-   */
-  static Storage files(Storage storage) {
-    if (storage.conf().getBoolean(RAW_LOCAL_MARKER, false)) {
-      return storage;
-    }
-    Configuration conf = new Configuration(storage.conf());
-    conf.setClass("fs.file.impl", RawLocalFileSystem.class, FileSystem.class);
-    conf.setBoolean("fs.file.impl.disable.cache", true);
-    conf.setBoolean(RAW_LOCAL_MARKER, true);
-    return new Storage(conf);
-  }
-
-  private static final String RAW_LOCAL_MARKER = "sparkdpo.model.raw-local";
 
   public static ModelConfig readConfig(Storage storage, String folder) {
-    storage = files(storage);
     String path = Storage.join(folder, CONFIG);
     if (!storage.exists(path)) {
       throw new IllegalArgumentException(path + ": missing; a model folder needs config.json");
@@ -112,7 +90,6 @@ public final class ModelFolder {
    * Returns the index's weight map too (empty for a single file) so readers can check each tensor's file.
    */
   public static Map<String, String> weightMap(Storage storage, String folder, List<String> filesOut) {
-    storage = files(storage);
     String index = Storage.join(folder, INDEX);
     if (storage.exists(index)) {
       JsonNode root;
@@ -158,7 +135,6 @@ public final class ModelFolder {
    * (see {@link #fingerprint}), computed from the same bytes.
    */
   public static String readWeights(Storage storage, String folder, TensorSink sink) {
-    storage = files(storage);
     List<String> files = new ArrayList<>();
     Map<String, String> weightMap = weightMap(storage, folder, files);
     Map<String, String> seen = new HashMap<>();
@@ -192,7 +168,6 @@ public final class ModelFolder {
    * so a copied folder keeps its fingerprint and any change to the weights or config changes it.
    */
   public static String fingerprint(Storage storage, String folder) {
-    storage = files(storage);
     List<String> files = new ArrayList<>();
     weightMap(storage, folder, files);
     Map<String, byte[]> digests = new TreeMap<>();
@@ -229,7 +204,6 @@ public final class ModelFolder {
    */
   public static void write(Storage storage, String folder, ModelConfig config, List<Safetensors.Tensor> tensors,
       Safetensors.Dtype dtype, long maxShardBytes, Companions companions) {
-    storage = files(storage);
     storage.mkdirs(folder);
     for (FileStatus st : storage.list(folder)) {
       String name = st.getPath().getName();

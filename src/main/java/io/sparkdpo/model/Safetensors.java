@@ -86,7 +86,7 @@ public final class Safetensors {
    * @return the sha256 of the whole file, computed on the way
    */
   public static byte[] read(Storage given, String file, Sink sink) {
-    Storage storage = ModelFolder.files(given);
+    Storage storage = given;
     long length;
     try {
       length = storage.status(file).getLen();

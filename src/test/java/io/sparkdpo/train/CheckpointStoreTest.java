@@ -89,12 +89,8 @@ class CheckpointStoreTest {
     store.save(2, payload(2));
     Path weights = dirOf(2).resolve("model/model.safetensors");
     Files.writeString(weights, "weights of step 9");
-    // Hadoop's local file system keeps .crc files and notices first; object stores have none.
-    CheckpointException byStorage = assertThrows(CheckpointException.class,
-        () -> store.open(2).read("model/model.safetensors"));
-    assertTrue(byStorage.getMessage().contains("checkpoints/step-2/model/model.safetensors is corrupt (storage "
-        + "checksum)"), byStorage.getMessage());
-    Files.delete(dirOf(2).resolve("model/.model.safetensors.crc"));
+    // Storage writes no .crc side files (raw local file system): our own sha256 must catch it.
+    assertFalse(Files.exists(dirOf(2).resolve("model/.model.safetensors.crc")));
     CheckpointException e = assertThrows(CheckpointException.class,
         () -> store.open(2).read("model/model.safetensors"));
     assertTrue(e.getMessage().contains("checkpoints/step-2/model/model.safetensors is corrupt: sha256 "),
@@ -103,7 +99,6 @@ class CheckpointStoreTest {
     assertEquals(1, store.latestValid().orElseThrow().step());
     // A corrupted checksums.json is caught through the marker.
     Files.writeString(dirOf(1).resolve("checksums.json"), "{\"step\":1,\"files\":{}}");
-    Files.delete(dirOf(1).resolve(".checksums.json.crc"));
     CheckpointException sums = assertThrows(CheckpointException.class, () -> store.open(1));
     assertTrue(sums.getMessage().contains("step-1/checksums.json is corrupt"), sums.getMessage());
     assertTrue(store.latestValid().isEmpty());
@@ -114,7 +109,6 @@ class CheckpointStoreTest {
     CheckpointStore store = new CheckpointStore(storage, run.toString(), null);
     store.save(3, payload(3));
     Files.write(dirOf(3).resolve("optimizer.safetensors"), new byte[] {1, 2});
-    Files.delete(dirOf(3).resolve(".optimizer.safetensors.crc"));
     CheckpointException truncated = assertThrows(CheckpointException.class, () -> store.open(3).verify());
     assertTrue(truncated.getMessage().contains("optimizer.safetensors is corrupt"), truncated.getMessage());
     assertTrue(truncated.getMessage().contains("(2 bytes)"), truncated.getMessage());
