@@ -13,7 +13,8 @@ import java.util.regex.Pattern;
  * JJava's {@code %classpath} line magic (JJava 1.x; {@code %jars} is its deprecated alias): each argument is a
  * path or a simple glob ({@code *} = any characters and {@code ?} = one character, within one path segment),
  * relative to the kernel's working directory, which Jupyter sets to the notebook's folder. Arguments are split
- * on blanks, with double quotes grouping and backslash escaping, as JJava splits them.
+ * on blanks, with double quotes grouping and a backslash escaping the next character (JJava's splitting, for
+ * the paths a notebook names).
  *
  * <p>One deliberate difference: JJava silently adds nothing for a glob that matches nothing; here that is an
  * error, so a notebook whose classpath line went stale fails the build instead of failing later with
@@ -41,7 +42,7 @@ final class ClasspathMagic {
     return out;
   }
 
-  /** Splits a magic's argument text as JJava does: blanks separate, "..." groups, backslash escapes. */
+  /** Splits a magic's argument text: blanks separate, "..." groups, a backslash escapes the next character. */
   static List<String> splitArgs(String text) {
     List<String> out = new ArrayList<>();
     StringBuilder current = new StringBuilder();

@@ -2,7 +2,6 @@ package io.sparkdpo.notebooks;
 
 import java.io.ByteArrayOutputStream;
 import java.io.IOException;
-import java.io.PrintStream;
 import java.io.UncheckedIOException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
@@ -29,9 +28,8 @@ import jdk.jshell.execution.LocalExecutionControlProvider;
 /**
  * Runs a Java notebook the way a JShell-based Jupyter kernel (JJava, IJava) does, without Jupyter: one JShell
  * per notebook, executing in this JVM (JJava's execution control is a DirectExecutionControl too), every code cell
- * in order,
- * each cell split into JShell snippets with {@link SourceCodeAnalysis#analyzeCompletion}, the cell's standard
- * output and error captured. The compiler sees only {@code kernelClasspath} (what the kernel's
+ * in order, each cell split into JShell snippets with {@link SourceCodeAnalysis#analyzeCompletion}, the cell's
+ * standard output and error captured. The compiler sees only {@code kernelClasspath} (what the kernel's
  * {@code JJAVA_CLASSPATH} would hold) plus what the notebook's own {@code %classpath} lines add, so a notebook
  * that forgets to put the project on its classpath does not compile here either.
  *
@@ -93,13 +91,13 @@ public final class NotebookRunner {
     } catch (IOException e) {
       throw new UncheckedIOException(e);
     }
-    try (JShell shell = startKernel(emptyDir)) {
+    try (KernelStreams streams = new KernelStreams(); JShell shell = startKernel(emptyDir)) {
       boolean parametersSeen = false;
       for (Notebook.Cell cell : notebook.codeCells()) {
-        runs.add(new CellExecution(shell, notebook, cell, workingDir, runs).run(cell.source()));
+        runs.add(new CellExecution(shell, streams, notebook, cell, workingDir, runs).run(cell.source()));
         if (cell.tags().contains(PARAMETERS_TAG) && !parameters.isEmpty()) {
           parametersSeen = true;
-          runs.add(new CellExecution(shell, notebook, cell, workingDir, runs).injected(parameters));
+          runs.add(new CellExecution(shell, streams, notebook, cell, workingDir, runs).injected(parameters));
         }
       }
       if (!parameters.isEmpty() && !parametersSeen) {
@@ -154,6 +152,7 @@ public final class NotebookRunner {
   /** One cell's run: its snippets in order, with standard output and error captured. */
   private static final class CellExecution {
     private final JShell shell;
+    private final KernelStreams streams;
     private final Notebook notebook;
     private final Notebook.Cell cell;
     private final Path workingDir;
@@ -162,8 +161,10 @@ public final class NotebookRunner {
     private final ByteArrayOutputStream err = new ByteArrayOutputStream();
     private String result;
 
-    CellExecution(JShell shell, Notebook notebook, Notebook.Cell cell, Path workingDir, List<CellRun> before) {
+    CellExecution(JShell shell, KernelStreams streams, Notebook notebook, Notebook.Cell cell, Path workingDir,
+        List<CellRun> before) {
       this.shell = shell;
+      this.streams = streams;
       this.notebook = notebook;
       this.cell = cell;
       this.workingDir = workingDir;
@@ -240,28 +241,34 @@ public final class NotebookRunner {
     }
 
     private void eval(String snippet) {
-      PrintStream stdout = System.out;
-      PrintStream stderr = System.err;
-      List<SnippetEvent> events;
-      try (PrintStream o = new PrintStream(out, true, StandardCharsets.UTF_8);
-           PrintStream e = new PrintStream(err, true, StandardCharsets.UTF_8)) {
-        System.setOut(o);
-        System.setErr(e);
-        events = shell.eval(snippet);
-      } finally {
-        System.setOut(stdout);
-        System.setErr(stderr);
-      }
+      streams.toCell(out, err);
+      List<SnippetEvent> events = shell.eval(snippet);
+      System.out.flush();
+      System.err.flush();
       result = null;
       for (SnippetEvent event : events) {
         if (event.causeSnippet() != null) {
-          continue; // a dependent snippet re-evaluated because of this one
+          refuseLostValue(snippet, event); // a dependent snippet re-evaluated because of this one
+          continue;
         }
         check(snippet, event);
         Snippet s = event.snippet();
         boolean expression = s.kind() == Snippet.Kind.EXPRESSION
             || (s instanceof VarSnippet && s.subKind() == Snippet.SubKind.TEMP_VAR_EXPRESSION_SUBKIND);
         result = expression && event.value() != null && !event.value().isEmpty() ? event.value() : null;
+      }
+    }
+
+    /**
+     * When a snippet (an import or a declaration that brings in a name already used) makes JShell recompile an
+     * earlier variable, the variable comes back with its default value, or not at all: the notebook would read null
+     * further down. Replacing a variable by declaring it again is fine.
+     */
+    private void refuseLostValue(String snippet, SnippetEvent event) {
+      if (event.snippet() instanceof VarSnippet v && event.previousStatus() == Snippet.Status.VALID
+          && event.status() != Snippet.Status.OVERWRITTEN && event.status() != Snippet.Status.DROPPED) {
+        fail(snippet, "recompiles the variable '" + v.name() + "' (" + v.source().strip().lines().findFirst()
+            .orElse("") + "), which loses its value in JShell; declare imports before the variables that use them");
       }
     }
 

@@ -114,6 +114,21 @@ class NotebookRunnerTest {
   }
 
   @Test
+  void aDeclarationThatRecompilesAnEarlierVariableFailsInsteadOfLeavingItWithoutItsValue() throws IOException {
+    Notebook nb = notebook("shadowed.ipynb",
+        code("import java.util.List;\nimport javax.swing.plaf.nimbus.State;\n"
+            + "List<Thread.State> states = List.of(Thread.State.NEW);"),
+        code("class State {}\nSystem.out.println(states.size());"));
+    String m = failure(nb).getMessage();
+    assertTrue(m.contains("shadowed.ipynb, cell 1"), m);
+    assertTrue(m.contains("  | class State {}\nrecompiles the variable 'states' (List<Thread.State> states = "), m);
+
+    NotebookRunner.Execution again = runner.run(notebook("redeclared.ipynb",
+        code("int n = 1;"), code("int n = 2;\nSystem.out.println(n);")), dir, Map.of());
+    assertEquals("2\n", again.stdoutOf(1), "declaring a variable again replaces it");
+  }
+
+  @Test
   void aCompileErrorFailsWithTheDiagnosticAndAnIncompleteCellFails() throws IOException {
     String m = failure(notebook("typo.ipynb", code("int n = 1;\nString s = n.length();"))).getMessage();
     assertTrue(m.contains("typo.ipynb, cell 0"), m);
