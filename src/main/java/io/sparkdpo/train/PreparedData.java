@@ -19,8 +19,8 @@ import java.util.Set;
  * {@code reference} object whose {@code model_fingerprint} names the model that computed them): the shards of each
  * split with their row counts, and the checks that the data fits the model it trains.
  */
-public record PreparedData(String dir, List<ShardInfo> train, List<ShardInfo> eval, String tokenizerSpec,
-                           String tokenizerFingerprint, String referenceFingerprint) {
+public record PreparedData(String dir, String fingerprint, List<ShardInfo> train, List<ShardInfo> eval,
+                           String tokenizerSpec, String tokenizerFingerprint, String referenceFingerprint) {
   /** The manifest field the reference stage writes: {@code reference.model_fingerprint}. */
   public static final String REFERENCE = "reference";
   public static final String REFERENCE_FINGERPRINT = "model_fingerprint";
@@ -51,7 +51,9 @@ public record PreparedData(String dir, List<ShardInfo> train, List<ShardInfo> ev
         throw new IllegalArgumentException(path + " lists no train split");
       }
       JsonNode reference = Json.MAPPER.readTree(bytes).path(REFERENCE).path(REFERENCE_FINGERPRINT);
-      return new PreparedData(dir, shards(m, dir, PreparedManifest.TRAIN), shards(m, dir, PreparedManifest.EVAL),
+      // The stage's own fingerprint of its output, else the manifest's bytes (they list every shard's sha256).
+      String fingerprint = m.fingerprint() != null ? m.fingerprint() : CheckpointStore.sha256(bytes);
+      return new PreparedData(dir, fingerprint, shards(m, dir, PreparedManifest.TRAIN), shards(m, dir, PreparedManifest.EVAL),
           m.tokenizer() == null ? null : m.tokenizer().spec(), m.tokenizer() == null ? null
               : m.tokenizer().fingerprint(), reference.isTextual() ? reference.asText() : null);
     } catch (IOException e) {
