@@ -201,8 +201,9 @@ public final class TrainingStage {
     try {
       if (storage.exists(path)) {
         JsonNode before = Json.MAPPER.readTree(storage.readBytes(path));
+        JsonNode now = Json.MAPPER.readTree(Json.MAPPER.writeValueAsBytes(run)); // same number types as read back
         List<String> changed = new ArrayList<>();
-        diff("", before, run, changed);
+        diff("", before, now, changed);
         if (!changed.isEmpty()) {
           throw new IllegalArgumentException(runDir + " holds a run with other settings (" + String.join(", ", changed)
               + "): resume it with the same settings, or use another output folder");
