@@ -8,7 +8,6 @@ import io.sparkdpo.train.DataCursor;
 import io.sparkdpo.train.NonFiniteException;
 import io.sparkdpo.train.PayloadWriter;
 import io.sparkdpo.train.SessionSpec;
-import io.sparkdpo.train.ShardCursor;
 import io.sparkdpo.train.TrainingSession;
 import java.nio.ByteOrder;
 import java.util.List;
@@ -111,13 +110,7 @@ public final class DjlWorkerTask implements WorkerTask {
 
     @Override
     public Map<String, PayloadWriter> checkpoint(long step, List<byte[]> rankStates) {
-      DataCursor all = new DataCursor(List.of());
-      for (byte[] state : rankStates) {
-        for (ShardCursor c : DataCursor.fromJson(state).shards()) {
-          all = all.with(c);
-        }
-      }
-      return session.checkpoint(step, all);
+      return session.checkpoint(step, DataCursor.merge(rankStates));
     }
 
     @Override

@@ -6,7 +6,6 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import ai.djl.engine.Engine;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
-import ai.djl.nn.Parameter;
 import ai.djl.training.GradientCollector;
 import io.sparkdpo.config.TrainSettings.LossType;
 import io.sparkdpo.data.PreparedPair;
@@ -73,20 +72,10 @@ class DpoGradientInvariantTest {
 
   /** Gradients of the scalar {@code objective} builds, per parameter; zeroed afterwards. */
   private static float[][] gradients(CausalLM model, Function<NDManager, NDArray> objective) {
-    List<Parameter> params = new ArrayList<>(model.parameters().values());
     try (NDManager m = NDManager.newBaseManager();
          GradientCollector collector = Engine.getInstance().newGradientCollector()) {
       collector.backward(objective.apply(m));
     }
-    float[][] out = new float[params.size()][];
-    try (GradMode ignored = GradMode.off()) {
-      for (int i = 0; i < out.length; i++) {
-        try (NDArray g = params.get(i).getArray().getGradient()) {
-          out[i] = g.toFloatArray();
-          g.muli(0);
-        }
-      }
-    }
-    return out;
+    return Gradients.take(model);
   }
 }

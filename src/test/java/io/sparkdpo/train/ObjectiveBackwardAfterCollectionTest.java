@@ -4,15 +4,12 @@ import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import ai.djl.engine.Engine;
-import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
-import ai.djl.nn.Parameter;
 import ai.djl.training.GradientCollector;
 import io.sparkdpo.config.TrainSettings.LossType;
 import io.sparkdpo.data.PreparedPair;
 import io.sparkdpo.model.CausalLM;
 import io.sparkdpo.testing.DirectMemoryChurn;
-import java.util.ArrayList;
 import java.util.List;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.CsvSource;
@@ -56,7 +53,6 @@ class ObjectiveBackwardAfterCollectionTest {
   }
 
   private static <E> float[][] gradients(CausalLM model, Objective<E> objective, List<E> batch, boolean churn) {
-    List<Parameter> params = new ArrayList<>(model.parameters().values());
     try (NDManager step = NDManager.newBaseManager();
          GradientCollector collector = Engine.getInstance().newGradientCollector()) {
       Objective.Forward f = objective.forward(step, batch);
@@ -65,15 +61,6 @@ class ObjectiveBackwardAfterCollectionTest {
       }
       collector.backward(f.lossSum());
     }
-    float[][] out = new float[params.size()][];
-    try (GradMode ignored = GradMode.off()) {
-      for (int i = 0; i < out.length; i++) {
-        try (NDArray g = params.get(i).getArray().getGradient()) {
-          out[i] = g.toFloatArray();
-          g.muli(0);
-        }
-      }
-    }
-    return out;
+    return Gradients.take(model);
   }
 }

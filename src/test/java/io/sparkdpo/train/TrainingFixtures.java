@@ -4,6 +4,7 @@ import ai.djl.ndarray.types.DataType;
 import io.sparkdpo.config.ConfigLoader;
 import io.sparkdpo.config.JobConfig;
 import io.sparkdpo.data.PreparedPair;
+import io.sparkdpo.data.ReferencedShards;
 import io.sparkdpo.io.Json;
 import io.sparkdpo.io.Storage;
 import io.sparkdpo.model.CausalLM;
@@ -16,14 +17,6 @@ import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
-import org.apache.hadoop.conf.Configuration;
-import org.apache.parquet.example.data.Group;
-import org.apache.parquet.example.data.simple.SimpleGroupFactory;
-import org.apache.parquet.hadoop.ParquetFileWriter;
-import org.apache.parquet.hadoop.ParquetWriter;
-import org.apache.parquet.hadoop.example.ExampleParquetWriter;
-import org.apache.parquet.schema.MessageType;
-import org.apache.parquet.schema.MessageTypeParser;
 
 /**
  * Small real inputs for trainer tests: a model folder of a small Llama config (random, seeded), and prepared
@@ -33,26 +26,6 @@ import org.apache.parquet.schema.MessageTypeParser;
 public final class TrainingFixtures {
   /** 2 layers, hidden 64, vocab 512: about 0.1M parameters, a step in milliseconds. */
   public static final ModelConfig SMALL = ModelConfig.llama(512, 64, 128, 2, 4, 2, true);
-
-  private static final MessageType SCHEMA = MessageTypeParser.parseMessageType("""
-      message prepared_pair {
-        required binary pair_id (STRING);
-        required binary source_file (STRING);
-        required int64 source_row;
-        required binary prompt_text (STRING);
-        required binary chosen_text (STRING);
-        required binary rejected_text (STRING);
-        required group prompt_ids (LIST) { repeated group list { required int32 element; } }
-        required group chosen_ids (LIST) { repeated group list { required int32 element; } }
-        required group rejected_ids (LIST) { repeated group list { required int32 element; } }
-        required int32 prompt_len;
-        required int32 chosen_len;
-        required int32 rejected_len;
-        required boolean truncated;
-        optional double ref_chosen_logp;
-        optional double ref_rejected_logp;
-      }
-      """);
 
   private TrainingFixtures() {}
 
@@ -129,49 +102,12 @@ public final class TrainingFixtures {
     long rows = 0;
     for (int s = 0; s < shards.size(); s++) {
       String file = name + "/" + String.format("shard-%05d.parquet", s);
-      writeShard(dir.resolve(file), shards.get(s));
+      ReferencedShards.write(dir.resolve(file), shards.get(s));
       files.add(Map.of("file", file, "rows", shards.get(s).size(), "tokens", 0, "step_tokens", 0, "bytes", 0,
           "sha256", ""));
       rows += shards.get(s).size();
     }
     return Map.of("rows", rows, "tokens", 0, "step_tokens", 0, "shards", files);
-  }
-
-  /** One Parquet shard in prepare's schema plus the reference stage's two optional columns. */
-  public static void writeShard(Path file, List<PreparedPair> pairs) {
-    try {
-      Files.createDirectories(file.getParent());
-      SimpleGroupFactory groups = new SimpleGroupFactory(SCHEMA);
-      try (ParquetWriter<Group> w = ExampleParquetWriter.builder(new org.apache.hadoop.fs.Path(file.toUri()))
-          .withType(SCHEMA).withConf(new Configuration()).withWriteMode(ParquetFileWriter.Mode.OVERWRITE).build()) {
-        for (PreparedPair p : pairs) {
-          Group g = groups.newGroup()
-              .append("pair_id", p.pairId()).append("source_file", p.sourceFile()).append("source_row", p.sourceRow())
-              .append("prompt_text", p.promptText()).append("chosen_text", p.chosenText())
-              .append("rejected_text", p.rejectedText());
-          list(g.addGroup("prompt_ids"), p.promptIds());
-          list(g.addGroup("chosen_ids"), p.chosenIds());
-          list(g.addGroup("rejected_ids"), p.rejectedIds());
-          g.append("prompt_len", p.promptIds().length).append("chosen_len", p.chosenIds().length)
-              .append("rejected_len", p.rejectedIds().length).append("truncated", p.truncated());
-          if (p.refChosenLogp() != null) {
-            g.append("ref_chosen_logp", p.refChosenLogp());
-          }
-          if (p.refRejectedLogp() != null) {
-            g.append("ref_rejected_logp", p.refRejectedLogp());
-          }
-          w.write(g);
-        }
-      }
-    } catch (IOException e) {
-      throw new UncheckedIOException(e);
-    }
-  }
-
-  private static void list(Group list, int[] ids) {
-    for (int id : ids) {
-      list.addGroup("list").append("element", id);
-    }
   }
 
   /** Defaults plus overrides, e.g. {@code train.per_device_train_batch_size=2}. */
