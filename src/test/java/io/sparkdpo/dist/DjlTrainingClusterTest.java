@@ -150,4 +150,45 @@ class DjlTrainingClusterTest {
     }
     assertEquals(losses(cleanTwoWorkers().runDir()), losses(faulty.runDir()));
   }
+
+  /**
+   * SFT scales by the global token count, which differs between the ranks' batches: the ranks sum it through the
+   * ring. Micro-batches of 2 in both runs (one worker accumulates two): regrouping 4 sequences into 2 + 2 alone moves
+   * a few parameters by up to 3e-5 after 8 steps here (float32 sums that nearly cancel, amplified by Adam), which
+   * would hide what this test checks.
+   */
+  @Test
+  void sftWithTwoWorkersMatchesOneWorkerThoughTheirBatchesHoldDifferentTokenCounts() {
+    Map<Integer, Map<Long, Double>> losses = new TreeMap<>();
+    Map<Integer, Map<String, float[]>> params = new TreeMap<>();
+    for (int workers : new int[] {1, 2}) {
+      JobConfig cfg = TrainingFixtures.config("model.path=" + model, "sft.learning_rate=0.005", "sft.max_steps=8",
+          "sft.logging_steps=1", "sft.eval_steps=0", "sft.save_steps=0", "sft.workers=" + workers,
+          "sft.per_device_train_batch_size=2", "sft.gradient_accumulation_steps=" + (2 / workers),
+          "sft.output_dir=" + tmp.resolve("sft-w" + workers));
+      TrainingStage.Result r = new TrainingStage(cluster.session(), cfg, SessionSpec.Stage.SFT).withProgress((l, t, s) ->
+          new io.sparkdpo.train.ConsoleProgress(l, t, s, new java.io.PrintStream(java.io.OutputStream.nullOutputStream()),
+              false, System::nanoTime, 0)).run(TrainingStage.Inputs.prepared(data));
+      losses.put(workers, losses(r.runDir()));
+      params.put(workers, parameters(r.modelDir()));
+    }
+    for (long s = 1; s <= 8; s++) {
+      assertEquals(losses.get(1).get(s), losses.get(2).get(s), 1e-5, "loss (mean per token) at step " + s);
+    }
+    assertTrue(losses.get(1).get(8L) < losses.get(1).get(1L), losses.get(1).toString());
+    double worst = 0;
+    String where = "";
+    for (String name : params.get(1).keySet()) {
+      float[] a = params.get(1).get(name);
+      float[] b = params.get(2).get(name);
+      for (int i = 0; i < a.length; i++) {
+        if (Math.abs(a[i] - b[i]) > worst) {
+          worst = Math.abs(a[i] - b[i]);
+          where = name + "[" + i + "]";
+        }
+      }
+    }
+    System.out.printf("SFT W=2 vs W=1 over 8 steps: largest parameter difference %.2e at %s%n", worst, where);
+    assertTrue(worst <= 1e-5, "largest parameter difference " + worst + " at " + where);
+  }
 }
