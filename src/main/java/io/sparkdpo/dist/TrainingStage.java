@@ -108,7 +108,7 @@ public final class TrainingStage {
     StepPlan steps = StepPlan.of(s, perWorker);
     SessionSpec spec = stage == SessionSpec.Stage.SFT
         ? SessionSpec.sft(config.model(), config.sft(), data.kind(), steps.totalSteps(), data.examples())
-        : SessionSpec.dpo(config.model(), config.train(), steps.totalSteps(), data.examples());
+        : SessionSpec.dpo(config.model(), config.train(), referenceModel(), steps.totalSteps(), data.examples());
     requireSameRun(storage, runDir, spec, data.fingerprint(), workers);
 
     int checksumSteps = stage == SessionSpec.Stage.DPO ? config.train().checksumSteps() : 0;
@@ -130,6 +130,14 @@ public final class TrainingStage {
     return new Result(runDir, modelDir, steps.totalSteps(), outcome, lastEval);
   }
 
+  /**
+   * DPO's reference model: the starting policy ({@code model.path}, pi_SFT), as TRL does without {@code ref_model}.
+   * (The reference stage's {@code reference.model} setting, when present, names the same model.)
+   */
+  private String referenceModel() {
+    return config.model().path();
+  }
+
   /** The training and evaluation shards, their rows, what they hold, and their fingerprint. */
   private record Planned(List<String> train, List<String> eval, Map<String, Long> rows, long examples,
                          SessionSpec.DataKind kind, String fingerprint) {}
@@ -140,7 +148,8 @@ public final class TrainingStage {
     if (stage == SessionSpec.Stage.DPO) {
       TrainSettings t = config.train();
       if (t.referenceMode() == TrainSettings.ReferenceMode.PRECOMPUTED && DpoLoss.of(t).needsReference()) {
-        d.requireReferenceFrom(modelPath, PreparedData.modelFingerprint(modelPath, config.model().seed(), storage));
+        String reference = referenceModel();
+        d.requireReferenceFrom(reference, PreparedData.modelFingerprint(reference, config.model().seed(), storage));
       }
     }
     Map<String, Long> rows = new java.util.HashMap<>();

@@ -19,6 +19,7 @@ import java.nio.charset.StandardCharsets;
  * @param model the starting policy ({@code model:} section); with DPO also the reference (pi_SFT)
  * @param sft the {@code sft:} section (SFT only)
  * @param dpo the {@code train:} section (DPO only)
+ * @param referenceModel DPO's frozen reference (pi_SFT, by default the starting policy), for the in-loop reference
  * @param data what the shards hold
  * @param totalSteps optimizer steps of the whole run
  * @param trainExamples training examples over all ranks (pairs or text windows), for the {@code epoch} metric
@@ -28,6 +29,7 @@ public record SessionSpec(
     @JsonProperty("model") ModelSettings model,
     @JsonProperty("sft") SftSettings sft,
     @JsonProperty("dpo") TrainSettings dpo,
+    @JsonProperty("reference_model") String referenceModel,
     @JsonProperty("data") DataKind data,
     @JsonProperty("total_steps") long totalSteps,
     @JsonProperty("train_examples") long trainExamples) {
@@ -53,8 +55,8 @@ public record SessionSpec(
     if ((stage == Stage.SFT) != (sft != null) || (stage == Stage.DPO) != (dpo != null)) {
       throw new IllegalArgumentException("an " + stage + " session needs exactly the " + stage + " settings");
     }
-    if (stage == Stage.DPO && data != DataKind.PAIRS) {
-      throw new IllegalArgumentException("DPO trains on preference pairs only");
+    if (stage == Stage.DPO && (data != DataKind.PAIRS || referenceModel == null)) {
+      throw new IllegalArgumentException("DPO trains on preference pairs against a reference model");
     }
     if (totalSteps < 1 || trainExamples < 1) {
       throw new IllegalArgumentException("need at least one step and one example, got " + totalSteps + " and "
@@ -64,11 +66,12 @@ public record SessionSpec(
 
   public static SessionSpec sft(ModelSettings model, SftSettings sft, DataKind data, long totalSteps,
       long trainExamples) {
-    return new SessionSpec(Stage.SFT, model, sft, null, data, totalSteps, trainExamples);
+    return new SessionSpec(Stage.SFT, model, sft, null, null, data, totalSteps, trainExamples);
   }
 
-  public static SessionSpec dpo(ModelSettings model, TrainSettings dpo, long totalSteps, long trainExamples) {
-    return new SessionSpec(Stage.DPO, model, null, dpo, DataKind.PAIRS, totalSteps, trainExamples);
+  public static SessionSpec dpo(ModelSettings model, TrainSettings dpo, String referenceModel, long totalSteps,
+      long trainExamples) {
+    return new SessionSpec(Stage.DPO, model, null, dpo, referenceModel, DataKind.PAIRS, totalSteps, trainExamples);
   }
 
   /** The optimiser, batch and loop settings of the stage. */

@@ -118,7 +118,8 @@ public final class TrainingSession<E> implements AutoCloseable {
 
   /**
    * Loads what {@code spec} names and builds this replica: the policy (from the checkpoint when resuming), the
-   * objective (with a frozen reference for DPO {@code in_loop}), and its shards (with checks for DPO
+   * objective (with a frozen reference for DPO {@code in_loop}, loaded from {@code spec.referenceModel()} on a resume
+   * too), and its shards (with checks for DPO
    * {@code precomputed}: every pair must carry reference log-probs).
    */
   public static TrainingSession<?> open(SessionSpec spec, Storage storage, Device device, List<String> trainShards,
@@ -136,7 +137,7 @@ public final class TrainingSession<E> implements AutoCloseable {
         List<Shard<PreparedPair>> train = pairShards(storage, trainShards, requireColumns);
         List<PreparedPair> evalPairs = flatten(pairShards(storage, evalShards, requireColumns));
         CausalLM reference = loss.needsReference() && !precomputed
-            ? CausalLM.load(spec.model().path(), storage, device, spec.model().seed()) : null;
+            ? CausalLM.load(spec.referenceModel(), storage, device, spec.model().seed()) : null;
         DpoObjective dpo = new DpoObjective(policy, reference, loss);
         objective = dpo;
         return new TrainingSession<>(spec, policy, dpo, train, evalPairs, reducer, resume);

@@ -124,7 +124,7 @@ class SftSessionTest {
   @Test
   void specsTravelAsJson() {
     JobConfig cfg = TrainingFixtures.config("train.loss_type=ipo", "train.save_total_limit=2");
-    SessionSpec spec = SessionSpec.dpo(cfg.model(), cfg.train(), 12, 345);
+    SessionSpec spec = SessionSpec.dpo(cfg.model(), cfg.train(), "builtin:tiny", 12, 345);
     assertEquals(spec, SessionSpec.fromJson(spec.toJson()));
     SessionSpec sft = SessionSpec.sft(cfg.model(), cfg.sft(), SessionSpec.DataKind.TEXT, 5, 6);
     assertEquals(sft, SessionSpec.fromJson(sft.toJson()));

@@ -48,7 +48,7 @@ class TrainingSessionTest {
 
   static TrainingSession<?> open(JobConfig cfg, String dataDir, long totalSteps, Optional<Checkpoint> resume) {
     PreparedData d = PreparedData.open(STORAGE, dataDir);
-    SessionSpec spec = SessionSpec.dpo(cfg.model(), cfg.train(), totalSteps, d.trainRows());
+    SessionSpec spec = SessionSpec.dpo(cfg.model(), cfg.train(), cfg.model().path(), totalSteps, d.trainRows());
     return TrainingSession.open(spec, STORAGE, CausalLM.device("cpu"), d.trainFiles(), d.evalFiles(),
         GradientReducer.SINGLE, resume);
   }
