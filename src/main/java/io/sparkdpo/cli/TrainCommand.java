@@ -30,7 +30,8 @@ public final class TrainCommand implements Callable<Integer> {
   String data;
 
   @Option(names = "--model", paramLabel = "PATH",
-      description = "Starting policy and reference (sets model.path): builtin:tiny or a model folder, e.g. an sft output.")
+      description = "Starting policy and reference (sets model.path): builtin:tiny or a model folder, e.g. the "
+          + "output of sft.")
   String model;
 
   @Option(names = "--output", paramLabel = "DIR", description = "Run folder (sets train.output_dir).")

@@ -53,7 +53,8 @@ public record PreparedData(String dir, String fingerprint, List<ShardInfo> train
       JsonNode reference = Json.MAPPER.readTree(bytes).path(REFERENCE).path(REFERENCE_FINGERPRINT);
       // The stage's own fingerprint of its output, else the manifest's bytes (they list every shard's sha256).
       String fingerprint = m.fingerprint() != null ? m.fingerprint() : CheckpointStore.sha256(bytes);
-      return new PreparedData(dir, fingerprint, shards(m, dir, PreparedManifest.TRAIN), shards(m, dir, PreparedManifest.EVAL),
+      return new PreparedData(dir, fingerprint, shards(m, dir, PreparedManifest.TRAIN),
+          shards(m, dir, PreparedManifest.EVAL),
           m.tokenizer() == null ? null : m.tokenizer().spec(), m.tokenizer() == null ? null
               : m.tokenizer().fingerprint(), reference.isTextual() ? reference.asText() : null);
     } catch (IOException e) {

@@ -44,7 +44,8 @@ class TrainOnS3Test {
             "--set", "storage.s3.path_style_access=true", "--set", "storage.s3.ssl=false",
             "--set", "storage.s3.access_key=test", "--set", "storage.s3.secret_key=test");
         assertEquals(0, r.exit(), r.err());
-        assertTrue(r.out().contains("train: 4 steps done in 2 attempt(s); model in s3a://train-bucket/run/model"), r.out());
+        assertTrue(r.out().contains("train: 4 steps done in 2 attempt(s); model in s3a://train-bucket/run/model"),
+            r.out());
       } finally {
         stopSessions();
       }

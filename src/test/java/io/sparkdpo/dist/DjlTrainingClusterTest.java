@@ -10,8 +10,6 @@ import io.sparkdpo.data.PreparedPair;
 import io.sparkdpo.io.Storage;
 import io.sparkdpo.model.CausalLM;
 import io.sparkdpo.testing.LocalClusterSpark;
-import io.sparkdpo.train.MetricNames;
-import io.sparkdpo.train.MetricsLog;
 import io.sparkdpo.train.SessionSpec;
 import io.sparkdpo.train.TrainingFixtures;
 import java.nio.file.Path;
@@ -69,9 +67,8 @@ class DjlTrainingClusterTest {
         "train.per_device_train_batch_size=" + (4 / workers), "train.output_dir=" + tmp.resolve(name)));
     o.addAll(List.of(more));
     JobConfig cfg = TrainingFixtures.config(o.toArray(String[]::new));
-    return new TrainingStage(cluster.session(), cfg, SessionSpec.Stage.DPO).withProgress((l, t, s) ->
-        new io.sparkdpo.train.ConsoleProgress(l, t, s, new java.io.PrintStream(java.io.OutputStream.nullOutputStream()),
-            false, System::nanoTime, 0)).run(TrainingStage.Inputs.prepared(data));
+    return new TrainingStage(cluster.session(), cfg, SessionSpec.Stage.DPO)
+        .withProgress(new SyntheticRunSpecs.CapturedProgress()).run(TrainingStage.Inputs.prepared(data));
   }
 
   private static synchronized TrainingStage.Result cleanTwoWorkers() {
@@ -79,16 +76,6 @@ class DjlTrainingClusterTest {
       cleanTwoWorkers = train("clean-w2", 2);
     }
     return cleanTwoWorkers;
-  }
-
-  private static Map<Long, Double> losses(String runDir) {
-    Map<Long, Double> out = new TreeMap<>();
-    for (Map<String, Object> r : MetricsLog.readAll(Storage.local(), runDir)) {
-      if (r.containsKey(MetricNames.LOSS)) {
-        out.put(((Number) r.get(MetricNames.STEP)).longValue(), ((Number) r.get(MetricNames.LOSS)).doubleValue());
-      }
-    }
-    return out;
   }
 
   private static Map<String, float[]> parameters(String modelDir) {
@@ -109,8 +96,8 @@ class DjlTrainingClusterTest {
     assertEquals(2, pids.size(), "one rank per executor JVM: " + two.outcome().reports());
     assertFalse(pids.contains(ProcessHandle.current().pid()), "a rank ran in the driver");
 
-    Map<Long, Double> lossOne = losses(one.runDir());
-    Map<Long, Double> lossTwo = losses(two.runDir());
+    Map<Long, Double> lossOne = SyntheticRunSpecs.losses(one.runDir());
+    Map<Long, Double> lossTwo = SyntheticRunSpecs.losses(two.runDir());
     assertEquals(20, lossOne.size());
     assertEquals(lossOne.keySet(), lossTwo.keySet());
     double lossGap = 0;
@@ -148,7 +135,7 @@ class DjlTrainingClusterTest {
     for (String name : clean.keySet()) {
       assertArrayEquals(clean.get(name), recovered.get(name), 0f, name);
     }
-    assertEquals(losses(cleanTwoWorkers().runDir()), losses(faulty.runDir()));
+    assertEquals(SyntheticRunSpecs.losses(cleanTwoWorkers().runDir()), SyntheticRunSpecs.losses(faulty.runDir()));
   }
 
   /**
@@ -166,10 +153,9 @@ class DjlTrainingClusterTest {
           "sft.logging_steps=1", "sft.eval_steps=0", "sft.save_steps=0", "sft.workers=" + workers,
           "sft.per_device_train_batch_size=2", "sft.gradient_accumulation_steps=" + (2 / workers),
           "sft.output_dir=" + tmp.resolve("sft-w" + workers));
-      TrainingStage.Result r = new TrainingStage(cluster.session(), cfg, SessionSpec.Stage.SFT).withProgress((l, t, s) ->
-          new io.sparkdpo.train.ConsoleProgress(l, t, s, new java.io.PrintStream(java.io.OutputStream.nullOutputStream()),
-              false, System::nanoTime, 0)).run(TrainingStage.Inputs.prepared(data));
-      losses.put(workers, losses(r.runDir()));
+      TrainingStage.Result r = new TrainingStage(cluster.session(), cfg, SessionSpec.Stage.SFT)
+          .withProgress(new SyntheticRunSpecs.CapturedProgress()).run(TrainingStage.Inputs.prepared(data));
+      losses.put(workers, SyntheticRunSpecs.losses(r.runDir()));
       params.put(workers, parameters(r.modelDir()));
     }
     for (long s = 1; s <= 8; s++) {

@@ -9,8 +9,6 @@ import io.sparkdpo.train.MetricsLog;
 import io.sparkdpo.train.SessionSpec;
 import io.sparkdpo.train.TrainingFixtures;
 import io.sparkdpo.train.TrainingSession;
-import java.io.OutputStream;
-import java.io.PrintStream;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -59,8 +57,7 @@ class TrainingStepCommunicationBench {
           "train.logging_steps=1", "train.eval_steps=0", "train.save_steps=0", "train.checksum_steps=0",
           "train.learning_rate=1e-4", "train.output_dir=" + tmp.resolve("run"));
       TrainingStage.Result r = new TrainingStage(cluster.session(), cfg, SessionSpec.Stage.DPO)
-          .withProgress((l, t, s) -> new io.sparkdpo.train.ConsoleProgress(l, t, s,
-              new PrintStream(OutputStream.nullOutputStream()), false, System::nanoTime, 0))
+          .withProgress(new SyntheticRunSpecs.CapturedProgress())
           .run(TrainingStage.Inputs.prepared(data));
       List<Double> share = new ArrayList<>();
       double step = 0;
