@@ -44,8 +44,9 @@ public final class PrepareCommand implements Callable<Integer> {
       overrides.add("prepare.format=" + format);
     }
     JobConfig cfg = job.load(overrides);
-    PrepareJob.Result r = new PrepareJob(SparkSessions.create(cfg, "prepare"), cfg,
-        PrepareJob.DEFAULT_TRAINING_WORKERS).run(inputs, output);
+    // prepare.num_shards 0: one shard per DPO training worker (train.workers).
+    PrepareJob.Result r = new PrepareJob(SparkSessions.create(cfg, "prepare"), cfg, cfg.train().workers())
+        .run(inputs, output);
     PrintWriter out = spec.commandLine().getOut();
     PreparedManifest m = r.manifest();
     PreparedManifest.Counts c = m.counts();

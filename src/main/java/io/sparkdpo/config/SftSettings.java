@@ -2,7 +2,8 @@ package io.sparkdpo.config;
 
 /**
  * Supervised fine-tuning on prompt + chosen response (the paper's pi_SFT), before DPO. Loss on response
- * tokens only unless {@code completion_only_loss} is false (TRL's key and default).
+ * tokens only unless {@code completion_only_loss} is false (TRL's key and default). Plain text ({@code sft --text})
+ * is cut into windows of {@code block_size} tokens.
  */
 public record SftSettings(
     double learningRate,
@@ -27,10 +28,12 @@ public record SftSettings(
     int workers,
     int maxAttempts,
     String outputDir,
-    boolean completionOnlyLoss) implements Validated, OptimizationSettings {
+    boolean completionOnlyLoss,
+    int blockSize) implements Validated, OptimizationSettings {
 
   @Override
   public void validate(String prefix, Violations v) {
     validateOptimization(prefix, v);
+    v.require(blockSize >= 2, prefix + ".block_size", "must be at least 2 tokens", blockSize);
   }
 }

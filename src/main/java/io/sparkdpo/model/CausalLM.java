@@ -409,7 +409,19 @@ public final class CausalLM implements AutoCloseable {
         }
       }
     }
-    return scope.create(bias, new Shape(rows, 1, time, keys));
+    return owned(scope.create(bias, new Shape(rows, 1, time, keys)));
+  }
+
+  /**
+   * A libtorch-owned copy of an array made from Java data, the original closed. On the CPU, DJL's
+   * {@code NDManager.create(...)} makes a tensor that aliases a Java direct buffer, which is freed (and its memory
+   * reused) once the array is closed and collected; autograd keeps what backward needs (gather indices, a
+   * multiplier, a mask) beyond the forward pass, so such inputs of recorded ops must own their memory.
+   */
+  static NDArray owned(NDArray fromJavaData) {
+    try (NDArray staged = fromJavaData) {
+      return staged.duplicate();
+    }
   }
 
   private static NDArray linear(NDArray x, Parameter weight, Parameter bias) {
@@ -463,7 +475,7 @@ public final class CausalLM implements AutoCloseable {
           }
         }
       }
-      rotation = scope.create(polar, new Shape(rows, time, 1, half, 2));
+      rotation = owned(scope.create(polar, new Shape(rows, time, 1, half, 2)));
       queryRows = interleavedRows(scope, config.numAttentionHeads());
       keyRows = interleavedRows(scope, config.numKeyValueHeads());
     }
@@ -478,7 +490,7 @@ public final class CausalLM implements AutoCloseable {
           order[h * hd + 2 * i + 1] = h * hd + hd / 2 + i;
         }
       }
-      return scope.create(order);
+      return owned(scope.create(order));
     }
 
     /** The rows of a projection weight or bias in {@code order}, as a pass-local array (gradients flow back). */
@@ -494,8 +506,8 @@ public final class CausalLM implements AutoCloseable {
 
   /** RMSNorm as HF computes it, x / sqrt(mean(x^2) + eps) * weight, the mean square from one 2-norm reduction. */
   private NDArray rmsNorm(NDArray x, Parameter weight) {
-    NDArray meanSquare = x.norm(2, new int[] {-1}, true).square().div(config.hiddenSize());
-    return x.mul(meanSquare.add(config.rmsNormEps()).pow(-0.5)).mul(weight.getArray());
+    NDArray meanSquare = ScalarOps.div(x.norm(2, new int[] {-1}, true).square(), config.hiddenSize());
+    return x.mul(ScalarOps.pow(meanSquare.add(config.rmsNormEps()), -0.5)).mul(weight.getArray());
   }
 
   /** Grouped-query self-attention: query head h reads key/value head h / (heads / kv_heads). */

@@ -114,7 +114,7 @@ final class FusedOps {
     }
     NDArray b = bias != null ? bias : causalBias(q.getManager(), q.getShape().get(2));
     double scale = 1.0 / Math.sqrt(q.getShape().get(3));
-    return q.mul(scale).matMul(k.transpose(0, 1, 3, 2)).add(b).softmax(-1).matMul(v);
+    return ScalarOps.mul(q, scale).matMul(k.transpose(0, 1, 3, 2)).add(b).softmax(-1).matMul(v);
   }
 
   /**

@@ -144,8 +144,10 @@ public final class SequenceLogProbs {
       NDArray input = scope.create(ids, new Shape(n, length));
       NDArray logits = model.logits(input, training);
       NDArray logp = logits.logSoftmax(2);
-      NDArray picked = logp.gather(scope.create(targets, new Shape(n, length, 1)), 2).squeeze(2);
-      NDArray sum = picked.mul(scope.create(mask, new Shape(n, length))).sum(new int[] {1});
+      // Backward reads the gather index and the mask after this scope is gone: they must own their memory.
+      NDArray index = CausalLM.owned(scope.create(targets, new Shape(n, length, 1)));
+      NDArray picked = logp.gather(index, 2).squeeze(2);
+      NDArray sum = picked.mul(CausalLM.owned(scope.create(mask, new Shape(n, length)))).sum(new int[] {1});
       NDArray count = scope.create(counts);
       NDArray mean = sum.div(count.toType(DataType.FLOAT32, false));
       sum.attach(manager);

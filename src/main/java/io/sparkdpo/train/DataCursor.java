@@ -33,6 +33,17 @@ public record DataCursor(@JsonProperty("shards") List<ShardCursor> shards) {
     return new DataCursor(out);
   }
 
+  /** One cursor holding every shard of the given ones (each rank's {@code toJson()}, as gathered to rank 0). */
+  public static DataCursor merge(List<byte[]> rankCursors) {
+    DataCursor all = new DataCursor(List.of());
+    for (byte[] json : rankCursors) {
+      for (ShardCursor c : fromJson(json).shards()) {
+        all = all.with(c);
+      }
+    }
+    return all;
+  }
+
   public byte[] toJson() {
     try {
       return Json.MAPPER.writeValueAsBytes(this);

@@ -5,6 +5,7 @@ import ai.djl.nn.Activation;
 import io.sparkdpo.config.ConfigLoader;
 import io.sparkdpo.config.TrainSettings;
 import io.sparkdpo.config.TrainSettings.LossType;
+import io.sparkdpo.model.ScalarOps;
 
 /**
  * The DPO loss family with TRL's names and formulas ({@code DPOTrainer.dpo_loss}). With
@@ -18,7 +19,8 @@ import io.sparkdpo.config.TrainSettings.LossType;
  * </ul>
  * The loss is the mean over pairs; rewards {@code beta (log pi - log ref)} per sequence are detached, as in TRL.
  * Inputs are [B] arrays; the policy ones carry the autograd graph from the model, so
- * {@code d loss / d theta} flows through them unchanged. Every result is attached to the manager of
+ * {@code d loss / d theta} flows through them unchanged. Constants enter through {@link ScalarOps}, which autograd
+ * can read again in backward. Every result is attached to the manager of
  * {@code policyChosen}: call it inside the step's sub-manager.
  */
 public final class DpoLoss {
@@ -84,9 +86,9 @@ public final class DpoLoss {
     try (NDArray h = logits) {
       losses = switch (type) {
         case SIGMOID, REFERENCE_FREE -> smoothedSigmoid(h, -1.0);
-        case ROBUST -> smoothedSigmoid(h, +1.0).divi(1 - 2 * labelSmoothing);
+        case ROBUST -> ScalarOps.divi(smoothedSigmoid(h, +1.0), 1 - 2 * labelSmoothing);
         case HINGE -> {
-          try (NDArray z = h.mul(-beta).addi(1.0)) {
+          try (NDArray z = ScalarOps.mul(h, -beta).addi(1.0)) {
             yield Activation.relu(z);
           }
         }
@@ -107,15 +109,15 @@ public final class DpoLoss {
    * ({@code -log s(z) = softplus(-z)}) so that it stays finite for large |z|.
    */
   private NDArray smoothedSigmoid(NDArray logits, double sign) {
-    try (NDArray z = logits.mul(beta); NDArray minusZ = z.neg()) {
+    try (NDArray z = ScalarOps.mul(logits, beta); NDArray minusZ = z.neg()) {
       NDArray main = Activation.softPlus(minusZ);
       if (labelSmoothing == 0) {
         return main;
       }
-      main.muli(1 - labelSmoothing);
+      ScalarOps.muli(main, 1 - labelSmoothing);
       // e * log s(-z) = -e * softplus(z): sigmoid (sign -1) adds e * softplus(z), robust (sign +1) subtracts it.
       try (NDArray flipped = Activation.softPlus(z)) {
-        return main.addi(flipped.muli(-sign * labelSmoothing));
+        return main.addi(ScalarOps.muli(flipped, -sign * labelSmoothing));
       }
     }
   }

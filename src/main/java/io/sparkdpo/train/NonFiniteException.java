@@ -10,6 +10,7 @@ public final class NonFiniteException extends RuntimeException {
   private static final int SHOWN = 64;
   private final long step;
   private final String quantity;
+  private final double value;
   private final List<String> pairIds;
 
   public NonFiniteException(long step, String quantity, double value, List<String> pairIds) {
@@ -17,6 +18,7 @@ public final class NonFiniteException extends RuntimeException {
         + "batch (" + pairIds.size() + "): " + shown(pairIds));
     this.step = step;
     this.quantity = quantity;
+    this.value = value;
     this.pairIds = List.copyOf(pairIds);
   }
 
@@ -41,6 +43,11 @@ public final class NonFiniteException extends RuntimeException {
   /** What was not finite: {@code loss} or {@code gradient}. */
   public String quantity() {
     return quantity;
+  }
+
+  /** The offending value (NaN or an infinity). */
+  public double value() {
+    return value;
   }
 
   public List<String> pairIds() {

@@ -2,6 +2,7 @@ package io.sparkdpo.train;
 
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.types.DataType;
+import io.sparkdpo.model.ScalarOps;
 
 /**
  * The causal-LM loss of supervised fine-tuning: cross-entropy of each target token under the logits at its
@@ -40,7 +41,7 @@ public final class SftLoss {
       }
       lossSum = masked.sum().negi();
     }
-    NDArray meanLoss = lossSum.div(tokens);
+    NDArray meanLoss = ScalarOps.div(lossSum, tokens);
     return new SftOutput(lossSum, meanLoss, tokens);
   }
 }

@@ -24,6 +24,11 @@ class PrepareCommandTest {
 
   static Run run(String... args) {
     SharedSpark.get(); // the command's getOrCreate then reuses the test session
+    return runWithoutSharedSession(args);
+  }
+
+  /** The command as bin/spark-dpo runs it: it builds its own session unless one is active. */
+  static Run runWithoutSharedSession(String... args) {
     CommandLine cli = Main.commandLine();
     StringWriter out = new StringWriter();
     StringWriter err = new StringWriter();

@@ -271,12 +271,7 @@ final class SyntheticRegressionTask implements WorkerTask {
 
     @Override
     public Map<String, PayloadWriter> checkpoint(long step, List<byte[]> rankStates) {
-      DataCursor all = new DataCursor(List.of());
-      for (byte[] state : rankStates) {
-        for (ShardCursor c : DataCursor.fromJson(state).shards()) {
-          all = all.with(c);
-        }
-      }
+      DataCursor all = DataCursor.merge(rankStates);
       LinkedHashMap<String, OptimizerState.Tensor> moments = new LinkedHashMap<>();
       moments.put("w.exp_avg", new OptimizerState.Tensor(new long[] {w.length}, m.clone()));
       moments.put("w.exp_avg_sq", new OptimizerState.Tensor(new long[] {w.length}, v.clone()));

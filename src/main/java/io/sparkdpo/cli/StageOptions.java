@@ -1,0 +1,34 @@
+package io.sparkdpo.cli;
+
+import io.sparkdpo.dist.TrainingStage;
+import java.io.PrintWriter;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+
+/** What the training commands share: flags that become {@code --set} overrides, and the closing summary. */
+final class StageOptions {
+  private StageOptions() {}
+
+  /** Adds {@code key=value} when the flag was given. */
+  static void add(List<String> overrides, String key, Object value) {
+    if (value != null) {
+      overrides.add(key + "=" + value);
+    }
+  }
+
+  static void report(PrintWriter out, String command, TrainingStage.Result r) {
+    out.printf(Locale.ROOT, "%s: %d steps done in %d attempt(s); model in %s; metrics in %s/metrics.jsonl%n",
+        command, r.steps(), r.outcome().attempts(), r.modelDir(), r.runDir());
+    if (r.lastEval() != null) {
+      StringBuilder sb = new StringBuilder();
+      for (Map.Entry<String, Object> e : r.lastEval().entrySet()) {
+        if (e.getKey().startsWith("eval/") && e.getValue() instanceof Number n) {
+          sb.append(String.format(Locale.ROOT, "  %s %.4f", e.getKey(), n.doubleValue()));
+        }
+      }
+      out.printf("final evaluation (step %s):%s%n", r.lastEval().get("step"), sb);
+    }
+    out.flush();
+  }
+}

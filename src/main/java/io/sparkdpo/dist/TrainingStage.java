@@ -1,0 +1,272 @@
+package io.sparkdpo.dist;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import io.sparkdpo.config.JobConfig;
+import io.sparkdpo.config.OptimizationSettings;
+import io.sparkdpo.config.TrainSettings;
+import io.sparkdpo.data.TextTokenizer;
+import io.sparkdpo.io.Json;
+import io.sparkdpo.io.Storage;
+import io.sparkdpo.model.CausalLM;
+import io.sparkdpo.model.ModelConfig;
+import io.sparkdpo.model.ModelFolder;
+import io.sparkdpo.train.Checkpoint;
+import io.sparkdpo.train.CheckpointStore;
+import io.sparkdpo.train.DpoLoss;
+import io.sparkdpo.train.MetricsLog;
+import io.sparkdpo.train.PreparedData;
+import io.sparkdpo.train.SessionSpec;
+import io.sparkdpo.train.StepPlan;
+import io.sparkdpo.train.TextWindows;
+import io.sparkdpo.train.TrainerCheckpoint;
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import java.util.UUID;
+import org.apache.spark.sql.SparkSession;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * The driver side of the {@code sft} and {@code train} stages: check the data against the model, plan shards and
+ * steps, run the barrier stage of {@code workers} DJL replicas through {@link BarrierStageRunner} (W = 1 too: one
+ * barrier task, in the driver JVM on a {@code local} master), and export the final checkpoint's model as
+ * {@code RUN/model} in Hugging Face layout. Running it again on the same run folder resumes from the newest valid
+ * checkpoint; on a finished run it only re-exports.
+ */
+public final class TrainingStage {
+  private static final Logger LOG = LoggerFactory.getLogger(TrainingStage.class);
+  public static final String MODEL = "model";
+  public static final String RUN_FILE = "run.json";
+  /** Settings that change when a run logs, saves or retries, not what it computes: they may change on a resume. */
+  private static final Set<String> FREE_ON_RESUME = Set.of("maxAttempts", "loggingSteps", "evalSteps", "saveSteps",
+      "saveTotalLimit", "outputDir", "checksumSteps", "faultInjection", "perDeviceEvalBatchSize", "device",
+      "saveDtype");
+
+  /** What to train on: a prepared (or referenced) folder, or plain text files (SFT). */
+  public record Inputs(String preparedDir, List<String> text, List<String> evalText) {
+    public static Inputs prepared(String dir) {
+      return new Inputs(dir, List.of(), List.of());
+    }
+
+    public static Inputs text(List<String> train, List<String> eval) {
+      if (train.isEmpty()) {
+        throw new IllegalArgumentException("no text to train on");
+      }
+      return new Inputs(null, List.copyOf(train), List.copyOf(eval));
+    }
+  }
+
+  /** A finished stage: where its model and metrics are, and how it went. */
+  public record Result(String runDir, String modelDir, long steps, RunOutcome outcome, Map<String, Object> lastEval) {}
+
+  private final SparkSession spark;
+  private final JobConfig config;
+  private final SessionSpec.Stage stage;
+  private RunMonitor.ProgressFactory progress = io.sparkdpo.train.ConsoleProgress::onStderr;
+
+  public TrainingStage(SparkSession spark, JobConfig config, SessionSpec.Stage stage) {
+    this.spark = spark;
+    this.config = config;
+    this.stage = stage;
+  }
+
+  public TrainingStage withProgress(RunMonitor.ProgressFactory factory) {
+    this.progress = factory;
+    return this;
+  }
+
+  private OptimizationSettings settings() {
+    return stage == SessionSpec.Stage.SFT ? config.sft() : config.train();
+  }
+
+  public Result run(Inputs inputs) {
+    Storage storage = new Storage(spark.sparkContext().hadoopConfiguration());
+    OptimizationSettings s = settings();
+    String runDir = Storage.qualify(s.outputDir());
+    String modelPath = config.model().path();
+    int workers = s.workers();
+
+    Planned data = inputs.preparedDir() != null ? preparedPairs(storage, inputs.preparedDir(), modelPath)
+        : textWindows(storage, inputs, modelPath, runDir, workers);
+    ShardPlan plan = ShardPlan.of(data.train(), data.eval(), workers);
+    int shardsPerWorker = data.train().size() / workers;
+    int perStep = s.perDeviceTrainBatchSize() * s.gradientAccumulationSteps();
+    if (perStep % shardsPerWorker != 0) {
+      throw new IllegalArgumentException("each worker reads " + shardsPerWorker + " shards and takes equal parts of "
+          + "its " + perStep + " examples per step (per_device_train_batch_size x gradient_accumulation_steps) from "
+          + "each: make that a multiple of " + shardsPerWorker + ", or prepare " + workers + " shards");
+    }
+    long perWorker = 0;
+    for (int r = 0; r < workers; r++) {
+      perWorker = Math.max(perWorker, plan.train().get(r).stream().mapToLong(data.rows()::get).sum());
+    }
+    StepPlan steps = StepPlan.of(s, perWorker);
+    SessionSpec spec = stage == SessionSpec.Stage.SFT
+        ? SessionSpec.sft(config.model(), config.sft(), data.kind(), steps.totalSteps(), data.examples())
+        : SessionSpec.dpo(config.model(), config.train(), referenceModel(), steps.totalSteps(), data.examples());
+    requireSameRun(storage, runDir, spec, data.fingerprint(), workers);
+
+    int checksumSteps = stage == SessionSpec.Stage.DPO ? config.train().checksumSteps() : 0;
+    FaultPlan faults = stage == SessionSpec.Stage.DPO ? FaultPlan.of(config.train().faultInjection()) : FaultPlan.NONE;
+    String label = "spark-dpo " + (stage == SessionSpec.Stage.SFT ? "sft" : "train");
+    RunSpec run = new RunSpec(label, stage.name().toLowerCase() + "-" + UUID.randomUUID().toString().substring(0, 8),
+        runDir, plan, TrainingSchedule.of(steps, checksumSteps), s.maxAttempts(), s.saveTotalLimit(), faults,
+        RingSettings.defaults());
+    LOG.info("{}: {} training examples in {} shard(s), {} worker(s), {} per worker per step, {} steps", label,
+        data.examples(), data.train().size(), workers, perStep, steps.totalSteps());
+    RunOutcome outcome = new BarrierStageRunner(spark, run, new DjlWorkerTask(spec)).withProgress(progress).run();
+    String modelDir = export(storage, runDir, steps.totalSteps());
+    Map<String, Object> lastEval = null;
+    for (Map<String, Object> record : MetricsLog.readAll(storage, runDir)) {
+      if (record.keySet().stream().anyMatch(k -> k.startsWith("eval/"))) {
+        lastEval = record;
+      }
+    }
+    return new Result(runDir, modelDir, steps.totalSteps(), outcome, lastEval);
+  }
+
+  /**
+   * DPO's reference model: the starting policy ({@code model.path}, pi_SFT), as TRL does without {@code ref_model}.
+   * (The reference stage's {@code reference.model} setting, when present, names the same model.)
+   */
+  private String referenceModel() {
+    return config.model().path();
+  }
+
+  /** The training and evaluation shards, their rows, what they hold, and their fingerprint. */
+  private record Planned(List<String> train, List<String> eval, Map<String, Long> rows, long examples,
+                         SessionSpec.DataKind kind, String fingerprint) {}
+
+  private Planned preparedPairs(Storage storage, String dir, String modelPath) {
+    PreparedData d = PreparedData.open(storage, dir);
+    d.requireTokenizerOf(modelPath, storage);
+    if (stage == SessionSpec.Stage.DPO) {
+      TrainSettings t = config.train();
+      if (t.referenceMode() == TrainSettings.ReferenceMode.PRECOMPUTED && DpoLoss.of(t).needsReference()) {
+        String reference = referenceModel();
+        d.requireReferenceFrom(reference, PreparedData.modelFingerprint(reference, config.model().seed(), storage));
+      }
+    }
+    Map<String, Long> rows = new java.util.HashMap<>();
+    for (PreparedData.ShardInfo shard : d.train()) {
+      if (shard.rows() == 0) {
+        throw new IllegalArgumentException("training shard " + shard.path() + " is empty: prepare fewer shards "
+            + "(prepare.num_shards)");
+      }
+      rows.put(shard.path(), shard.rows());
+    }
+    return new Planned(d.trainFiles(), d.evalFiles(), rows, d.trainRows(), SessionSpec.DataKind.PAIRS,
+        d.fingerprint());
+  }
+
+  private Planned textWindows(Storage storage, Inputs inputs, String modelPath, String runDir, int workers) {
+    if (stage != SessionSpec.Stage.SFT) {
+      throw new IllegalArgumentException("plain text trains the sft stage only");
+    }
+    String tokenizerSpec = PreparedData.tokenizerSpecOf(modelPath, storage);
+    if (tokenizerSpec == null) {
+      throw new IllegalArgumentException("model " + modelPath + " has no tokenizer.json to tokenize the text with");
+    }
+    int blockSize = config.sft().blockSize();
+    ModelConfig model = modelPath.startsWith("builtin:") ? ModelConfig.tiny() : ModelFolder.readConfig(storage,
+        modelPath);
+    if (blockSize > model.maxPositionEmbeddings()) {
+      throw new IllegalArgumentException("sft.block_size=" + blockSize + " exceeds the model's "
+          + "max_position_embeddings=" + model.maxPositionEmbeddings());
+    }
+    int shards = config.prepare().numShards() > 0 ? config.prepare().numShards() : workers;
+    String dir = Storage.join(runDir, "data");
+    TextWindows.Manifest m = TextWindows.write(storage, dir, inputs.text(), inputs.evalText(),
+        TextTokenizer.load(tokenizerSpec, storage), blockSize, shards);
+    Map<String, Long> rows = new java.util.HashMap<>();
+    List<String> train = m.shardFiles(dir, TextWindows.TRAIN);
+    for (int i = 0; i < train.size(); i++) {
+      long n = m.splits().get(TextWindows.TRAIN).shards().get(i).windows();
+      if (n == 0) {
+        throw new IllegalArgumentException("the text holds " + m.windows(TextWindows.TRAIN) + " windows of "
+            + blockSize + " tokens, fewer than the " + shards + " shards: use a smaller sft.block_size or more text");
+      }
+      rows.put(train.get(i), n);
+    }
+    return new Planned(train, m.shardFiles(dir, TextWindows.EVAL), rows, m.windows(TextWindows.TRAIN),
+        SessionSpec.DataKind.TEXT, m.fingerprint());
+  }
+
+  /**
+   * A run folder belongs to one run: {@code RUN/run.json} records what the run computes (stage, model, loss and
+   * optimiser settings, data, workers); a later invocation on the same folder resumes only when those agree.
+   */
+  static void requireSameRun(Storage storage, String runDir, SessionSpec spec, String dataFingerprint, int workers) {
+    ObjectNode run = Json.MAPPER.createObjectNode();
+    run.set("spec", strip(Json.MAPPER.valueToTree(spec)));
+    run.put("data_fingerprint", dataFingerprint);
+    run.put("workers", workers);
+    String path = Storage.join(runDir, RUN_FILE);
+    try {
+      if (storage.exists(path)) {
+        JsonNode before = Json.MAPPER.readTree(storage.readBytes(path));
+        JsonNode now = Json.MAPPER.readTree(Json.MAPPER.writeValueAsBytes(run)); // same number types as read back
+        List<String> changed = new ArrayList<>();
+        diff("", before, now, changed);
+        if (!changed.isEmpty()) {
+          throw new IllegalArgumentException(runDir + " holds a run with other settings (" + String.join(", ", changed)
+              + "): resume it with the same settings, or use another output folder");
+        }
+        return;
+      }
+      storage.writeBytes(path, Json.MAPPER.writeValueAsBytes(run));
+    } catch (IOException e) {
+      throw new UncheckedIOException("cannot read or write " + path + ": " + e.getMessage(), e);
+    }
+  }
+
+  private static JsonNode strip(JsonNode node) {
+    if (node instanceof ObjectNode obj) {
+      obj.remove(FREE_ON_RESUME);
+      obj.forEach(TrainingStage::strip);
+    }
+    return node;
+  }
+
+  private static void diff(String prefix, JsonNode a, JsonNode b, List<String> out) {
+    if (a.isObject() && b.isObject()) {
+      Set<String> keys = new java.util.TreeSet<>();
+      a.fieldNames().forEachRemaining(keys::add);
+      b.fieldNames().forEachRemaining(keys::add);
+      for (String k : keys) {
+        diff(prefix.isEmpty() ? k : prefix + "." + k, a.path(k), b.path(k), out);
+      }
+    } else if (!a.equals(b)) {
+      out.add(prefix + ": " + a + " -> " + b);
+    }
+  }
+
+  /**
+   * Writes the model of the final checkpoint to {@code RUN/model}: the checkpoint's float32 files, verified as they
+   * are copied, or converted to {@code model.save_dtype} bfloat16.
+   */
+  private String export(Storage storage, String runDir, long totalSteps) {
+    Checkpoint last = new CheckpointStore(storage, runDir, null).open(totalSteps);
+    String out = Storage.join(runDir, MODEL);
+    storage.delete(out);
+    if (config.model().saveDtype().equals("float32")) {
+      String prefix = TrainerCheckpoint.MODEL + "/";
+      for (String name : last.files()) {
+        if (name.startsWith(prefix)) {
+          storage.writeBytes(Storage.join(out, name.substring(prefix.length())), last.read(name));
+        }
+      }
+    } else {
+      try (CausalLM m = CausalLM.load(TrainerCheckpoint.modelFolder(last), storage, CausalLM.device("cpu"))) {
+        m.save(out, storage, CausalLM.saveDtype(config.model().saveDtype()));
+      }
+    }
+    LOG.info("model of step {} exported to {}", totalSteps, out);
+    return out;
+  }
+}

@@ -1,0 +1,130 @@
+package io.sparkdpo.train;
+
+import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDManager;
+import io.sparkdpo.data.PreparedPair;
+import io.sparkdpo.model.CausalLM;
+import io.sparkdpo.model.SequenceLogProbs;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+
+/**
+ * The DPO objective over preference pairs: one policy forward of chosen and rejected together (with graph), the
+ * reference log-probs from a frozen model run without graph ({@code in_loop}) or from the pairs' columns
+ * ({@code precomputed}), then {@link DpoLoss}. Statistics are {@link DpoStats} arrays.
+ */
+public final class DpoObjective implements Objective<PreparedPair> {
+  private final SequenceLogProbs policy;
+  private final CausalLM reference;
+  private final SequenceLogProbs referenceLogProbs;
+  private final DpoLoss loss;
+
+  /**
+   * @param reference the frozen reference model, owned (closed) by this objective; null when the loss needs no
+   *     reference or the pairs carry precomputed reference log-probs
+   */
+  public DpoObjective(CausalLM policy, CausalLM reference, DpoLoss loss) {
+    this.policy = new SequenceLogProbs(policy);
+    this.reference = reference;
+    this.referenceLogProbs = reference == null ? null : new SequenceLogProbs(reference);
+    this.loss = loss;
+  }
+
+  @Override
+  public String id(PreparedPair pair) {
+    return pair.pairId();
+  }
+
+  @Override
+  public int tokens(PreparedPair pair) {
+    return 2 * pair.promptIds().length + pair.chosenIds().length + pair.rejectedIds().length;
+  }
+
+  @Override
+  public Forward forward(NDManager scope, List<PreparedPair> batch) {
+    DpoOutput out = compute(scope, batch, true);
+    DpoStats stats = out.stats();
+    return new Forward(out.losses().sum(), stats.lossSum(), stats.toArray(), batch.size());
+  }
+
+  @Override
+  public double[] evaluate(NDManager scope, List<PreparedPair> batch) {
+    return compute(scope, batch, false).stats().toArray();
+  }
+
+  private DpoOutput compute(NDManager scope, List<PreparedPair> batch, boolean training) {
+    List<int[]> prompts = new ArrayList<>(batch.size());
+    List<int[]> chosen = new ArrayList<>(batch.size());
+    List<int[]> rejected = new ArrayList<>(batch.size());
+    for (PreparedPair p : batch) {
+      prompts.add(p.promptIds());
+      chosen.add(p.chosenIds());
+      rejected.add(p.rejectedIds());
+    }
+    SequenceLogProbs.Pairs pi = policy.computePairs(scope, prompts, chosen, rejected, training);
+    NDArray refChosen = null;
+    NDArray refRejected = null;
+    if (loss.needsReference()) {
+      if (referenceLogProbs != null) {
+        SequenceLogProbs.Pairs ref = referenceLogProbs.computePairs(scope, prompts, chosen, rejected, false);
+        refChosen = pick(ref.chosen());
+        refRejected = pick(ref.rejected());
+      } else {
+        refChosen = scope.create(precomputed(batch, true));
+        refRejected = scope.create(precomputed(batch, false));
+      }
+    }
+    return loss.compute(pick(pi.chosen()), pick(pi.rejected()), refChosen, refRejected);
+  }
+
+  /** Summed log-probs, or per-token means for the losses that use them (ipo). */
+  private NDArray pick(SequenceLogProbs.Batch b) {
+    return loss.usesMeanLogProbs() ? b.mean() : b.sum();
+  }
+
+  /** The reference stage stores sums; ipo takes the mean over the response's tokens. */
+  private float[] precomputed(List<PreparedPair> batch, boolean chosen) {
+    float[] out = new float[batch.size()];
+    for (int i = 0; i < out.length; i++) {
+      PreparedPair p = batch.get(i);
+      Double sum = chosen ? p.refChosenLogp() : p.refRejectedLogp();
+      if (sum == null) {
+        throw new IllegalStateException("pair " + p.pairId() + " has no " + (chosen ? "ref_chosen_logp"
+            : "ref_rejected_logp") + " (train.reference_mode is precomputed)");
+      }
+      int tokens = (chosen ? p.chosenIds() : p.rejectedIds()).length;
+      out[i] = (float) (loss.usesMeanLogProbs() ? sum / tokens : sum);
+    }
+    return out;
+  }
+
+  @Override
+  public double[] emptyStats() {
+    return DpoStats.EMPTY.toArray();
+  }
+
+  @Override
+  public long items(double[] stats) {
+    return DpoStats.fromArray(stats).pairs();
+  }
+
+  @Override
+  public Map<String, Double> metrics(double[] stats) {
+    DpoStats s = DpoStats.fromArray(stats);
+    if (s.pairs() > 0) {
+      return s.toMetrics("");
+    }
+    Map<String, Double> zeros = new LinkedHashMap<>();
+    new DpoStats(1, 0, 0, 0, 0, 0, 0).toMetrics("").keySet().forEach(k -> zeros.put(k, 0.0));
+    return zeros;
+  }
+
+  @Override
+  public void close() {
+    if (reference != null) {
+      reference.close();
+    }
+  }
+}

@@ -1,0 +1,104 @@
+package io.sparkdpo.train;
+
+import com.fasterxml.jackson.annotation.JsonIgnore;
+import com.fasterxml.jackson.annotation.JsonProperty;
+import io.sparkdpo.config.ModelSettings;
+import io.sparkdpo.config.OptimizationSettings;
+import io.sparkdpo.config.SftSettings;
+import io.sparkdpo.config.TrainSettings;
+import io.sparkdpo.io.Json;
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.nio.charset.StandardCharsets;
+
+/**
+ * What every replica of a training run builds itself from: the stage, the starting model, the stage's settings and
+ * the driver's plan (steps, examples). The driver sends it to the ranks as JSON; nothing in it is secret.
+ *
+ * @param stage SFT or DPO
+ * @param model the starting policy ({@code model:} section); with DPO also the reference (pi_SFT)
+ * @param sft the {@code sft:} section (SFT only)
+ * @param dpo the {@code train:} section (DPO only)
+ * @param referenceModel DPO's frozen reference (pi_SFT, by default the starting policy), for the in-loop reference
+ * @param data what the shards hold
+ * @param totalSteps optimizer steps of the whole run
+ * @param trainExamples training examples over all ranks (pairs or text windows), for the {@code epoch} metric
+ */
+public record SessionSpec(
+    @JsonProperty("stage") Stage stage,
+    @JsonProperty("model") ModelSettings model,
+    @JsonProperty("sft") SftSettings sft,
+    @JsonProperty("dpo") TrainSettings dpo,
+    @JsonProperty("reference_model") String referenceModel,
+    @JsonProperty("data") DataKind data,
+    @JsonProperty("total_steps") long totalSteps,
+    @JsonProperty("train_examples") long trainExamples) {
+
+  /** The two training stages. */
+  public enum Stage {
+    @JsonProperty("sft") SFT,
+    @JsonProperty("dpo") DPO
+  }
+
+  /** What the training shards hold. */
+  public enum DataKind {
+    /** Prepared (or referenced) preference pairs, Parquet. */
+    @JsonProperty("pairs") PAIRS,
+    /** Token windows of plain text ({@link TextWindows}); SFT only. */
+    @JsonProperty("text") TEXT
+  }
+
+  public SessionSpec {
+    if (stage == null || model == null || data == null) {
+      throw new IllegalArgumentException("stage, model and data must be set");
+    }
+    if ((stage == Stage.SFT) != (sft != null) || (stage == Stage.DPO) != (dpo != null)) {
+      throw new IllegalArgumentException("an " + stage + " session needs exactly the " + stage + " settings");
+    }
+    if (stage == Stage.DPO && (data != DataKind.PAIRS || referenceModel == null)) {
+      throw new IllegalArgumentException("DPO trains on preference pairs against a reference model");
+    }
+    if (totalSteps < 1 || trainExamples < 1) {
+      throw new IllegalArgumentException("need at least one step and one example, got " + totalSteps + " and "
+          + trainExamples);
+    }
+  }
+
+  public static SessionSpec sft(ModelSettings model, SftSettings sft, DataKind data, long totalSteps,
+      long trainExamples) {
+    return new SessionSpec(Stage.SFT, model, sft, null, null, data, totalSteps, trainExamples);
+  }
+
+  public static SessionSpec dpo(ModelSettings model, TrainSettings dpo, String referenceModel, long totalSteps,
+      long trainExamples) {
+    return new SessionSpec(Stage.DPO, model, null, dpo, referenceModel, DataKind.PAIRS, totalSteps, trainExamples);
+  }
+
+  /** The optimiser, batch and loop settings of the stage. */
+  @JsonIgnore
+  public OptimizationSettings optimization() {
+    return stage == Stage.SFT ? sft : dpo;
+  }
+
+  /** Examples one replica takes per optimizer step, over its micro-batches. */
+  @JsonIgnore
+  public int examplesPerReplicaStep() {
+    return optimization().perDeviceTrainBatchSize() * optimization().gradientAccumulationSteps();
+  }
+
+  public String toJson() {
+    try {
+      return Json.MAPPER.writeValueAsString(this);
+    } catch (IOException e) {
+      throw new UncheckedIOException(e);
+    }
+  }
+
+  public static SessionSpec fromJson(String json) {
+    try {
+      return Json.MAPPER.readValue(json.getBytes(StandardCharsets.UTF_8), SessionSpec.class);
+    } catch (IOException e) {
+      throw new UncheckedIOException("not a session spec: " + e.getMessage(), e);
+    }
+  }
+}

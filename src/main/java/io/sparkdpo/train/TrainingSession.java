@@ -1,0 +1,416 @@
+package io.sparkdpo.train;
+
+import ai.djl.Device;
+import ai.djl.engine.Engine;
+import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.types.DataType;
+import ai.djl.nn.Parameter;
+import ai.djl.training.GradientCollector;
+import io.sparkdpo.config.SftSettings;
+import io.sparkdpo.config.TrainSettings;
+import io.sparkdpo.data.PreparedPair;
+import io.sparkdpo.data.PreparedShardReader;
+import io.sparkdpo.io.Storage;
+import io.sparkdpo.model.CausalLM;
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.nio.FloatBuffer;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Comparator;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+import java.util.stream.Stream;
+
+/**
+ * One replica of a training run: the policy, the objective, AdamW, the learning-rate schedule and this replica's
+ * shards. {@link #step} is the unit the loop (single or distributed) calls: take this replica's examples of the
+ * step from each of its shards, forward and backward per micro-batch into the accumulated gradients, hand them to
+ * the {@link GradientReducer} (identity for one replica, the TCP ring for several), then the update every replica
+ * applies identically (clip, AdamW, schedule). Everything a step depends on is in a checkpoint
+ * ({@link #checkpoint}), so a session opened from one continues bit for bit.
+ *
+ * <p>Each replica takes {@code per_device_train_batch_size x gradient_accumulation_steps / shards} examples from
+ * each of its shards per step, in shard order, and a shard's shuffle depends on its name, the seed and the epoch
+ * only: W replicas with S shards see the global batches of one replica reading all S shards.
+ */
+public final class TrainingSession<E> implements AutoCloseable {
+  public static final String STEP_SECONDS = "perf/step_seconds";
+  public static final String ALLREDUCE_SECONDS = "perf/allreduce_seconds";
+
+  /** One rank's shard: its file name (the data cursor's key) and examples. */
+  public record Shard<E>(String name, List<E> examples) {}
+
+  /**
+   * What a step or an evaluation reports: means over {@code items} items (pairs or target tokens), and the ids of
+   * the examples a step trained on, in batch order (empty for an evaluation).
+   */
+  public record Outcome(long items, Map<String, Double> metrics, List<String> exampleIds) {}
+
+  private final SessionSpec spec;
+  private final CausalLM policy;
+  private final Objective<E> objective;
+  private final List<Shard<E>> shards;
+  private final List<E> eval;
+  private final List<ShardSampler> samplers = new ArrayList<>();
+  private final TimedReducer reducer;
+  private final LearningRateSchedule schedule;
+  private final AdamW adamw;
+  private final GradientAccumulator accumulator;
+  private final OptimizerStep optimizerStep;
+  private final NDManager manager;
+  private final int perShard;
+  private long steps;
+  private Path scratch;
+
+  private TrainingSession(SessionSpec spec, CausalLM policy, Objective<E> objective, List<Shard<E>> shards,
+      List<E> eval, GradientReducer reducer, Optional<Checkpoint> resume) {
+    this.spec = spec;
+    this.policy = policy;
+    this.objective = objective;
+    this.shards = List.copyOf(shards);
+    this.eval = List.copyOf(eval);
+    this.reducer = new TimedReducer(reducer);
+    var settings = spec.optimization();
+    if (shards.isEmpty() || spec.examplesPerReplicaStep() % shards.size() != 0) {
+      throw new IllegalArgumentException("a replica takes " + spec.examplesPerReplicaStep() + " examples per step "
+          + "(per_device_train_batch_size x gradient_accumulation_steps), which its " + shards.size()
+          + " shard(s) cannot supply in equal parts");
+    }
+    this.perShard = spec.examplesPerReplicaStep() / shards.size();
+    this.schedule = LearningRateSchedule.of(settings, spec.totalSteps());
+    LinkedHashMap<String, NDArray> arrays = new LinkedHashMap<>();
+    policy.parameters().forEach((name, p) -> arrays.put(name, p.getArray()));
+    this.manager = NDManager.newBaseManager(policy.device(), "PyTorch");
+    this.adamw = new AdamW(arrays, AdamW.Hyper.of(settings), AdamW.decaysByDefault());
+    this.accumulator = new GradientAccumulator(new ArrayList<>(arrays.values()));
+    this.optimizerStep = new OptimizerStep(adamw, schedule, settings.maxGradNorm(), this.reducer);
+    try {
+      DataCursor cursor = null;
+      if (resume.isPresent()) {
+        TrainerCheckpoint.State state = TrainerCheckpoint.readState(resume.get());
+        if (!state.schedule().equals(schedule)) {
+          throw new IllegalArgumentException("checkpoint " + resume.get().dir() + " was written with the schedule "
+              + state.schedule() + ", this run's is " + schedule + ": the settings changed since (steps, rate, "
+              + "warmup); resume with the same settings or start a new output folder");
+        }
+        adamw.importState(TrainerCheckpoint.readOptimizer(resume.get()));
+        cursor = state.data();
+        steps = state.step();
+      }
+      for (Shard<E> s : shards) {
+        if (s.examples().isEmpty()) {
+          throw new IllegalArgumentException("training shard " + s.name() + " is empty: prepare fewer shards");
+        }
+        ShardCursor c = cursor != null ? cursor.shard(s.name())
+            : ShardCursor.start(s.name(), s.examples().size(), SeededRng.derive(settings.seed(), s.name().hashCode()));
+        samplers.add(new ShardSampler(c, s.examples().size()));
+      }
+    } catch (RuntimeException e) {
+      closeOwned();
+      throw e;
+    }
+  }
+
+  /**
+   * Loads what {@code spec} names and builds this replica: the policy (from the checkpoint when resuming), the
+   * objective (with a frozen reference for DPO {@code in_loop}, loaded from {@code spec.referenceModel()} on a resume
+   * too), and its shards (with checks for DPO
+   * {@code precomputed}: every pair must carry reference log-probs).
+   */
+  public static TrainingSession<?> open(SessionSpec spec, Storage storage, Device device, List<String> trainShards,
+      List<String> evalShards, GradientReducer reducer, Optional<Checkpoint> resume) {
+    CausalLM policy = resume.isPresent()
+        ? CausalLM.load(TrainerCheckpoint.modelFolder(resume.get()), storage, device)
+        : CausalLM.load(spec.model().path(), storage, device, spec.model().seed());
+    Objective<?> objective = null;
+    try {
+      if (spec.stage() == SessionSpec.Stage.DPO) {
+        TrainSettings t = spec.dpo();
+        DpoLoss loss = DpoLoss.of(t);
+        boolean precomputed = t.referenceMode() == TrainSettings.ReferenceMode.PRECOMPUTED;
+        boolean requireColumns = loss.needsReference() && precomputed;
+        List<Shard<PreparedPair>> train = pairShards(storage, trainShards, requireColumns);
+        List<PreparedPair> evalPairs = flatten(pairShards(storage, evalShards, requireColumns));
+        CausalLM reference = loss.needsReference() && !precomputed
+            ? CausalLM.load(spec.referenceModel(), storage, device, spec.model().seed()) : null;
+        DpoObjective dpo = new DpoObjective(policy, reference, loss);
+        objective = dpo;
+        return new TrainingSession<>(spec, policy, dpo, train, evalPairs, reducer, resume);
+      }
+      SftSettings s = spec.sft();
+      SftObjective sft = new SftObjective(policy, s.completionOnlyLoss());
+      objective = sft;
+      List<Shard<LmExample>> train = lmShards(storage, trainShards, spec.data());
+      return new TrainingSession<>(spec, policy, sft, train, flatten(lmShards(storage, evalShards, spec.data())),
+          reducer, resume);
+    } catch (RuntimeException | Error e) {
+      if (objective != null) {
+        objective.close();
+      }
+      policy.close();
+      throw e;
+    }
+  }
+
+  private static List<Shard<PreparedPair>> pairShards(Storage storage, List<String> paths, boolean requireReference) {
+    List<Shard<PreparedPair>> out = new ArrayList<>();
+    for (String path : paths) {
+      List<PreparedPair> pairs = PreparedShardReader.read(storage, path);
+      if (requireReference) {
+        requireReferenceColumns(path, pairs);
+      }
+      out.add(new Shard<>(fileName(path), pairs));
+    }
+    return out;
+  }
+
+  /** Every pair must carry both reference log-probs; the first that does not is named with its file and row. */
+  static void requireReferenceColumns(String path, List<PreparedPair> pairs) {
+    for (int i = 0; i < pairs.size(); i++) {
+      PreparedPair p = pairs.get(i);
+      String missing = p.refChosenLogp() == null ? "ref_chosen_logp" : p.refRejectedLogp() == null
+          ? "ref_rejected_logp" : null;
+      if (missing != null) {
+        throw new IllegalArgumentException(path + " row " + (i + 1) + " (pair " + p.pairId() + ", from "
+            + p.sourceFile() + " row " + p.sourceRow() + "): column " + missing + " is missing or null, but "
+            + "train.reference_mode is precomputed: run the reference stage on this data first, or set "
+            + "train.reference_mode=in_loop");
+      }
+    }
+  }
+
+  private static List<Shard<LmExample>> lmShards(Storage storage, List<String> paths, SessionSpec.DataKind kind) {
+    List<Shard<LmExample>> out = new ArrayList<>();
+    for (String path : paths) {
+      List<LmExample> examples;
+      if (kind == SessionSpec.DataKind.TEXT) {
+        examples = TextWindows.readShard(storage, path);
+      } else {
+        examples = new ArrayList<>();
+        for (PreparedPair p : PreparedShardReader.read(storage, path)) {
+          examples.add(new LmExample(p.pairId(), p.promptIds(), p.chosenIds()));
+        }
+      }
+      out.add(new Shard<>(fileName(path), examples));
+    }
+    return out;
+  }
+
+  private static <T> List<T> flatten(List<Shard<T>> shards) {
+    List<T> all = new ArrayList<>();
+    shards.forEach(s -> all.addAll(s.examples()));
+    return all;
+  }
+
+  private static String fileName(String path) {
+    return path.substring(path.lastIndexOf('/') + 1);
+  }
+
+  public long stepsDone() {
+    return steps;
+  }
+
+  public CausalLM policy() {
+    return policy;
+  }
+
+  /**
+   * Optimizer step {@code step} (1-based, the next one): this replica's examples, forward and backward per
+   * micro-batch, the reducer's all-reduce, the update.
+   *
+   * @throws NonFiniteException naming the step and the examples, when a loss or the gradient is NaN or infinite; the
+   *     parameters and optimizer state are then as they were before the step
+   */
+  public Outcome step(long step) {
+    if (step != steps + 1) {
+      throw new IllegalArgumentException("step " + step + " requested, but " + steps + " steps are done");
+    }
+    long start = System.nanoTime();
+    reducer.reset();
+    List<E> batch = new ArrayList<>(spec.examplesPerReplicaStep());
+    for (int i = 0; i < shards.size(); i++) {
+      for (int row : samplers.get(i).next(perShard)) {
+        batch.add(shards.get(i).examples().get(row));
+      }
+    }
+    List<String> ids = batch.stream().map(objective::id).toList();
+    double[] stats = objective.emptyStats();
+    long items = 0;
+    long tokens = 0;
+    int micro = spec.optimization().perDeviceTrainBatchSize();
+    try (GradientCollector collector = Engine.getEngine("PyTorch").newGradientCollector()) {
+      for (int from = 0; from < batch.size(); from += micro) {
+        List<E> part = batch.subList(from, Math.min(batch.size(), from + micro));
+        try (NDManager scope = manager.newSubManager()) {
+          Objective.Forward f = objective.forward(scope, part);
+          NonFiniteException.requireFinite(step, "loss", f.lossValue(), ids);
+          collector.backward(f.lossSum());
+          accumulator.addMicroBatch(f.items());
+          add(stats, f.stats());
+          items += f.items();
+        }
+        for (E e : part) {
+          tokens += objective.tokens(e);
+        }
+      }
+    } catch (RuntimeException | Error e) {
+      accumulator.zero();
+      throw e;
+    }
+    OptimizerStep.Result r;
+    try {
+      r = optimizerStep.apply(step - 1, accumulator, globalItems(items), ids);
+    } catch (NonFiniteException e) {
+      // The optimizer counts updates done before this one; the run counts steps from 1.
+      NonFiniteException named = new NonFiniteException(step, e.quantity(), e.value(), e.pairIds());
+      named.initCause(e);
+      throw named;
+    }
+    steps = step;
+    double seconds = (System.nanoTime() - start) / 1e9;
+    Map<String, Double> metrics = new LinkedHashMap<>(objective.metrics(stats));
+    metrics.put(MetricNames.GRAD_NORM, r.gradNorm());
+    metrics.put(MetricNames.LEARNING_RATE, r.learningRate());
+    metrics.put(MetricNames.EPOCH, epochAt(step));
+    metrics.put(MetricNames.TOKENS_PER_SECOND, tokens * reducer.worldSize() / seconds);
+    metrics.put(STEP_SECONDS, seconds);
+    metrics.put(ALLREDUCE_SECONDS, reducer.nanos / 1e9);
+    return new Outcome(items, metrics, ids);
+  }
+
+  /**
+   * The global batch's items (pairs, or SFT target tokens, which differ between replicas): a sum over replicas
+   * through the reducer, exact as two float halves of a count below 2^35.
+   */
+  private long globalItems(long local) {
+    if (reducer.worldSize() == 1) {
+      return local;
+    }
+    FloatBuffer halves = FloatBuffer.wrap(new float[] {local >>> 12, local & 0xFFF});
+    reducer.allReduceMean(halves);
+    int w = reducer.worldSize();
+    return (Math.round((double) halves.get(0) * w) << 12) + Math.round((double) halves.get(1) * w);
+  }
+
+  /** Metrics over this replica's evaluation examples, in fixed order, without graph. */
+  public Outcome evaluate() {
+    double[] stats = objective.emptyStats();
+    int size = spec.optimization().perDeviceEvalBatchSize();
+    for (int from = 0; from < eval.size(); from += size) {
+      try (NDManager scope = manager.newSubManager()) {
+        add(stats, objective.evaluate(scope, eval.subList(from, Math.min(eval.size(), from + size))));
+      }
+    }
+    return new Outcome(objective.items(stats), objective.metrics(stats), List.of());
+  }
+
+  /** Fractional epochs after {@code step} steps of the global batch. */
+  public double epochAt(long step) {
+    return (double) step * spec.examplesPerReplicaStep() * reducer.worldSize() / spec.trainExamples();
+  }
+
+  /** Where this replica's shards stand (its part of the checkpoint's data cursor). */
+  public DataCursor cursor() {
+    return new DataCursor(samplers.stream().map(ShardSampler::cursor).toList());
+  }
+
+  /**
+   * The files of checkpoint {@code step}: the policy in Hugging Face layout (float32, with its tokenizer files),
+   * AdamW's moments and step, and the loop state with {@code data} (every replica's cursors merged). The model is
+   * staged in a local scratch folder, deleted at the next checkpoint or on close.
+   */
+  public Map<String, PayloadWriter> checkpoint(long step, DataCursor data) {
+    if (step != steps) {
+      throw new IllegalArgumentException("checkpoint of step " + step + " requested after step " + steps);
+    }
+    deleteScratch();
+    try {
+      scratch = Files.createTempDirectory("spark-dpo-checkpoint-");
+      policy.save(scratch.toString(), Storage.local(), DataType.FLOAT32);
+      // No step draws random numbers (no dropout; shuffles derive from the seed, shard and epoch), so the RNG
+      // state is the seed's; it is stored so that a resumed run can check it and later randomness can use it.
+      TrainerCheckpoint.State state = new TrainerCheckpoint.State(step, epochAt(step), schedule, data,
+          new SeededRng(spec.optimization().seed()).state());
+      return TrainerCheckpoint.payload(scratch, adamw.exportState(), state);
+    } catch (IOException e) {
+      throw new UncheckedIOException("cannot stage checkpoint " + step + ": " + e.getMessage(), e);
+    }
+  }
+
+  /** Every parameter's array in the model's order (for checksums). */
+  public List<NDArray> parameterArrays() {
+    List<NDArray> out = new ArrayList<>();
+    for (Parameter p : policy.parameters().values()) {
+      out.add(p.getArray());
+    }
+    return out;
+  }
+
+  private static void add(double[] into, double[] more) {
+    for (int i = 0; i < into.length; i++) {
+      into[i] += more[i];
+    }
+  }
+
+  private void deleteScratch() {
+    if (scratch == null) {
+      return;
+    }
+    try (Stream<Path> walk = Files.walk(scratch)) {
+      for (Path p : walk.sorted(Comparator.reverseOrder()).toList()) {
+        Files.deleteIfExists(p);
+      }
+    } catch (IOException e) {
+      throw new UncheckedIOException("cannot delete " + scratch + ": " + e.getMessage(), e);
+    }
+    scratch = null;
+  }
+
+  private void closeOwned() {
+    accumulator.close();
+    adamw.close();
+    manager.close();
+  }
+
+  @Override
+  public void close() {
+    try {
+      deleteScratch();
+    } finally {
+      closeOwned();
+      objective.close();
+      policy.close();
+    }
+  }
+
+  /** The reducer, timed: how long a step spends communicating. */
+  private static final class TimedReducer implements GradientReducer {
+    private final GradientReducer inner;
+    private long nanos;
+
+    TimedReducer(GradientReducer inner) {
+      this.inner = inner;
+    }
+
+    void reset() {
+      nanos = 0;
+    }
+
+    @Override
+    public int worldSize() {
+      return inner.worldSize();
+    }
+
+    @Override
+    public void allReduceMean(FloatBuffer direct) {
+      long t = System.nanoTime();
+      inner.allReduceMean(direct);
+      nanos += System.nanoTime() - t;
+    }
+  }
+}

@@ -1,0 +1,180 @@
+package io.sparkdpo.dist;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import io.sparkdpo.config.JobConfig;
+import io.sparkdpo.data.PreparedPair;
+import io.sparkdpo.io.Storage;
+import io.sparkdpo.model.CausalLM;
+import io.sparkdpo.testing.LocalClusterSpark;
+import io.sparkdpo.train.SessionSpec;
+import io.sparkdpo.train.TrainingFixtures;
+import java.nio.file.Path;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import java.util.TreeMap;
+import java.util.concurrent.TimeUnit;
+import java.util.stream.Collectors;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * The real DJL trainer (DPO, in-loop reference) on {@code local-cluster[2,1,1536]}: two executor JVMs, one rank each,
+ * gradients averaged over the TCP ring. A small Llama config and 2 x 16 synthetic pairs keep it fast.
+ */
+@Timeout(value = 300, unit = TimeUnit.SECONDS)
+class DjlTrainingClusterTest {
+  private static LocalClusterSpark cluster;
+  private static String data;
+  private static String model;
+  private static TrainingStage.Result cleanTwoWorkers;
+
+  @TempDir
+  static Path tmp;
+
+  @BeforeAll
+  @Timeout(value = 180, unit = TimeUnit.SECONDS)
+  static void startCluster() {
+    model = TrainingFixtures.writeModel(tmp.resolve("model"), TrainingFixtures.SMALL, 7);
+    List<PreparedPair> a = TrainingFixtures.pairs("a", 16, TrainingFixtures.SMALL.vocabSize(), 21);
+    List<PreparedPair> b = TrainingFixtures.pairs("b", 16, TrainingFixtures.SMALL.vocabSize(), 22);
+    data = TrainingFixtures.writePrepared(tmp.resolve("data"), List.of(a, b),
+        TrainingFixtures.pairs("e", 6, TrainingFixtures.SMALL.vocabSize(), 23), null);
+    cluster = LocalClusterSpark.start(2, 1, 1536, Map.of());
+  }
+
+  @AfterAll
+  @Timeout(value = 60, unit = TimeUnit.SECONDS)
+  static void stopCluster() {
+    if (cluster != null) {
+      cluster.close();
+    }
+  }
+
+  /** 20 steps of a global batch of 4 pairs (2 from each shard), evaluation every 10, checkpoints every 5. */
+  private static TrainingStage.Result train(String name, int workers, String... more) {
+    List<String> o = new java.util.ArrayList<>(List.of("model.path=" + model, "train.reference_mode=in_loop",
+        "train.learning_rate=0.002", "train.warmup_steps=3", "train.max_steps=20", "train.logging_steps=1",
+        "train.eval_steps=10", "train.save_steps=5", "train.checksum_steps=4", "train.workers=" + workers,
+        "train.per_device_train_batch_size=" + (4 / workers), "train.output_dir=" + tmp.resolve(name)));
+    o.addAll(List.of(more));
+    JobConfig cfg = TrainingFixtures.config(o.toArray(String[]::new));
+    return new TrainingStage(cluster.session(), cfg, SessionSpec.Stage.DPO)
+        .withProgress(new SyntheticRunSpecs.CapturedProgress()).run(TrainingStage.Inputs.prepared(data));
+  }
+
+  private static synchronized TrainingStage.Result cleanTwoWorkers() {
+    if (cleanTwoWorkers == null) {
+      cleanTwoWorkers = train("clean-w2", 2);
+    }
+    return cleanTwoWorkers;
+  }
+
+  private static Map<String, float[]> parameters(String modelDir) {
+    Map<String, float[]> out = new LinkedHashMap<>();
+    try (CausalLM m = CausalLM.load(modelDir, Storage.local(), CausalLM.device("cpu"))) {
+      m.parameters().forEach((name, p) -> out.put(name, p.getArray().toFloatArray()));
+    }
+    return out;
+  }
+
+  @Test
+  void twoWorkersInTwoExecutorsMatchOneWorkerWithTheSameGlobalBatch() {
+    TrainingStage.Result one = train("clean-w1", 1);
+    TrainingStage.Result two = cleanTwoWorkers();
+
+    assertEquals(1, two.outcome().attempts());
+    Set<Long> pids = two.outcome().reports().stream().map(WorkerReport::pid).collect(Collectors.toSet());
+    assertEquals(2, pids.size(), "one rank per executor JVM: " + two.outcome().reports());
+    assertFalse(pids.contains(ProcessHandle.current().pid()), "a rank ran in the driver");
+
+    Map<Long, Double> lossOne = SyntheticRunSpecs.losses(one.runDir());
+    Map<Long, Double> lossTwo = SyntheticRunSpecs.losses(two.runDir());
+    assertEquals(20, lossOne.size());
+    assertEquals(lossOne.keySet(), lossTwo.keySet());
+    double lossGap = 0;
+    for (long s = 1; s <= 20; s++) {
+      assertEquals(lossOne.get(s), lossTwo.get(s), 1e-5, "loss at step " + s);
+      lossGap = Math.max(lossGap, Math.abs(lossOne.get(s) - lossTwo.get(s)));
+    }
+    assertEquals(Math.log(2), lossOne.get(1L), 1e-6);
+    assertTrue(lossOne.get(20L) < 0.6, lossOne.toString());
+    Map<String, float[]> p1 = parameters(one.modelDir());
+    Map<String, float[]> p2 = parameters(two.modelDir());
+    double worst = 0;
+    for (String name : p1.keySet()) {
+      for (int i = 0; i < p1.get(name).length; i++) {
+        worst = Math.max(worst, Math.abs(p1.get(name)[i] - p2.get(name)[i]));
+      }
+    }
+    System.out.printf("W=2 vs W=1 over 20 steps: largest loss difference %.2e, largest parameter difference %.2e%n",
+        lossGap, worst);
+    assertTrue(worst <= 1e-5, "largest parameter difference " + worst);
+    assertTrue(two.lastEval().containsKey("eval/rewards/accuracies"), two.lastEval().toString());
+  }
+
+  @Test
+  void anExceptionInjectedIntoRankOneIsRecoveredFromTheLastCheckpointWithTheSameBits() {
+    TrainingStage.Result faulty = train("exception", 2, "train.fault_injection.kind=exception",
+        "train.fault_injection.rank=1", "train.fault_injection.step=7");
+
+    assertEquals(2, faulty.outcome().attempts());
+    String why = faulty.outcome().failures().get(0);
+    assertTrue(why.startsWith("attempt 1 failed after step 6: rank 1 at step 7: InjectedFault: injected fault"), why);
+    assertEquals(cleanTwoWorkers().outcome().checksum(), faulty.outcome().checksum());
+    Map<String, float[]> clean = parameters(cleanTwoWorkers().modelDir());
+    Map<String, float[]> recovered = parameters(faulty.modelDir());
+    for (String name : clean.keySet()) {
+      assertArrayEquals(clean.get(name), recovered.get(name), 0f, name);
+    }
+    assertEquals(SyntheticRunSpecs.losses(cleanTwoWorkers().runDir()), SyntheticRunSpecs.losses(faulty.runDir()));
+  }
+
+  /**
+   * SFT scales by the global token count, which differs between the ranks' batches: the ranks sum it through the
+   * ring. Micro-batches of 2 in both runs (one worker accumulates two): regrouping 4 sequences into 2 + 2 alone moves
+   * a few parameters by up to 3e-5 after 8 steps here (float32 sums that nearly cancel, amplified by Adam), which
+   * would hide what this test checks.
+   */
+  @Test
+  void sftWithTwoWorkersMatchesOneWorkerThoughTheirBatchesHoldDifferentTokenCounts() {
+    Map<Integer, Map<Long, Double>> losses = new TreeMap<>();
+    Map<Integer, Map<String, float[]>> params = new TreeMap<>();
+    for (int workers : new int[] {1, 2}) {
+      JobConfig cfg = TrainingFixtures.config("model.path=" + model, "sft.learning_rate=0.005", "sft.max_steps=8",
+          "sft.logging_steps=1", "sft.eval_steps=0", "sft.save_steps=0", "sft.workers=" + workers,
+          "sft.per_device_train_batch_size=2", "sft.gradient_accumulation_steps=" + (2 / workers),
+          "sft.output_dir=" + tmp.resolve("sft-w" + workers));
+      TrainingStage.Result r = new TrainingStage(cluster.session(), cfg, SessionSpec.Stage.SFT)
+          .withProgress(new SyntheticRunSpecs.CapturedProgress()).run(TrainingStage.Inputs.prepared(data));
+      losses.put(workers, SyntheticRunSpecs.losses(r.runDir()));
+      params.put(workers, parameters(r.modelDir()));
+    }
+    for (long s = 1; s <= 8; s++) {
+      assertEquals(losses.get(1).get(s), losses.get(2).get(s), 1e-5, "loss (mean per token) at step " + s);
+    }
+    assertTrue(losses.get(1).get(8L) < losses.get(1).get(1L), losses.get(1).toString());
+    double worst = 0;
+    String where = "";
+    for (String name : params.get(1).keySet()) {
+      float[] a = params.get(1).get(name);
+      float[] b = params.get(2).get(name);
+      for (int i = 0; i < a.length; i++) {
+        if (Math.abs(a[i] - b[i]) > worst) {
+          worst = Math.abs(a[i] - b[i]);
+          where = name + "[" + i + "]";
+        }
+      }
+    }
+    System.out.printf("SFT W=2 vs W=1 over 8 steps: largest parameter difference %.2e at %s%n", worst, where);
+    assertTrue(worst <= 1e-5, "largest parameter difference " + worst + " at " + where);
+  }
+}
