@@ -16,6 +16,8 @@ import picocli.CommandLine.Command;
         TokenizerCommand.class,
         ClusterCheckCommand.class,
         PrepareCommand.class,
+        ReferenceCommand.class,
+        GenerateCommand.class,
     })
 public final class Main implements Runnable {
   /** Exit code for a configuration or usage error (nothing ran). */
