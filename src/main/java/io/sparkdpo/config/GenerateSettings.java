@@ -27,28 +27,16 @@ public record GenerateSettings(
     long seed,
     int promptsPerBatch,
     int partitions,
-    boolean writeSamples) implements Validated {
+    boolean writeSamples) implements Validated, ExecutorModelSettings {
 
   public GenerateSettings {
     prompts = prompts == null ? List.of() : List.copyOf(prompts);
     evalPrompts = evalPrompts == null ? List.of() : List.copyOf(evalPrompts);
   }
 
-  /** pi_SFT: {@code generate.model}, else {@code model.path}. */
-  public String modelOr(ModelSettings fallback) {
-    return model != null ? model : fallback.path();
-  }
-
-  /** The device: {@code generate.device}, else {@code model.device}. */
-  public String deviceOr(ModelSettings fallback) {
-    return device != null ? device : fallback.device();
-  }
-
   @Override
   public void validate(String prefix, Violations v) {
-    v.require(model == null || !model.isBlank(), prefix + ".model", "must be null (model.path) or a model", model);
-    v.require(device == null || device.matches("cpu|gpu|gpu:\\d+"), prefix + ".device",
-        "must be null (model.device) or one of [cpu, gpu, gpu:N]", device);
+    validateModel(prefix, v);
     v.positive(prefix + ".num_prompts", numPrompts);
     v.positive(prefix + ".prompt_min_words", promptMinWords);
     v.require(promptMaxWords >= promptMinWords, prefix + ".prompt_max_words",

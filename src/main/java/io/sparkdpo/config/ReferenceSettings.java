@@ -12,23 +12,10 @@ public record ReferenceSettings(
     String device,
     int batchTokens,
     int sortWindow,
-    int partitions) implements Validated {
-
-  /** The reference model: {@code reference.model}, else {@code model.path}. */
-  public String modelOr(ModelSettings fallback) {
-    return model != null ? model : fallback.path();
-  }
-
-  /** The device: {@code reference.device}, else {@code model.device}. */
-  public String deviceOr(ModelSettings fallback) {
-    return device != null ? device : fallback.device();
-  }
-
+    int partitions) implements Validated, ExecutorModelSettings {
   @Override
   public void validate(String prefix, Violations v) {
-    v.require(model == null || !model.isBlank(), prefix + ".model", "must be null (model.path) or a model", model);
-    v.require(device == null || device.matches("cpu|gpu|gpu:\\d+"), prefix + ".device",
-        "must be null (model.device) or one of [cpu, gpu, gpu:N]", device);
+    validateModel(prefix, v);
     v.positive(prefix + ".batch_tokens", batchTokens);
     v.positive(prefix + ".sort_window", sortWindow);
     v.nonNegative(prefix + ".partitions", partitions);

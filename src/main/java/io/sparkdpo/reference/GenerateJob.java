@@ -5,6 +5,7 @@ import com.fasterxml.jackson.databind.node.ObjectNode;
 import io.sparkdpo.config.ConfigLoader;
 import io.sparkdpo.config.GenerateSettings;
 import io.sparkdpo.config.JobConfig;
+import io.sparkdpo.data.PrepareJob;
 import io.sparkdpo.data.TextPrompts;
 import io.sparkdpo.data.TextTokenizer;
 import io.sparkdpo.data.TokenizerFiles;
@@ -71,8 +72,7 @@ public final class GenerateJob {
     Configuration hadoop = spark.sparkContext().hadoopConfiguration();
     S3aSettings.hadoopProperties(config.storage().s3()).forEach(hadoop::set);
     Storage storage = new Storage(hadoop);
-    String out = outputDir.length() > 1 && outputDir.endsWith("/") ? outputDir.substring(0, outputDir.length() - 1)
-        : outputDir;
+    String out = ReferenceJob.stripSlash(outputDir);
     if (g.prompts().isEmpty()) {
       throw new IllegalArgumentException("generate needs prompt text: --prompts PATH (or generate.prompts), e.g. "
           + "sample-data/corpus/moby-dick/train");
@@ -87,7 +87,7 @@ public final class GenerateJob {
 
     ObjectNode settings = (ObjectNode) ConfigLoader.toRedactedTree(config).get("generate").deepCopy();
     settings.remove(List.of("partitions", "prompts", "eval_prompts", "model", "device"));
-    String fingerprint = ReferenceJob.sha256("generate-v" + VERSION, model.fingerprint(), tokenizerFiles.fingerprint(),
+    String fingerprint = PrepareJob.sha256("generate-v" + VERSION, model.fingerprint(), tokenizerFiles.fingerprint(),
         config.evaluate().reward(), settings.toString(), "eval_prompts=" + config.evaluate().numPrompts(),
         files(promptFiles), files(evalFiles));
     Optional<GenerateManifest> existing = complete(storage, out, fingerprint);

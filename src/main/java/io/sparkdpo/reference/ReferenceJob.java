@@ -5,18 +5,15 @@ import static org.apache.spark.sql.functions.lit;
 
 import io.sparkdpo.config.JobConfig;
 import io.sparkdpo.config.ReferenceSettings;
+import io.sparkdpo.data.PrepareJob;
 import io.sparkdpo.data.PreparedManifest;
 import io.sparkdpo.data.TextTokenizer;
 import io.sparkdpo.io.S3aSettings;
 import io.sparkdpo.io.Storage;
 import io.sparkdpo.model.CausalLM;
 import java.io.IOException;
-import java.nio.charset.StandardCharsets;
-import java.security.MessageDigest;
-import java.security.NoSuchAlgorithmException;
 import java.time.Instant;
 import java.util.ArrayList;
-import java.util.HexFormat;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
@@ -84,7 +81,7 @@ public final class ReferenceJob {
     ModelSpec model = ModelSpec.resolve(modelPath, config.model().seed(), s.deviceOr(config.model()), storage);
     requireSameTokenizer(prepared, data, modelPath, storage);
     String dataFingerprint = dataFingerprint(prepared);
-    String fingerprint = sha256("reference-v" + VERSION, dataFingerprint, model.fingerprint());
+    String fingerprint = PrepareJob.sha256("reference-v" + VERSION, dataFingerprint, model.fingerprint());
 
     Optional<ReferenceManifest> existing = completeWithFingerprint(storage, out, fingerprint);
     if (existing.isPresent()) {
@@ -230,7 +227,7 @@ public final class ReferenceJob {
         sp.shards().forEach(sh -> parts.add(sh.file() + "|" + sh.rows() + "|" + sh.sha256()));
       }
     }
-    return sha256(parts.toArray(new String[0]));
+    return PrepareJob.sha256(parts.toArray(new String[0]));
   }
 
   /**
@@ -288,23 +285,7 @@ public final class ReferenceJob {
     return Optional.of(m);
   }
 
-  static String sha256(String... parts) {
-    MessageDigest md;
-    try {
-      md = MessageDigest.getInstance("SHA-256");
-    } catch (NoSuchAlgorithmException e) {
-      throw new IllegalStateException(e);
-    }
-    for (String p : parts) {
-      byte[] b = p.getBytes(StandardCharsets.UTF_8);
-      md.update(Integer.toString(b.length).getBytes(StandardCharsets.US_ASCII));
-      md.update((byte) ':');
-      md.update(b);
-    }
-    return HexFormat.of().formatHex(md.digest());
-  }
-
-  private static String stripSlash(String dir) {
+  static String stripSlash(String dir) {
     return dir.length() > 1 && dir.endsWith("/") ? dir.substring(0, dir.length() - 1) : dir;
   }
 }

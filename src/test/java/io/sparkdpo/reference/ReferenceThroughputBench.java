@@ -1,5 +1,8 @@
 package io.sparkdpo.reference;
 
+import static io.sparkdpo.model.ModelThroughputBench.matmul;
+import static io.sparkdpo.model.ModelThroughputBench.matmulParams;
+import static io.sparkdpo.model.ModelThroughputBench.median;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import ai.djl.Device;
@@ -19,7 +22,6 @@ import io.sparkdpo.model.ModelConfig;
 import io.sparkdpo.testing.SharedSpark;
 import java.nio.file.Path;
 import java.util.ArrayList;
-import java.util.Arrays;
 import java.util.List;
 import java.util.Locale;
 import org.apache.spark.sql.SparkSession;
@@ -112,27 +114,6 @@ class ReferenceThroughputBench {
         median(matmul) / (2.0 * matmulParams), median(stageRatio), rounded(stageRatio), median(localRatio),
         rounded(localRatio), median(stage) / median(local));
     return median(stageRatio);
-  }
-
-  /** Parameters that take part in matmuls: all but the norms and the input embedding lookup (a tied head counts). */
-  static long matmulParams(ModelConfig c) {
-    long norms = (2L * c.numHiddenLayers() + 1) * c.hiddenSize();
-    long inputEmbedding = c.tieWordEmbeddings() ? 0 : (long) c.vocabSize() * c.hiddenSize();
-    return c.numParameters() - norms - inputEmbedding;
-  }
-
-  private static double matmul(NDArray a, NDArray b, int n) {
-    long start = System.nanoTime();
-    for (int i = 0; i < n; i++) {
-      a.matMul(b).close();
-    }
-    return n * 2.0 * 2048 * 2048 * 2048 / ((System.nanoTime() - start) / 1e9);
-  }
-
-  private static double median(double[] values) {
-    double[] s = values.clone();
-    Arrays.sort(s);
-    return s.length % 2 == 1 ? s[s.length / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
   }
 
   private static String rounded(double[] values) {
