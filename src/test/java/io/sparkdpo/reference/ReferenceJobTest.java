@@ -8,6 +8,9 @@ import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import com.fasterxml.jackson.databind.JsonNode;
+import io.sparkdpo.config.ConfigLoader;
+import io.sparkdpo.config.JobConfig;
+import io.sparkdpo.data.PrepareJob;
 import io.sparkdpo.data.PreparedManifest;
 import io.sparkdpo.data.PreparedPair;
 import io.sparkdpo.data.PreparedShardReader;
@@ -42,6 +45,10 @@ class ReferenceJobTest {
 
   private ReferenceJob.Result reference(long seed, Path out, String... overrides) {
     return new ReferenceJob(spark, ReferenceFixtures.config(seed, overrides)).run(prepared.toString(), out.toString());
+  }
+
+  private ReferenceJob.Result reference(long seed, Path data, Path out) {
+    return new ReferenceJob(spark, ReferenceFixtures.config(seed)).run(data.toString(), out.toString());
   }
 
   @Test
@@ -166,6 +173,27 @@ class ReferenceJobTest {
         .file()));
     assertFalse(new ReferenceJob(spark, ReferenceFixtures.config(seed + 1)).run(otherData.toString(), out.toString())
         .upToDate(), "a missing shard is recomputed");
+  }
+
+  @Test
+  void anEmptyShardStaysAValidEmptyShard() {
+    JobConfig prepareCfg = ConfigLoader.load(null, List.of("prepare.tokenizer=builtin",
+        "prepare.max_length=192", "prepare.max_prompt_length=96", "prepare.eval_fraction=0.0", "prepare.num_shards=2"));
+    Path data = dir.resolve("no-eval");
+    new PrepareJob(spark, prepareCfg, 1).run(List.of(ReferenceFixtures.SAMPLE_PAIRS.toString()),
+        data.toString());
+    PreparedManifest in = ReferenceFixtures.readManifest(data);
+    assertEquals(0, in.splits().get(PreparedManifest.EVAL).rows());
+    reference(ReferenceFixtures.freshSeed(), data, dir.resolve("ref"));
+    PreparedManifest out = ReferenceFixtures.readManifest(dir.resolve("ref"));
+    assertEquals(in.splits().get(PreparedManifest.EVAL).shards().size(),
+        out.splits().get(PreparedManifest.EVAL).shards().size());
+    for (PreparedManifest.Shard s : out.splits().get(PreparedManifest.EVAL).shards()) {
+      assertEquals(0, PreparedShardReader.read(Storage.local(), dir.resolve("ref").resolve(s.file()).toString()).size());
+      assertEquals(List.of("ref_chosen_logp"), List.of(spark.read().parquet(dir.resolve("ref").resolve(s.file())
+          .toString()).schema().fieldNames()).subList(13, 14));
+    }
+    assertEquals(50, ReferenceFixtures.pairs(dir.resolve("ref")).size());
   }
 
   @Test
