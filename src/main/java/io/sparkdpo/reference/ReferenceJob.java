@@ -113,7 +113,7 @@ public final class ReferenceJob {
     ExecutorStats.Summary summary = stats.summary();
 
     ReferenceManifest manifest = publish(storage, data, out, prepared, shards, written, fingerprint,
-        new Info(modelPath, model, dataFingerprint, data, s.batchTokens(), summary, seconds));
+        new Run(modelPath, model, dataFingerprint, data, s.batchTokens(), summary, seconds));
     manifest.write(storage, out);
     ReferenceManifest.Info r = manifest.reference();
     LOG.info("reference: {} pairs, {} step tokens in {} s ({} tokens/s); model loaded {} time(s) by {} task(s) in "
@@ -163,12 +163,12 @@ public final class ReferenceJob {
   }
 
   /** What the manifest's reference object needs besides the counts of the written shards. */
-  private record Info(String modelPath, ModelSpec model, String dataFingerprint, String data, int batchTokens,
+  private record Run(String modelPath, ModelSpec model, String dataFingerprint, String data, int batchTokens,
       ExecutorStats.Summary executors, double seconds) {}
 
   /** Moves the shards into place, copies the quarantine, checks every row arrived, and builds the manifest. */
   private static ReferenceManifest publish(Storage storage, String data, String out, PreparedManifest prepared,
-      List<PreparedManifest.Shard> shards, List<ShardWriter.Output> written, String fingerprint, Info info) {
+      List<PreparedManifest.Shard> shards, List<ShardWriter.Output> written, String fingerprint, Run run) {
     Map<Integer, ShardWriter.Output> byShard = new TreeMap<>();
     written.forEach(o -> byShard.put(o.shard(), o));
     long pairs = 0;
@@ -209,13 +209,13 @@ public final class ReferenceJob {
       }
     }
     PreparedManifest m = prepared;
-    PreparedManifest data2 = new PreparedManifest(ReferenceManifest.STAGE, m.version(), Instant.now().toString(),
+    PreparedManifest referenced = new PreparedManifest(ReferenceManifest.STAGE, m.version(), Instant.now().toString(),
         fingerprint, m.input(), m.tokenizer(), m.template(), m.config(), m.counts(), splits, m.quarantine(),
         m.histograms());
-    ExecutorStats.Summary ex = info.executors();
-    return new ReferenceManifest(data2, new ReferenceManifest.Info(info.modelPath(), info.model().fingerprint(),
-        info.dataFingerprint(), info.data(), info.model().device(), info.batchTokens(), pairs, responseTokens,
-        stepTokens, ex.modelLoads(), ex.tasks(), ex.jvms().size(), info.seconds()));
+    ExecutorStats.Summary ex = run.executors();
+    return new ReferenceManifest(referenced, new ReferenceManifest.Info(run.modelPath(), run.model().fingerprint(),
+        run.dataFingerprint(), run.data(), run.model().device(), run.batchTokens(), pairs, responseTokens,
+        stepTokens, ex.modelLoads(), ex.tasks(), ex.jvms().size(), run.seconds()));
   }
 
   /** The data's identity: the prepared fingerprint and the checksum of every shard, in order. */
