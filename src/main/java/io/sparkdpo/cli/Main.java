@@ -18,6 +18,8 @@ import picocli.CommandLine.Command;
         PrepareCommand.class,
         SftCommand.class,
         TrainCommand.class,
+        ReferenceCommand.class,
+        GenerateCommand.class,
     })
 public final class Main implements Runnable {
   /** Exit code for a configuration or usage error (nothing ran). */

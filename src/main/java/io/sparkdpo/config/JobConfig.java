@@ -11,7 +11,9 @@ public record JobConfig(
     ModelSettings model,
     SftSettings sft,
     TrainSettings train,
-    EvaluateSettings evaluate) implements Validated {
+    EvaluateSettings evaluate,
+    ReferenceSettings reference,
+    GenerateSettings generate) implements Validated {
 
   @Override
   public void validate(String prefix, Violations v) {
@@ -22,5 +24,7 @@ public record JobConfig(
     sft.validate("sft", v);
     train.validate("train", v);
     evaluate.validate("evaluate", v);
+    reference.validate("reference", v);
+    generate.validate("generate", v);
   }
 }

@@ -303,7 +303,8 @@ public final class PrepareJob {
     return sha256(parts.toArray(new String[0]));
   }
 
-  static String sha256(String... parts) {
+  /** sha256 of the parts, each length-prefixed (so ("ab", "c") and ("a", "bc") differ); lowercase hex. */
+  public static String sha256(String... parts) {
     var md = PreferencePair.sha256();
     for (String p : parts) {
       byte[] b = p.getBytes(StandardCharsets.UTF_8);

@@ -15,11 +15,11 @@ import org.apache.parquet.schema.MessageTypeParser;
 /**
  * Writes one prepared shard with parquet-hadoop directly, so the file name is ours (no task UUIDs), the bytes are
  * reproducible, and an empty shard is still a valid file with the schema. Standard 3-level lists, readable by
- * Spark, pyarrow and {@link PreparedShardReader}.
+ * Spark, pyarrow and {@link PreparedShardReader}. {@link #referenced} writes the reference stage's shards: the same
+ * columns followed by the reference model's log-probs and the response tokens they sum over.
  */
-final class PreparedShardWriter implements Closeable {
-  static final MessageType SCHEMA = MessageTypeParser.parseMessageType("""
-      message prepared_pair {
+public final class PreparedShardWriter implements Closeable {
+  private static final String PREPARED_COLUMNS = """
         required binary pair_id (STRING);
         required binary source_file (STRING);
         required int64 source_row;
@@ -33,26 +33,40 @@ final class PreparedShardWriter implements Closeable {
         required int32 chosen_len;
         required int32 rejected_len;
         required boolean truncated;
-      }
-      """);
+      """;
+  private static final String REFERENCE_COLUMNS = """
+        required double ref_chosen_logp;
+        required double ref_rejected_logp;
+        required int32 ref_chosen_tokens;
+        required int32 ref_rejected_tokens;
+      """;
+  static final MessageType SCHEMA = MessageTypeParser.parseMessageType(
+      "message prepared_pair {\n" + PREPARED_COLUMNS + "}");
+  static final MessageType REFERENCED_SCHEMA = MessageTypeParser.parseMessageType(
+      "message referenced_pair {\n" + PREPARED_COLUMNS + REFERENCE_COLUMNS + "}");
 
   /** What was written: the manifest's per-shard entry, plus the shard's length histograms. */
-  record Written(long rows, long tokens, long stepTokens, String sha256, long bytes, LengthHistograms histograms)
-      implements java.io.Serializable {}
+  public record Written(long rows, long tokens, long stepTokens, String sha256, long bytes,
+      LengthHistograms histograms) implements java.io.Serializable {}
 
   private final HashingOutputFile file;
   private final ParquetWriter<Group> writer;
-  private final SimpleGroupFactory groups = new SimpleGroupFactory(SCHEMA);
+  private final SimpleGroupFactory groups;
   private final LengthHistograms histograms;
   private long rows;
   private long tokens;
   private long stepTokens;
 
   PreparedShardWriter(String path, Configuration conf, int maxLength) throws IOException {
+    this(path, conf, maxLength, SCHEMA);
+  }
+
+  private PreparedShardWriter(String path, Configuration conf, int maxLength, MessageType schema) throws IOException {
     this.file = new HashingOutputFile(path, conf);
     this.histograms = new LengthHistograms(maxLength);
+    this.groups = new SimpleGroupFactory(schema);
     this.writer = ExampleParquetWriter.builder(file)
-        .withType(SCHEMA)
+        .withType(schema)
         .withConf(conf)
         .withWriteMode(ParquetFileWriter.Mode.OVERWRITE)
         .withCompressionCodec(CompressionCodecName.SNAPPY)
@@ -60,26 +74,56 @@ final class PreparedShardWriter implements Closeable {
         .build();
   }
 
+  /** A shard of the reference stage, written with {@link #write(PreparedPair, int, int)}; no histograms. */
+  public static PreparedShardWriter referenced(String path, Configuration conf) throws IOException {
+    return new PreparedShardWriter(path, conf, 1, REFERENCED_SCHEMA);
+  }
+
   void write(PreparedRow r) throws IOException {
-    Group g = groups.newGroup()
-        .append("pair_id", r.pairId())
-        .append("source_file", r.sourceFile())
-        .append("source_row", r.sourceRow())
-        .append("prompt_text", r.promptText())
-        .append("chosen_text", r.chosenText())
-        .append("rejected_text", r.rejectedText());
-    list(g.addGroup("prompt_ids"), r.promptIds());
-    list(g.addGroup("chosen_ids"), r.chosenIds());
-    list(g.addGroup("rejected_ids"), r.rejectedIds());
-    g.append("prompt_len", r.promptIds().length)
-        .append("chosen_len", r.chosenIds().length)
-        .append("rejected_len", r.rejectedIds().length)
-        .append("truncated", r.truncated());
-    writer.write(g);
-    rows++;
-    tokens += r.promptIds().length + r.chosenIds().length + r.rejectedIds().length;
-    stepTokens += r.tokens();
+    writer.write(prepared(r.pairId(), r.sourceFile(), r.sourceRow(), r.promptText(), r.chosenText(), r.rejectedText(),
+        r.promptIds(), r.chosenIds(), r.rejectedIds(), r.truncated()));
+    count(r.promptIds(), r.chosenIds(), r.rejectedIds());
     histograms.add(r);
+  }
+
+  /** A referenced row: the pair with its reference log-probs (both required) and the tokens each one sums. */
+  public void write(PreparedPair p, int refChosenTokens, int refRejectedTokens) throws IOException {
+    if (p.refChosenLogp() == null || p.refRejectedLogp() == null) {
+      throw new IllegalArgumentException("pair " + p.pairId() + " has no reference log-probs to write");
+    }
+    Group g = prepared(p.pairId(), p.sourceFile(), p.sourceRow(), p.promptText(), p.chosenText(), p.rejectedText(),
+        p.promptIds(), p.chosenIds(), p.rejectedIds(), p.truncated())
+        .append("ref_chosen_logp", p.refChosenLogp())
+        .append("ref_rejected_logp", p.refRejectedLogp())
+        .append("ref_chosen_tokens", refChosenTokens)
+        .append("ref_rejected_tokens", refRejectedTokens);
+    writer.write(g);
+    count(p.promptIds(), p.chosenIds(), p.rejectedIds());
+  }
+
+  private Group prepared(String pairId, String sourceFile, long sourceRow, String promptText, String chosenText,
+      String rejectedText, int[] promptIds, int[] chosenIds, int[] rejectedIds, boolean truncated) {
+    Group g = groups.newGroup()
+        .append("pair_id", pairId)
+        .append("source_file", sourceFile)
+        .append("source_row", sourceRow)
+        .append("prompt_text", promptText)
+        .append("chosen_text", chosenText)
+        .append("rejected_text", rejectedText);
+    list(g.addGroup("prompt_ids"), promptIds);
+    list(g.addGroup("chosen_ids"), chosenIds);
+    list(g.addGroup("rejected_ids"), rejectedIds);
+    return g.append("prompt_len", promptIds.length)
+        .append("chosen_len", chosenIds.length)
+        .append("rejected_len", rejectedIds.length)
+        .append("truncated", truncated);
+  }
+
+  /** Manifest token counts: all ids stored, and what a DPO step processes (the prompt once with each response). */
+  private void count(int[] prompt, int[] chosen, int[] rejected) {
+    rows++;
+    tokens += prompt.length + chosen.length + rejected.length;
+    stepTokens += 2L * prompt.length + chosen.length + rejected.length;
   }
 
   private static void list(Group list, int[] ids) {
@@ -94,7 +138,7 @@ final class PreparedShardWriter implements Closeable {
   }
 
   /** After {@link #close()}. */
-  Written written() {
+  public Written written() {
     return new Written(rows, tokens, stepTokens, file.sha256(), file.bytes(), histograms);
   }
 }

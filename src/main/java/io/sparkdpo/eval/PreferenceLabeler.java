@@ -61,6 +61,26 @@ public final class PreferenceLabeler {
 
   /** Scores every continuation with the reward, then labels each prompt. */
   public Result label(List<PromptSamples> samples) {
+    List<double[]> rewards = new ArrayList<>();
+    for (int i = 0; i < samples.size(); i++) {
+      PromptSamples s = samples.get(i);
+      double[] r = new double[s.continuations().size()];
+      for (int k = 0; k < r.length; k++) {
+        r[k] = reward.score(s.prompt(), s.continuations().get(k));
+      }
+      rewards.add(r);
+    }
+    return labelScored(samples, rewards, reward.name());
+  }
+
+  /**
+   * Labels continuations scored elsewhere (on Spark executors, say): {@code rewards.get(i)[k]} is the reward of
+   * prompt i's continuation k, from the reward called {@code rewardName}.
+   */
+  public static Result labelScored(List<PromptSamples> samples, List<double[]> rewards, String rewardName) {
+    if (samples.size() != rewards.size()) {
+      throw new IllegalArgumentException(samples.size() + " prompts but " + rewards.size() + " reward lists");
+    }
     List<LabeledPair> pairs = new ArrayList<>();
     int ties = 0;
     int identical = 0;
@@ -70,18 +90,17 @@ public final class PreferenceLabeler {
         throw new IllegalArgumentException("prompt " + i + " has " + s.continuations().size()
             + " continuation(s); labelling needs at least 2");
       }
-      double[] rewards = new double[s.continuations().size()];
-      for (int k = 0; k < rewards.length; k++) {
-        rewards[k] = reward.score(s.prompt(), s.continuations().get(k));
-        if (!Double.isFinite(rewards[k])) {
-          throw new IllegalArgumentException("reward " + reward.name() + " gave " + rewards[k] + " for prompt "
+      double[] r = rewards.get(i);
+      for (int k = 0; k < r.length; k++) {
+        if (!Double.isFinite(r[k])) {
+          throw new IllegalArgumentException("reward " + rewardName + " gave " + r[k] + " for prompt "
               + i + ", continuation " + k + "; rewards must be finite");
         }
       }
-      Optional<LabeledPair> pair = pick(s.prompt(), s.continuations(), rewards);
+      Optional<LabeledPair> pair = pick(s.prompt(), s.continuations(), r);
       if (pair.isPresent()) {
         pairs.add(pair.get());
-      } else if (max(rewards) == min(rewards)) {
+      } else if (max(r) == min(r)) {
         ties++;
       } else {
         identical++;

@@ -118,9 +118,27 @@ public final class CausalLM implements AutoCloseable {
       }
       return m.create(values, shape);
     };
-    String fp = sha256Hex("random init\n" + config.toJson() + "seed=" + seed + "\n" + INIT_SCHEME);
+    String fp = randomInitFingerprint(config, seed);
     return new CausalLM(config, device, init, fp,
         builtin ? ModelFolder.Companions.classpath(BUILTIN_TOKENIZER) : ModelFolder.Companions.none(), builtin);
+  }
+
+  private static String randomInitFingerprint(ModelConfig config, long seed) {
+    return sha256Hex("random init\n" + config.toJson() + "seed=" + seed + "\n" + INIT_SCHEME);
+  }
+
+  /**
+   * The {@link #fingerprint()} the model {@link #load(String, Storage, Device, long)} would load, without loading
+   * it: a driver names the model its executors must load (a folder is hashed, not read into tensors).
+   */
+  public static String fingerprintOf(String folderOrBuiltin, Storage storage, long builtinSeed) {
+    if (folderOrBuiltin.equals(BUILTIN_TINY)) {
+      return randomInitFingerprint(ModelConfig.tiny(), builtinSeed);
+    }
+    if (folderOrBuiltin.startsWith("builtin:")) {
+      throw new IllegalArgumentException("unknown built-in model " + folderOrBuiltin + " (known: " + BUILTIN_TINY + ")");
+    }
+    return ModelFolder.fingerprint(storage, folderOrBuiltin);
   }
 
   /** {@link #load(String, Storage, Device, long)} with {@link #DEFAULT_SEED} for built-in models. */

@@ -16,13 +16,30 @@ import java.util.SplittableRandom;
  * ids unless given) or after {@code maxNewTokens}. Prompts of different lengths are left-padded and masked.
  * Sampling happens in Java on the float32 logits with a per-row {@link SplittableRandom}, so the same seed
  * gives the same tokens on any machine and in any batch. Runs without recording gradients, on any thread.
+ *
+ * <p>Every sampled token also comes with its log-probability under the model's own distribution (log-softmax of the
+ * raw logits: temperature 1, no top-k or top-p), which is what a sampled estimate of KL(pi || pi_ref) needs.
  */
 public final class Generator {
   private final CausalLM model;
   private final Set<Integer> stopIds;
 
-  /** One row's result: the new tokens (the stop token excluded) and whether a stop token ended it. */
-  public record Generation(int[] tokens, boolean stopped) {}
+  /**
+   * One row's result: the new tokens (the stop token excluded), whether a stop token ended it and which
+   * ({@code stopToken}, -1 when none did), and the log-probability under the unfiltered distribution of every
+   * sampled token, {@link #sampledTokens()}: the new tokens and then the stop token when there is one.
+   */
+  public record Generation(int[] tokens, boolean stopped, int stopToken, double[] logProbs) {
+    /** What was drawn: {@link #tokens()} followed by the stop token when one ended the row. */
+    public int[] sampledTokens() {
+      if (!stopped) {
+        return tokens;
+      }
+      int[] all = Arrays.copyOf(tokens, tokens.length + 1);
+      all[tokens.length] = stopToken;
+      return all;
+    }
+  }
 
   public Generator(CausalLM model) {
     this(model, new HashSet<>(model.config().eosTokenIds()));
@@ -37,8 +54,29 @@ public final class Generator {
     return generate(prompts, settings, true);
   }
 
+  /**
+   * Like {@link #generate(List, SamplingSettings)}, but row b draws from its own seed {@code rowSeeds[b]} (the
+   * settings' seed is not used): a row's tokens then depend on its prompt and seed only, not on which other rows
+   * share the batch, so work can be regrouped (across Spark partitions, say) without changing what is sampled.
+   */
+  public List<Generation> generate(List<int[]> prompts, SamplingSettings settings, long[] rowSeeds) {
+    if (rowSeeds.length != prompts.size()) {
+      throw new IllegalArgumentException(prompts.size() + " prompts but " + rowSeeds.length + " row seeds");
+    }
+    return generate(prompts, settings, rowSeeds, true);
+  }
+
   /** {@code useCache == false} recomputes the whole sequence each step: slower, for checking the cache. */
   List<Generation> generate(List<int[]> prompts, SamplingSettings settings, boolean useCache) {
+    long[] seeds = new long[prompts.size()];
+    for (int b = 0; b < seeds.length; b++) {
+      seeds[b] = settings.seed() * 0x9E3779B97F4A7C15L + b;
+    }
+    return generate(prompts, settings, seeds, useCache);
+  }
+
+  private List<Generation> generate(List<int[]> prompts, SamplingSettings settings, long[] rowSeeds,
+      boolean useCache) {
     ModelConfig config = model.config();
     int batch = prompts.size();
     int promptLength = 0;
@@ -73,12 +111,16 @@ public final class Generator {
       System.arraycopy(p, 0, sequence[b], padding, p.length);
       Arrays.fill(keyMask[b], padding, total, true);
       firstPosition[b] = -padding;
-      random[b] = new SplittableRandom(settings.seed() * 0x9E3779B97F4A7C15L + b);
+      random[b] = new SplittableRandom(rowSeeds[b]);
     }
     List<List<Integer>> out = new ArrayList<>();
+    List<List<Double>> logProbs = new ArrayList<>();
     boolean[] stopped = new boolean[batch];
+    int[] stopToken = new int[batch];
+    Arrays.fill(stopToken, -1);
     for (int b = 0; b < batch; b++) {
       out.add(new ArrayList<>());
+      logProbs.add(new ArrayList<>());
     }
     try (NoGrad ignored = NoGrad.enter(); NDManager manager = NDManager.newBaseManager(model.device(), "PyTorch");
         CausalLM.KvCache cache = useCache ? model.newCache(manager) : null) {
@@ -105,8 +147,10 @@ public final class Generator {
           int next = stopped[b] ? pad : pick(logits, b * config.vocabSize(), config.vocabSize(), settings, random[b]);
           sequence[b][length] = next;
           if (!stopped[b]) {
+            logProbs.get(b).add(logProb(logits, b * config.vocabSize(), config.vocabSize(), next));
             if (stopIds.contains(next)) {
               stopped[b] = true;
+              stopToken[b] = next;
             } else {
               out.get(b).add(next);
             }
@@ -121,9 +165,23 @@ public final class Generator {
     }
     List<Generation> result = new ArrayList<>();
     for (int b = 0; b < batch; b++) {
-      result.add(new Generation(out.get(b).stream().mapToInt(Integer::intValue).toArray(), stopped[b]));
+      result.add(new Generation(out.get(b).stream().mapToInt(Integer::intValue).toArray(), stopped[b], stopToken[b],
+          logProbs.get(b).stream().mapToDouble(Double::doubleValue).toArray()));
     }
     return result;
+  }
+
+  /** log softmax(logits)[token] of one row, in double precision: the model's own, unfiltered distribution. */
+  static double logProb(float[] logits, int offset, int vocab, int token) {
+    double max = Double.NEGATIVE_INFINITY;
+    for (int i = 0; i < vocab; i++) {
+      max = Math.max(max, logits[offset + i]);
+    }
+    double z = 0;
+    for (int i = 0; i < vocab; i++) {
+      z += Math.exp(logits[offset + i] - max);
+    }
+    return logits[offset + token] - max - Math.log(z);
   }
 
   /** The next token of one row from its logits {@code logits[offset, offset + vocab)}. */

@@ -6,7 +6,8 @@ package io.sparkdpo.model;
  * smallest set whose probability reaches {@code topP} (1: no cut), in that order as transformers does, and one
  * token is drawn with a random stream derived from {@code seed} and the row index.
  */
-public record SamplingSettings(double temperature, int topK, double topP, int maxNewTokens, long seed) {
+public record SamplingSettings(double temperature, int topK, double topP, int maxNewTokens, long seed)
+    implements java.io.Serializable {
   public SamplingSettings {
     if (!(temperature >= 0) || Double.isInfinite(temperature)) {
       throw new IllegalArgumentException("temperature must be >= 0 (got " + temperature + ")");

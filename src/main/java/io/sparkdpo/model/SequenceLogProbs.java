@@ -98,6 +98,60 @@ public final class SequenceLogProbs {
     return part;
   }
 
+  /**
+   * Teacher-forced log-probability of every response token, {@code result[i][j]} = log pi(responses[i][j] |
+   * prompts[i] + responses[i][..j]), from one forward pass without graph: scores tokens sampled from another model
+   * (the sampled KL estimate needs log pi_SFT of the policy's samples). Prompts must not be empty; an empty
+   * response gives an empty row.
+   */
+  public double[][] tokenLogProbs(NDManager manager, List<int[]> prompts, List<int[]> responses) {
+    if (prompts.size() != responses.size()) {
+      throw new IllegalArgumentException(prompts.size() + " prompts but " + responses.size() + " responses");
+    }
+    int n = prompts.size();
+    int vocab = model.config().vocabSize();
+    int length = 1;
+    for (int i = 0; i < n; i++) {
+      if (prompts.get(i).length == 0) {
+        throw new IllegalArgumentException("sequence " + i + " has an empty prompt: its first response token has "
+            + "no position that predicts it");
+      }
+      length = Math.max(length, prompts.get(i).length + responses.get(i).length);
+    }
+    int[] ids = new int[n * length];
+    long[] next = new long[n * length];
+    for (int i = 0; i < n; i++) {
+      int[] p = prompts.get(i);
+      int[] r = responses.get(i);
+      for (int t = 0; t < p.length + r.length; t++) {
+        int token = t < p.length ? p[t] : r[t - p.length];
+        if (token < 0 || token >= vocab) {
+          throw new IllegalArgumentException("sequence " + i + ", " + (t < p.length ? "prompt" : "response")
+              + " position " + (t < p.length ? t : t - p.length) + ": token id " + token
+              + " is outside the vocabulary of " + vocab);
+        }
+        ids[i * length + t] = token;
+        if (t > 0) {
+          next[i * length + t - 1] = token;
+        }
+      }
+    }
+    float[] picked;
+    try (NoGrad ignored = NoGrad.enter(); NDManager scope = manager.newSubManager()) {
+      NDArray logits = model.logits(scope.create(ids, new Shape(n, length)), false);
+      picked = logits.logSoftmax(2).gather(scope.create(next, new Shape(n, length, 1)), 2).toFloatArray();
+    }
+    double[][] out = new double[n][];
+    for (int i = 0; i < n; i++) {
+      int from = i * length + prompts.get(i).length - 1; // position predicting response token 0
+      out[i] = new double[responses.get(i).length];
+      for (int j = 0; j < out[i].length; j++) {
+        out[i][j] = picked[from + j];
+      }
+    }
+    return out;
+  }
+
   private Batch run(NDManager manager, List<int[]> prompts, List<int[]> responses, boolean training) {
     ModelConfig config = model.config();
     int n = prompts.size();

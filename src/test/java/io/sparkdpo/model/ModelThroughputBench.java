@@ -25,7 +25,7 @@ import org.junit.jupiter.api.Test;
  * Run: {@code mvn -B -o -Pbench test -Dtest=ModelThroughputBench}; figures go to docs/benchmarks.md.
  */
 @Tag("bench")
-class ModelThroughputBench {
+public class ModelThroughputBench {
   private static final int BATCH = 8;
   private static final int SEQ = 256;
   private static final int PROMPT = 64;
@@ -45,7 +45,7 @@ class ModelThroughputBench {
   }
 
   /** Parameters that take part in matmuls: all but the norms and the input embedding lookup (a tied head counts). */
-  static long matmulParams(ModelConfig c) {
+  public static long matmulParams(ModelConfig c) {
     long norms = (2L * c.numHiddenLayers() + 1) * c.hiddenSize();
     long inputEmbedding = c.tieWordEmbeddings() ? 0 : (long) c.vocabSize() * c.hiddenSize();
     return c.numParameters() - norms - inputEmbedding;
@@ -110,7 +110,7 @@ class ModelThroughputBench {
   }
 
   /** FLOP/s of {@code n} 2048x2048 float32 matmuls. */
-  private static double matmul(NDArray a, NDArray b, int n) {
+  public static double matmul(NDArray a, NDArray b, int n) {
     long start = System.nanoTime();
     for (int i = 0; i < n; i++) {
       a.matMul(b).close();
@@ -118,7 +118,7 @@ class ModelThroughputBench {
     return n * 2.0 * 2048 * 2048 * 2048 / ((System.nanoTime() - start) / 1e9);
   }
 
-  private static double median(double[] values) {
+  public static double median(double[] values) {
     double[] sorted = values.clone();
     Arrays.sort(sorted);
     int n = sorted.length;
