@@ -62,6 +62,7 @@ class ConfFilesTest {
       assertEquals(p.getProperty("spark.executor.cores"), p.getProperty("spark.task.cpus"), name);
       assertEquals("false", p.getProperty("spark.dynamicAllocation.enabled"), name);
       assertEquals("true", p.getProperty("spark.eventLog.enabled"), name);
+      assertEquals("PASSIVE", p.getProperty("spark.executorEnv.OMP_WAIT_POLICY"), name);
       assertTrue(p.getProperty("spark.hadoop.fs.s3a.aws.credentials.provider").contains("IAMInstance"), name);
       for (String key : p.stringPropertyNames()) {
         assertFalse(holdsCredential(key), name + " holds a credential: " + key);
