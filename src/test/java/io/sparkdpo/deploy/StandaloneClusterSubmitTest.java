@@ -5,20 +5,26 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
+import io.sparkdpo.io.Storage;
 import io.sparkdpo.testing.StandaloneCluster;
 import io.sparkdpo.testing.StandaloneCluster.Submission;
+import io.sparkdpo.train.CheckpointStore;
+import io.sparkdpo.train.MetricNames;
+import io.sparkdpo.train.MetricsLog;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
+import java.util.HashMap;
 import java.util.HashSet;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
 import java.util.concurrent.TimeUnit;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
-import org.junit.jupiter.api.Disabled;
 import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
@@ -124,14 +130,71 @@ class StandaloneClusterSubmitTest {
   }
 
   /**
-   * Issue 8's end-to-end check: prepare, then a short train with 2 workers, submitted to this cluster. Enable once
-   * the prepare and train commands exist (their branches are being written); fill in their flags from
-   * `spark-dpo prepare --help` / `train --help`, then assert on the outputs: DIR/manifest.json counts and shard
-   * files, run/metrics.jsonl with 2 workers' steps and a finite loss, run/checkpoints/step-N.
+   * Issue 8's end-to-end check: {@code prepare} of the 50 sample pairs into one training shard per replica, then
+   * a short {@code train --workers 2} (built-in tiny model, in-loop reference), both submitted to this cluster. Two
+   * Workers of one core each give two executors of one core: one training task per executor JVM.
    */
   @Test
-  @Disabled("prepare and train commands do not exist yet on this branch: enable when they are merged")
-  void preparesAndTrainsWithTwoWorkersEndToEnd() {
-    throw new UnsupportedOperationException("write when prepare and train exist");
+  void preparesAndTrainsWithTwoWorkersEndToEnd() throws Exception {
+    Path work = Files.createDirectories(cluster.directory().resolve("end-to-end"));
+    Path input = Path.of(System.getProperty("project.basedir")).resolve("sample-data/preferences/trl-sample.jsonl");
+    Path prepared = work.resolve("prepared");
+    Path run = work.resolve("run");
+
+    Submission prepare = cluster.submit("e2e-prepare", SUBMIT_TIMEOUT, Map.of(),
+        trainingStageSubmitArgs("prepare", "--input", input.toString(), "--output", prepared.toString(),
+            "--set", "train.workers=2").toArray(String[]::new));
+    assertEquals(0, prepare.exitCode(), prepare.stdout() + "\n" + prepare.stderrTail());
+    JsonNode manifest = new ObjectMapper().readTree(prepared.resolve("manifest.json").toFile());
+    JsonNode counts = manifest.path("counts");
+    assertEquals(50, counts.path("read").asInt(), manifest.toString());
+    assertEquals(50, counts.path("kept").asInt() + counts.path("quarantined").asInt(), counts.toString());
+    JsonNode train = manifest.path("splits").path("train");
+    JsonNode eval = manifest.path("splits").path("eval");
+    assertEquals(counts.path("kept").asInt(), train.path("rows").asInt() + eval.path("rows").asInt(),
+        counts.toString());
+    assertEquals(2, train.path("shards").size(), "one training shard per worker: " + train);
+    for (JsonNode shard : train.path("shards")) {
+      assertTrue(shard.path("rows").asInt() > 0, shard.toString());
+      assertEquals(shard.path("bytes").asLong(), Files.size(prepared.resolve(shard.path("file").asText())),
+          shard.toString());
+    }
+    assertTrue(prepare.stdout().contains("prepare: read 50 rows"), prepare.stdout());
+
+    Submission training = cluster.submit("e2e-train", SUBMIT_TIMEOUT, Map.of(),
+        trainingStageSubmitArgs("train", "--data", prepared.toString(), "--output", run.toString(),
+            "--model", "builtin:tiny", "--workers", "2", "--reference-mode", "in_loop", "--max-steps", "4",
+            "--set", "train.per_device_train_batch_size=4", "--set", "train.learning_rate=0.001",
+            "--set", "train.logging_steps=1", "--set", "train.save_steps=2").toArray(String[]::new));
+    String log = Files.readString(training.stderrLog());
+    assertEquals(0, training.exitCode(), training.stdout() + "\n" + training.stderrTail());
+    assertTrue(training.stdout().contains("train: 4 steps done in 1 attempt(s)"), training.stdout());
+
+    // Both ranks ran, each in an executor JVM of its own.
+    Matcher hello = Pattern.compile("attempt 1: rank (\\d) runs in executor (\\S+) on \\S+ \\(pid (\\d+)")
+        .matcher(log);
+    Map<Integer, String> pidOfRank = new HashMap<>();
+    while (hello.find()) {
+      pidOfRank.put(Integer.parseInt(hello.group(1)), hello.group(3));
+    }
+    assertEquals(Set.of(0, 1), pidOfRank.keySet(), "ranks that said hello:\n" + training.stderrTail());
+    assertEquals(2, new HashSet<>(pidOfRank.values()).size(), "two ranks in one executor JVM: " + pidOfRank);
+
+    List<Map<String, Object>> records = MetricsLog.readAll(Storage.local(), run.toString());
+    List<Long> steps = new ArrayList<>();
+    for (Map<String, Object> r : records) {
+      if (r.containsKey(MetricNames.LOSS)) {
+        steps.add(((Number) r.get(MetricNames.STEP)).longValue());
+        double loss = ((Number) r.get(MetricNames.LOSS)).doubleValue();
+        assertTrue(Double.isFinite(loss) && loss > 0, "loss " + loss + " in " + r);
+      }
+    }
+    assertEquals(List.of(1L, 2L, 3L, 4L), steps, records.toString());
+    assertTrue(records.stream().anyMatch(r -> r.containsKey(MetricNames.EVAL + MetricNames.LOSS)),
+        "a final evaluation: " + records);
+    assertEquals(List.of(2L, 4L), new CheckpointStore(Storage.local(), run.toString(), null).committedSteps());
+    for (String f : List.of("config.json", "model.safetensors", "tokenizer.json")) {
+      assertTrue(Files.size(run.resolve("model").resolve(f)) > 0, f);
+    }
   }
 }
