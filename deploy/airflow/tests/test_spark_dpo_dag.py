@@ -137,6 +137,18 @@ class SparkDpoDagTest(unittest.TestCase):
                                         "%s puts a credential in %s" % (task_id, name))
 
 
+def print_stage_args():
+    """Prints every task's rendered application_args as JSON, for AirflowDagTest to check against the real CLI."""
+    import json
+    dag = load_dag_module().dag
+    params = Params({k: p.value for k, p in dag.params.items()})
+    print(json.dumps({t: render(task.application_args, "2026-01-02", params) for t, task in dag.task_dict.items()}))
+
+
+if __name__ == "__main__" and sys.argv[1:] == ["--print-args"]:
+    print_stage_args()
+    sys.exit(0)
+
 if __name__ == "__main__":
     result = unittest.main(exit=False, verbosity=2).result
     failed = len(result.failures) + len(result.errors)

@@ -161,7 +161,10 @@ class StandaloneClusterSubmitTest {
     }
     assertTrue(prepare.stdout().contains("prepare: read 50 rows"), prepare.stdout());
 
-    Submission training = cluster.submit("e2e-train", SUBMIT_TIMEOUT, Map.of(),
+    // The project's log configuration (INFO for io.sparkdpo), as an operator would use it: the ranks log their hello.
+    Path logConfig = Path.of(System.getProperty("project.basedir")).resolve("conf/log4j2.properties");
+    Submission training = cluster.submit("e2e-train", SUBMIT_TIMEOUT,
+        Map.of("LOG4J_CONFIGURATION_FILE", logConfig.toString()),
         trainingStageSubmitArgs("train", "--data", prepared.toString(), "--output", run.toString(),
             "--model", "builtin:tiny", "--workers", "2", "--reference-mode", "in_loop", "--max-steps", "4",
             "--set", "train.per_device_train_batch_size=4", "--set", "train.learning_rate=0.001",

@@ -14,11 +14,11 @@ import io.sparkdpo.model.CausalLM;
 import io.sparkdpo.train.MetricNames;
 import io.sparkdpo.train.MetricsLog;
 import io.sparkdpo.train.SessionSpec;
+import io.sparkdpo.train.TrainingFixtures;
 import io.sparkdpo.train.TrainingSession;
 import io.sparkdpo.testing.SharedSpark;
 import java.nio.file.Path;
 import java.util.ArrayList;
-import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
@@ -98,27 +98,6 @@ class PrecomputedReferenceTrainingTest {
     return worst;
   }
 
-  private static Map<String, float[]> parameters(String model, long builtinSeed) {
-    Map<String, float[]> out = new HashMap<>();
-    try (CausalLM m = CausalLM.load(model, Storage.local(), CausalLM.device("cpu"), builtinSeed)) {
-      m.parameters().forEach((name, p) -> out.put(name, p.getArray().toFloatArray()));
-    }
-    return out;
-  }
-
-  private static double maxDifference(Map<String, float[]> a, Map<String, float[]> b) {
-    assertEquals(a.keySet(), b.keySet());
-    double max = 0;
-    for (String name : a.keySet()) {
-      float[] x = a.get(name);
-      float[] y = b.get(name);
-      for (int i = 0; i < x.length; i++) {
-        max = Math.max(max, Math.abs(x[i] - y[i]));
-      }
-    }
-    return max;
-  }
-
   private static long count(List<Map<String, Object>> records, boolean eval) {
     return records.stream().filter(r -> r.containsKey(MetricNames.EVAL + MetricNames.LOSS) == eval).count();
   }
@@ -145,10 +124,11 @@ class PrecomputedReferenceTrainingTest {
     double lastMargin = ((Number) a.get(a.size() - 2).get(MetricNames.REWARDS_MARGINS)).doubleValue();
     assertTrue(Math.abs(lastMargin) > 1e-3, "margin after 10 steps: " + lastMargin);
 
-    Map<String, float[]> trained = parameters(inLoop.modelDir(), SEED);
-    double moved = maxDifference(parameters(CausalLM.BUILTIN_TINY, SEED), trained);
+    Map<String, float[]> trained = TrainingFixtures.parameters(inLoop.modelDir(), SEED);
+    double moved = TrainingFixtures.maxDifference(TrainingFixtures.parameters(CausalLM.BUILTIN_TINY, SEED), trained);
     assertTrue(moved > 1e-3, "parameters moved by at most " + moved);
-    double worstParameter = maxDifference(trained, parameters(precomputed.modelDir(), SEED));
+    double worstParameter = TrainingFixtures.maxDifference(trained,
+        TrainingFixtures.parameters(precomputed.modelDir(), SEED));
     System.out.printf("precomputed vs in-loop over 10 steps: worst metric difference %.2e, worst parameter "
         + "difference %.2e (parameters moved up to %.2e from the start)%n", worstMetric, worstParameter, moved);
     assertTrue(worstParameter <= TOLERANCE, "parameters differ by " + worstParameter);

@@ -81,26 +81,19 @@ class ReferenceModeStepBench {
     double worstLoss = 0;
     try (TrainingSession<?> a = open(config(model, "in_loop"), prepared, total);
         TrainingSession<?> b = open(config(model, "precomputed"), referenced, total)) {
+      TrainingSession<?>[] sessions = {a, b};
       for (int s = 1; s <= total; s++) {
-        double ta;
-        double tb;
-        TrainingSession.Outcome oa;
-        TrainingSession.Outcome ob;
-        if (s % 2 == 0) {
+        TrainingSession.Outcome[] outcome = new TrainingSession.Outcome[2];
+        double[] seconds = new double[2];
+        for (int k : s % 2 == 0 ? new int[] {0, 1} : new int[] {1, 0}) { // alternate which goes first
           long t0 = System.nanoTime();
-          oa = a.step(s);
-          long t1 = System.nanoTime();
-          ob = b.step(s);
-          ta = (t1 - t0) / 1e9;
-          tb = (System.nanoTime() - t1) / 1e9;
-        } else {
-          long t0 = System.nanoTime();
-          ob = b.step(s);
-          long t1 = System.nanoTime();
-          oa = a.step(s);
-          tb = (t1 - t0) / 1e9;
-          ta = (System.nanoTime() - t1) / 1e9;
+          outcome[k] = sessions[k].step(s);
+          seconds[k] = (System.nanoTime() - t0) / 1e9;
         }
+        TrainingSession.Outcome oa = outcome[0];
+        TrainingSession.Outcome ob = outcome[1];
+        double ta = seconds[0];
+        double tb = seconds[1];
         assertEquals(oa.exampleIds(), ob.exampleIds(), "step " + s + " trains the same pairs");
         double la = oa.metrics().get(MetricNames.LOSS);
         double lb = ob.metrics().get(MetricNames.LOSS);
