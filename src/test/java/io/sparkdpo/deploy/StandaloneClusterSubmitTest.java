@@ -130,9 +130,10 @@ class StandaloneClusterSubmitTest {
   }
 
   /**
-   * Issue 8's end-to-end check: {@code prepare} of the 50 sample pairs into one training shard per replica, then
-   * a short {@code train --workers 2} (built-in tiny model, in-loop reference), both submitted to this cluster. Two
-   * Workers of one core each give two executors of one core: one training task per executor JVM.
+   * Issue 8's end-to-end check, the pipeline the Airflow DAG runs: {@code prepare} of the 50 sample pairs into one
+   * training shard per replica, {@code reference} (log-probs of the built-in tiny model on the executors), then a
+   * short {@code train --workers 2} on the referenced folder, each submitted to this cluster. Two Workers of one
+   * core each give two executors of one core: one training task per executor JVM.
    */
   @Test
   void preparesAndTrainsWithTwoWorkersEndToEnd() throws Exception {
@@ -161,12 +162,22 @@ class StandaloneClusterSubmitTest {
     }
     assertTrue(prepare.stdout().contains("prepare: read 50 rows"), prepare.stdout());
 
+    Path referenced = work.resolve("referenced");
+    Submission reference = cluster.submit("e2e-reference", SUBMIT_TIMEOUT, Map.of(),
+        trainingStageSubmitArgs("reference", "--data", prepared.toString(), "--model", "builtin:tiny",
+            "--output", referenced.toString()).toArray(String[]::new));
+    assertEquals(0, reference.exitCode(), reference.stdout() + "\n" + reference.stderrTail());
+    JsonNode referencedManifest = new ObjectMapper().readTree(referenced.resolve("manifest.json").toFile());
+    assertEquals("reference", referencedManifest.path("stage").asText());
+    assertEquals(counts.path("kept").asInt(), referencedManifest.path("reference").path("pairs").asInt(),
+        referencedManifest.path("reference").toString());
+
     // The project's log configuration (INFO for io.sparkdpo), as an operator would use it: the ranks log their hello.
     Path logConfig = Path.of(System.getProperty("project.basedir")).resolve("conf/log4j2.properties");
     Submission training = cluster.submit("e2e-train", SUBMIT_TIMEOUT,
         Map.of("LOG4J_CONFIGURATION_FILE", logConfig.toString()),
-        trainingStageSubmitArgs("train", "--data", prepared.toString(), "--output", run.toString(),
-            "--model", "builtin:tiny", "--workers", "2", "--reference-mode", "in_loop", "--max-steps", "4",
+        trainingStageSubmitArgs("train", "--data", referenced.toString(), "--output", run.toString(),
+            "--model", "builtin:tiny", "--workers", "2", "--reference-mode", "precomputed", "--max-steps", "4",
             "--set", "train.per_device_train_batch_size=4", "--set", "train.learning_rate=0.001",
             "--set", "train.logging_steps=1", "--set", "train.save_steps=2").toArray(String[]::new));
     String log = Files.readString(training.stderrLog());
