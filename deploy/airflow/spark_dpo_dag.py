@@ -12,8 +12,9 @@ Trigger parameters (Trigger DAG w/ config): ``data_uri`` (raw preference pairs),
 outputs go; one folder per run date), ``config`` (the job YAML on the driver's host or in the image), ``workers``
 (training replicas = executors), ``executor_cores``.
 
-NOTE: the stage flags (--input/--output/--model/--run) follow docs/architecture.md's data flow; check them against
-``spark-dpo <stage> --help`` when the stages land.
+The flags of prepare, reference and train are those of ``spark-dpo <stage> --help``: ``prepare --input --output``
+(``train.workers`` set so that it writes one training shard per replica), ``reference --data --output``, ``train
+--data --output --workers``; the model comes from the job YAML (``model.path``, ``reference.model``).
 """
 from datetime import datetime, timedelta
 
@@ -102,10 +103,13 @@ with DAG(
     },
     tags=["spark-dpo", "spark"],
 ) as dag:
-    prepare = stage("prepare", ["--input", "{{ params.data_uri }}", "--output", PREPARED], COMMON_CONF)
-    reference = stage("reference", ["--input", PREPARED, "--output", REFERENCED], COMMON_CONF)
+    # One training shard per replica: prepare.num_shards 0 (the default) means one per train.workers.
+    prepare = stage("prepare", ["--input", "{{ params.data_uri }}", "--output", PREPARED,
+                                "--set", "train.workers={{ params.workers }}"], COMMON_CONF)
+    reference = stage("reference", ["--data", PREPARED, "--output", REFERENCED], COMMON_CONF)
     # Training resumes from its last checkpoint in TRAIN_RUN, so a retry continues rather than restarts.
-    train = stage("train", ["--input", REFERENCED, "--output", TRAIN_RUN], BARRIER_CONF, retries=3)
+    train = stage("train", ["--data", REFERENCED, "--output", TRAIN_RUN, "--workers", "{{ params.workers }}",
+                            "--reference-mode", "precomputed"], BARRIER_CONF, retries=3)
     evaluate = stage("evaluate", ["--run", TRAIN_RUN, "--input", PREPARED, "--output", REPORT], COMMON_CONF)
     export = stage("export", ["--run", TRAIN_RUN, "--output", EXPORTED], COMMON_CONF)
 

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Submits one spark-dpo command to Kubernetes with spark-submit (cluster mode: the driver is a pod).
 #   SPARK_K8S_MASTER=k8s://https://api.example:6443 SPARK_DPO_IMAGE=registry/spark-dpo:0.1.0 \
-#     deploy/k8s/submit.sh train --config /opt/spark-dpo/conf/cluster-s3.yaml
+#     deploy/k8s/submit.sh train --config /opt/spark-dpo/conf/cluster-s3.yaml --data s3a://b/referenced --workers 2
 # The image holds Spark and the application jar at /opt/spark-dpo/spark-dpo-app.jar (deploy/README.md shows a
 # Dockerfile). For the Spark Operator use deploy/k8s/spark-application.yaml instead.
 set -euo pipefail

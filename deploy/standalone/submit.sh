@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Submits one spark-dpo command to a Spark standalone cluster.
-#   SPARK_MASTER=spark://master:7077 deploy/standalone/submit.sh train --config conf/cluster-s3.yaml
+#   SPARK_MASTER=spark://master:7077 deploy/standalone/submit.sh train --config conf/cluster-s3.yaml \
+#       --data s3a://b/referenced --workers 2   (--workers = SPARK_DPO_WORKERS, default 2)
 # The driver runs here (client mode) so its progress bar and logs are on this terminal; set
 # SPARK_DPO_DEPLOY_MODE=cluster to run it on a worker. Settings: deploy/common.sh and deploy/README.md.
 set -euo pipefail

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Submits one spark-dpo command to YARN (HADOOP_CONF_DIR or YARN_CONF_DIR must name the cluster's configuration).
-#   SPARK_DPO_WORKERS=4 deploy/yarn/submit.sh train --config conf/cluster-s3.yaml
+#   SPARK_DPO_WORKERS=4 deploy/yarn/submit.sh train --config conf/cluster-s3.yaml --data s3a://b/referenced --workers 4
 # Client mode by default (progress on this terminal); SPARK_DPO_DEPLOY_MODE=cluster runs the driver in the YARN
 # application master. Settings: deploy/common.sh and deploy/README.md.
 set -euo pipefail

@@ -106,11 +106,22 @@ class SparkDpoDagTest(unittest.TestCase):
 
         self.assertEqual(self.params.data_uri, after("--input", "prepare"))
         self.assertEqual(work + "/prepared", after("--output", "prepare"))
-        self.assertEqual(after("--output", "prepare"), after("--input", "reference"))
-        self.assertEqual(after("--output", "reference"), after("--input", "train"))
+        self.assertEqual(after("--output", "prepare"), after("--data", "reference"))
+        self.assertEqual(after("--output", "reference"), after("--data", "train"))
         self.assertEqual(after("--output", "train"), after("--run", "evaluate"))
         self.assertEqual(after("--output", "train"), after("--run", "export"))
         self.assertNotEqual(after("--output", "export"), after("--output", "evaluate"))
+
+    def test_training_replicas_match_the_prepared_shards_and_the_executors(self):
+        args = {t: render(task.application_args, "2026-01-02", self.params)
+                for t, task in self.dag.task_dict.items()}
+        train = args["train"]
+        workers = str(self.params.workers)
+        self.assertEqual(workers, train[train.index("--workers") + 1])
+        self.assertEqual("precomputed", train[train.index("--reference-mode") + 1])
+        self.assertIn("train.workers=" + workers, args["prepare"], "prepare writes one training shard per replica")
+        conf = render(self.dag.task_dict["train"].conf, "2026-01-02", self.params)
+        self.assertEqual(workers, conf["spark.executor.instances"])
 
     def test_templates_use_only_airflow_context_and_declared_params(self):
         for task_id, task in self.dag.task_dict.items():
@@ -125,6 +136,18 @@ class SparkDpoDagTest(unittest.TestCase):
                     self.assertNotRegex(key.lower(), r"secret|access\.key|session\.token|password",
                                         "%s puts a credential in %s" % (task_id, name))
 
+
+def print_stage_args():
+    """Prints every task's rendered application_args as JSON, for AirflowDagTest to check against the real CLI."""
+    import json
+    dag = load_dag_module().dag
+    params = Params({k: p.value for k, p in dag.params.items()})
+    print(json.dumps({t: render(task.application_args, "2026-01-02", params) for t, task in dag.task_dict.items()}))
+
+
+if __name__ == "__main__" and sys.argv[1:] == ["--print-args"]:
+    print_stage_args()
+    sys.exit(0)
 
 if __name__ == "__main__":
     result = unittest.main(exit=False, verbosity=2).result

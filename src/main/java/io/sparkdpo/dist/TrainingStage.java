@@ -108,7 +108,7 @@ public final class TrainingStage {
     StepPlan steps = StepPlan.of(s, perWorker);
     SessionSpec spec = stage == SessionSpec.Stage.SFT
         ? SessionSpec.sft(config.model(), config.sft(), data.kind(), steps.totalSteps(), data.examples())
-        : SessionSpec.dpo(config.model(), config.train(), referenceModel(), steps.totalSteps(), data.examples());
+        : SessionSpec.dpo(config.model(), config.train(), referenceModel(config), steps.totalSteps(), data.examples());
     requireSameRun(storage, runDir, spec, data.fingerprint(), workers);
 
     int checksumSteps = stage == SessionSpec.Stage.DPO ? config.train().checksumSteps() : 0;
@@ -131,11 +131,12 @@ public final class TrainingStage {
   }
 
   /**
-   * DPO's reference model: the starting policy ({@code model.path}, pi_SFT), as TRL does without {@code ref_model}.
-   * (The reference stage's {@code reference.model} setting, when present, names the same model.)
+   * DPO's reference model: {@code reference.model} when set (the model the reference stage scores with), else the
+   * starting policy ({@code model.path}, pi_SFT), as TRL does without {@code ref_model}. The in-loop reference loads
+   * it and precomputed log-probs must come from it.
    */
-  private String referenceModel() {
-    return config.model().path();
+  static String referenceModel(JobConfig config) {
+    return config.reference().modelOr(config.model());
   }
 
   /** The training and evaluation shards, their rows, what they hold, and their fingerprint. */
@@ -148,8 +149,8 @@ public final class TrainingStage {
     if (stage == SessionSpec.Stage.DPO) {
       TrainSettings t = config.train();
       if (t.referenceMode() == TrainSettings.ReferenceMode.PRECOMPUTED && DpoLoss.of(t).needsReference()) {
-        String reference = referenceModel();
-        d.requireReferenceFrom(reference, PreparedData.modelFingerprint(reference, config.model().seed(), storage));
+        String reference = referenceModel(config);
+        d.requireReferenceFrom(reference, CausalLM.fingerprintOf(reference, storage, config.model().seed()));
       }
     }
     Map<String, Long> rows = new java.util.HashMap<>();

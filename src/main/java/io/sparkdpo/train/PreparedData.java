@@ -6,7 +6,6 @@ import io.sparkdpo.data.TextTokenizer;
 import io.sparkdpo.io.Json;
 import io.sparkdpo.io.Storage;
 import io.sparkdpo.model.CausalLM;
-import io.sparkdpo.model.ModelFolder;
 import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.util.ArrayList;
@@ -126,16 +125,6 @@ public record PreparedData(String dir, String fingerprint, List<ShardInfo> train
       return "builtin";
     }
     return storage.exists(Storage.join(modelPath, "tokenizer.json")) ? modelPath : null;
-  }
-
-  /** The fingerprint the model at {@code path} reports ({@link CausalLM#fingerprint()}), without training it. */
-  public static String modelFingerprint(String path, long builtinSeed, Storage storage) {
-    if (path.startsWith("builtin:")) {
-      try (CausalLM m = CausalLM.load(path, storage, CausalLM.device("cpu"), builtinSeed)) {
-        return m.fingerprint();
-      }
-    }
-    return ModelFolder.fingerprint(storage, path);
   }
 
   private static String shortFp(String fp) {

@@ -3,15 +3,23 @@ package io.sparkdpo.deploy;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import io.sparkdpo.cli.Main;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Iterator;
 import java.util.List;
 import java.util.Map;
+import java.util.Set;
+import java.util.TreeSet;
 import java.util.concurrent.TimeUnit;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
+import picocli.CommandLine;
 
 /** Runs deploy/airflow/tests/test_spark_dpo_dag.py (the DAG against a stand-in for Airflow) under Python 3. */
 class AirflowDagTest {
@@ -40,5 +48,36 @@ class AirflowDagTest {
     assertTrue(m.find(), r.output());
     assertEquals("0", m.group(2), r.output());
     assertTrue(Integer.parseInt(m.group(1)) >= 6, r.output());
+  }
+
+  /**
+   * Every task's arguments, rendered as Airflow would, parse with the real command line (picocli: known flags,
+   * required options, values), for every task whose command exists in this build.
+   */
+  @Test
+  @Timeout(value = 90, unit = TimeUnit.SECONDS)
+  void dagStageArgumentsParseWithTheRealCommands() throws Exception {
+    Path dir = ProcessRun.projectDir();
+    ProcessRun r = ProcessRun.run(dir, Map.of("PYTHONDONTWRITEBYTECODE", "1"),
+        List.of(python(), dir.resolve("deploy/airflow/tests/test_spark_dpo_dag.py").toString(), "--print-args"));
+    assertEquals(0, r.exitCode(), r.output());
+    JsonNode tasks = new ObjectMapper().readTree(r.output());
+    Set<String> checked = new TreeSet<>();
+    for (Iterator<String> it = tasks.fieldNames(); it.hasNext(); ) {
+      String task = it.next();
+      List<String> args = new ArrayList<>();
+      tasks.get(task).forEach(a -> args.add(a.asText()));
+      CommandLine cli = Main.commandLine();
+      if (!cli.getSubcommands().containsKey(args.get(0))) {
+        continue; // a stage this build does not have yet
+      }
+      try {
+        cli.parseArgs(args.toArray(String[]::new));
+      } catch (CommandLine.ParameterException e) {
+        throw new AssertionError("task " + task + ": " + args + " does not parse: " + e.getMessage(), e);
+      }
+      checked.add(task);
+    }
+    assertTrue(checked.containsAll(Set.of("prepare", "reference", "train")), "checked " + checked);
   }
 }

@@ -8,12 +8,14 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.dataformat.yaml.YAMLFactory;
+import io.sparkdpo.cli.Main;
 import io.sparkdpo.config.ConfigLoader;
 import io.sparkdpo.config.JobConfig;
 import java.io.IOException;
 import java.io.Reader;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.ArrayList;
 import java.util.List;
 import java.util.Properties;
 import org.junit.jupiter.api.Test;
@@ -93,6 +95,12 @@ class ConfFilesTest {
     }
     assertEquals(spec.path("executor").path("cores").asText(), conf.path("spark.task.cpus").asText());
     assertEquals(1, spec.path("executor").path("gpu").path("quantity").asInt());
+    List<String> args = new ArrayList<>();
+    spec.path("arguments").forEach(a -> args.add(a.asText()));
+    assertEquals("train", args.get(0), args.toString());
+    Main.commandLine().parseArgs(args.toArray(String[]::new)); // the real command's flags
+    assertEquals(spec.path("executor").path("instances").asText(), args.get(args.indexOf("--workers") + 1),
+        "one replica per executor: " + args);
     conf.fieldNames().forEachRemaining(k -> assertFalse(holdsCredential(k), "credential in manifest: " + k));
   }
 }

@@ -29,6 +29,28 @@ public final class TrainingFixtures {
 
   private TrainingFixtures() {}
 
+  /** Every parameter of a model ({@code builtin:tiny} from {@code builtinSeed}, or a folder) by name. */
+  public static Map<String, float[]> parameters(String model, long builtinSeed) {
+    Map<String, float[]> out = new LinkedHashMap<>();
+    try (CausalLM m = CausalLM.load(model, Storage.local(), CausalLM.device("cpu"), builtinSeed)) {
+      m.parameters().forEach((name, p) -> out.put(name, p.getArray().toFloatArray()));
+    }
+    return out;
+  }
+
+  /** The largest absolute difference between same-named parameters. */
+  public static double maxDifference(Map<String, float[]> a, Map<String, float[]> b) {
+    double max = 0;
+    for (String name : a.keySet()) {
+      float[] x = a.get(name);
+      float[] y = b.get(name);
+      for (int i = 0; i < x.length; i++) {
+        max = Math.max(max, Math.abs(x[i] - y[i]));
+      }
+    }
+    return max;
+  }
+
   /** Saves a seeded random model of {@code config} as a Hugging Face folder. */
   public static String writeModel(Path dir, ModelConfig config, long seed) {
     try (CausalLM m = CausalLM.create(config, CausalLM.device("cpu"), seed)) {

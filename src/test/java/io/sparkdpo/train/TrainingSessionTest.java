@@ -59,18 +59,6 @@ class TrainingSessionTest {
     return out;
   }
 
-  static double maxDifference(Map<String, float[]> a, Map<String, float[]> b) {
-    double max = 0;
-    for (String name : a.keySet()) {
-      float[] x = a.get(name);
-      float[] y = b.get(name);
-      for (int i = 0; i < x.length; i++) {
-        max = Math.max(max, Math.abs(x[i] - y[i]));
-      }
-    }
-    return max;
-  }
-
   @Test
   void oneBatchOfEightEqualsFourAccumulatedMicroBatchesOfTwo() {
     Map<String, float[]> whole;
@@ -92,8 +80,8 @@ class TrainingSessionTest {
       }
       accumulated = parameters(s);
     }
-    assertTrue(maxDifference(start, whole) > 1e-3, "training moved the parameters");
-    double diff = maxDifference(whole, accumulated);
+    assertTrue(TrainingFixtures.maxDifference(start, whole) > 1e-3, "training moved the parameters");
+    double diff = TrainingFixtures.maxDifference(whole, accumulated);
     assertTrue(diff < 1e-5, "max parameter difference " + diff);
     for (int i = 0; i < 5; i++) {
       assertEquals(lossWhole.get(i), lossAccumulated.get(i), 1e-6, "loss at step " + (i + 1));
@@ -178,7 +166,7 @@ class TrainingSessionTest {
       assertEquals(0.0, s.evaluate().metrics().get(MetricNames.REWARDS_CHOSEN), 1.0, "eval runs on referenced pairs");
       precomputed = parameters(s);
     }
-    double diff = maxDifference(inLoop, precomputed);
+    double diff = TrainingFixtures.maxDifference(inLoop, precomputed);
     assertTrue(diff < 1e-5, "max parameter difference " + diff);
     for (int i = 0; i < 3; i++) {
       assertEquals(inLoopLoss.get(i), precomputedLoss.get(i), 1e-6);
@@ -239,7 +227,7 @@ class TrainingSessionTest {
       assertTrue(e.getMessage().startsWith("step 4: non-finite loss (NaN); the update was refused. Pairs of the batch "
           + "(4): "), e.getMessage());
       assertEquals(3, s.stepsDone());
-      assertEquals(0.0, maxDifference(before, parameters(s)), "parameters untouched");
+      assertEquals(0.0, TrainingFixtures.maxDifference(before, parameters(s)), "parameters untouched");
       for (NDArray p : s.parameterArrays()) {
         try (NDArray g = p.getGradient()) {
           assertEquals(0f, g.abs().sum().getFloat(), "gradients zeroed after the refusal");
