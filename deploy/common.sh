@@ -62,6 +62,8 @@ spark_dpo_common_conf() {
     --conf "spark.driver.memory=${SPARK_DPO_DRIVER_MEMORY:-4g}"
     # DJL must never try to download natives on a cluster: they are in the jar.
     --conf "spark.executorEnv.DJL_OFFLINE=true"
+    # libtorch's OpenMP threads would spin while waiting, next to Spark's threads (docs/djl-pitfalls.md).
+    --conf "spark.executorEnv.OMP_WAIT_POLICY=PASSIVE"
     --conf "spark.executor.extraJavaOptions=-Dai.djl.offline=true"
     --conf "spark.driver.extraJavaOptions=-Dai.djl.offline=true"
     # s3a: credentials from the environment or the instance/pod role, never from files or these settings.

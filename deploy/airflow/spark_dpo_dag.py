@@ -37,6 +37,7 @@ EXPORTED = RUN + "/model"
 # Settings every stage gets (deploy/README.md explains each).
 COMMON_CONF = {
     "spark.executorEnv.DJL_OFFLINE": "true",
+    "spark.executorEnv.OMP_WAIT_POLICY": "PASSIVE",  # libtorch's OpenMP threads would spin (docs/djl-pitfalls.md)
     "spark.executor.extraJavaOptions": "-Dai.djl.offline=true",
     "spark.driver.extraJavaOptions": "-Dai.djl.offline=true",
     # Credentials from the environment or the instance/pod role; never in Airflow variables or files.
