@@ -25,6 +25,7 @@ import java.io.UncheckedIOException;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
+import java.util.Optional;
 import java.util.Set;
 import java.util.UUID;
 import org.apache.spark.sql.SparkSession;
@@ -61,8 +62,12 @@ public final class TrainingStage {
     }
   }
 
-  /** A finished stage: where its model and metrics are, and how it went. */
-  public record Result(String runDir, String modelDir, long steps, RunOutcome outcome, Map<String, Object> lastEval) {}
+  /**
+   * A finished stage: where its model and metrics are, and how it went. {@code upToDate}: the run folder already held
+   * this run, finished and exported, and nothing ran ({@code outcome} is then null).
+   */
+  public record Result(String runDir, String modelDir, long steps, RunOutcome outcome, Map<String, Object> lastEval,
+                       boolean upToDate) {}
 
   private final SparkSession spark;
   private final JobConfig config;
@@ -110,6 +115,11 @@ public final class TrainingStage {
         ? SessionSpec.sft(config.model(), config.sft(), data.kind(), steps.totalSteps(), data.examples())
         : SessionSpec.dpo(config.model(), config.train(), referenceModel(), steps.totalSteps(), data.examples());
     requireSameRun(storage, runDir, spec, data.fingerprint(), workers);
+    if (finished(storage, runDir, steps.totalSteps())) {
+      LOG.info("{}: {} is up to date (same settings and data, {} steps done, model exported): nothing to do",
+          stage.name().toLowerCase(), runDir, steps.totalSteps());
+      return new Result(runDir, Storage.join(runDir, MODEL), steps.totalSteps(), null, lastEval(storage, runDir), true);
+    }
 
     int checksumSteps = stage == SessionSpec.Stage.DPO ? config.train().checksumSteps() : 0;
     FaultPlan faults = stage == SessionSpec.Stage.DPO ? FaultPlan.of(config.train().faultInjection()) : FaultPlan.NONE;
@@ -121,13 +131,32 @@ public final class TrainingStage {
         data.examples(), data.train().size(), workers, perStep, steps.totalSteps());
     RunOutcome outcome = new BarrierStageRunner(spark, run, new DjlWorkerTask(spec)).withProgress(progress).run();
     String modelDir = export(storage, runDir, steps.totalSteps());
+    return new Result(runDir, modelDir, steps.totalSteps(), outcome, lastEval(storage, runDir), false);
+  }
+
+  private static Map<String, Object> lastEval(Storage storage, String runDir) {
     Map<String, Object> lastEval = null;
     for (Map<String, Object> record : MetricsLog.readAll(storage, runDir)) {
       if (record.keySet().stream().anyMatch(k -> k.startsWith("eval/"))) {
         lastEval = record;
       }
     }
-    return new Result(runDir, modelDir, steps.totalSteps(), outcome, lastEval);
+    return lastEval;
+  }
+
+  /**
+   * The run's last step is checkpointed (a valid checkpoint) and its model exported in {@code model.save_dtype}
+   * (the export writes generation_config.json last): running again would only repeat the export.
+   */
+  private boolean finished(Storage storage, String runDir, long totalSteps) {
+    String model = Storage.join(runDir, MODEL);
+    if (!storage.exists(Storage.join(model, ModelFolder.GENERATION_CONFIG))
+        || !storage.exists(Storage.join(runDir, MetricsLog.CONSOLIDATED))) {
+      return false;
+    }
+    Optional<Checkpoint> last = new CheckpointStore(storage, runDir, null).latestValid();
+    return last.isPresent() && last.get().step() == totalSteps
+        && ModelFolder.readConfig(storage, model).torchDtype().equals(config.model().saveDtype());
   }
 
   /**
