@@ -39,6 +39,11 @@ public final class EvaluateCommand implements Callable<Integer> {
       description = "pi_SFT (default: the runs' starting model, model.path in their run.json).")
   String sftModel;
 
+  @Option(names = "--data", paramLabel = "DIR",
+      description = "A referenced folder (pi_SFT's log-probs): measure each policy's loss, accuracies and margins on "
+          + "its eval split.")
+  String data;
+
   @Option(names = "--prompts", required = true, arity = "1..*", paramLabel = "PATH",
       description = "Held-out prompts: generate's eval_prompts.jsonl, or text files or folders to cut them from.")
   List<String> prompts;
@@ -62,8 +67,8 @@ public final class EvaluateCommand implements Callable<Integer> {
     StageOptions.add(o, "evaluate.samples_per_prompt", samplesPerPrompt);
     StageOptions.add(o, "evaluate.seed", seed);
     JobConfig cfg = job.load(o);
-    EvaluateJob.Result r = new EvaluateJob(SparkSessions.create(cfg, "evaluate"), cfg).run(runs, sftModel, prompts,
-        output);
+    EvaluateJob.Result r = new EvaluateJob(SparkSessions.create(cfg, "evaluate"), cfg).run(runs, sftModel, data,
+        prompts, output);
     PrintWriter w = spec.commandLine().getOut();
     if (r.upToDate()) {
       w.printf("evaluate: %s is up to date (same models, prompts, metrics and settings); nothing to do%n",
@@ -84,9 +89,9 @@ public final class EvaluateCommand implements Callable<Integer> {
         gen.sftReward().low(), gen.sftReward().high(), gen.sftReward().n());
     for (PolicyEval e : gen.finalCheckpoints()) {
       w.printf(Locale.ROOT, "%s: mean %.4f; improvement %+.4f [%+.4f, %+.4f] (%d%% CI); win rate %.3f [%.3f, %.3f]; "
-              + "KL %.3f nats per continuation (%.4f per token)%n", e.label(), e.reward().mean(), e.improvement().mean(),
-          e.improvement().low(), e.improvement().high(), Math.round(gen.confidence() * 100), e.winRate().rate(),
-          e.winRate().low(), e.winRate().high(), e.kl().perSequence().mean(), e.kl().perToken());
+              + "KL %.3f nats per continuation (%.4f per token)%n", e.label(), e.reward().mean(),
+          e.improvement().mean(), e.improvement().low(), e.improvement().high(), Math.round(gen.confidence() * 100),
+          e.winRate().rate(), e.winRate().low(), e.winRate().high(), e.kl().perSequence().mean(), e.kl().perToken());
     }
   }
 }

@@ -7,6 +7,7 @@ import io.sparkdpo.config.JobConfig;
 import io.sparkdpo.config.PipelineSettings;
 import io.sparkdpo.data.PrepareJob;
 import io.sparkdpo.dist.TrainingStage;
+import io.sparkdpo.eval.EvaluationReport;
 import io.sparkdpo.eval.GenerationEval;
 import io.sparkdpo.eval.PolicyEval;
 import io.sparkdpo.io.Json;
@@ -84,9 +85,9 @@ final class Pipeline {
           .run(TrainingStage.Inputs.text(p.text(), p.evalText())).upToDate());
     }
     if (p.runs("generate")) {
-      stage("generate", generated, () -> new GenerateJob(spark, config("generate.model=" + sftModel,
-          "generate.prompts=" + StageOptions.yamlList(p.text()), "generate.eval_prompts=" + StageOptions.yamlList(p.evalText())))
-          .run(generated).upToDate());
+      JobConfig cfg = config("generate.model=" + sftModel, "generate.prompts=" + StageOptions.yamlList(p.text()),
+          "generate.eval_prompts=" + StageOptions.yamlList(p.evalText()));
+      stage("generate", generated, () -> new GenerateJob(spark, cfg).run(generated).upToDate());
     }
     if (p.runs("prepare")) {
       List<String> settings = new ArrayList<>(List.of("prepare.format=trl", "prepare.add_eos=false",
@@ -116,7 +117,7 @@ final class Pipeline {
     if (p.runs("evaluate")) {
       EvaluateJob.Result[] r = new EvaluateJob.Result[1];
       stage("evaluate", evalDir, () -> {
-        r[0] = new EvaluateJob(spark, config()).run(runDirs, sftModel,
+        r[0] = new EvaluateJob(spark, config()).run(runDirs, sftModel, referenced,
             List.of(Storage.join(generated, GenerateJob.EVAL_PROMPTS)), evalDir);
         return r[0].upToDate();
       });
@@ -126,7 +127,7 @@ final class Pipeline {
     String exportDir = null;
     if (p.runs("export")) {
       GenerationEval gen = evaluation != null ? evaluation : GenerationEval.fromJson(storage.readString(
-          Storage.join(evalDir, io.sparkdpo.eval.EvaluationReport.GENERATION_JSON)), evalDir);
+          Storage.join(evalDir, EvaluationReport.GENERATION_JSON)), evalDir);
       String best = bestRun(gen, p, runDirs);
       exportDir = Storage.join(root, EXPORT);
       String target = exportDir;

@@ -133,7 +133,8 @@ public final class ModelExport {
     }
     try {
       Manifest m = Json.MAPPER.readValue(storage.readBytes(path), Manifest.class);
-      if (!fingerprint.equals(m.fingerprint()) || !m.exportFingerprint().equals(ModelFolder.fingerprint(storage, dir))) {
+      if (!fingerprint.equals(m.fingerprint())
+          || !m.exportFingerprint().equals(ModelFolder.fingerprint(storage, dir))) {
         return Optional.empty();
       }
       for (String f : REQUIRED) {

@@ -11,6 +11,7 @@ import io.sparkdpo.data.PrepareJob;
 import io.sparkdpo.data.TextPrompts;
 import io.sparkdpo.data.TextTokenizer;
 import io.sparkdpo.data.TokenizerFiles;
+import io.sparkdpo.eval.EvalSplitMetrics;
 import io.sparkdpo.eval.EvaluationReport;
 import io.sparkdpo.eval.GenerationEval;
 import io.sparkdpo.eval.RewardFunctions;
@@ -19,15 +20,20 @@ import io.sparkdpo.io.Json;
 import io.sparkdpo.io.S3aSettings;
 import io.sparkdpo.io.Storage;
 import io.sparkdpo.model.SamplingSettings;
+import io.sparkdpo.train.PreparedData;
 import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.time.Instant;
 import java.util.ArrayList;
+import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Locale;
+import java.util.Map;
 import java.util.Optional;
 import java.util.Set;
 import org.apache.hadoop.conf.Configuration;
+import org.apache.spark.sql.Dataset;
+import org.apache.spark.sql.Row;
 import org.apache.spark.sql.SparkSession;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -39,7 +45,8 @@ import org.slf4j.LoggerFactory;
  * from the same random stream), scored by the ground-truth reward ({@code evaluate.reward}), and the policy's
  * sampled tokens are scored under pi_SFT for the sampled KL. {@link GenerationEval} turns that into mean rewards
  * with intervals, paired differences, win rates and KL; {@link EvaluationReport} writes {@code metrics.json},
- * {@code report.html} and the charts, next to the runs' eval-split metrics (loss, accuracies, margins). A manifest
+ * {@code report.html} and the charts, next to the runs' eval-split metrics (loss, accuracies, margins: from their
+ * metrics.jsonl, and measured here on a referenced folder's eval split when one is given). A manifest
  * written last makes a rerun with the same models, prompts, metrics and settings a no-op.
  */
 public final class EvaluateJob {
@@ -48,6 +55,8 @@ public final class EvaluateJob {
   static final int VERSION = 1;
   public static final String MANIFEST = "manifest.json";
   public static final String STAGE = "evaluate";
+  private static final String POLICY_CHOSEN = "policy_chosen_logp";
+  private static final String POLICY_REJECTED = "policy_rejected_logp";
   /** Side-by-side continuations per policy in the report. */
   private static final int EXAMPLES_PER_POLICY = 3;
 
@@ -72,10 +81,12 @@ public final class EvaluateJob {
   /**
    * @param runDirs DPO run folders (each written by {@code train})
    * @param sftModel pi_SFT; null: the runs' common starting model ({@code model.path} of their run.json)
+   * @param data a referenced folder (reference log-probs of pi_SFT) whose eval split every policy is measured on
+   *     here (loss, accuracies, margins), or null: the runs' own last evaluation (metrics.jsonl) only
    * @param prompts {@code eval_prompts.jsonl} written by {@code generate}, or held-out text files or folders to cut
    *     prompts from with {@code generate}'s prompt rules
    */
-  public Result run(List<String> runDirs, String sftModel, List<String> prompts, String outputDir) {
+  public Result run(List<String> runDirs, String sftModel, String data, List<String> prompts, String outputDir) {
     if (runDirs.isEmpty()) {
       throw new IllegalArgumentException("evaluate needs at least one DPO run folder (--run DIR)");
     }
@@ -91,10 +102,12 @@ public final class EvaluateJob {
     String device = config.model().device();
 
     List<Run> runs = new ArrayList<>();
+    List<JsonNode> specs = new ArrayList<>();
     Set<String> startingModels = new java.util.TreeSet<>();
     for (String dir : runDirs) {
       String d = ReferenceJob.stripSlash(dir);
       JsonNode spec = readRunSpec(storage, d);
+      specs.add(spec);
       double beta = spec.path("dpo").path("beta").asDouble();
       startingModels.add(spec.path("model").path("path").asText());
       String model = Storage.join(d, "model");
@@ -115,10 +128,18 @@ public final class EvaluateJob {
     TokenizerFiles tokenizer = TokenizerFiles.read(GenerateJob.tokenizerSpec(sftPath, storage), storage);
     List<TextPrompts.Prompt> heldOut = prompts(storage, prompts, tokenizer);
     String rewardName = RewardFunctions.load(e.reward(), storage).name();
+    PreparedData evalData = null;
+    if (data != null) {
+      evalData = PreparedData.open(storage, ReferenceJob.stripSlash(data));
+      evalData.requireReferenceFrom(sftPath, sft.fingerprint());
+      if (evalData.eval().stream().mapToLong(PreparedData.ShardInfo::rows).sum() == 0) {
+        throw new IllegalArgumentException(data + " has no eval pairs to measure the policies on");
+      }
+    }
 
     ObjectNode settings = (ObjectNode) ConfigLoader.toRedactedTree(config).get("evaluate").deepCopy();
     List<String> parts = new ArrayList<>(List.of("evaluate-v" + VERSION, sft.fingerprint(), tokenizer.fingerprint(),
-        settings.toString(), promptsDigest(heldOut)));
+        settings.toString(), promptsDigest(heldOut), evalData == null ? "no eval split" : evalData.fingerprint()));
     for (Run r : runs) {
       parts.add(r.label() + "|" + r.beta() + "|" + r.modelFingerprint() + "|"
           + PrepareJob.sha256(storage.readString(metricsPath(r))));
@@ -144,11 +165,16 @@ public final class EvaluateJob {
     GenerationEval.Builder builder = GenerationEval.builder(rewardName,
         GenerationEval.Sampling.of(e, heldOut.size()), e.confidenceLevel(), SampledArrays.rewards(sftSamples));
     List<TrainingRun> training = new ArrayList<>();
-    for (Run r : runs) {
+    Map<String, EvalSplitMetrics> evalSplit = new LinkedHashMap<>();
+    for (int k = 0; k < runs.size(); k++) {
+      Run r = runs.get(k);
       ModelSpec policy = new ModelSpec(Storage.join(r.dir(), "model"), seed, device, r.modelFingerprint());
       List<SampledPrompt> policySamples = SamplingJob.run(spark, heldOut,
           new SamplingRequest(policy, sft, tokenizer, sampling, e.samplesPerPrompt(), perBatch, e.reward(),
               partitions)).prompts();
+      if (evalData != null) {
+        evalSplit.put(r.label(), evalSplit(evalData, policy, specs.get(k).path("dpo")));
+      }
       TrainingRun run = TrainingRun.read(storage, r.label(), r.beta(), metricsPath(r));
       training.add(run);
       builder.addPolicy(r.label(), r.beta(), run.metrics().lastStep(), SampledArrays.rewards(policySamples),
@@ -162,12 +188,57 @@ public final class EvaluateJob {
     }
     GenerationEval gen = builder.build();
     EvaluationReport.Written written = EvaluationReport.write(storage, out, training, gen);
+    if (!evalSplit.isEmpty()) {
+      addEvalSplit(storage, written.metricsJson(), evalSplit, ReferenceJob.stripSlash(data));
+    }
     double seconds = (System.nanoTime() - start) / 1e9;
     writeManifest(storage, out, fingerprint, sftPath, sft.fingerprint(), runs, prompts, heldOut.size(), rewardName,
         written, seconds);
     LOG.info("evaluate: wrote {} and {} in {} s", written.html(), written.metricsJson(),
         String.format(Locale.ROOT, "%.1f", seconds));
     return new Result(false, out, runs, sftPath, gen, seconds);
+  }
+
+  /**
+   * A policy's preference metrics on the eval split: its log-probs of every eval pair, computed on executors by the
+   * {@link ReferenceLogProbs} transformer with the policy as the model, against the folder's pi_SFT log-probs.
+   */
+  private EvalSplitMetrics evalSplit(PreparedData data, ModelSpec policy, JsonNode dpo) {
+    Dataset<Row> pairs = spark.read().parquet(data.evalFiles().stream().map(Storage::qualify).toArray(String[]::new));
+    ReferenceLogProbs scorer = new ReferenceLogProbs().setModel(policy.path()).setModelSeed(policy.builtinSeed())
+        .setModelFingerprint(policy.fingerprint()).setDevice(policy.device())
+        .setBatchTokens(config.reference().batchTokens()).setSortWindow(config.reference().sortWindow())
+        .setChosenLogpCol(POLICY_CHOSEN).setRejectedLogpCol(POLICY_REJECTED)
+        .setChosenTokensCol(POLICY_CHOSEN + "_tokens").setRejectedTokensCol(POLICY_REJECTED + "_tokens");
+    List<Row> rows = scorer.transform(pairs).select(POLICY_CHOSEN, POLICY_REJECTED, "ref_chosen_logp",
+        "ref_rejected_logp").collectAsList();
+    double[][] v = new double[4][rows.size()];
+    for (int i = 0; i < rows.size(); i++) {
+      for (int c = 0; c < 4; c++) {
+        v[c][i] = rows.get(i).getDouble(c);
+      }
+    }
+    return EvalSplitMetrics.of(dpo.path("beta").asDouble(), dpo.path("labelSmoothing").asDouble(0),
+        "sigmoid".equalsIgnoreCase(dpo.path("lossType").asText()), v[0], v[1], v[2], v[3]);
+  }
+
+  /** Adds each run's eval-split metrics, as measured here, to its entry of metrics.json's {@code training}. */
+  private static void addEvalSplit(Storage storage, String metricsJson, Map<String, EvalSplitMetrics> byLabel,
+      String data) {
+    try {
+      ObjectNode root = (ObjectNode) Json.MAPPER.readTree(storage.readBytes(metricsJson));
+      for (JsonNode run : root.path("training")) {
+        EvalSplitMetrics m = byLabel.get(run.path("label").asText());
+        if (m != null) {
+          ObjectNode split = ((ObjectNode) run).putObject("eval_split");
+          split.put("data", data);
+          split.setAll((ObjectNode) Json.MAPPER.valueToTree(m.toMap()));
+        }
+      }
+      storage.writeBytes(metricsJson, Json.MAPPER.writeValueAsBytes(root));
+    } catch (IOException ex) {
+      throw new UncheckedIOException("cannot add the eval-split metrics to " + metricsJson, ex);
+    }
   }
 
   /** The legend name of a run: its beta. */

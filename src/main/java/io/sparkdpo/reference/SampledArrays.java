@@ -3,7 +3,10 @@ package io.sparkdpo.reference;
 import java.util.List;
 import java.util.function.Function;
 
-/** The arrays {@code GenerationEval} takes, read off sampled prompts: rewards by [prompt][sample], log-probs by [sequence][token]. */
+/**
+ * The arrays {@code GenerationEval} takes, read off sampled prompts: rewards by [prompt][sample], log-probs by
+ * [sequence][token].
+ */
 final class SampledArrays {
   private SampledArrays() {}
 

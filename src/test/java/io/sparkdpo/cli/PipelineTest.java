@@ -112,6 +112,15 @@ class PipelineTest {
     }
     for (JsonNode r : metrics.path("training")) {
       assertTrue(r.path("eval/loss").isNumber() && r.path("eval/rewards/accuracies").isNumber(), r.toString());
+      // evaluate measured the eval split itself (policy log-probs on executors): the trainer's last evaluation of
+      // the same model on the same pairs, up to float32 batching differences.
+      JsonNode split = r.path("eval_split");
+      assertEquals(prepared.splits().get(PreparedManifest.EVAL).rows(), split.path("pairs").asLong(), r.toString());
+      assertEquals(r.path("eval/rewards/accuracies").asDouble(), split.path("eval/rewards/accuracies").asDouble(),
+          r.toString());
+      assertEquals(r.path("eval/loss").asDouble(), split.path("eval/loss").asDouble(), 1e-4, r.toString());
+      assertEquals(r.path("eval/rewards/margins").asDouble(), split.path("eval/rewards/margins").asDouble(), 1e-4,
+          r.toString());
     }
 
     // The export is the best run's policy and reloads with the same log-probs.
@@ -144,7 +153,7 @@ class PipelineTest {
         "evaluate.reward=io.sparkdpo.eval.LengthPenaltyReward", "--set", "evaluate.samples_per_prompt=2", "--set",
         "evaluate.max_new_tokens=8", "--num-prompts", "6", "--run", root.resolve("dpo-beta-0.1").toString(),
         root.resolve("dpo-beta-0.5").toString(), "--prompts", root.resolve("generated/eval_prompts.jsonl").toString(),
-        "--output", root.resolve("evaluation").toString());
+        "--data", root.resolve("referenced").toString(), "--output", root.resolve("evaluation").toString());
     assertEquals(0, evaluate.exit(), evaluate.err());
     assertTrue(evaluate.out().contains("is up to date (same models, prompts, metrics and settings)"), evaluate.out());
     assertTrue(evaluate.out().contains("β=0.5: mean -"), evaluate.out());

@@ -59,7 +59,8 @@ class EvaluateJobTest {
     Path run = dir.resolve("run");
     IllegalArgumentException missing = assertThrows(IllegalArgumentException.class,
         () -> EvaluateJob.readRunSpec(storage, run.toString()));
-    assertTrue(missing.getMessage().endsWith("is not a training run folder: run.json is missing"), missing.getMessage());
+    assertTrue(missing.getMessage().endsWith("is not a training run folder: run.json is missing"),
+        missing.getMessage());
     Files.createDirectories(run);
     Files.writeString(run.resolve("run.json"), "{\"spec\": {\"stage\": \"sft\", \"dpo\": null}}");
     IllegalArgumentException sft = assertThrows(IllegalArgumentException.class,
