@@ -82,7 +82,7 @@ final class Pipeline {
 
     if (p.runs("sft")) {
       stage("sft", sftDir, () -> new TrainingStage(spark, config("sft.output_dir=" + sftDir), SessionSpec.Stage.SFT)
-          .run(TrainingStage.Inputs.text(p.text(), p.evalText())).upToDate());
+          .replacingOtherRun().run(TrainingStage.Inputs.text(p.text(), p.evalText())).upToDate());
     }
     if (p.runs("generate")) {
       JobConfig cfg = config("generate.model=" + sftModel, "generate.prompts=" + StageOptions.yamlList(p.text()),
@@ -109,7 +109,7 @@ final class Pipeline {
         JobConfig cfg = config("model.path=" + sftModel, "train.beta=" + p.betas().get(i), "train.output_dir=" + dir,
             "train.reference_mode=precomputed");
         stage("train β=" + EvaluateJob.betaText(p.betas().get(i)), dir, () -> new TrainingStage(spark, cfg,
-            SessionSpec.Stage.DPO).run(TrainingStage.Inputs.prepared(referenced)).upToDate());
+            SessionSpec.Stage.DPO).replacingOtherRun().run(TrainingStage.Inputs.prepared(referenced)).upToDate());
       }
     }
     GenerationEval evaluation = null;

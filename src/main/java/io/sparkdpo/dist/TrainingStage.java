@@ -73,6 +73,7 @@ public final class TrainingStage {
   private final JobConfig config;
   private final SessionSpec.Stage stage;
   private RunMonitor.ProgressFactory progress = io.sparkdpo.train.ConsoleProgress::onStderr;
+  private boolean replaceOtherRun;
 
   public TrainingStage(SparkSession spark, JobConfig config, SessionSpec.Stage stage) {
     this.spark = spark;
@@ -82,6 +83,16 @@ public final class TrainingStage {
 
   public TrainingStage withProgress(RunMonitor.ProgressFactory factory) {
     this.progress = factory;
+    return this;
+  }
+
+  /**
+   * A run folder that holds a run with other settings is cleared (run.json, checkpoints, metrics, model, fault
+   * markers; SFT's text windows keep their own fingerprint) and trained from scratch instead of refused: for a caller
+   * that owns its run folders, such as the pipeline after an upstream stage changed.
+   */
+  public TrainingStage replacingOtherRun() {
+    this.replaceOtherRun = true;
     return this;
   }
 
@@ -114,7 +125,7 @@ public final class TrainingStage {
     SessionSpec spec = stage == SessionSpec.Stage.SFT
         ? SessionSpec.sft(config.model(), config.sft(), data.kind(), steps.totalSteps(), data.examples())
         : SessionSpec.dpo(config.model(), config.train(), referenceModel(), steps.totalSteps(), data.examples());
-    requireSameRun(storage, runDir, spec, data.fingerprint(), workers);
+    requireSameRun(storage, runDir, spec, data.fingerprint(), workers, replaceOtherRun);
     if (finished(storage, runDir, steps.totalSteps())) {
       LOG.info("{}: {} is up to date (same settings and data, {} steps done, model exported): nothing to do",
           stage.name().toLowerCase(), runDir, steps.totalSteps());
@@ -228,9 +239,11 @@ public final class TrainingStage {
 
   /**
    * A run folder belongs to one run: {@code RUN/run.json} records what the run computes (stage, model, loss and
-   * optimiser settings, data, workers); a later invocation on the same folder resumes only when those agree.
+   * optimiser settings, data, workers); a later invocation on the same folder resumes only when those agree. With
+   * {@code replace}, a run with other settings is cleared instead of refused (see {@link #replacingOtherRun}).
    */
-  static void requireSameRun(Storage storage, String runDir, SessionSpec spec, String dataFingerprint, int workers) {
+  static void requireSameRun(Storage storage, String runDir, SessionSpec spec, String dataFingerprint, int workers,
+      boolean replace) {
     ObjectNode run = Json.MAPPER.createObjectNode();
     run.set("spec", strip(Json.MAPPER.valueToTree(spec)));
     run.put("data_fingerprint", dataFingerprint);
@@ -242,11 +255,19 @@ public final class TrainingStage {
         JsonNode now = Json.MAPPER.readTree(Json.MAPPER.writeValueAsBytes(run)); // same number types as read back
         List<String> changed = new ArrayList<>();
         diff("", before, now, changed);
-        if (!changed.isEmpty()) {
+        if (!changed.isEmpty() && replace) {
+          LOG.warn("{} held a run with other settings ({}): cleared, training from scratch", runDir,
+              String.join(", ", changed));
+          for (String part : List.of(RUN_FILE, "checkpoints", MetricsLog.PARTS, MetricsLog.CONSOLIDATED, MODEL,
+              "faults")) {
+            storage.delete(Storage.join(runDir, part));
+          }
+        } else if (!changed.isEmpty()) {
           throw new IllegalArgumentException(runDir + " holds a run with other settings (" + String.join(", ", changed)
               + "): resume it with the same settings, or use another output folder");
+        } else {
+          return;
         }
-        return;
       }
       storage.writeBytes(path, Json.MAPPER.writeValueAsBytes(run));
     } catch (IOException e) {

@@ -62,7 +62,7 @@ class PipelineTest {
   }
 
   @Test
-  void runsEveryStageHandsOverReportsExportsAndThenSkipsEveryStage() throws IOException {
+  void runsEveryStageThenSkipsThemAllThenRerunsWhatAChangedSettingAffects() throws IOException {
     Path root = dir.resolve("pipeline");
     PrepareCommandTest.Run first = PrepareCommandTest.run(args(root).toArray(String[]::new));
     assertEquals(0, first.exit(), first.err());
@@ -148,7 +148,23 @@ class PipelineTest {
     before.remove(root.resolve(Pipeline.SUMMARY));
     assertEquals(before, after, "no stage rewrote a file");
 
-    // evaluate and export alone, on the pipeline's folders.
+    // Another DPO learning rate: the runs are cleared and trained again, and everything after them follows.
+    List<String> changed = args(root);
+    changed.addAll(List.of("--set", "train.learning_rate=5.0e-4"));
+    PrepareCommandTest.Run third = PrepareCommandTest.run(changed.toArray(String[]::new));
+    assertEquals(0, third.exit(), third.err());
+    for (String stage : List.of("sft", "generate", "prepare", "reference")) {
+      assertTrue(third.out().contains("pipeline: " + stage + " skipped: "), stage + " skipped:\n" + third.out());
+    }
+    for (String stage : List.of("train β=0.1", "train β=0.5", "evaluate", "export")) {
+      assertTrue(third.out().contains("pipeline: " + stage + " done in "), stage + " ran again:\n" + third.out());
+    }
+    assertEquals(5.0e-4, json(root.resolve("dpo-beta-0.1/run.json")).path("spec").path("dpo").path("learningRate")
+        .asDouble());
+    assertEquals(3, Files.readAllLines(root.resolve("dpo-beta-0.1/metrics.jsonl")).stream()
+        .filter(l -> l.contains("\"loss\"") && !l.contains("eval/")).count(), "3 fresh steps, not 6");
+
+    // evaluate and export alone, on the pipeline's folders (now with the third run's settings).
     PrepareCommandTest.Run evaluate = PrepareCommandTest.run("evaluate", "--set",
         "evaluate.reward=io.sparkdpo.eval.LengthPenaltyReward", "--set", "evaluate.samples_per_prompt=2", "--set",
         "evaluate.max_new_tokens=8", "--num-prompts", "6", "--run", root.resolve("dpo-beta-0.1").toString(),
