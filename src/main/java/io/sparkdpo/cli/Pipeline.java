@@ -203,9 +203,15 @@ final class Pipeline {
 
   /**
    * Continuations of corpus prefixes are plain text: conf/templates/plain.jinja (prompt and response as they are),
-   * found under the installation ({@code spark-dpo.home}, set by bin/spark-dpo) or the working directory.
+   * as a relative path when run from the repository root (the path is part of prepare's fingerprint, so the
+   * documented stand-alone prepare command finds the pipeline's folder up to date), else under the installation
+   * ({@code spark-dpo.home}, set by bin/spark-dpo).
    */
   private static String plainTemplate() {
+    Path relative = Path.of("conf", "templates", "plain.jinja");
+    if (relative.toFile().isFile()) {
+      return relative.toString();
+    }
     Path file = Path.of(System.getProperty("spark-dpo.home", "."), "conf", "templates", "plain.jinja");
     if (!file.toFile().isFile()) {
       throw new IllegalArgumentException("the pipeline prepares plain-text pairs with " + file + ", which is missing:"
