@@ -20,7 +20,9 @@ import io.sparkdpo.io.Json;
 import io.sparkdpo.io.S3aSettings;
 import io.sparkdpo.io.Storage;
 import io.sparkdpo.model.SamplingSettings;
+import io.sparkdpo.train.CheckpointStore;
 import io.sparkdpo.train.PreparedData;
+import io.sparkdpo.train.TrainerCheckpoint;
 import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.time.Instant;
@@ -60,8 +62,18 @@ public final class EvaluateJob {
   /** Side-by-side continuations per policy in the report. */
   private static final int EXAMPLES_PER_POLICY = 3;
 
-  /** One DPO run as evaluated: label (legend), beta, folder, its model's fingerprint. */
-  public record Run(String label, double beta, String dir, String modelFingerprint) {}
+  /**
+   * One DPO run as evaluated: label (legend), beta, folder, its final model's fingerprint, and the earlier
+   * checkpoints evaluated with it ({@code evaluate.checkpoints}; empty otherwise).
+   */
+  public record Run(String label, double beta, String dir, String modelFingerprint, List<Checkpoint> earlier) {
+    public Run {
+      earlier = List.copyOf(earlier);
+    }
+  }
+
+  /** An earlier checkpoint of a run: its step and model folder ({@code RUN/checkpoints/step-N/model}). */
+  public record Checkpoint(long step, String model, String fingerprint) {}
 
   /**
    * @param upToDate the folder already held this evaluation and nothing was sampled
@@ -111,7 +123,19 @@ public final class EvaluateJob {
       double beta = spec.path("dpo").path("beta").asDouble();
       startingModels.add(spec.path("model").path("path").asText());
       String model = Storage.join(d, "model");
-      runs.add(new Run(label(beta), beta, d, ModelSpec.resolve(model, seed, device, storage).fingerprint()));
+      List<Checkpoint> earlier = new ArrayList<>();
+      if (e.checkpoints()) {
+        CheckpointStore store = new CheckpointStore(storage, d, null);
+        long last = spec.path("total_steps").asLong();
+        for (long step : store.committedSteps()) {
+          if (step < last) {
+            String folder = TrainerCheckpoint.modelFolder(store.open(step));
+            earlier.add(new Checkpoint(step, folder, ModelSpec.resolve(folder, seed, device, storage).fingerprint()));
+          }
+        }
+      }
+      runs.add(new Run(label(beta), beta, d, ModelSpec.resolve(model, seed, device, storage).fingerprint(),
+          earlier));
     }
     if (runs.stream().map(Run::label).distinct().count() != runs.size()) {
       throw new IllegalArgumentException("two runs have the same beta " + runs + ": evaluate compares runs by beta");
@@ -143,6 +167,7 @@ public final class EvaluateJob {
     for (Run r : runs) {
       parts.add(r.label() + "|" + r.beta() + "|" + r.modelFingerprint() + "|"
           + PrepareJob.sha256(storage.readString(metricsPath(r))));
+      r.earlier().forEach(c -> parts.add(r.label() + "|step " + c.step() + "|" + c.fingerprint()));
     }
     String fingerprint = PrepareJob.sha256(parts.toArray(String[]::new));
     Optional<GenerationEval> existing = complete(storage, out, fingerprint);
@@ -177,6 +202,13 @@ public final class EvaluateJob {
       }
       TrainingRun run = TrainingRun.read(storage, r.label(), r.beta(), metricsPath(r));
       training.add(run);
+      for (Checkpoint c : r.earlier()) {
+        List<SampledPrompt> at = SamplingJob.run(spark, heldOut, new SamplingRequest(
+            new ModelSpec(c.model(), seed, device, c.fingerprint()), sft, tokenizer, sampling, e.samplesPerPrompt(),
+            perBatch, e.reward(), partitions)).prompts();
+        builder.addPolicy(r.label(), r.beta(), c.step(), SampledArrays.rewards(at), SampledArrays.logProbs(at),
+            SampledArrays.scorerLogProbs(at));
+      }
       builder.addPolicy(r.label(), r.beta(), run.metrics().lastStep(), SampledArrays.rewards(policySamples),
           SampledArrays.logProbs(policySamples), SampledArrays.scorerLogProbs(policySamples));
       for (int i = 0; i < Math.min(EXAMPLES_PER_POLICY, heldOut.size()); i++) {
@@ -317,8 +349,11 @@ public final class EvaluateJob {
     m.putObject("sft").put("path", sftPath).put("fingerprint", sftFingerprint);
     ArrayNode rs = m.putArray("runs");
     for (Run r : runs) {
-      rs.addObject().put("label", r.label()).put("beta", r.beta()).put("dir", r.dir())
+      ObjectNode run = rs.addObject().put("label", r.label()).put("beta", r.beta()).put("dir", r.dir())
           .put("model_fingerprint", r.modelFingerprint());
+      ArrayNode earlier = run.putArray("checkpoints");
+      r.earlier().forEach(c -> earlier.addObject().put("step", c.step()).put("model", c.model())
+          .put("fingerprint", c.fingerprint()));
     }
     ObjectNode p = m.putObject("prompts");
     p.put("count", prompts);

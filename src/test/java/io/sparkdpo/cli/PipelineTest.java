@@ -54,7 +54,7 @@ class PipelineTest {
         "evaluate.num_prompts=6", "evaluate.samples_per_prompt=2", "evaluate.max_new_tokens=8",
         "prepare.eval_fraction=0.3",
         "train.max_steps=3", "train.per_device_train_batch_size=4", "train.learning_rate=1.0e-3",
-        "train.save_steps=0", "train.logging_steps=1")) {
+        "train.save_steps=1", "train.logging_steps=1")) {
       a.add("--set");
       a.add(s);
     }
@@ -173,6 +173,18 @@ class PipelineTest {
     assertEquals(0, evaluate.exit(), evaluate.err());
     assertTrue(evaluate.out().contains("is up to date (same models, prompts, metrics and settings)"), evaluate.out());
     assertTrue(evaluate.out().contains("β=0.5: mean -"), evaluate.out());
+    // Every checkpoint of both runs (steps 1, 2 and 3) on the reward-KL frontier.
+    PrepareCommandTest.Run checkpoints = PrepareCommandTest.run("evaluate", "--set",
+        "evaluate.reward=io.sparkdpo.eval.LengthPenaltyReward", "--set", "evaluate.samples_per_prompt=2", "--set",
+        "evaluate.max_new_tokens=8", "--set", "evaluate.checkpoints=true", "--num-prompts", "6", "--run",
+        root.resolve("dpo-beta-0.1").toString(), root.resolve("dpo-beta-0.5").toString(), "--prompts",
+        root.resolve("generated/eval_prompts.jsonl").toString(), "--output", dir.resolve("frontier").toString());
+    assertEquals(0, checkpoints.exit(), checkpoints.err());
+    JsonNode frontier = json(dir.resolve("frontier/metrics.json"));
+    List<String> points = new ArrayList<>();
+    frontier.path("policies").forEach(p -> points.add(p.path("beta").asDouble() + "@" + p.path("step").asLong()));
+    assertEquals(List.of("0.1@1", "0.1@2", "0.1@3", "0.5@1", "0.5@2", "0.5@3"), points);
+    assertEquals(3, frontier.path("headline").path("step").asLong());
     PrepareCommandTest.Run bf16 = PrepareCommandTest.run("export", "--run", root.resolve("dpo-beta-0.5").toString(),
         "--output", dir.resolve("bf16").toString(), "--dtype", "bf16");
     assertEquals(0, bf16.exit(), bf16.err());
