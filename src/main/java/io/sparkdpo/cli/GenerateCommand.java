@@ -58,10 +58,10 @@ public final class GenerateCommand implements Callable<Integer> {
       o.add("generate.model=" + model);
     }
     if (prompts != null) {
-      o.add("generate.prompts=" + yamlList(prompts));
+      o.add("generate.prompts=" + StageOptions.yamlList(prompts));
     }
     if (evalPrompts != null) {
-      o.add("generate.eval_prompts=" + yamlList(evalPrompts));
+      o.add("generate.eval_prompts=" + StageOptions.yamlList(evalPrompts));
     }
     if (numPrompts != null) {
       o.add("generate.num_prompts=" + numPrompts);
@@ -91,11 +91,5 @@ public final class GenerateCommand implements Callable<Integer> {
     }
     w.flush();
     return 0;
-  }
-
-  /** A YAML flow list of quoted strings, the form --set parses as a list. */
-  private static String yamlList(List<String> items) {
-    List<String> quoted = items.stream().map(s -> "'" + s.replace("'", "''") + "'").toList();
-    return "[" + String.join(", ", quoted) + "]";
   }
 }

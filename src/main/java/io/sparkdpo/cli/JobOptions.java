@@ -24,15 +24,21 @@ public final class JobOptions {
       description = "Spark master (default: the one spark-submit gives, else local[*]).")
   String master;
 
+  /** The {@code --set} overrides, with {@code --master} as {@code spark.master}. */
+  List<String> allOverrides() {
+    List<String> all = new ArrayList<>(overrides);
+    if (master != null) {
+      all.add("spark.master=" + master);
+    }
+    return all;
+  }
+
   /**
    * Loads and validates the configuration, with the command's own flags applied last (they are the most
    * specific), and logs it with secrets redacted.
    */
   public JobConfig load(List<String> commandOverrides) {
-    List<String> all = new ArrayList<>(overrides);
-    if (master != null) {
-      all.add("spark.master=" + master);
-    }
+    List<String> all = allOverrides();
     all.addAll(commandOverrides);
     JobConfig cfg = ConfigLoader.load(config, all);
     LOG.info("effective configuration{}:\n{}", config == null ? "" : " (" + config + ")",

@@ -20,6 +20,9 @@ import picocli.CommandLine.Command;
         TrainCommand.class,
         ReferenceCommand.class,
         GenerateCommand.class,
+        EvaluateCommand.class,
+        ExportCommand.class,
+        PipelineCommand.class,
     })
 public final class Main implements Runnable {
   /** Exit code for a configuration or usage error (nothing ran). */

@@ -17,9 +17,20 @@ final class StageOptions {
     }
   }
 
+  /** A YAML flow list of quoted strings, the form --set parses as a list. */
+  static String yamlList(List<String> items) {
+    List<String> quoted = items.stream().map(s -> "'" + s.replace("'", "''") + "'").toList();
+    return "[" + String.join(", ", quoted) + "]";
+  }
+
   static void report(PrintWriter out, String command, TrainingStage.Result r) {
-    out.printf(Locale.ROOT, "%s: %d steps done in %d attempt(s); model in %s; metrics in %s/metrics.jsonl%n",
-        command, r.steps(), r.outcome().attempts(), r.modelDir(), r.runDir());
+    if (r.upToDate()) {
+      out.printf(Locale.ROOT, "%s: %s is up to date (same settings and data, %d steps done); model in %s; nothing to "
+          + "do%n", command, r.runDir(), r.steps(), r.modelDir());
+    } else {
+      out.printf(Locale.ROOT, "%s: %d steps done in %d attempt(s); model in %s; metrics in %s/metrics.jsonl%n",
+          command, r.steps(), r.outcome().attempts(), r.modelDir(), r.runDir());
+    }
     if (r.lastEval() != null) {
       StringBuilder sb = new StringBuilder();
       for (Map.Entry<String, Object> e : r.lastEval().entrySet()) {

@@ -6,6 +6,7 @@ package io.sparkdpo.config;
  * lexicon:PATH} or the class name of a {@code io.sparkdpo.eval.RewardFunction}; {@code topK} 0 and {@code topP} 1.0
  * switch those filters off. Sampling from pi itself (temperature 1, no filters) is what the sampled-KL estimate
  * assumes.
+ * {@code checkpoints}: besides each run's final model, evaluate its earlier committed checkpoints.
  */
 public record EvaluateSettings(
     String reward,
@@ -16,7 +17,8 @@ public record EvaluateSettings(
     int topK,
     double topP,
     long seed,
-    double confidenceLevel) implements Validated {
+    double confidenceLevel,
+    boolean checkpoints) implements Validated {
 
   /** {@code afinn}, {@code lexicon:} followed by a path, or a fully-qualified Java class name. */
   private static final String REWARD_SPEC =

@@ -13,7 +13,8 @@ public record JobConfig(
     TrainSettings train,
     EvaluateSettings evaluate,
     ReferenceSettings reference,
-    GenerateSettings generate) implements Validated {
+    GenerateSettings generate,
+    PipelineSettings pipeline) implements Validated {
 
   @Override
   public void validate(String prefix, Violations v) {
@@ -26,5 +27,6 @@ public record JobConfig(
     evaluate.validate("evaluate", v);
     reference.validate("reference", v);
     generate.validate("generate", v);
+    pipeline.validate("pipeline", v);
   }
 }

@@ -25,6 +25,7 @@ import java.io.UncheckedIOException;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
+import java.util.Optional;
 import java.util.Set;
 import java.util.UUID;
 import org.apache.spark.sql.SparkSession;
@@ -61,13 +62,18 @@ public final class TrainingStage {
     }
   }
 
-  /** A finished stage: where its model and metrics are, and how it went. */
-  public record Result(String runDir, String modelDir, long steps, RunOutcome outcome, Map<String, Object> lastEval) {}
+  /**
+   * A finished stage: where its model and metrics are, and how it went. {@code upToDate}: the run folder already held
+   * this run, finished and exported, and nothing ran ({@code outcome} is then null).
+   */
+  public record Result(String runDir, String modelDir, long steps, RunOutcome outcome, Map<String, Object> lastEval,
+                       boolean upToDate) {}
 
   private final SparkSession spark;
   private final JobConfig config;
   private final SessionSpec.Stage stage;
   private RunMonitor.ProgressFactory progress = io.sparkdpo.train.ConsoleProgress::onStderr;
+  private boolean replaceOtherRun;
 
   public TrainingStage(SparkSession spark, JobConfig config, SessionSpec.Stage stage) {
     this.spark = spark;
@@ -77,6 +83,16 @@ public final class TrainingStage {
 
   public TrainingStage withProgress(RunMonitor.ProgressFactory factory) {
     this.progress = factory;
+    return this;
+  }
+
+  /**
+   * A run folder that holds a run with other settings is cleared (run.json, checkpoints, metrics, model, fault
+   * markers; SFT's text windows keep their own fingerprint) and trained from scratch instead of refused: for a caller
+   * that owns its run folders, such as the pipeline after an upstream stage changed.
+   */
+  public TrainingStage replacingOtherRun() {
+    this.replaceOtherRun = true;
     return this;
   }
 
@@ -109,7 +125,12 @@ public final class TrainingStage {
     SessionSpec spec = stage == SessionSpec.Stage.SFT
         ? SessionSpec.sft(config.model(), config.sft(), data.kind(), steps.totalSteps(), data.examples())
         : SessionSpec.dpo(config.model(), config.train(), referenceModel(config), steps.totalSteps(), data.examples());
-    requireSameRun(storage, runDir, spec, data.fingerprint(), workers);
+    requireSameRun(storage, runDir, spec, data.fingerprint(), workers, replaceOtherRun);
+    if (finished(storage, runDir, steps.totalSteps())) {
+      LOG.info("{}: {} is up to date (same settings and data, {} steps done, model exported): nothing to do",
+          stage.name().toLowerCase(), runDir, steps.totalSteps());
+      return new Result(runDir, Storage.join(runDir, MODEL), steps.totalSteps(), null, lastEval(storage, runDir), true);
+    }
 
     int checksumSteps = stage == SessionSpec.Stage.DPO ? config.train().checksumSteps() : 0;
     FaultPlan faults = stage == SessionSpec.Stage.DPO ? FaultPlan.of(config.train().faultInjection()) : FaultPlan.NONE;
@@ -121,13 +142,32 @@ public final class TrainingStage {
         data.examples(), data.train().size(), workers, perStep, steps.totalSteps());
     RunOutcome outcome = new BarrierStageRunner(spark, run, new DjlWorkerTask(spec)).withProgress(progress).run();
     String modelDir = export(storage, runDir, steps.totalSteps());
+    return new Result(runDir, modelDir, steps.totalSteps(), outcome, lastEval(storage, runDir), false);
+  }
+
+  private static Map<String, Object> lastEval(Storage storage, String runDir) {
     Map<String, Object> lastEval = null;
     for (Map<String, Object> record : MetricsLog.readAll(storage, runDir)) {
       if (record.keySet().stream().anyMatch(k -> k.startsWith("eval/"))) {
         lastEval = record;
       }
     }
-    return new Result(runDir, modelDir, steps.totalSteps(), outcome, lastEval);
+    return lastEval;
+  }
+
+  /**
+   * The run's last step is checkpointed (a valid checkpoint) and its model exported in {@code model.save_dtype}
+   * (the export writes generation_config.json last): running again would only repeat the export.
+   */
+  private boolean finished(Storage storage, String runDir, long totalSteps) {
+    String model = Storage.join(runDir, MODEL);
+    if (!storage.exists(Storage.join(model, ModelFolder.GENERATION_CONFIG))
+        || !storage.exists(Storage.join(runDir, MetricsLog.CONSOLIDATED))) {
+      return false;
+    }
+    Optional<Checkpoint> last = new CheckpointStore(storage, runDir, null).latestValid();
+    return last.isPresent() && last.get().step() == totalSteps
+        && ModelFolder.readConfig(storage, model).torchDtype().equals(config.model().saveDtype());
   }
 
   /**
@@ -200,9 +240,11 @@ public final class TrainingStage {
 
   /**
    * A run folder belongs to one run: {@code RUN/run.json} records what the run computes (stage, model, loss and
-   * optimiser settings, data, workers); a later invocation on the same folder resumes only when those agree.
+   * optimiser settings, data, workers); a later invocation on the same folder resumes only when those agree. With
+   * {@code replace}, a run with other settings is cleared instead of refused (see {@link #replacingOtherRun}).
    */
-  static void requireSameRun(Storage storage, String runDir, SessionSpec spec, String dataFingerprint, int workers) {
+  static void requireSameRun(Storage storage, String runDir, SessionSpec spec, String dataFingerprint, int workers,
+      boolean replace) {
     ObjectNode run = Json.MAPPER.createObjectNode();
     run.set("spec", strip(Json.MAPPER.valueToTree(spec)));
     run.put("data_fingerprint", dataFingerprint);
@@ -214,11 +256,19 @@ public final class TrainingStage {
         JsonNode now = Json.MAPPER.readTree(Json.MAPPER.writeValueAsBytes(run)); // same number types as read back
         List<String> changed = new ArrayList<>();
         diff("", before, now, changed);
-        if (!changed.isEmpty()) {
+        if (!changed.isEmpty() && replace) {
+          LOG.warn("{} held a run with other settings ({}): cleared, training from scratch", runDir,
+              String.join(", ", changed));
+          for (String part : List.of(RUN_FILE, "checkpoints", MetricsLog.PARTS, MetricsLog.CONSOLIDATED, MODEL,
+              "faults")) {
+            storage.delete(Storage.join(runDir, part));
+          }
+        } else if (!changed.isEmpty()) {
           throw new IllegalArgumentException(runDir + " holds a run with other settings (" + String.join(", ", changed)
               + "): resume it with the same settings, or use another output folder");
+        } else {
+          return;
         }
-        return;
       }
       storage.writeBytes(path, Json.MAPPER.writeValueAsBytes(run));
     } catch (IOException e) {

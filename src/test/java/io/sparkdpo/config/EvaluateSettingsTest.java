@@ -11,7 +11,7 @@ class EvaluateSettingsTest {
   @Test
   void defaultsSampleFromTheModelItselfWithTheAfinnReward() {
     EvaluateSettings e = ConfigLoader.defaults().evaluate();
-    assertEquals(new EvaluateSettings("afinn", 200, 4, 48, 1.0, 0, 1.0, 2024, 0.95), e);
+    assertEquals(new EvaluateSettings("afinn", 200, 4, 48, 1.0, 0, 1.0, 2024, 0.95, false), e);
   }
 
   @Test
@@ -19,8 +19,8 @@ class EvaluateSettingsTest {
     EvaluateSettings e = ConfigLoader.load(null, List.of("evaluate.reward=lexicon:s3a://bucket/words.csv",
         "evaluate.num_prompts=50", "evaluate.samples_per_prompt=8", "evaluate.max_new_tokens=32",
         "evaluate.temperature=0.7", "evaluate.top_k=40", "evaluate.top_p=0.9", "evaluate.seed=7",
-        "evaluate.confidence_level=0.9")).evaluate();
-    assertEquals(new EvaluateSettings("lexicon:s3a://bucket/words.csv", 50, 8, 32, 0.7, 40, 0.9, 7, 0.9), e);
+        "evaluate.confidence_level=0.9", "evaluate.checkpoints=true")).evaluate();
+    assertEquals(new EvaluateSettings("lexicon:s3a://bucket/words.csv", 50, 8, 32, 0.7, 40, 0.9, 7, 0.9, true), e);
     assertEquals("com.example.MyReward",
         ConfigLoader.load(null, List.of("evaluate.reward=com.example.MyReward")).evaluate().reward());
   }

@@ -1,0 +1,222 @@
+package io.sparkdpo.cli;
+
+import com.fasterxml.jackson.databind.node.ArrayNode;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import io.sparkdpo.config.ConfigLoader;
+import io.sparkdpo.config.JobConfig;
+import io.sparkdpo.config.PipelineSettings;
+import io.sparkdpo.data.PrepareJob;
+import io.sparkdpo.dist.TrainingStage;
+import io.sparkdpo.eval.EvaluationReport;
+import io.sparkdpo.eval.GenerationEval;
+import io.sparkdpo.eval.PolicyEval;
+import io.sparkdpo.io.Json;
+import io.sparkdpo.io.Storage;
+import io.sparkdpo.model.ModelExport;
+import io.sparkdpo.reference.EvaluateJob;
+import io.sparkdpo.reference.GenerateJob;
+import io.sparkdpo.reference.ReferenceJob;
+import io.sparkdpo.train.SessionSpec;
+import java.io.IOException;
+import java.io.PrintWriter;
+import java.io.UncheckedIOException;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Locale;
+import java.util.Optional;
+import org.apache.spark.sql.SparkSession;
+
+/**
+ * {@code spark-dpo pipeline}: the controlled-sentiment experiment, every stage through its Java API in one Spark
+ * session, each stage's folder under {@code pipeline.output_dir}:
+ * {@code sft/} (pi_SFT on plain text) -> {@code generated/} (pairs labelled by the reward, held-out prompts) ->
+ * {@code prepared/} -> {@code referenced/} -> {@code dpo-beta-B/} per beta -> {@code evaluation/} -> {@code export/}
+ * (the best beta's policy). A stage whose folder already holds its output for the same inputs and settings (its
+ * manifest's fingerprint, or run.json and the final checkpoint for training) is skipped and says so. Writes
+ * {@code pipeline.json}: every stage's status, folder and seconds.
+ */
+final class Pipeline {
+  static final String SFT = "sft";
+  static final String GENERATED = "generated";
+  static final String PREPARED = "prepared";
+  static final String REFERENCED = "referenced";
+  static final String EVALUATION = "evaluation";
+  static final String EXPORT = "export";
+  static final String SUMMARY = "pipeline.json";
+
+  /** One stage as it went: {@code skipped} when its output was up to date. */
+  record StageRun(String stage, String dir, boolean skipped, double seconds) {}
+
+  /** The whole run: stages in order, the evaluation, and where the best policy was exported (null if not run). */
+  record Outcome(List<StageRun> stages, GenerationEval evaluation, String exportDir, double seconds) {}
+
+  private final SparkSession spark;
+  private final Path configFile;
+  private final List<String> overrides;
+  private final PrintWriter out;
+  private final JobConfig base;
+  private final Storage storage;
+  private final List<StageRun> stages = new ArrayList<>();
+
+  Pipeline(SparkSession spark, Path configFile, List<String> overrides, PrintWriter out) {
+    this.spark = spark;
+    this.configFile = configFile;
+    this.overrides = List.copyOf(overrides);
+    this.out = out;
+    this.base = config();
+    this.storage = new Storage(spark.sparkContext().hadoopConfiguration());
+  }
+
+  Outcome run() {
+    long start = System.nanoTime();
+    PipelineSettings p = base.pipeline();
+    String root = p.outputDir().replaceAll("(?<=.)/+$", "");
+    String sftDir = Storage.join(root, SFT);
+    String sftModel = Storage.join(sftDir, TrainingStage.MODEL);
+    String generated = Storage.join(root, GENERATED);
+    String prepared = Storage.join(root, PREPARED);
+    String referenced = Storage.join(root, REFERENCED);
+    List<String> runDirs = p.betas().stream().map(b -> Storage.join(root, "dpo-beta-" + EvaluateJob.betaText(b)))
+        .toList();
+
+    if (p.runs("sft")) {
+      stage("sft", sftDir, () -> new TrainingStage(spark, config("sft.output_dir=" + sftDir), SessionSpec.Stage.SFT)
+          .replacingOtherRun().run(TrainingStage.Inputs.text(p.text(), p.evalText())).upToDate());
+    }
+    if (p.runs("generate")) {
+      JobConfig cfg = config("generate.model=" + sftModel, "generate.prompts=" + StageOptions.yamlList(p.text()),
+          "generate.eval_prompts=" + StageOptions.yamlList(p.evalText()));
+      stage("generate", generated, () -> new GenerateJob(spark, cfg).run(generated).upToDate());
+    }
+    if (p.runs("prepare")) {
+      List<String> settings = new ArrayList<>(List.of("prepare.format=trl", "prepare.add_eos=false",
+          "prepare.tokenizer=" + sftModel));
+      if (base.prepare().template().equals("auto")) {
+        settings.add("prepare.template=" + plainTemplate());
+      }
+      JobConfig cfg = config(settings.toArray(String[]::new));
+      stage("prepare", prepared, () -> new PrepareJob(spark, cfg, cfg.train().workers())
+          .run(List.of(Storage.join(generated, GenerateJob.PAIRS)), prepared).upToDate());
+    }
+    if (p.runs("reference")) {
+      stage("reference", referenced, () -> new ReferenceJob(spark, config("model.path=" + sftModel,
+          "reference.model=null")).run(prepared, referenced).upToDate());
+    }
+    if (p.runs("train")) {
+      for (int i = 0; i < runDirs.size(); i++) {
+        String dir = runDirs.get(i);
+        JobConfig cfg = config("model.path=" + sftModel, "train.beta=" + p.betas().get(i), "train.output_dir=" + dir,
+            "train.reference_mode=precomputed");
+        stage("train β=" + EvaluateJob.betaText(p.betas().get(i)), dir, () -> new TrainingStage(spark, cfg,
+            SessionSpec.Stage.DPO).replacingOtherRun().run(TrainingStage.Inputs.prepared(referenced)).upToDate());
+      }
+    }
+    GenerationEval evaluation = null;
+    String evalDir = Storage.join(root, EVALUATION);
+    if (p.runs("evaluate")) {
+      EvaluateJob.Result[] r = new EvaluateJob.Result[1];
+      stage("evaluate", evalDir, () -> {
+        r[0] = new EvaluateJob(spark, config()).run(runDirs, sftModel, referenced,
+            List.of(Storage.join(generated, GenerateJob.EVAL_PROMPTS)), evalDir);
+        return r[0].upToDate();
+      });
+      evaluation = r[0].generation();
+      EvaluateCommand.printResult(out, evaluation);
+    }
+    String exportDir = null;
+    if (p.runs("export")) {
+      GenerationEval gen = evaluation != null ? evaluation : GenerationEval.fromJson(storage.readString(
+          Storage.join(evalDir, EvaluationReport.GENERATION_JSON)), evalDir);
+      String best = bestRun(gen, p, runDirs);
+      exportDir = Storage.join(root, EXPORT);
+      String target = exportDir;
+      stage("export", exportDir, () -> ModelExport.export(storage, Storage.join(best, TrainingStage.MODEL), target,
+          p.exportDtype(), base.model().seed()).upToDate());
+      out.printf("exported the policy of %s (best mean reward improvement) to %s%n", best, exportDir);
+    }
+    double seconds = (System.nanoTime() - start) / 1e9;
+    writeSummary(root, seconds);
+    out.printf(Locale.ROOT, "pipeline: %d stage(s) in %.1f s (%d skipped as up to date); summary in %s/%s%n",
+        stages.size(), seconds, stages.stream().filter(StageRun::skipped).count(), root, SUMMARY);
+    out.flush();
+    return new Outcome(List.copyOf(stages), evaluation, exportDir, seconds);
+  }
+
+  /** A stage's work; returns true when it found its output up to date and did nothing. */
+  @FunctionalInterface
+  interface StageWork {
+    boolean run();
+  }
+
+  private void stage(String name, String dir, StageWork work) {
+    out.printf("pipeline: %s -> %s%n", name, dir);
+    out.flush();
+    long t0 = System.nanoTime();
+    boolean skipped = work.run();
+    double s = (System.nanoTime() - t0) / 1e9;
+    stages.add(new StageRun(name, dir, skipped, s));
+    if (skipped) {
+      out.printf(Locale.ROOT, "pipeline: %s skipped: %s is up to date (same inputs and settings)%n", name, dir);
+    } else {
+      out.printf(Locale.ROOT, "pipeline: %s done in %.1f s%n", name, s);
+    }
+    out.flush();
+  }
+
+  /** The run whose final policy improved the mean reward most (the evaluation's headline). */
+  private static String bestRun(GenerationEval gen, PipelineSettings p, List<String> runDirs) {
+    Optional<PolicyEval> head = gen.headline();
+    if (head.isEmpty()) {
+      throw new IllegalStateException("the evaluation holds no policy to export");
+    }
+    for (int i = 0; i < p.betas().size(); i++) {
+      if (Double.compare(p.betas().get(i), head.get().beta()) == 0) {
+        return runDirs.get(i);
+      }
+    }
+    throw new IllegalStateException("the evaluation's best run (beta " + head.get().beta() + ") is not one of "
+        + "pipeline.betas " + p.betas() + ": evaluate again");
+  }
+
+  private void writeSummary(String root, double seconds) {
+    ObjectNode n = Json.MAPPER.createObjectNode();
+    n.put("seconds", seconds);
+    ArrayNode list = n.putArray("stages");
+    for (StageRun s : stages) {
+      list.addObject().put("stage", s.stage()).put("dir", s.dir()).put("skipped", s.skipped())
+          .put("seconds", s.seconds());
+    }
+    try {
+      storage.writeBytes(Storage.join(root, SUMMARY), Json.MAPPER.writeValueAsBytes(n));
+    } catch (IOException e) {
+      throw new UncheckedIOException("cannot write " + Storage.join(root, SUMMARY), e);
+    }
+  }
+
+  /** The configuration with the pipeline's settings for one stage applied after the user's. */
+  private JobConfig config(String... stageOverrides) {
+    List<String> all = new ArrayList<>(overrides);
+    all.addAll(List.of(stageOverrides));
+    return ConfigLoader.load(configFile, all);
+  }
+
+  /**
+   * Continuations of corpus prefixes are plain text: conf/templates/plain.jinja (prompt and response as they are),
+   * as a relative path when run from the repository root (the path is part of prepare's fingerprint, so the
+   * documented stand-alone prepare command finds the pipeline's folder up to date), else under the installation
+   * ({@code spark-dpo.home}, set by bin/spark-dpo).
+   */
+  private static String plainTemplate() {
+    Path relative = Path.of("conf", "templates", "plain.jinja");
+    if (relative.toFile().isFile()) {
+      return relative.toString();
+    }
+    Path file = Path.of(System.getProperty("spark-dpo.home", "."), "conf", "templates", "plain.jinja");
+    if (!file.toFile().isFile()) {
+      throw new IllegalArgumentException("the pipeline prepares plain-text pairs with " + file + ", which is missing:"
+          + " set prepare.template to a .jinja file that renders the messages' contents as they are");
+    }
+    return file.toAbsolutePath().toString();
+  }
+}

@@ -1,0 +1,150 @@
+package io.sparkdpo.model;
+
+import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.types.DataType;
+import com.fasterxml.jackson.annotation.JsonProperty;
+import io.sparkdpo.io.Json;
+import io.sparkdpo.io.Storage;
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.time.Instant;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Optional;
+import java.util.SplittableRandom;
+
+/**
+ * Exports a model (a training run's {@code RUN/model}, any Hugging Face folder, or {@code builtin:tiny}) as a
+ * self-contained Hugging Face folder: config.json, model.safetensors in float32 or bfloat16, generation_config.json,
+ * tokenizer.json and tokenizer_config.json. The export is checked by reloading it and comparing its log-probs of
+ * fixed probe sequences with the source's (float32: within 1e-6 nats; bfloat16: the rounding is measured and
+ * recorded). {@code spark-dpo-export.json} (written last) records source, dtype and the check, and makes an export
+ * of the same source in the same dtype a no-op.
+ */
+public final class ModelExport {
+  public static final String MANIFEST = "spark-dpo-export.json";
+  /** Files a usable Hugging Face causal-LM folder must hold (weights may also be sharded with an index). */
+  public static final List<String> REQUIRED = List.of(ModelFolder.CONFIG, ModelFolder.GENERATION_CONFIG,
+      "tokenizer.json", "tokenizer_config.json");
+  /** A float32 export must reproduce the source's summed log-probs this closely (same bytes, same kernels). */
+  public static final double FLOAT32_TOLERANCE = 1e-6;
+  static final int VERSION = 1;
+  private static final int PROBES = 4;
+  private static final int PROBE_LENGTH = 48;
+
+  private ModelExport() {}
+
+  /**
+   * {@code MANIFEST}'s content.
+   *
+   * @param maxLogProbDifference the largest |summed log-prob of a probe sequence, source - export| in nats
+   */
+  public record Manifest(
+      @JsonProperty("version") int version,
+      @JsonProperty("created_at") String createdAt,
+      @JsonProperty("source") String source,
+      @JsonProperty("source_fingerprint") String sourceFingerprint,
+      @JsonProperty("dtype") String dtype,
+      @JsonProperty("fingerprint") String fingerprint,
+      @JsonProperty("export_fingerprint") String exportFingerprint,
+      @JsonProperty("probe_sequences") int probeSequences,
+      @JsonProperty("probe_tokens") int probeTokens,
+      @JsonProperty("max_log_prob_difference") double maxLogProbDifference) {}
+
+  /** @param upToDate the folder already held this export and nothing was written */
+  public record Result(boolean upToDate, String outputDir, Manifest manifest) {}
+
+  /**
+   * @param dtype {@code float32} or {@code bfloat16}
+   * @param builtinSeed initialisation seed when {@code source} is a built-in model
+   */
+  public static Result export(Storage storage, String source, String outputDir, String dtype, long builtinSeed) {
+    DataType type = CausalLM.saveDtype(dtype);
+    String sourceFingerprint = CausalLM.fingerprintOf(source, storage, builtinSeed);
+    String fingerprint = CausalLM.sha256Hex("export-v" + VERSION + "\n" + sourceFingerprint + "\n" + dtype);
+    Optional<Manifest> existing = complete(storage, outputDir, fingerprint);
+    if (existing.isPresent()) {
+      return new Result(true, outputDir, existing.get());
+    }
+    storage.delete(Storage.join(outputDir, MANIFEST));
+    double maxDiff;
+    try (CausalLM model = CausalLM.load(source, storage, CausalLM.device("cpu"), builtinSeed)) {
+      model.save(outputDir, storage, type);
+      for (String f : REQUIRED) {
+        if (!storage.exists(Storage.join(outputDir, f))) {
+          throw new IllegalArgumentException(source + " has no " + f + " to export (a Hugging Face folder needs the "
+              + "tokenizer files next to the weights)");
+        }
+      }
+      List<int[]> probes = probes(model.config().vocabSize());
+      double[] before = sums(model, probes);
+      try (CausalLM reloaded = CausalLM.load(outputDir, storage, CausalLM.device("cpu"))) {
+        double[] after = sums(reloaded, probes);
+        maxDiff = 0;
+        for (int i = 0; i < before.length; i++) {
+          maxDiff = Math.max(maxDiff, Math.abs(before[i] - after[i]));
+        }
+      }
+    }
+    if (type == DataType.FLOAT32 && !(maxDiff <= FLOAT32_TOLERANCE)) {
+      throw new IllegalStateException("the float32 export in " + outputDir + " gives log-probs " + maxDiff
+          + " nats away from " + source + "'s (limit " + FLOAT32_TOLERANCE + ")");
+    }
+    Manifest m = new Manifest(VERSION, Instant.now().toString(), source, sourceFingerprint, dtype, fingerprint,
+        ModelFolder.fingerprint(storage, outputDir), PROBES, PROBES * PROBE_LENGTH, maxDiff);
+    try {
+      storage.writeBytes(Storage.join(outputDir, MANIFEST), Json.MAPPER.writeValueAsBytes(m));
+    } catch (IOException e) {
+      throw new UncheckedIOException("cannot write " + Storage.join(outputDir, MANIFEST), e);
+    }
+    return new Result(false, outputDir, m);
+  }
+
+  /**
+   * Summed log-probs of the probe sequences (token 0 as the prompt, the rest as the response), one forward pass
+   * without graph.
+   */
+  public static double[] sums(CausalLM model, List<int[]> sequences) {
+    List<int[]> prompts = new ArrayList<>();
+    List<int[]> responses = new ArrayList<>();
+    for (int[] s : sequences) {
+      prompts.add(new int[] {s[0]});
+      responses.add(java.util.Arrays.copyOfRange(s, 1, s.length));
+    }
+    try (NDManager scope = NDManager.newBaseManager(model.device())) {
+      return new SequenceLogProbs(model).compute(scope, prompts, responses, false).sums();
+    }
+  }
+
+  /** Fixed pseudo-random token sequences (the same for every export of a vocabulary size). */
+  public static List<int[]> probes(int vocabSize) {
+    SplittableRandom random = new SplittableRandom(20251123L);
+    List<int[]> out = new ArrayList<>();
+    for (int i = 0; i < PROBES; i++) {
+      out.add(random.ints(PROBE_LENGTH, 0, vocabSize).toArray());
+    }
+    return out;
+  }
+
+  private static Optional<Manifest> complete(Storage storage, String dir, String fingerprint) {
+    String path = Storage.join(dir, MANIFEST);
+    if (!storage.exists(path)) {
+      return Optional.empty();
+    }
+    try {
+      Manifest m = Json.MAPPER.readValue(storage.readBytes(path), Manifest.class);
+      if (!fingerprint.equals(m.fingerprint())
+          || !m.exportFingerprint().equals(ModelFolder.fingerprint(storage, dir))) {
+        return Optional.empty();
+      }
+      for (String f : REQUIRED) {
+        if (!storage.exists(Storage.join(dir, f))) {
+          return Optional.empty();
+        }
+      }
+      return Optional.of(m);
+    } catch (IOException | RuntimeException e) {
+      return Optional.empty();
+    }
+  }
+}
