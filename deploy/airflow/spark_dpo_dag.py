@@ -8,13 +8,15 @@ Retries are safe because every stage is idempotent: a re-run with the same input
 so, and ``train`` resumes from its last checkpoint in the run folder. Folders are per run date (``{{ ds }}``), so
 a retried or backfilled date never touches another date's outputs.
 
-Trigger parameters (Trigger DAG w/ config): ``data_uri`` (raw preference pairs), ``work_uri`` (where stage
+Trigger parameters (Trigger DAG w/ config): ``data_uri`` (raw preference pairs), ``eval_prompts_uri``
+(held-out prompts for the generation-based evaluation), ``work_uri`` (where stage
 outputs go; one folder per run date), ``config`` (the job YAML on the driver's host or in the image), ``workers``
 (training replicas = executors), ``executor_cores``.
 
-The flags of prepare, reference and train are those of ``spark-dpo <stage> --help``: ``prepare --input --output``
-(``train.workers`` set so that it writes one training shard per replica), ``reference --data --output``, ``train
---data --output --workers``; the model comes from the job YAML (``model.path``, ``reference.model``).
+The flags are those of ``spark-dpo <stage> --help``: ``prepare --input --output`` (``train.workers`` set so that
+it writes one training shard per replica), ``reference --data --output``, ``train --data --output --workers``,
+``evaluate --run --prompts --data --output``, ``export --run --output``; the model comes from the job YAML
+(``model.path``, ``reference.model``). ``AirflowDagTest`` parses every task's arguments with the real commands.
 """
 from datetime import datetime, timedelta
 
@@ -97,6 +99,7 @@ with DAG(
     },
     params={
         "data_uri": Param("s3a://my-bucket/preferences/raw", type="string"),
+        "eval_prompts_uri": Param("s3a://my-bucket/preferences/eval_prompts.jsonl", type="string"),
         "work_uri": Param("s3a://my-bucket/spark-dpo", type="string"),
         "config": Param("/opt/spark-dpo/conf/cluster-s3.yaml", type="string"),
         "workers": Param(2, type="integer", minimum=1),
@@ -111,7 +114,10 @@ with DAG(
     # Training resumes from its last checkpoint in TRAIN_RUN, so a retry continues rather than restarts.
     train = stage("train", ["--data", REFERENCED, "--output", TRAIN_RUN, "--workers", "{{ params.workers }}",
                             "--reference-mode", "precomputed"], BARRIER_CONF, retries=3)
-    evaluate = stage("evaluate", ["--run", TRAIN_RUN, "--input", PREPARED, "--output", REPORT], COMMON_CONF)
+    # Generation-based evaluation on held-out prompts (text, or generate's eval_prompts.jsonl) against the run's
+    # starting model (pi_SFT), plus DPO metrics on the referenced eval split.
+    evaluate = stage("evaluate", ["--run", TRAIN_RUN, "--prompts", "{{ params.eval_prompts_uri }}",
+                                  "--data", REFERENCED, "--output", REPORT], COMMON_CONF)
     export = stage("export", ["--run", TRAIN_RUN, "--output", EXPORTED], COMMON_CONF)
 
     prepare >> reference >> train >> [evaluate, export]

@@ -109,6 +109,8 @@ class SparkDpoDagTest(unittest.TestCase):
         self.assertEqual(after("--output", "prepare"), after("--data", "reference"))
         self.assertEqual(after("--output", "reference"), after("--data", "train"))
         self.assertEqual(after("--output", "train"), after("--run", "evaluate"))
+        self.assertEqual(after("--output", "reference"), after("--data", "evaluate"))
+        self.assertEqual(self.params.eval_prompts_uri, after("--prompts", "evaluate"))
         self.assertEqual(after("--output", "train"), after("--run", "export"))
         self.assertNotEqual(after("--output", "export"), after("--output", "evaluate"))
 

@@ -52,7 +52,7 @@ class AirflowDagTest {
 
   /**
    * Every task's arguments, rendered as Airflow would, parse with the real command line (picocli: known flags,
-   * required options, values), for every task whose command exists in this build.
+   * required options, values), for every task.
    */
   @Test
   @Timeout(value = 90, unit = TimeUnit.SECONDS)
@@ -68,9 +68,6 @@ class AirflowDagTest {
       List<String> args = new ArrayList<>();
       tasks.get(task).forEach(a -> args.add(a.asText()));
       CommandLine cli = Main.commandLine();
-      if (!cli.getSubcommands().containsKey(args.get(0))) {
-        continue; // a stage this build does not have yet
-      }
       try {
         cli.parseArgs(args.toArray(String[]::new));
       } catch (CommandLine.ParameterException e) {
@@ -78,6 +75,6 @@ class AirflowDagTest {
       }
       checked.add(task);
     }
-    assertTrue(checked.containsAll(Set.of("prepare", "reference", "train")), "checked " + checked);
+    assertEquals(Set.of("prepare", "reference", "train", "evaluate", "export"), checked);
   }
 }
