@@ -41,6 +41,15 @@ public final class EvaluationReport {
    * @param gen the generation-based evaluation of their checkpoints
    */
   public static Written write(Storage storage, String outDir, List<TrainingRun> runs, GenerationEval gen) {
+    return write(storage, outDir, runs, gen, null, Map.of());
+  }
+
+  /**
+   * @param evalData the eval split the policies were scored on by the evaluation itself (null: none)
+   * @param evalSplit those scores by run label; shown in the page and in each run's {@code eval_split} entry
+   */
+  public static Written write(Storage storage, String outDir, List<TrainingRun> runs, GenerationEval gen,
+      String evalData, Map<String, EvalSplitMetrics> evalSplit) {
     List<String> labels = new ArrayList<>();
     runs.forEach(r -> labels.add(r.label()));
     gen.policies().forEach(p -> labels.add(p.label()));
@@ -68,16 +77,17 @@ public final class EvaluationReport {
         "Mean implicit reward β·log(π/π_ref) of chosen minus rejected responses on the held-out pairs."));
 
     String metricsPath = Storage.join(outDir, METRICS_JSON);
-    storage.writeString(metricsPath, json(headlineNumbers(runs, gen)));
+    storage.writeString(metricsPath, json(headlineNumbers(runs, gen, evalData, evalSplit)));
     String generationPath = Storage.join(outDir, GENERATION_JSON);
     storage.writeString(generationPath, gen.toJson() + "\n");
     String htmlPath = Storage.join(outDir, REPORT_HTML);
-    storage.writeString(htmlPath, ReportHtml.render(gen, runs, frontier, training));
+    storage.writeString(htmlPath, ReportHtml.render(gen, runs, frontier, training, evalData, evalSplit));
     return new Written(htmlPath, metricsPath, generationPath, chartPaths);
   }
 
   /** The content of metrics.json: sampling, SFT, every checkpoint, the headline, and the runs' last metrics. */
-  static Map<String, Object> headlineNumbers(List<TrainingRun> runs, GenerationEval gen) {
+  static Map<String, Object> headlineNumbers(List<TrainingRun> runs, GenerationEval gen, String evalData,
+      Map<String, EvalSplitMetrics> evalSplit) {
     Map<String, Object> root = new LinkedHashMap<>();
     root.put("reward", gen.reward());
     root.put("confidence", gen.confidence());
@@ -109,6 +119,13 @@ public final class EvaluationReport {
         if (v.isPresent()) {
           run.put(key, v.getAsDouble());
         }
+      }
+      EvalSplitMetrics split = evalSplit.get(r.label());
+      if (split != null) {
+        Map<String, Object> m = new LinkedHashMap<>();
+        m.put("data", evalData);
+        m.putAll(split.toMap());
+        run.put("eval_split", m);
       }
       training.add(run);
     }

@@ -2,6 +2,7 @@ package io.sparkdpo.eval;
 
 import java.util.Base64;
 import java.util.List;
+import java.util.Map;
 import java.util.OptionalDouble;
 
 /**
@@ -48,7 +49,8 @@ final class ReportHtml {
 
   private ReportHtml() {}
 
-  static String render(GenerationEval gen, List<TrainingRun> runs, Figure frontier, List<Figure> training) {
+  static String render(GenerationEval gen, List<TrainingRun> runs, Figure frontier, List<Figure> training,
+      String evalData, Map<String, EvalSplitMetrics> evalSplit) {
     StringBuilder h = new StringBuilder(64 * 1024);
     String ci = ReportFormat.percent(gen.confidence()) + " CI";
     GenerationEval.Sampling s = gen.sampling();
@@ -73,6 +75,7 @@ final class ReportHtml {
       }
     }
     trainingTable(h, runs);
+    evalSplitTable(h, runs, evalData, evalSplit);
     examples(h, gen);
     method(h, gen);
     h.append("<footer>Written by spark-dpo. Numbers in full precision are in <code>metrics.json</code> and ")
@@ -165,6 +168,32 @@ final class ReportHtml {
     }
     h.append("</tbody>\n</table>\n<p class=\"note\">Last logged value of each metric (TRL names; eval on the ")
         .append("held-out preference split).</p>\n");
+  }
+
+  /** The final policies scored on the eval split by the evaluation itself (not read from the trainer's log). */
+  private static void evalSplitTable(StringBuilder h, List<TrainingRun> runs, String evalData,
+      Map<String, EvalSplitMetrics> evalSplit) {
+    if (evalSplit.isEmpty()) {
+      return;
+    }
+    h.append("<h3>Eval split, measured by this evaluation</h3>\n<table>\n<thead><tr><th>run</th><th>β</th>")
+        .append("<th>pairs</th><th>eval loss</th><th>eval accuracy</th><th>eval margin</th>")
+        .append("<th>eval reward chosen</th><th>eval reward rejected</th></tr></thead>\n<tbody>\n");
+    for (TrainingRun r : runs) {
+      EvalSplitMetrics m = evalSplit.get(r.label());
+      if (m == null) {
+        continue;
+      }
+      h.append("<tr><td>").append(esc(r.label())).append("</td><td class=\"num\">").append(r.beta())
+          .append("</td><td class=\"num\">").append(m.pairs()).append("</td>");
+      for (double v : new double[] {m.loss(), m.accuracy(), m.margin(), m.chosenReward(), m.rejectedReward()}) {
+        h.append("<td class=\"num\">").append(Double.isNaN(v) ? "–" : ReportFormat.num(v)).append("</td>");
+      }
+      h.append("</tr>\n");
+    }
+    h.append("</tbody>\n</table>\n<p class=\"note\">Each run's final policy against the reference log-probs of ")
+        .append("<code>").append(esc(String.valueOf(evalData))).append("</code>, scored on Spark executors; ")
+        .append("the loss is shown for the sigmoid loss only.</p>\n");
   }
 
   private static void examples(StringBuilder h, GenerationEval gen) {

@@ -219,10 +219,8 @@ public final class EvaluateJob {
       }
     }
     GenerationEval gen = builder.build();
-    EvaluationReport.Written written = EvaluationReport.write(storage, out, training, gen);
-    if (!evalSplit.isEmpty()) {
-      addEvalSplit(storage, written.metricsJson(), evalSplit, ReferenceJob.stripSlash(data));
-    }
+    EvaluationReport.Written written = EvaluationReport.write(storage, out, training, gen,
+        evalSplit.isEmpty() ? null : ReferenceJob.stripSlash(data), evalSplit);
     double seconds = (System.nanoTime() - start) / 1e9;
     writeManifest(storage, out, fingerprint, sftPath, sft.fingerprint(), runs, prompts, heldOut.size(), rewardName,
         written, seconds);
@@ -252,25 +250,6 @@ public final class EvaluateJob {
     }
     return EvalSplitMetrics.of(dpo.path("beta").asDouble(), dpo.path("labelSmoothing").asDouble(0),
         "sigmoid".equalsIgnoreCase(dpo.path("lossType").asText()), v[0], v[1], v[2], v[3]);
-  }
-
-  /** Adds each run's eval-split metrics, as measured here, to its entry of metrics.json's {@code training}. */
-  private static void addEvalSplit(Storage storage, String metricsJson, Map<String, EvalSplitMetrics> byLabel,
-      String data) {
-    try {
-      ObjectNode root = (ObjectNode) Json.MAPPER.readTree(storage.readBytes(metricsJson));
-      for (JsonNode run : root.path("training")) {
-        EvalSplitMetrics m = byLabel.get(run.path("label").asText());
-        if (m != null) {
-          ObjectNode split = ((ObjectNode) run).putObject("eval_split");
-          split.put("data", data);
-          split.setAll((ObjectNode) Json.MAPPER.valueToTree(m.toMap()));
-        }
-      }
-      storage.writeBytes(metricsJson, Json.MAPPER.writeValueAsBytes(root));
-    } catch (IOException ex) {
-      throw new UncheckedIOException("cannot add the eval-split metrics to " + metricsJson, ex);
-    }
   }
 
   /** The legend name of a run: its beta. */

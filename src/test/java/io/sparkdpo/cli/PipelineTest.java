@@ -110,6 +110,8 @@ class PipelineTest {
       assertTrue(Double.isFinite(p.path("kl_per_token").asDouble()));
       assertEquals(6, p.path("wins").asInt() + p.path("ties").asInt() + p.path("losses").asInt());
     }
+    assertTrue(Files.readString(root.resolve("evaluation").resolve("report.html"))
+        .contains("Eval split, measured by this evaluation"), "report shows evaluate's eval-split scores");
     for (JsonNode r : metrics.path("training")) {
       assertTrue(r.path("eval/loss").isNumber() && r.path("eval/rewards/accuracies").isNumber(), r.toString());
       // evaluate measured the eval split itself (policy log-probs on executors): the trainer's last evaluation of

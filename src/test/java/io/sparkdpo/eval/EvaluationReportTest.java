@@ -14,6 +14,7 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Map;
 import java.util.Locale;
 import java.util.Random;
 import javax.imageio.ImageIO;
@@ -188,5 +189,27 @@ class EvaluationReportTest {
     BufferedImage image = ImageIO.read(new ByteArrayInputStream(Files.readAllBytes(
         dir.resolve("out").resolve("training-loss.png"))));
     assertEquals(ReportCharts.WIDTH, image.getWidth());
+  }
+
+  @Test
+  void evalSplitScoresMeasuredByTheEvaluationGoToThePageAndToTheirRunsInMetricsJson() throws IOException {
+    List<TrainingRun> runs = runs();
+    EvalSplitMetrics split = EvalSplitMetrics.of(0.1, 0, true, new double[] {-10, -12}, new double[] {-14, -11},
+        new double[] {-11, -12}, new double[] {-12, -12});
+    EvaluationReport.write(storage, dir.resolve("split").toString(), runs, sweep(), "file:/data/referenced",
+        Map.of(runs.get(1).label(), split));
+    String html = Files.readString(dir.resolve("split").resolve("report.html"));
+    assertTrue(html.contains("Eval split, measured by this evaluation"), "table heading");
+    assertTrue(html.contains("<code>file:/data/referenced</code>"), "names the data");
+    assertTrue(html.contains("<td class=\"num\">" + ReportFormat.num(split.margin()) + "</td>"), "margin cell");
+    JsonNode metrics = Json.MAPPER.readTree(Files.readString(dir.resolve("split").resolve("metrics.json")));
+    assertTrue(metrics.at("/training/0/eval_split").isMissingNode(), "only the scored run has one");
+    assertEquals("file:/data/referenced", metrics.at("/training/1/eval_split/data").asText());
+    assertEquals(2, metrics.at("/training/1/eval_split/pairs").asInt());
+    assertEquals(split.accuracy(), metrics.at("/training/1/eval_split/eval~1rewards~1accuracies").asDouble(), 0.0);
+    assertEquals(split.loss(), metrics.at("/training/1/eval_split/eval~1loss").asDouble(), 0.0);
+
+    EvaluationReport.write(storage, dir.resolve("none").toString(), runs, sweep());
+    assertFalse(Files.readString(dir.resolve("none").resolve("report.html")).contains("Eval split, measured"));
   }
 }
