@@ -31,10 +31,14 @@ final class ReferenceFixtures {
 
   /** Prepares the 50 sample pairs with the built-in tokenizer into {@code shards} train shards and eval shards. */
   static Path prepare(SparkSession spark, Path dir, int shards) {
+    return prepare(spark, SAMPLE_PAIRS, dir, shards);
+  }
+
+  static Path prepare(SparkSession spark, Path input, Path dir, int shards) {
     JobConfig cfg = ConfigLoader.load(null, List.of("prepare.tokenizer=builtin", "prepare.template=hh",
         "prepare.max_length=192", "prepare.max_prompt_length=96", "prepare.eval_fraction=0.2",
         "prepare.num_shards=" + shards));
-    new PrepareJob(spark, cfg, 1).run(List.of(SAMPLE_PAIRS.toString()), dir.toString());
+    new PrepareJob(spark, cfg, 1).run(List.of(input.toString()), dir.toString());
     return dir;
   }
 

@@ -141,6 +141,36 @@ class ReferenceJobTest {
   }
 
   @Test
+  void logProbsDoNotDependOnWhereTheInputFileLived() throws IOException {
+    // The prepared rows record their source path; the same pairs from a longer path must get the same batches.
+    Path near = dir.resolve("a").resolve("pairs.jsonl");
+    Path far = dir.resolve("a-much-longer-folder").resolve("with/several/levels/of/nesting").resolve("pairs.jsonl");
+    for (Path p : List.of(near, far)) {
+      Files.createDirectories(p.getParent());
+      Files.copy(ReferenceFixtures.SAMPLE_PAIRS, p);
+    }
+    long seed = ReferenceFixtures.freshSeed();
+    java.util.Map<String, double[]> byPair = new java.util.HashMap<>();
+    int compared = 0;
+    for (Path input : List.of(near, far)) {
+      String name = input == near ? "near" : "far";
+      Path data = ReferenceFixtures.prepare(spark, input, dir.resolve("prepared-" + name), 3);
+      Path out = dir.resolve("referenced-" + name);
+      new ReferenceJob(spark, ReferenceFixtures.config(seed, "reference.partitions=3", "reference.batch_tokens=1024"))
+          .run(data.toString(), out.toString());
+      for (PreparedPair p : ReferenceFixtures.pairs(out)) {
+        double[] v = {p.refChosenLogp(), p.refRejectedLogp()};
+        double[] before = byPair.putIfAbsent(p.pairId(), v);
+        if (before != null) {
+          assertArrayEquals(before, v, 0.0, "pair " + p.pairId() + " from " + p.sourceFile());
+          compared++;
+        }
+      }
+    }
+    assertEquals(50, compared, "every pair compared");
+  }
+
+  @Test
   void rerunWithTheSameDataAndModelReusesTheStoredLogProbsAndAnotherModelOrDataRecomputes() throws IOException {
     long seed = ReferenceFixtures.freshSeed();
     Path out = dir.resolve("ref");
