@@ -17,9 +17,7 @@ import io.sparkdpo.reference.EvaluateJob;
 import io.sparkdpo.reference.GenerateJob;
 import io.sparkdpo.reference.ReferenceJob;
 import io.sparkdpo.train.SessionSpec;
-import java.io.IOException;
 import java.io.PrintWriter;
-import java.io.UncheckedIOException;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
@@ -187,11 +185,7 @@ final class Pipeline {
       list.addObject().put("stage", s.stage()).put("dir", s.dir()).put("skipped", s.skipped())
           .put("seconds", s.seconds());
     }
-    try {
-      storage.writeBytes(Storage.join(root, SUMMARY), Json.MAPPER.writeValueAsBytes(n));
-    } catch (IOException e) {
-      throw new UncheckedIOException("cannot write " + Storage.join(root, SUMMARY), e);
-    }
+    storage.writeJson(Storage.join(root, SUMMARY), n);
   }
 
   /** The configuration with the pipeline's settings for one stage applied after the user's. */

@@ -142,6 +142,17 @@ public final class Storage {
     writeBytes(path, text.getBytes(StandardCharsets.UTF_8));
   }
 
+  /** {@code value} as {@link Json#MAPPER} writes it (sorted keys, indented): the form of every manifest. */
+  public void writeJson(String path, Object value) {
+    byte[] bytes;
+    try {
+      bytes = Json.MAPPER.writeValueAsBytes(value);
+    } catch (IOException e) {
+      throw new UncheckedIOException("cannot write " + path + ": " + e.getMessage(), e);
+    }
+    writeBytes(path, bytes);
+  }
+
   public void mkdirs(String dir) {
     try {
       fs(dir).mkdirs(hpath(dir));

@@ -6,7 +6,6 @@ import com.fasterxml.jackson.annotation.JsonProperty;
 import io.sparkdpo.io.Json;
 import io.sparkdpo.io.Storage;
 import java.io.IOException;
-import java.io.UncheckedIOException;
 import java.time.Instant;
 import java.util.ArrayList;
 import java.util.List;
@@ -92,11 +91,7 @@ public final class ModelExport {
     }
     Manifest m = new Manifest(VERSION, Instant.now().toString(), source, sourceFingerprint, dtype, fingerprint,
         ModelFolder.fingerprint(storage, outputDir), PROBES, PROBES * PROBE_LENGTH, maxDiff);
-    try {
-      storage.writeBytes(Storage.join(outputDir, MANIFEST), Json.MAPPER.writeValueAsBytes(m));
-    } catch (IOException e) {
-      throw new UncheckedIOException("cannot write " + Storage.join(outputDir, MANIFEST), e);
-    }
+    storage.writeJson(Storage.join(outputDir, MANIFEST), m);
     return new Result(false, outputDir, m);
   }
 

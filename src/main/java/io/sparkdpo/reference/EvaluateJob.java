@@ -345,11 +345,7 @@ public final class EvaluateJob {
     written.charts().forEach(c -> files.add(c.substring(c.lastIndexOf('/') + 1)));
     m.put("seconds", seconds);
     m.set("config", ConfigLoader.toRedactedTree(config).get("evaluate"));
-    try {
-      storage.writeBytes(Storage.join(out, MANIFEST), Json.MAPPER.writeValueAsBytes(m));
-    } catch (IOException ex) {
-      throw new UncheckedIOException("cannot write " + Storage.join(out, MANIFEST), ex);
-    }
+    storage.writeJson(Storage.join(out, MANIFEST), m);
   }
 
   /** The stored evaluation if the folder's manifest has this fingerprint and every file it lists is there. */

@@ -81,11 +81,7 @@ public record GenerateManifest(
       @JsonProperty("jvms") int jvms) {}
 
   public void write(Storage storage, String dir) {
-    try {
-      storage.writeBytes(Storage.join(dir, FILE), Json.MAPPER.writeValueAsBytes(this));
-    } catch (IOException e) {
-      throw new UncheckedIOException("cannot write " + Storage.join(dir, FILE), e);
-    }
+    storage.writeJson(Storage.join(dir, FILE), this);
   }
 
   public static GenerateManifest read(Storage storage, String dir) {

@@ -59,11 +59,7 @@ public record ReferenceManifest(PreparedManifest data, Info reference) {
   public void write(Storage storage, String dir) {
     Map<String, Object> tree = Json.MAPPER.convertValue(data, new TypeReference<TreeMap<String, Object>>() {});
     tree.put(FIELD, reference);
-    try {
-      storage.writeBytes(Storage.join(dir, PreparedManifest.FILE), Json.MAPPER.writeValueAsBytes(tree));
-    } catch (IOException e) {
-      throw new UncheckedIOException("cannot write " + Storage.join(dir, PreparedManifest.FILE), e);
-    }
+    storage.writeJson(Storage.join(dir, PreparedManifest.FILE), tree);
   }
 
   /** The manifest of a referenced folder; fails clearly when the folder is not one. */

@@ -115,11 +115,7 @@ public final class TextWindows {
           + blockSize + " tokens: nothing to train on");
     }
     Manifest m = new Manifest(STAGE, fingerprint, blockSize, tokenizer.fingerprint(), described, splits);
-    try {
-      storage.writeBytes(manifestPath, Json.MAPPER.writeValueAsBytes(m));
-    } catch (IOException e) {
-      throw new UncheckedIOException(e);
-    }
+    storage.writeJson(manifestPath, m);
     return m;
   }
 
