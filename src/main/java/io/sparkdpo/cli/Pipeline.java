@@ -5,6 +5,7 @@ import com.fasterxml.jackson.databind.node.ObjectNode;
 import io.sparkdpo.config.ConfigLoader;
 import io.sparkdpo.config.JobConfig;
 import io.sparkdpo.config.PipelineSettings;
+import io.sparkdpo.data.BuiltinTemplate;
 import io.sparkdpo.data.PrepareJob;
 import io.sparkdpo.dist.TrainingStage;
 import io.sparkdpo.eval.EvaluationReport;
@@ -91,7 +92,7 @@ final class Pipeline {
       List<String> settings = new ArrayList<>(List.of("prepare.format=trl", "prepare.add_eos=false",
           "prepare.tokenizer=" + sftModel));
       if (base.prepare().template().equals("auto")) {
-        settings.add("prepare.template=" + plainTemplate());
+        settings.add("prepare.template=" + BuiltinTemplate.PLAIN.templateName());
       }
       JobConfig cfg = config(settings.toArray(String[]::new));
       stage("prepare", prepared, () -> new PrepareJob(spark, cfg, cfg.train().workers())
@@ -193,24 +194,5 @@ final class Pipeline {
     List<String> all = new ArrayList<>(overrides);
     all.addAll(List.of(stageOverrides));
     return ConfigLoader.load(configFile, all);
-  }
-
-  /**
-   * Continuations of corpus prefixes are plain text: conf/templates/plain.jinja (prompt and response as they are),
-   * as a relative path when run from the repository root (the path is part of prepare's fingerprint, so the
-   * documented stand-alone prepare command finds the pipeline's folder up to date), else under the installation
-   * ({@code spark-dpo.home}, set by bin/spark-dpo).
-   */
-  private static String plainTemplate() {
-    Path relative = Path.of("conf", "templates", "plain.jinja");
-    if (relative.toFile().isFile()) {
-      return relative.toString();
-    }
-    Path file = Path.of(System.getProperty("spark-dpo.home", "."), "conf", "templates", "plain.jinja");
-    if (!file.toFile().isFile()) {
-      throw new IllegalArgumentException("the pipeline prepares plain-text pairs with " + file + ", which is missing:"
-          + " set prepare.template to a .jinja file that renders the messages' contents as they are");
-    }
-    return file.toAbsolutePath().toString();
   }
 }

@@ -65,6 +65,23 @@ public enum BuiltinTemplate implements ChatTemplate {
     private StringBuilder header(StringBuilder sb, String role) {
       return sb.append("<|start_header_id|>").append(role).append("<|end_header_id|>\n\n");
     }
+  },
+  /**
+   * Plain text: the turns' contents as they are, nothing added; for pairs that continue text rather than answer
+   * a chat (the controlled-sentiment experiment's continuations of corpus prefixes).
+   */
+  PLAIN("plain") {
+    @Override
+    public String renderPrompt(List<Turn> prompt) {
+      StringBuilder sb = new StringBuilder();
+      prompt.forEach(t -> sb.append(t.content()));
+      return sb.toString();
+    }
+
+    @Override
+    public String renderResponse(List<Turn> prompt, String response) {
+      return response;
+    }
   };
 
   /** Bump when a built-in rendering changes, so prepared data made with the old one is not reused. */

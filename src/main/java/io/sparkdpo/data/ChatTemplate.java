@@ -8,7 +8,7 @@ import java.util.List;
  * end-of-turn marker), so prompt + response is what the model sees when trained on that response.
  */
 public interface ChatTemplate {
-  /** @return {@code hh}, {@code chatml}, {@code llama3}, {@code tokenizer} or a template file's path */
+  /** @return {@code hh}, {@code chatml}, {@code llama3}, {@code plain}, {@code tokenizer} or a template file's path */
   String templateName();
 
   /** sha256 of everything that decides the rendering. */

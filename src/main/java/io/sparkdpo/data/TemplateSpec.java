@@ -10,7 +10,7 @@ import java.util.concurrent.ConcurrentHashMap;
  * Which chat template to use, in a form that ships to executors: a built-in name, or Jinja source with the
  * special-token strings it may reference. {@link #template()} gives the JVM-wide renderer.
  *
- * @param name {@code hh}, {@code chatml}, {@code llama3}, {@code tokenizer} or a {@code .jinja} file path
+ * @param name {@code hh}, {@code chatml}, {@code llama3}, {@code plain}, {@code tokenizer} or a {@code .jinja} file path
  * @param jinja the template source, or null for a built-in
  */
 public record TemplateSpec(String name, String jinja, String bosToken, String eosToken) implements Serializable {
@@ -41,7 +41,7 @@ public record TemplateSpec(String name, String jinja, String bosToken, String eo
     if ("tokenizer".equals(setting)) {
       return jinja("tokenizer", tokenizer.chatTemplate().orElseThrow(() -> new IllegalArgumentException(
           "prepare.template: tokenizer '" + tokenizer.spec() + "' has no chat_template (use auto, hh, chatml, "
-              + "llama3 or a .jinja file)")), tokenizer);
+              + "llama3, plain or a .jinja file)")), tokenizer);
     }
     if (BuiltinTemplate.byName(setting) != null) {
       return new TemplateSpec(setting, null, null, null);
@@ -53,7 +53,7 @@ public record TemplateSpec(String name, String jinja, String bosToken, String eo
       return jinja(setting, storage.readString(setting), tokenizer);
     }
     throw new IllegalArgumentException("prepare.template: '" + setting
-        + "' is not one of auto, tokenizer, hh, chatml, llama3, or a .jinja file");
+        + "' is not one of auto, tokenizer, hh, chatml, llama3, plain, or a .jinja file");
   }
 
   private static TemplateSpec jinja(String name, String source, TextTokenizer tokenizer) {

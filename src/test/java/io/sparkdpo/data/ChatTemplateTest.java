@@ -45,6 +45,20 @@ class ChatTemplateTest {
   }
 
   @Test
+  void builtinPlainRendersLikeTheShippedPlainJinjaTemplate() throws Exception {
+    // The pipeline's continuation pairs used conf/templates/plain.jinja before `plain` was built in.
+    String source = java.nio.file.Files.readString(java.nio.file.Path.of("conf/templates/plain.jinja"));
+    ChatTemplate jinja = new JinjaChatTemplate("conf/templates/plain.jinja", source, "", "");
+    List<Turn> prefix = List.of(Turn.user("Call me Ishmael. Some years"));
+    assertEquals("Call me Ishmael. Some years", BuiltinTemplate.PLAIN.renderPrompt(prefix));
+    assertEquals(jinja.renderPrompt(prefix), BuiltinTemplate.PLAIN.renderPrompt(prefix));
+    assertEquals(" ago, never mind", BuiltinTemplate.PLAIN.renderResponse(prefix, " ago, never mind"));
+    assertEquals(jinja.renderResponse(prefix, " ago, never mind"),
+        BuiltinTemplate.PLAIN.renderResponse(prefix, " ago, never mind"));
+    assertEquals(BuiltinTemplate.PLAIN.renderPrompt(CONVERSATION), jinja.renderPrompt(CONVERSATION));
+  }
+
+  @Test
   void jinjaChatmlTemplateAgreesWithTheBuiltinChatml() throws BadRow {
     ChatTemplate jinja = new JinjaChatTemplate("tokenizer", CHATML_JINJA, "", "<|im_end|>");
     assertEquals(BuiltinTemplate.CHATML.renderPrompt(CONVERSATION), jinja.renderPrompt(CONVERSATION));

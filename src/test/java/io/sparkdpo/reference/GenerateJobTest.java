@@ -143,7 +143,7 @@ class GenerateJobTest {
   void aPlainTemplateKeepsPromptAndContinuationAsOneText() throws IOException {
     generate(config(ReferenceFixtures.freshSeed()), dir.resolve("out"));
     JobConfig cfg = ConfigLoader.load(null, List.of("prepare.format=trl", "prepare.tokenizer=builtin",
-        "prepare.eval_fraction=0.0", "prepare.add_eos=false", "prepare.template=conf/templates/plain.jinja"));
+        "prepare.eval_fraction=0.0", "prepare.add_eos=false", "prepare.template=plain"));
     new PrepareJob(SharedSpark.get(), cfg, 1).run(List.of(dir.resolve("out/pairs.jsonl").toString()),
         dir.resolve("prepared").toString());
     Map<String, JsonNode> byPrompt = new HashMap<>();
