@@ -6,9 +6,12 @@ import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
 import io.sparkdpo.config.OptimizationSettings;
+import java.io.IOException;
+import java.io.InputStream;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
+import java.util.Map;
 import java.util.function.Predicate;
 import java.util.regex.Pattern;
 
@@ -19,8 +22,8 @@ import java.util.regex.Pattern;
  *
  * <p>The moments live on the parameters' device in this optimizer's own {@link NDManager} (one optimizer per
  * run; DJL never frees optimizer state by itself) and are updated in place; the few temporaries of a step are
- * closed before it returns. {@link #exportState()} / {@link #importState} move them to and from named float
- * arrays for checkpoints, bit for bit.
+ * closed before it returns. {@link #exportState()} / {@link #restoreState} move them to and from a state file for
+ * checkpoints, bit for bit, a chunk at a time.
  */
 public final class AdamW implements AutoCloseable {
   /** Hyper-parameters other than the learning rate, which the schedule supplies per step. */
@@ -118,7 +121,10 @@ public final class AdamW implements AutoCloseable {
     }
   }
 
-  /** Step count and both moments of every parameter ({@code name.exp_avg}, {@code name.exp_avg_sq}), on the host. */
+  /**
+   * Step count and both moments of every parameter ({@code name.exp_avg}, {@code name.exp_avg_sq}). The tensors
+   * refer to this optimizer's live arrays: write the state before the next step.
+   */
   public OptimizerState exportState() {
     LinkedHashMap<String, OptimizerState.Tensor> tensors = new LinkedHashMap<>();
     for (int i = 0; i < names.size(); i++) {
@@ -130,29 +136,72 @@ public final class AdamW implements AutoCloseable {
 
   /** Replaces the moments and step count with a checkpoint's; names and shapes must match this optimizer's. */
   public void importState(OptimizerState state) {
-    List<String> problems = new ArrayList<>();
-    for (int i = 0; i < names.size(); i++) {
-      for (String suffix : List.of(".exp_avg", ".exp_avg_sq")) {
-        OptimizerState.Tensor t = state.tensors().get(names.get(i) + suffix);
-        if (t == null) {
-          problems.add("missing " + names.get(i) + suffix);
-        } else if (!new Shape(t.shape()).equals(params.get(i).getShape())) {
-          problems.add(names.get(i) + suffix + " has shape " + new Shape(t.shape()) + ", the parameter "
-              + params.get(i).getShape());
-        }
-      }
-    }
-    if (state.tensors().size() != 2 * names.size()) {
-      problems.add("the state holds " + state.tensors().size() + " arrays, this optimizer " + 2 * names.size());
-    }
-    if (!problems.isEmpty()) {
-      throw new IllegalArgumentException("optimizer state does not fit the model: " + String.join("; ", problems));
-    }
+    Map<String, long[]> shapes = new LinkedHashMap<>();
+    state.tensors().forEach((name, t) -> shapes.put(name, t.shape()));
+    requireFits(shapes);
     for (int i = 0; i < names.size(); i++) {
       replace(expAvg, i, state.tensors().get(names.get(i) + ".exp_avg"));
       replace(expAvgSq, i, state.tensors().get(names.get(i) + ".exp_avg_sq"));
     }
     step = state.step();
+  }
+
+  /**
+   * {@link #importState} from a state file as {@link OptimizerState#write} wrote it, streamed into device arrays
+   * a chunk at a time: the moments of a large model never pass through the Java heap. Checked against this
+   * optimizer's names and shapes before any moment is replaced.
+   */
+  public void restoreState(InputStream in, String source) throws IOException {
+    OptimizerState.Layout layout = OptimizerState.readLayout(in, source);
+    Map<String, long[]> shapes = new LinkedHashMap<>();
+    layout.entries().forEach(e -> shapes.put(e.name(), e.shape()));
+    try {
+      requireFits(shapes);
+    } catch (IllegalArgumentException e) {
+      throw new IllegalArgumentException(source + ": " + e.getMessage(), e);
+    }
+    Map<String, Integer> index = new LinkedHashMap<>();
+    for (int i = 0; i < names.size(); i++) {
+      index.put(names.get(i) + ".exp_avg", i);
+      index.put(names.get(i) + ".exp_avg_sq", -1 - i);
+    }
+    for (OptimizerState.Entry e : layout.entries()) {
+      int at = index.get(e.name());
+      List<NDArray> moments = at >= 0 ? expAvg : expAvgSq;
+      int i = at >= 0 ? at : -1 - at;
+      NDArray old = moments.get(i);
+      NDArray fresh = manager.zeros(old.getShape(), old.getDataType());
+      try {
+        OptimizerState.readInto(in, e, fresh);
+      } catch (IOException | RuntimeException failure) {
+        fresh.close();
+        throw failure;
+      }
+      old.close();
+      moments.set(i, fresh);
+    }
+    step = layout.step();
+  }
+
+  private void requireFits(Map<String, long[]> shapes) {
+    List<String> problems = new ArrayList<>();
+    for (int i = 0; i < names.size(); i++) {
+      for (String suffix : List.of(".exp_avg", ".exp_avg_sq")) {
+        long[] shape = shapes.get(names.get(i) + suffix);
+        if (shape == null) {
+          problems.add("missing " + names.get(i) + suffix);
+        } else if (!new Shape(shape).equals(params.get(i).getShape())) {
+          problems.add(names.get(i) + suffix + " has shape " + new Shape(shape) + ", the parameter "
+              + params.get(i).getShape());
+        }
+      }
+    }
+    if (shapes.size() != 2 * names.size()) {
+      problems.add("the state holds " + shapes.size() + " arrays, this optimizer " + 2 * names.size());
+    }
+    if (!problems.isEmpty()) {
+      throw new IllegalArgumentException("optimizer state does not fit the model: " + String.join("; ", problems));
+    }
   }
 
   private void replace(List<NDArray> moments, int i, OptimizerState.Tensor t) {

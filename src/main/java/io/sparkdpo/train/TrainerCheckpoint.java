@@ -56,6 +56,21 @@ public final class TrainerCheckpoint {
     return optimizer;
   }
 
+  /**
+   * Streams the checkpoint's optimizer state into {@code optimizer} (its moments never pass through the heap whole);
+   * the file is verified against its checksum on the way, and a step that disagrees with the checkpoint's fails.
+   */
+  public static void restoreOptimizer(Checkpoint checkpoint, AdamW optimizer) {
+    checkpoint.read(OPTIMIZER, in -> {
+      optimizer.restoreState(in, checkpoint.path(OPTIMIZER));
+      return null;
+    });
+    if (optimizer.stepCount() != checkpoint.step()) {
+      throw new CheckpointException("checkpoint file " + checkpoint.path(OPTIMIZER) + " holds the optimizer of step "
+          + optimizer.stepCount() + ", expected " + checkpoint.step());
+    }
+  }
+
   /** The model folder inside the checkpoint, for the model's loader. */
   public static String modelFolder(Checkpoint checkpoint) {
     return checkpoint.path(MODEL);

@@ -98,7 +98,7 @@ public final class TrainingSession<E> implements AutoCloseable {
               + state.schedule() + ", this run's is " + schedule + ": the settings changed since (steps, rate, "
               + "warmup); resume with the same settings or start a new output folder");
         }
-        adamw.importState(TrainerCheckpoint.readOptimizer(resume.get()));
+        TrainerCheckpoint.restoreOptimizer(resume.get(), adamw);
         cursor = state.data();
         steps = state.step();
       }

@@ -200,6 +200,75 @@ class AdamWTest {
     }
   }
 
+  /**
+   * Moments larger than one copy chunk stream out of and back into device arrays bit for bit, through the same
+   * file the heap reader reads, and the restored optimizer takes the same next step as the original.
+   */
+  @Test
+  void stateLargerThanOneChunkStreamsBackBitForBit() throws Exception {
+    Shape big = new Shape(3, OptimizerState.CHUNK_FLOATS / 2 + 17); // 1.5 chunks per moment, a ragged tail
+    try (NDManager m = NDManager.newBaseManager()) {
+      m.getEngine().setRandomSeed(5);
+      NDArray w = m.randomNormal(big);
+      NDArray n = m.randomNormal(new Shape(7));
+      NDArray w2 = w.duplicate();
+      NDArray n2 = n.duplicate();
+      List<NDArray> g1 = List.of(m.randomNormal(big), m.randomNormal(new Shape(7)));
+      List<NDArray> g2 = List.of(m.randomNormal(big), m.randomNormal(new Shape(7)));
+      AdamW.Hyper h = new AdamW.Hyper(0.9, 0.999, 1e-8, 0.01);
+      byte[] saved;
+      try (AdamW a = new AdamW(params(w, n), h, AdamW.decaysByDefault());
+           AdamW b = new AdamW(params(w2, n2), h, AdamW.decaysByDefault())) {
+        a.step(g1, 1e-3);
+        b.step(g1, 1e-3);
+        ByteArrayOutputStream bytes = new ByteArrayOutputStream();
+        a.exportState().write(bytes);
+        saved = bytes.toByteArray();
+        OptimizerState heap = OptimizerState.read(new ByteArrayInputStream(saved), "heap");
+        assertEquals(a.exportState(), heap, "streamed out = what the heap reader reads");
+
+        try (AdamW c = new AdamW(params(w2.duplicate(), n2.duplicate()), h, AdamW.decaysByDefault())) {
+          int live = c.liveArrays();
+          c.restoreState(new ByteArrayInputStream(saved), "run/checkpoints/step-1/optimizer.safetensors");
+          assertEquals(1, c.stepCount());
+          assertEquals(live, c.liveArrays(), "restoring replaces the moments, it adds none");
+          assertEquals(a.exportState(), c.exportState(), "restored bit for bit");
+        }
+        b.restoreState(new ByteArrayInputStream(saved), "run/checkpoints/step-1/optimizer.safetensors");
+        a.step(g2, 1e-3);
+        b.step(g2, 1e-3);
+        assertArrayEquals(w.toFloatArray(), w2.toFloatArray(), 0f);
+        assertArrayEquals(n.toFloatArray(), n2.toFloatArray(), 0f);
+      }
+    }
+  }
+
+  @Test
+  void restoringStateOfAnotherModelNamesTheFileAndKeepsTheMoments() throws Exception {
+    try (NDManager m = NDManager.newBaseManager();
+         AdamW a = new AdamW(params(m.ones(new Shape(2, 2)), m.ones(new Shape(3))), new AdamW.Hyper(0.9, 0.999, 1e-8,
+             0), AdamW.decaysByDefault());
+         AdamW b = new AdamW(params(m.ones(new Shape(2, 3)), m.ones(new Shape(3))), new AdamW.Hyper(0.9, 0.999, 1e-8,
+             0), AdamW.decaysByDefault())) {
+      a.step(List.of(m.ones(new Shape(2, 2)), m.ones(new Shape(3))), 0.1);
+      ByteArrayOutputStream bytes = new ByteArrayOutputStream();
+      a.exportState().write(bytes);
+      OptimizerState before = OptimizerState.read(new ByteArrayInputStream(toBytes(b)), "b");
+      IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
+          () -> b.restoreState(new ByteArrayInputStream(bytes.toByteArray()), "step-1/optimizer.safetensors"));
+      assertTrue(e.getMessage().startsWith("step-1/optimizer.safetensors: optimizer state does not fit the model: "
+          + WEIGHT + ".exp_avg has shape (2, 2), the parameter (2, 3)"), e.getMessage());
+      assertEquals(before, b.exportState());
+      assertEquals(0, b.stepCount());
+    }
+  }
+
+  private static byte[] toBytes(AdamW a) throws java.io.IOException {
+    ByteArrayOutputStream bytes = new ByteArrayOutputStream();
+    a.exportState().write(bytes);
+    return bytes.toByteArray();
+  }
+
   @Test
   void aFileThatIsNotOptimizerStateIsNamed() {
     java.io.IOException e = assertThrows(java.io.IOException.class, () -> OptimizerState.read(
