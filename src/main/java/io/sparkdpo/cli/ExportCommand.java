@@ -6,6 +6,7 @@ import io.sparkdpo.dist.TrainingStage;
 import io.sparkdpo.io.S3aSettings;
 import io.sparkdpo.io.Storage;
 import io.sparkdpo.model.ModelExport;
+import io.sparkdpo.model.ModelFolder;
 import java.io.PrintWriter;
 import java.util.List;
 import java.util.Locale;
@@ -19,10 +20,10 @@ import picocli.CommandLine.Spec;
 
 /** {@code spark-dpo export}: a model or a training run's final model as a Hugging Face folder. */
 @Command(name = "export", mixinStandardHelpOptions = true,
-    description = {"Write a Hugging Face folder (config.json, model.safetensors, generation_config.json,",
-        "tokenizer.json, tokenizer_config.json) from a training run (RUN/model) or a model folder, in float32 or",
-        "bfloat16, reload it and compare its log-probs with the source's. No Spark involved. The same source",
-        "and dtype again: nothing to do."})
+    description = {"Write a Hugging Face folder (config.json, model.safetensors or shards with",
+        "model.safetensors.index.json, generation_config.json, tokenizer.json, tokenizer_config.json) from a",
+        "training run (RUN/model) or a model folder, in float32, bfloat16 or float16, reload it and compare its",
+        "log-probs with the source's. No Spark involved. The same source, dtype and shard size again: nothing to do."})
 public final class ExportCommand implements Callable<Integer> {
   @Mixin
   JobOptions job;
@@ -40,8 +41,13 @@ public final class ExportCommand implements Callable<Integer> {
   String output;
 
   @Option(names = "--dtype", paramLabel = "TYPE", defaultValue = "f32",
-      description = "f32 | bf16 (also float32 | bfloat16); default f32.")
+      description = "f32 | bf16 | f16 (also float32 | bfloat16 | float16); default f32.")
   String dtype;
+
+  @Option(names = "--max-shard-size", paramLabel = "SIZE", defaultValue = "5GB",
+      description = "Largest weight file, as transformers' max_shard_size: bytes, or 500MB, 5GB, 2GiB...; "
+          + "default 5GB.")
+  String maxShardSize;
 
   @Override
   public Integer call() {
@@ -51,13 +57,21 @@ public final class ExportCommand implements Callable<Integer> {
     String type = switch (dtype) {
       case "f32", "float32" -> "float32";
       case "bf16", "bfloat16" -> "bfloat16";
-      default -> throw new ConfigException("--dtype must be f32 or bf16 (got " + dtype + ")");
+      case "f16", "float16", "fp16" -> "float16";
+      default -> throw new ConfigException("--dtype must be f32, bf16 or f16 (got " + dtype + ")");
     };
+    long shardBytes;
+    try {
+      shardBytes = ModelFolder.parseSize(maxShardSize);
+    } catch (IllegalArgumentException e) {
+      throw new ConfigException("--max-shard-size: " + e.getMessage());
+    }
     JobConfig cfg = job.load(List.of());
     Configuration hadoop = new Configuration();
     S3aSettings.hadoopProperties(cfg.storage().s3()).forEach(hadoop::set);
     String source = run != null ? Storage.join(run, TrainingStage.MODEL) : model;
-    ModelExport.Result r = ModelExport.export(new Storage(hadoop), source, output, type, cfg.model().seed());
+    ModelExport.Result r = ModelExport.export(new Storage(hadoop), source, output, type, cfg.model().seed(),
+        shardBytes);
     PrintWriter w = spec.commandLine().getOut();
     if (r.upToDate()) {
       w.printf("export: %s is up to date (same source %s, %s); nothing to do%n", output,

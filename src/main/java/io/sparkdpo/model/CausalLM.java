@@ -13,6 +13,7 @@ import ai.djl.nn.Parameter;
 import io.sparkdpo.config.ModelSettings;
 import io.sparkdpo.io.Storage;
 import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
 import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
 import java.util.Arrays;
@@ -21,6 +22,7 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.SplittableRandom;
+import java.util.function.Consumer;
 
 /**
  * A decoder-only transformer of the Llama family (Llama, Qwen2, Mistral), the whole model in this one file:
@@ -32,6 +34,10 @@ import java.util.SplittableRandom;
  * in {@link #parameters()} order. They live in the model's own {@link NDManager}; every forward pass works in
  * a sub-manager of the caller's input array and hands back only its result, so nothing accumulates on the
  * model. Forward passes only read parameters, so several threads may run inference on one model at once.
+ *
+ * <p>Parameters are float32, bfloat16 or float16 ({@link #dtype()}); the maths follows transformers' dtype flow:
+ * RMSNorm in float32, cast back before the weight; rotary cos/sin cast to the activations' dtype; attention and
+ * linears in the model's dtype; logits handed out in float32.
  */
 public final class CausalLM implements AutoCloseable {
   public static final String BUILTIN_TINY = "builtin:tiny";
@@ -47,8 +53,9 @@ public final class CausalLM implements AutoCloseable {
   private final ModelConfig config;
   private final Device device;
   private final NDManager manager;
+  private final DataType dtype;
   private final LinkedHashMap<String, Parameter> parameters = new LinkedHashMap<>();
-  private final String fingerprint;
+  private String fingerprint; // set once: by the constructor, or by load after the weights streamed in
   private final ModelFolder.Companions companions;
   private WeightSource weights; // only while constructing
   private final boolean builtin;
@@ -67,10 +74,11 @@ public final class CausalLM implements AutoCloseable {
 
   private enum Kind { MATRIX, BIAS, NORM }
 
-  private CausalLM(ModelConfig config, Device device, WeightSource weights, String fingerprint,
+  private CausalLM(ModelConfig config, Device device, DataType dtype, WeightSource weights, String fingerprint,
       ModelFolder.Companions companions, boolean builtin) {
     this.config = config;
     this.device = device;
+    this.dtype = dtype;
     this.fingerprint = fingerprint;
     this.companions = companions;
     this.builtin = builtin;
@@ -85,8 +93,11 @@ public final class CausalLM implements AutoCloseable {
       finalNorm = param("model.norm.weight", new Shape(d), Kind.NORM);
       lmHead = config.tieWordEmbeddings() ? null
           : param("lm_head.weight", new Shape(config.vocabSize(), d), Kind.MATRIX);
-      for (Parameter p : parameters.values()) {
-        p.getArray().setRequiresGradient(true);
+      // Only float32 weights train; bf16 arrays come from TorchScript as inference tensors, which refuse it.
+      if (dtype == DataType.FLOAT32) {
+        for (Parameter p : parameters.values()) {
+          p.getArray().setRequiresGradient(true);
+        }
       }
       this.weights = null;
     } catch (RuntimeException e) {
@@ -98,12 +109,18 @@ public final class CausalLM implements AutoCloseable {
   // ---------------------------------------------------------------------------------------------------------
   // Construction and checkpoints
 
-  /** A randomly initialised model; same config and seed give the same weights on any machine. */
+  /** A randomly initialised float32 model; same config and seed give the same weights on any machine. */
   public static CausalLM create(ModelConfig config, Device device, long seed) {
-    return create(config, device, seed, false);
+    return create(config, device, seed, false, DataType.FLOAT32);
   }
 
-  private static CausalLM create(ModelConfig config, Device device, long seed, boolean builtin) {
+  /** As {@link #create(ModelConfig, Device, long)}, the float32 initial values rounded to {@code dtype}. */
+  public static CausalLM create(ModelConfig config, Device device, long seed, DataType dtype) {
+    return create(config, device, seed, false, dtype);
+  }
+
+  private static CausalLM create(ModelConfig config, Device device, long seed, boolean builtin, DataType dtype) {
+    checkDtype(dtype);
     WeightSource init = (m, name, shape, kind) -> {
       float[] values = new float[Math.toIntExact(shape.size())];
       switch (kind) {
@@ -116,10 +133,16 @@ public final class CausalLM implements AutoCloseable {
           }
         }
       }
-      return m.create(values, shape);
+      NDArray float32 = m.create(values, shape);
+      if (dtype == DataType.FLOAT32) {
+        return float32;
+      }
+      try (float32) {
+        return Casts.to(float32, dtype);
+      }
     };
     String fp = randomInitFingerprint(config, seed);
-    return new CausalLM(config, device, init, fp,
+    return new CausalLM(config, device, dtype, init, fp,
         builtin ? ModelFolder.Companions.classpath(BUILTIN_TOKENIZER) : ModelFolder.Companions.none(), builtin);
   }
 
@@ -146,98 +169,197 @@ public final class CausalLM implements AutoCloseable {
     return load(folderOrBuiltin, storage, device, DEFAULT_SEED);
   }
 
-  /** The model of a {@code model:} config section: its path, device and seed. */
+  /** The model of a {@code model:} config section: its path, device, seed and dtype. */
   public static CausalLM load(ModelSettings settings, Storage storage) {
-    return load(settings.path(), storage, device(settings.device()), settings.seed());
+    DataType dtype = settings.dtype().equals("auto") ? null : resolveDtype(settings.dtype(), null);
+    return load(settings.path(), storage, device(settings.device()), settings.seed(), dtype);
+  }
+
+  /** {@link #load(String, Storage, Device, long, DataType)} in the dtype config.json names ({@code auto}). */
+  public static CausalLM load(String folderOrBuiltin, Storage storage, Device device, long builtinSeed) {
+    return load(folderOrBuiltin, storage, device, builtinSeed, null);
   }
 
   /**
    * Loads {@code builtin:tiny} (the tiny config, initialised from {@code builtinSeed}, with the built-in
-   * tokenizer as its companion files) or a Hugging Face model folder (local, hdfs:, s3a:). Weights stored as
-   * F16 or BF16 are widened to float32. Missing, unexpected or misshapen tensors fail naming file and tensor.
+   * tokenizer as its companion files) or a Hugging Face model folder (local, hdfs:, s3a:) with parameters in
+   * {@code dtype} (FLOAT32, BFLOAT16 or FLOAT16; null: config.json's {@code torch_dtype}, float32 for built-in
+   * models). Headers are checked first: missing, unexpected or misshapen tensors fail naming file and tensor
+   * before anything is allocated. Then each tensor streams from its file straight into its parameter's native
+   * memory, converted on the way: Java holds one chunk, never a tensor or a file.
    */
-  public static CausalLM load(String folderOrBuiltin, Storage storage, Device device, long builtinSeed) {
+  public static CausalLM load(String folderOrBuiltin, Storage storage, Device device, long builtinSeed,
+      DataType dtype) {
     if (folderOrBuiltin.equals(BUILTIN_TINY)) {
-      return create(ModelConfig.tiny(), device, builtinSeed, true);
+      return create(ModelConfig.tiny(), device, builtinSeed, true, dtype == null ? DataType.FLOAT32 : dtype);
     }
     if (folderOrBuiltin.startsWith("builtin:")) {
       throw new IllegalArgumentException("unknown built-in model " + folderOrBuiltin + " (known: " + BUILTIN_TINY + ")");
     }
     String folder = folderOrBuiltin;
     ModelConfig config = ModelFolder.readConfig(storage, folder);
-    Map<String, LoadedTensor> tensors = new LinkedHashMap<>();
-    String fingerprint = ModelFolder.readWeights(storage, folder,
-        (file, entry, data) -> tensors.put(entry.name(), new LoadedTensor(file, entry.shape(), data)));
-    WeightSource fromFile = (m, name, shape, kind) -> {
-      LoadedTensor t = tensors.remove(name);
-      if (t == null) {
-        throw new IllegalArgumentException(folder + ": tensor " + name + " is missing (expected shape " + shape
-            + " for " + config.architecture() + ")");
-      }
-      if (!Arrays.equals(t.shape(), shape.getShape())) {
-        throw new IllegalArgumentException(t.file() + ": tensor " + name + " has shape " + Arrays.toString(t.shape())
-            + " but config.json implies " + shape);
-      }
-      return m.create(t.data(), shape, DataType.FLOAT32);
-    };
-    CausalLM model = new CausalLM(config, device, fromFile, fingerprint,
+    DataType type = dtype == null ? resolveDtype("auto", config) : dtype;
+    checkDtype(type);
+    Map<String, ModelFolder.Located> headers = ModelFolder.headers(storage, folder);
+    CausalLM model = new CausalLM(config, device, type, (m, name, shape, kind) -> Casts.empty(m, shape, type), null,
         ModelFolder.Companions.folder(storage, folder), false);
-    // Checkpoints may carry what HF itself ignores: the tied head's copy and old rotary caches.
-    tensors.keySet().removeIf(n -> n.endsWith("rotary_emb.inv_freq")
-        || (config.tieWordEmbeddings() && n.equals("lm_head.weight")));
-    if (!tensors.isEmpty()) {
-      String name = tensors.keySet().iterator().next();
+    try {
+      model.checkTensors(folder, headers);
+      model.fingerprint = ModelFolder.readWeights(storage, folder, (file, entry, data) -> {
+        Parameter p = model.parameters.get(entry.name());
+        if (p != null) {
+          model.fill(p.getArray(), data);
+        }
+      });
+    } catch (RuntimeException e) {
       model.close();
-      throw new IllegalArgumentException(tensors.get(name).file() + ": unexpected tensor " + name
-          + " (not part of a " + config.architecture() + " with this config.json; " + tensors.size()
-          + " unexpected in all)");
+      throw e;
     }
     return model;
   }
 
-  private record LoadedTensor(String file, long[] shape, ByteBuffer data) {}
+  /**
+   * The checks a folder's tensors must pass against this model, from their headers alone: every parameter
+   * present with its shape, nothing else but what transformers itself ignores (a tied model's
+   * {@code lm_head.weight}, old {@code rotary_emb.inv_freq} buffers).
+   */
+  private void checkTensors(String folder, Map<String, ModelFolder.Located> headers) {
+    for (Map.Entry<String, Parameter> e : parameters.entrySet()) {
+      String name = e.getKey();
+      Shape shape = e.getValue().getArray().getShape();
+      ModelFolder.Located t = headers.get(name);
+      if (t == null) {
+        throw new IllegalArgumentException(folder + ": tensor " + name + " is missing (expected shape " + shape
+            + " for " + config.architecture() + ")");
+      }
+      if (!Arrays.equals(t.entry().shape(), shape.getShape())) {
+        throw new IllegalArgumentException(t.file() + ": tensor " + name + " has shape "
+            + Arrays.toString(t.entry().shape()) + " but config.json implies " + shape);
+      }
+    }
+    List<String> unexpected = new ArrayList<>();
+    for (String name : headers.keySet()) {
+      boolean ignored = name.endsWith("rotary_emb.inv_freq")
+          || (config.tieWordEmbeddings() && name.equals("lm_head.weight"));
+      if (!parameters.containsKey(name) && !ignored) {
+        unexpected.add(name);
+      }
+    }
+    if (!unexpected.isEmpty()) {
+      String name = unexpected.get(0);
+      throw new IllegalArgumentException(headers.get(name).file() + ": unexpected tensor " + name
+          + " (not part of a " + config.architecture() + " with this config.json; " + unexpected.size()
+          + " unexpected in all)");
+    }
+  }
 
   /**
    * Replaces every parameter's values with those of a model folder of the same config, in place: the
    * {@link Parameter} and {@link NDArray} objects stay the same (so an optimizer holding them keeps working),
-   * the replaced native tensors are freed, and gradients stay switched on.
+   * the replaced native tensors are freed, and gradients stay switched on. The folder's headers are checked
+   * before any value changes; values stream in one tensor at a time, converted to this model's dtype.
    */
   public void loadWeights(String folder, Storage storage) {
     ModelConfig other = ModelFolder.readConfig(storage, folder);
     if (!other.sameTensors(config)) {
       throw new IllegalArgumentException(folder + ": config.json describes other tensors than the loaded model's");
     }
-    Map<String, LoadedTensor> tensors = new LinkedHashMap<>();
-    ModelFolder.readWeights(storage, folder,
-        (file, entry, data) -> tensors.put(entry.name(), new LoadedTensor(file, entry.shape(), data)));
+    Map<String, ModelFolder.Located> headers = ModelFolder.headers(storage, folder);
     for (Map.Entry<String, Parameter> e : parameters.entrySet()) {
-      LoadedTensor t = tensors.get(e.getKey());
+      ModelFolder.Located t = headers.get(e.getKey());
       NDArray target = e.getValue().getArray();
       if (t == null) {
         throw new IllegalArgumentException(folder + ": tensor " + e.getKey() + " is missing");
       }
-      if (!Arrays.equals(t.shape(), target.getShape().getShape())) {
+      if (!Arrays.equals(t.entry().shape(), target.getShape().getShape())) {
         throw new IllegalArgumentException(t.file() + ": tensor " + e.getKey() + " has shape "
-            + Arrays.toString(t.shape()) + ", the model has " + target.getShape());
+            + Arrays.toString(t.entry().shape()) + ", the model has " + target.getShape());
       }
     }
-    try (NDManager scope = manager.newSubManager(); NoGrad ignored = NoGrad.enter()) {
-      for (Map.Entry<String, Parameter> e : parameters.entrySet()) {
-        LoadedTensor t = tensors.get(e.getKey());
-        NDArray target = e.getValue().getArray();
-        try (NDArray staged = scope.create(t.data(), target.getShape(), DataType.FLOAT32)) {
-          // A clone owns its memory; the staged array only aliases the read buffer.
-          NDArray owned = staged.duplicate();
-          owned.attach(manager);
-          target.intern(owned);
-          target.setRequiresGradient(true);
-        }
+    ModelFolder.readWeights(storage, folder, (file, entry, data) -> {
+      Parameter p = parameters.get(entry.name());
+      if (p == null) {
+        return;
+      }
+      NDArray target = p.getArray();
+      NDArray fresh = Casts.empty(manager, target.getShape(), dtype);
+      try {
+        fill(fresh, data);
+      } catch (RuntimeException ex) {
+        fresh.close();
+        throw ex;
+      }
+      target.intern(fresh);
+      if (dtype == DataType.FLOAT32) {
+        target.setRequiresGradient(true);
+      }
+    });
+  }
+
+  /** Streams one tensor's values into {@code target} (this model's dtype), row slice by row slice. */
+  private void fill(NDArray target, Safetensors.TensorReader data) {
+    Safetensors.Dtype as = fileDtype(dtype);
+    try (NoGrad ignored = NoGrad.enter()) {
+      if (Device.cpu().equals(device)) {
+        forEachSlice(target, as.bytes, slice -> data.read(slice, as));
+        return;
+      }
+      // Other devices: through a host copy of this one tensor (toByteBuffer of a device array is a copy).
+      try (NDManager host = NDManager.newBaseManager(Device.cpu(), "PyTorch")) {
+        NDArray staged = Casts.empty(host, target.getShape(), dtype);
+        forEachSlice(staged, as.bytes, slice -> data.read(slice, as));
+        NDArray moved = staged.toDevice(device, true);
+        moved.attach(manager);
+        target.intern(moved);
       }
     }
   }
 
   /**
-   * Writes the model as a Hugging Face folder: weights in {@code dtype} (FLOAT32 or BFLOAT16), config.json,
+   * Largest slice of a tensor's memory handed out at once (DJL's buffers are int-indexed, so a tensor over
+   * 2 GiB goes in several). Package-private so tests can force many slices on small tensors.
+   */
+  static long sliceBytes = 1L << 30;
+
+  /**
+   * Calls {@code action} with native-order direct buffers that alias consecutive row ranges of {@code array}
+   * (contiguous, on the CPU), each at most {@link #sliceBytes} (at least one row), together covering it all.
+   * A contiguous row range of a contiguous tensor is a contiguous view, and DJL's {@code toByteBuffer(true)}
+   * of a contiguous CPU tensor is a buffer over its memory (checked: writes through a slice's buffer land in
+   * the tensor, see CheckpointTest).
+   */
+  static void forEachSlice(NDArray array, int elementBytes, Consumer<ByteBuffer> action) {
+    Shape shape = array.getShape();
+    long numel = shape.size();
+    if (numel == 0) {
+      return;
+    }
+    if (shape.dimension() == 0 || numel * elementBytes <= sliceBytes) {
+      action.accept(alias(array, numel * elementBytes));
+      return;
+    }
+    long rows = shape.get(0);
+    long rowBytes = numel / rows * elementBytes;
+    long perSlice = Math.max(1, sliceBytes / rowBytes);
+    for (long r = 0; r < rows; r += perSlice) {
+      long end = Math.min(rows, r + perSlice);
+      try (NDArray view = array.get(new NDIndex(r + ":" + end))) {
+        action.accept(alias(view, (end - r) * rowBytes));
+      }
+    }
+  }
+
+  private static ByteBuffer alias(NDArray array, long bytes) {
+    ByteBuffer b = array.toByteBuffer(true);
+    if (!b.isDirect() || b.capacity() != bytes) {
+      throw new IllegalStateException("tensor memory is not reachable as one buffer (" + b.capacity() + " bytes, "
+          + "expected " + bytes + ")");
+    }
+    return b.order(ByteOrder.nativeOrder());
+  }
+
+  /**
+   * Writes the model as a Hugging Face folder: weights in {@code dtype} (FLOAT32, BFLOAT16 or FLOAT16), config.json,
    * generation_config.json and, when the model came from a folder or is built in, its tokenizer files.
    */
   public void save(String folder, Storage storage, DataType dtype) {
@@ -246,28 +368,75 @@ public final class CausalLM implements AutoCloseable {
 
   /** {@link #save(String, Storage, DataType)} with shards of at most {@code maxShardBytes}. */
   public void save(String folder, Storage storage, DataType dtype, long maxShardBytes) {
-    Safetensors.Dtype fileDtype = switch (dtype) {
-      case FLOAT32 -> Safetensors.Dtype.F32;
-      case BFLOAT16 -> Safetensors.Dtype.BF16;
-      default -> throw new IllegalArgumentException("save dtype must be FLOAT32 or BFLOAT16 (got " + dtype + ")");
-    };
+    Safetensors.Dtype fileDtype = fileDtype(dtype);
     if (builtin && companions.read("tokenizer.json").isEmpty()) {
       // A built-in model saved without its tokenizer would be a folder nothing downstream can use.
       throw new IllegalStateException("cannot save " + BUILTIN_TINY + ": the built-in tokenizer ("
           + BUILTIN_TOKENIZER + "tokenizer.json) is not on the classpath; the jar must package sample-data/tokenizer");
     }
+    Safetensors.Dtype held = fileDtype(this.dtype);
     List<Safetensors.Tensor> tensors = new ArrayList<>();
     parameters.forEach((name, p) -> tensors.add(new Safetensors.Tensor(name, p.getArray().getShape().getShape(),
-        () -> p.getArray().toByteBuffer())));
+        held, slices -> {
+          if (Device.cpu().equals(device)) {
+            forEachSlice(p.getArray(), held.bytes, slices);
+            return;
+          }
+          try (NDArray host = p.getArray().toDevice(Device.cpu(), true)) {
+            forEachSlice(host, held.bytes, slices);
+          }
+        })));
     ModelFolder.write(storage, folder, config, tensors, fileDtype, maxShardBytes, companions);
   }
 
-  /** The save dtype of {@code model.save_dtype} ({@code float32} or {@code bfloat16}). */
+  /** The save dtype of {@code model.save_dtype} ({@code float32}, {@code bfloat16} or {@code float16}). */
   public static DataType saveDtype(String name) {
     return switch (name) {
       case "float32" -> DataType.FLOAT32;
       case "bfloat16" -> DataType.BFLOAT16;
-      default -> throw new IllegalArgumentException("save dtype must be float32 or bfloat16 (got " + name + ")");
+      case "float16" -> DataType.FLOAT16;
+      default -> throw new IllegalArgumentException("save dtype must be float32, bfloat16 or float16 (got " + name
+          + ")");
+    };
+  }
+
+  /**
+   * The parameter dtype of a {@code model.dtype} setting: {@code float32}, {@code bfloat16}, {@code float16}, or
+   * {@code auto}, which takes config.json's {@code dtype} (newer transformers) or {@code torch_dtype} (float32
+   * when neither is there, or for a built-in model, whose {@code config} is null).
+   */
+  public static DataType resolveDtype(String setting, ModelConfig config) {
+    String name = setting;
+    String source = "model.dtype";
+    if (setting.equals("auto")) {
+      if (config == null) {
+        return DataType.FLOAT32;
+      }
+      com.fasterxml.jackson.databind.JsonNode newer = config.extra().get("dtype");
+      name = newer != null && newer.isTextual() ? newer.asText() : config.torchDtype();
+      source = "config.json's torch_dtype";
+    }
+    return switch (name) {
+      case "float32", "float" -> DataType.FLOAT32;
+      case "bfloat16" -> DataType.BFLOAT16;
+      case "float16", "half" -> DataType.FLOAT16;
+      default -> throw new IllegalArgumentException(source + " must be float32, bfloat16 or float16 (got " + name
+          + "); set model.dtype to one of them to load in another dtype");
+    };
+  }
+
+  private static void checkDtype(DataType dtype) {
+    fileDtype(dtype);
+  }
+
+  /** The safetensors dtype of a parameter dtype. */
+  static Safetensors.Dtype fileDtype(DataType dtype) {
+    return switch (dtype) {
+      case FLOAT32 -> Safetensors.Dtype.F32;
+      case BFLOAT16 -> Safetensors.Dtype.BF16;
+      case FLOAT16 -> Safetensors.Dtype.F16;
+      default -> throw new IllegalArgumentException("model dtype must be FLOAT32, BFLOAT16 or FLOAT16 (got " + dtype
+          + ")");
     };
   }
 
@@ -296,6 +465,11 @@ public final class CausalLM implements AutoCloseable {
 
   public Device device() {
     return device;
+  }
+
+  /** The parameters' dtype: FLOAT32, BFLOAT16 or FLOAT16. (DJL reports a bf16 array's dtype as UNKNOWN.) */
+  public DataType dtype() {
+    return dtype;
   }
 
   /** Every parameter by its Hugging Face name, in state-dict order (fixed for a given config). */
@@ -391,6 +565,9 @@ public final class CausalLM implements AutoCloseable {
       }
       x = rmsNorm(x, finalNorm);
       NDArray logits = linear(x, lmHead == null ? embedTokens : lmHead, null);
+      if (dtype != DataType.FLOAT32) {
+        logits = logits.toType(DataType.FLOAT32, false); // transformers' logits.float(): losses run in float32
+      }
       if (cache != null) {
         cache.advance(time);
       }
@@ -427,7 +604,13 @@ public final class CausalLM implements AutoCloseable {
         }
       }
     }
-    return owned(scope.create(bias, new Shape(rows, 1, time, keys)));
+    NDArray mask = owned(scope.create(bias, new Shape(rows, 1, time, keys)));
+    if (dtype == DataType.FLOAT32) {
+      return mask;
+    }
+    try (mask) {
+      return Casts.to(dtype == DataType.FLOAT16 ? mask.maximum(-65504f) : mask, dtype); // float16 has no -1e30
+    }
   }
 
   /**
@@ -522,10 +705,22 @@ public final class CausalLM implements AutoCloseable {
     }
   }
 
-  /** RMSNorm as HF computes it, x / sqrt(mean(x^2) + eps) * weight, the mean square from one 2-norm reduction. */
+  /**
+   * RMSNorm as HF computes it, x / sqrt(mean(x^2) + eps) * weight, the mean square from one 2-norm reduction;
+   * in a lower precision the normalisation runs in float32 and is cast back before the weight multiplies it
+   * ({@code weight * x.to(input_dtype)}).
+   */
   private NDArray rmsNorm(NDArray x, Parameter weight) {
+    if (dtype == DataType.FLOAT32) {
+      return normalise(x).mul(weight.getArray());
+    }
+    NDArray normalised = normalise(x.toType(DataType.FLOAT32, false));
+    return Casts.to(normalised, dtype).mul(weight.getArray());
+  }
+
+  private NDArray normalise(NDArray x) {
     NDArray meanSquare = ScalarOps.div(x.norm(2, new int[] {-1}, true).square(), config.hiddenSize());
-    return x.mul(ScalarOps.pow(meanSquare.add(config.rmsNormEps()), -0.5)).mul(weight.getArray());
+    return x.mul(ScalarOps.pow(meanSquare.add(config.rmsNormEps()), -0.5));
   }
 
   /** Grouped-query self-attention: query head h reads key/value head h / (heads / kv_heads). */

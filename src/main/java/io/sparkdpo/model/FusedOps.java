@@ -3,6 +3,7 @@ package io.sparkdpo.model;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDList;
 import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
 import ai.djl.pytorch.engine.PtNDManager;
 import ai.djl.pytorch.engine.PtSymbolBlock;
@@ -114,7 +115,14 @@ final class FusedOps {
     }
     NDArray b = bias != null ? bias : causalBias(q.getManager(), q.getShape().get(2));
     double scale = 1.0 / Math.sqrt(q.getShape().get(3));
-    return ScalarOps.mul(q, scale).matMul(k.transpose(0, 1, 3, 2)).add(b).softmax(-1).matMul(v);
+    if (q.getDataType() == DataType.FLOAT32) {
+      return ScalarOps.mul(q, scale).matMul(k.transpose(0, 1, 3, 2)).add(b).softmax(-1).matMul(v);
+    }
+    // transformers' eager attention in a lower precision: scores and mask in the model dtype, softmax in float32
+    // cast back; DJL's softmax of a bf16 array would abort (see Casts).
+    NDArray scores = ScalarOps.mul(q.matMul(k.transpose(0, 1, 3, 2)), scale).add(bias != null ? b : Casts.typeAs(
+        b.maximum(-65504f), q));
+    return Casts.typeAs(scores.toType(DataType.FLOAT32, false).softmax(-1), q).matMul(v);
   }
 
   /**
@@ -123,7 +131,11 @@ final class FusedOps {
    * autograd, hence TorchScript. Attached to x's manager.
    */
   static NDArray rope(NDArray x, NDArray rotation, boolean fused) {
-    if (fused && available()) {
+    if (x.getDataType() != DataType.FLOAT32) {
+      // As transformers: cos and sin cast to the activations' dtype, each product rounded there. torch has no
+      // bfloat16 complex type, so lower precisions take the explicit ops.
+      rotation = Casts.typeAs(rotation, x);
+    } else if (fused && available()) {
       return run(rope, new NDList(x, rotation));
     }
     Shape s = x.getShape();

@@ -14,11 +14,13 @@ import java.util.SplittableRandom;
 
 /**
  * Exports a model (a training run's {@code RUN/model}, any Hugging Face folder, or {@code builtin:tiny}) as a
- * self-contained Hugging Face folder: config.json, model.safetensors in float32 or bfloat16, generation_config.json,
- * tokenizer.json and tokenizer_config.json. The export is checked by reloading it and comparing its log-probs of
- * fixed probe sequences with the source's (float32: within 1e-6 nats; bfloat16: the rounding is measured and
- * recorded). {@code spark-dpo-export.json} (written last) records source, dtype and the check, and makes an export
- * of the same source in the same dtype a no-op.
+ * self-contained Hugging Face folder: config.json, model.safetensors (or shards of at most {@code maxShardBytes} with
+ * model.safetensors.index.json) in float32, bfloat16 or float16, generation_config.json, tokenizer.json and
+ * tokenizer_config.json. The source is loaded in its own dtype (a bf16 checkpoint is never widened in memory) and
+ * streamed out tensor by tensor. The export is checked by reloading it in the source's dtype and comparing its
+ * log-probs of fixed probe sequences with the source's: the difference is the rounding of the weights alone
+ * (float32: within 1e-6 nats; narrower: measured and recorded). {@code spark-dpo-export.json} (written last)
+ * records source, dtype and the check, and makes an export of the same source in the same form a no-op.
  */
 public final class ModelExport {
   public static final String MANIFEST = "spark-dpo-export.json";
@@ -53,14 +55,22 @@ public final class ModelExport {
   /** @param upToDate the folder already held this export and nothing was written */
   public record Result(boolean upToDate, String outputDir, Manifest manifest) {}
 
-  /**
-   * @param dtype {@code float32} or {@code bfloat16}
-   * @param builtinSeed initialisation seed when {@code source} is a built-in model
-   */
+  /** {@link #export(Storage, String, String, String, long, long)} with transformers' default shard size (5 GB). */
   public static Result export(Storage storage, String source, String outputDir, String dtype, long builtinSeed) {
+    return export(storage, source, outputDir, dtype, builtinSeed, ModelFolder.DEFAULT_MAX_SHARD_BYTES);
+  }
+
+  /**
+   * @param dtype {@code float32}, {@code bfloat16} or {@code float16}
+   * @param builtinSeed initialisation seed when {@code source} is a built-in model
+   * @param maxShardBytes largest weight file; a larger model is sharded with an index
+   */
+  public static Result export(Storage storage, String source, String outputDir, String dtype, long builtinSeed,
+      long maxShardBytes) {
     DataType type = CausalLM.saveDtype(dtype);
     String sourceFingerprint = CausalLM.fingerprintOf(source, storage, builtinSeed);
-    String fingerprint = CausalLM.sha256Hex("export-v" + VERSION + "\n" + sourceFingerprint + "\n" + dtype);
+    String shards = maxShardBytes == ModelFolder.DEFAULT_MAX_SHARD_BYTES ? "" : "\nmax_shard_size=" + maxShardBytes;
+    String fingerprint = CausalLM.sha256Hex("export-v" + VERSION + "\n" + sourceFingerprint + "\n" + dtype + shards);
     Optional<Manifest> existing = complete(storage, outputDir, fingerprint);
     if (existing.isPresent()) {
       return new Result(true, outputDir, existing.get());
@@ -68,7 +78,7 @@ public final class ModelExport {
     storage.delete(Storage.join(outputDir, MANIFEST));
     double maxDiff;
     try (CausalLM model = CausalLM.load(source, storage, CausalLM.device("cpu"), builtinSeed)) {
-      model.save(outputDir, storage, type);
+      model.save(outputDir, storage, type, maxShardBytes);
       for (String f : REQUIRED) {
         if (!storage.exists(Storage.join(outputDir, f))) {
           throw new IllegalArgumentException(source + " has no " + f + " to export (a Hugging Face folder needs the "
@@ -77,7 +87,8 @@ public final class ModelExport {
       }
       List<int[]> probes = probes(model.config().vocabSize());
       double[] before = sums(model, probes);
-      try (CausalLM reloaded = CausalLM.load(outputDir, storage, CausalLM.device("cpu"))) {
+      try (CausalLM reloaded = CausalLM.load(outputDir, storage, CausalLM.device("cpu"), builtinSeed,
+          model.dtype())) {
         double[] after = sums(reloaded, probes);
         maxDiff = 0;
         for (int i = 0; i < before.length; i++) {

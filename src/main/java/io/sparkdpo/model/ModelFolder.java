@@ -40,11 +40,14 @@ public final class ModelFolder {
   /** transformers' default max_shard_size ("5GB"). */
   public static final long DEFAULT_MAX_SHARD_BYTES = 5_000_000_000L;
 
-  /** Receives each tensor of the folder, with the file it came from. */
+  /** Receives each tensor of the folder, with the file it came from and a reader of its data. */
   @FunctionalInterface
   public interface TensorSink {
-    void accept(String file, Safetensors.Entry entry, java.nio.ByteBuffer float32);
+    void accept(String file, Safetensors.Entry entry, Safetensors.TensorReader data);
   }
+
+  /** A tensor's header entry and the file that holds it. */
+  public record Located(String file, Safetensors.Entry entry) {}
 
   /** Where a model's companion files come from: a folder, the classpath, or nowhere. */
   @FunctionalInterface
@@ -131,6 +134,54 @@ public final class ModelFolder {
   }
 
   /**
+   * The header entry of every tensor of the folder by name, in file order, checked as {@link #readWeights}
+   * checks them (no tensor twice, each in the shard the index names, none the index lists missing). Reads
+   * only the headers, so a loader can refuse a folder before it allocates or reads anything.
+   */
+  public static Map<String, Located> headers(Storage storage, String folder) {
+    List<String> files = new ArrayList<>();
+    Map<String, String> weightMap = weightMap(storage, folder, files);
+    Map<String, Located> out = new LinkedHashMap<>();
+    for (String f : files) {
+      String path = Storage.join(folder, f);
+      Safetensors.Header header;
+      try (InputStream in = storage.open(path)) {
+        header = Safetensors.readHeader(in, path, storage.status(path).getLen());
+      } catch (IOException e) {
+        throw new UncheckedIOException(path + ": cannot read: " + e.getMessage(), e);
+      }
+      for (Safetensors.Entry entry : header.entries()) {
+        Located previous = out.put(entry.name(), new Located(path, entry));
+        String previousFile = previous == null ? null
+            : previous.file().substring(previous.file().lastIndexOf('/') + 1);
+        checkPlacement(path, f, entry, previousFile, weightMap);
+      }
+    }
+    checkIndexComplete(folder, weightMap, out.keySet());
+    return out;
+  }
+
+  private static void checkPlacement(String path, String file, Safetensors.Entry entry, String previous,
+      Map<String, String> weightMap) {
+    if (previous != null) {
+      throw new IllegalArgumentException(path + ": tensor " + entry.name() + " also appears in " + previous);
+    }
+    if (!weightMap.isEmpty() && !file.equals(weightMap.get(entry.name()))) {
+      throw new IllegalArgumentException(path + ": tensor " + entry.name() + " is not mapped to this shard by "
+          + INDEX + " (it says " + weightMap.get(entry.name()) + ")");
+    }
+  }
+
+  private static void checkIndexComplete(String folder, Map<String, String> weightMap, java.util.Set<String> seen) {
+    for (String name : weightMap.keySet()) {
+      if (!seen.contains(name)) {
+        throw new IllegalArgumentException(Storage.join(folder, weightMap.get(name)) + ": tensor " + name
+            + " is listed in " + INDEX + " but missing from the shard");
+      }
+    }
+  }
+
+  /**
    * Streams every tensor of the folder into {@code sink} and returns the folder's fingerprint
    * (see {@link #fingerprint}), computed from the same bytes.
    */
@@ -141,25 +192,14 @@ public final class ModelFolder {
     Map<String, byte[]> digests = new TreeMap<>();
     for (String f : files) {
       String path = Storage.join(folder, f);
-      byte[] digest = Safetensors.read(storage, path, (entry, data) -> {
+      byte[] digest = Safetensors.stream(storage, path, (entry, data) -> {
         String previous = seen.put(entry.name(), f);
-        if (previous != null) {
-          throw new IllegalArgumentException(path + ": tensor " + entry.name() + " also appears in " + previous);
-        }
-        if (!weightMap.isEmpty() && !f.equals(weightMap.get(entry.name()))) {
-          throw new IllegalArgumentException(path + ": tensor " + entry.name() + " is not mapped to this shard by "
-              + INDEX + " (it says " + weightMap.get(entry.name()) + ")");
-        }
+        checkPlacement(path, f, entry, previous, weightMap);
         sink.accept(path, entry, data);
       });
       digests.put(f, digest);
     }
-    for (String name : weightMap.keySet()) {
-      if (!seen.containsKey(name)) {
-        throw new IllegalArgumentException(Storage.join(folder, weightMap.get(name)) + ": tensor " + name
-            + " is listed in " + INDEX + " but missing from the shard");
-      }
-    }
+    checkIndexComplete(folder, weightMap, seen.keySet());
     return fingerprint(sha256(storage, Storage.join(folder, CONFIG)), digests);
   }
 
@@ -211,8 +251,7 @@ public final class ModelFolder {
         storage.delete(Storage.join(folder, name));
       }
     }
-    String torchDtype = dtype == Safetensors.Dtype.BF16 ? "bfloat16" : "float32";
-    storage.writeString(Storage.join(folder, CONFIG), config.withTorchDtype(torchDtype).toJson());
+    storage.writeString(Storage.join(folder, CONFIG), config.withTorchDtype(dtype.torchName).toJson());
     List<List<Safetensors.Tensor>> shards = shard(tensors, dtype, maxShardBytes);
     if (shards.size() == 1) {
       writeFile(storage, Storage.join(folder, WEIGHTS), shards.get(0), dtype);
@@ -269,6 +308,41 @@ public final class ModelFolder {
     } catch (JsonProcessingException e) {
       throw new IllegalStateException(e);
     }
+  }
+
+  /**
+   * A shard size as transformers' {@code max_shard_size} takes it: bytes ({@code 1000000}), or a whole number with
+   * {@code KB}/{@code MB}/{@code GB} (powers of 10) or {@code KiB}/{@code MiB}/{@code GiB} (powers of 2); like
+   * transformers, a lower-case {@code b} ({@code 5Gb}) means bits.
+   */
+  public static long parseSize(String text) {
+    String t = text.trim();
+    String upper = t.toUpperCase(java.util.Locale.ROOT);
+    long unit = 1;
+    int suffix = 0;
+    String[][] units = {{"GIB", "1073741824"}, {"MIB", "1048576"}, {"KIB", "1024"}, {"GB", "1000000000"},
+        {"MB", "1000000"}, {"KB", "1000"}};
+    for (String[] u : units) {
+      if (upper.endsWith(u[0])) {
+        unit = Long.parseLong(u[1]);
+        suffix = u[0].length();
+        break;
+      }
+    }
+    long value;
+    try {
+      value = Math.multiplyExact(Long.parseLong(t.substring(0, t.length() - suffix).trim()), unit);
+    } catch (NumberFormatException | ArithmeticException e) {
+      throw new IllegalArgumentException("max shard size must be bytes or a whole number with KB, MB, GB, KiB, MiB "
+          + "or GiB, like \"5GB\" (got \"" + text + "\")");
+    }
+    if (suffix == 2 && t.endsWith("b")) {
+      value /= 8;
+    }
+    if (value <= 0) {
+      throw new IllegalArgumentException("max shard size must be positive (got \"" + text + "\")");
+    }
+    return value;
   }
 
   /** Greedy in parameter order, as transformers does; a tensor larger than the limit gets a shard of its own. */

@@ -25,26 +25,32 @@ import java.util.Iterator;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
-import java.util.function.Supplier;
 
 /**
  * The safetensors format (8-byte little-endian header length, a JSON header of dtype, shape and data
- * offsets per tensor, then the raw little-endian data), read by streaming so a multi-gigabyte file never
- * sits in memory twice. F32, F16 and BF16 are read and always handed out as float32; F32 and BF16 are
- * written. Every structural problem is reported with the file and, where there is one, the tensor.
+ * offsets per tensor, then the raw little-endian data), read and written by streaming through one reusable
+ * chunk: a reader pulls each tensor's bytes, converted to the dtype it asks for, straight into its own
+ * (native) memory, so neither a file nor a tensor is ever staged in Java. F32, F16 and BF16 are read and
+ * written, converting between them on the way (rounding to nearest even, as torch). Every structural problem
+ * is reported with the file and, where there is one, the tensor.
  */
 public final class Safetensors {
   /** The format's own limit on the header, which also bounds what a corrupt length field can make us allocate. */
   static final long MAX_HEADER_BYTES = 100_000_000L;
+  /** Bytes moved per read or write call: bounds the Java memory of streaming whatever the tensor size. */
+  static final int CHUNK_BYTES = 4 << 20;
   private static final ObjectMapper COMPACT = new ObjectMapper();
 
   public enum Dtype {
-    F32(4), F16(2), BF16(2);
+    F32(4, "float32"), F16(2, "float16"), BF16(2, "bfloat16");
 
     public final int bytes;
+    /** The name transformers writes as config.json's {@code torch_dtype}. */
+    public final String torchName;
 
-    Dtype(int bytes) {
+    Dtype(int bytes, String torchName) {
       this.bytes = bytes;
+      this.torchName = torchName;
     }
   }
 
@@ -63,13 +69,23 @@ public final class Safetensors {
   public record Header(List<Entry> entries, Map<String, String> metadata, long dataStart) {}
 
   /**
-   * A tensor to write: its name, shape, and a supplier of its float32 values (in the buffer's declared byte
-   * order), asked for only when the tensor is written so a model is never copied whole.
+   * A tensor to write: its name, shape, the dtype its values are held in, and where they come from, asked for
+   * only when the tensor is written so a model is never copied whole.
    */
-  public record Tensor(String name, long[] shape, Supplier<ByteBuffer> float32) {
-    public static Tensor of(String name, long[] shape, ByteBuffer data) {
-      return new Tensor(name, shape, () -> data);
+  public record Tensor(String name, long[] shape, Dtype dtype, Slices data) {
+    /** A tensor of float32 values held in one buffer (in the buffer's declared byte order). */
+    public static Tensor of(String name, long[] shape, ByteBuffer float32) {
+      return new Tensor(name, shape, Dtype.F32, slice -> slice.accept(float32.duplicate().order(float32.order())));
     }
+  }
+
+  /**
+   * Hands a tensor's values over in order, as consecutive buffers (each under 2 GiB, whole elements, in the
+   * buffer's declared byte order, read from position to limit): a tensor of any size streams from native memory.
+   */
+  @FunctionalInterface
+  public interface Slices {
+    void forEach(java.util.function.Consumer<ByteBuffer> slice);
   }
 
   /** Receives each tensor of a file, in file order, as float32 values in a direct native-order buffer. */
@@ -78,15 +94,48 @@ public final class Safetensors {
     void accept(Entry entry, ByteBuffer float32);
   }
 
+  /**
+   * Receives each tensor of a file, in file order, with a reader of its data. What the sink leaves unread is
+   * skipped (and still hashed) after it returns.
+   */
+  @FunctionalInterface
+  public interface StreamSink {
+    void accept(Entry entry, TensorReader data);
+  }
+
+  /** The data of the tensor being streamed, read front to back. */
+  public interface TensorReader {
+    /**
+     * Fills {@code dst} from its position to its limit with the tensor's next values converted to {@code as}
+     * (little-endian when {@code dst} is, else in {@code dst}'s order); {@code dst}'s remaining bytes must be a
+     * whole number of {@code as} elements, no more than the tensor has left.
+     */
+    void read(ByteBuffer dst, Dtype as);
+  }
+
   private Safetensors() {}
 
   /**
-   * Streams every tensor of {@code file} into {@code sink}, converted to float32.
+   * Streams every tensor of {@code file} into {@code sink}, converted to float32, one direct buffer per tensor
+   * (for small tensors and tests; models stream through {@link #stream}).
    *
    * @return the sha256 of the whole file, computed on the way
    */
-  public static byte[] read(Storage given, String file, Sink sink) {
-    Storage storage = given;
+  public static byte[] read(Storage storage, String file, Sink sink) {
+    return stream(storage, file, (entry, data) -> {
+      ByteBuffer out = ByteBuffer.allocateDirect(Math.toIntExact(entry.numel() * 4)).order(ByteOrder.nativeOrder());
+      data.read(out, Dtype.F32);
+      sink.accept(entry, out.flip());
+    });
+  }
+
+  /**
+   * Streams every tensor of {@code file} into {@code sink}, which pulls each tensor's bytes where it wants them.
+   * Java memory stays one chunk ({@value #CHUNK_BYTES} bytes) whatever the file or tensor size.
+   *
+   * @return the sha256 of the whole file, computed on the way
+   */
+  public static byte[] stream(Storage storage, String file, StreamSink sink) {
     long length;
     try {
       length = storage.status(file).getLen();
@@ -96,27 +145,73 @@ public final class Safetensors {
     MessageDigest sha = sha256();
     try (InputStream raw = storage.open(file); InputStream in = new DigestInputStream(raw, sha)) {
       Header header = readHeader(in, file, length);
-      long position = header.dataStart();
-      byte[] chunk = new byte[1 << 20];
+      StreamReader reader = new StreamReader(in, file, header.dataStart());
       for (Entry e : header.entries()) {
-        ByteBuffer out = ByteBuffer.allocateDirect(Math.toIntExact(e.numel() * 4)).order(ByteOrder.nativeOrder());
-        long remaining = e.end() - e.begin();
-        // Element bytes may straddle chunk boundaries; chunks are a multiple of every dtype size.
-        while (remaining > 0) {
-          int n = (int) Math.min(chunk.length, remaining);
-          readFully(in, chunk, n, file, e, position);
-          convert(chunk, n, e.dtype(), out);
-          remaining -= n;
-          position += n;
-        }
-        out.flip();
-        sink.accept(e, out);
+        reader.begin(e);
+        sink.accept(e, reader);
+        reader.skipRest();
       }
       in.transferTo(OutputStream.nullOutputStream());
     } catch (IOException e) {
       throw new UncheckedIOException(file + ": cannot read: " + e.getMessage(), e);
     }
     return sha.digest();
+  }
+
+  /** Reads one tensor after another from a stream positioned at the data section, through one reused chunk. */
+  private static final class StreamReader implements TensorReader {
+    private final InputStream in;
+    private final String file;
+    private final byte[] chunk = new byte[CHUNK_BYTES];
+    private long position;
+    private Entry entry;
+    private long remaining;
+
+    StreamReader(InputStream in, String file, long position) {
+      this.in = in;
+      this.file = file;
+      this.position = position;
+    }
+
+    void begin(Entry e) {
+      entry = e;
+      remaining = e.end() - e.begin();
+    }
+
+    @Override
+    public void read(ByteBuffer dst, Dtype as) {
+      if (dst.remaining() % as.bytes != 0) {
+        throw new IllegalArgumentException(file + ": tensor " + entry.name() + ": " + dst.remaining()
+            + " bytes is not a whole number of " + as + " elements");
+      }
+      long need = (long) (dst.remaining() / as.bytes) * entry.dtype().bytes;
+      if (need > remaining) {
+        throw new IllegalArgumentException(file + ": tensor " + entry.name() + ": asked for " + need
+            + " more bytes but only " + remaining + " are left");
+      }
+      try {
+        // Chunks are a multiple of every dtype size and each tensor starts a chunk: no element straddles two.
+        while (need > 0) {
+          int n = (int) Math.min(chunk.length, need);
+          readFully(in, chunk, n, file, entry, position);
+          convert(ByteBuffer.wrap(chunk, 0, n).order(ByteOrder.LITTLE_ENDIAN), entry.dtype(), dst, as);
+          need -= n;
+          remaining -= n;
+          position += n;
+        }
+      } catch (IOException e) {
+        throw new UncheckedIOException(file + ": cannot read: " + e.getMessage(), e);
+      }
+    }
+
+    void skipRest() throws IOException {
+      while (remaining > 0) {
+        int n = (int) Math.min(chunk.length, remaining);
+        readFully(in, chunk, n, file, entry, position);
+        remaining -= n;
+        position += n;
+      }
+    }
   }
 
   /** Reads and validates only the header (the stream is left at the start of the data section). */
@@ -224,63 +319,73 @@ public final class Safetensors {
     }
   }
 
-  private static void convert(byte[] src, int n, Dtype dtype, ByteBuffer out) {
-    ByteBuffer in = ByteBuffer.wrap(src, 0, n).order(ByteOrder.LITTLE_ENDIAN);
-    switch (dtype) {
-      case F32 -> {
-        if (out.order() == ByteOrder.LITTLE_ENDIAN) {
-          out.put(src, 0, n);
-        } else {
-          while (in.hasRemaining()) {
-            out.putFloat(in.getFloat());
-          }
-        }
-      }
-      case BF16 -> {
-        while (in.hasRemaining()) {
-          out.putFloat(bf16ToFloat(in.getShort()));
-        }
-      }
-      case F16 -> {
-        while (in.hasRemaining()) {
-          out.putFloat(f16ToFloat(in.getShort()));
-        }
+  /**
+   * Converts every element of {@code src} (dtype {@code from}, in src's order) into {@code dst} (dtype {@code to},
+   * in dst's order), advancing both. Same dtype and byte order: one bulk copy.
+   */
+  static void convert(ByteBuffer src, Dtype from, ByteBuffer dst, Dtype to) {
+    if (from == to && src.order() == dst.order()) {
+      dst.put(src);
+      return;
+    }
+    int n = src.remaining() / from.bytes;
+    int s = src.position();
+    int d = dst.position();
+    if (dst.remaining() < (long) n * to.bytes) {
+      throw new java.nio.BufferOverflowException();
+    }
+    for (int i = 0; i < n; i++) {
+      float v = switch (from) {
+        case F32 -> src.getFloat(s + 4 * i);
+        case BF16 -> bf16ToFloat(src.getShort(s + 2 * i));
+        case F16 -> f16ToFloat(src.getShort(s + 2 * i));
+      };
+      switch (to) {
+        case F32 -> dst.putFloat(d + 4 * i, v);
+        case BF16 -> dst.putShort(d + 2 * i, floatToBf16(v));
+        case F16 -> dst.putShort(d + 2 * i, floatToF16(v));
       }
     }
+    src.position(s + n * from.bytes);
+    dst.position(d + n * to.bytes);
   }
 
   /**
    * Writes {@code tensors} in the given order as {@code dtype}, with {@code __metadata__ {"format": "pt"}}
    * (transformers refuses files without it). The header is space-padded to 8 bytes as the reference writer does.
+   * Each tensor streams from its own memory through one chunk, converted on the way.
    */
   public static void write(OutputStream out, List<Tensor> tensors, Dtype dtype) throws IOException {
-    if (dtype == Dtype.F16) {
-      throw new IllegalArgumentException("writing F16 is not supported; use F32 or BF16");
-    }
     out.write(header(tensors, dtype));
-    byte[] chunk = new byte[1 << 20];
+    ByteBuffer chunk = ByteBuffer.allocate(CHUNK_BYTES).order(ByteOrder.LITTLE_ENDIAN);
     for (Tensor t : tensors) {
-      ByteBuffer data = t.float32().get();
-      if (data.capacity() != numel(t.shape()) * 4) {
-        throw new IllegalArgumentException("tensor " + t.name() + ": " + data.capacity()
-            + " bytes of data for shape " + Arrays.toString(t.shape()));
-      }
-      ByteBuffer src = data.duplicate().order(data.order());
-      src.rewind();
-      ByteBuffer dst = ByteBuffer.wrap(chunk).order(ByteOrder.LITTLE_ENDIAN);
-      while (src.hasRemaining()) {
-        float v = src.getFloat();
-        if (dtype == Dtype.F32) {
-          dst.putFloat(v);
-        } else {
-          dst.putShort(floatToBf16(v));
+      long[] written = {0};
+      t.data().forEach(slice -> {
+        ByteBuffer src = slice.duplicate().order(slice.order());
+        if (src.remaining() % t.dtype().bytes != 0) {
+          throw new IllegalArgumentException("tensor " + t.name() + ": a slice of " + src.remaining()
+              + " bytes is not a whole number of " + t.dtype() + " elements");
         }
-        if (!dst.hasRemaining()) {
-          out.write(chunk, 0, dst.position());
-          dst.clear();
+        // As many source elements per round as fill the chunk in the file's dtype.
+        int perRound = CHUNK_BYTES / Math.max(dtype.bytes, t.dtype().bytes);
+        while (src.hasRemaining()) {
+          int elements = Math.min(perRound, src.remaining() / t.dtype().bytes);
+          ByteBuffer part = src.slice(src.position(), elements * t.dtype().bytes).order(src.order());
+          src.position(src.position() + elements * t.dtype().bytes);
+          chunk.clear();
+          convert(part, t.dtype(), chunk, dtype);
+          try {
+            out.write(chunk.array(), 0, chunk.position());
+          } catch (IOException e) {
+            throw new UncheckedIOException(e);
+          }
+          written[0] += elements;
         }
+      });
+      if (written[0] != numel(t.shape())) {
+        throw new IllegalArgumentException("tensor " + t.name() + ": " + written[0] + " values of data for shape "
+            + Arrays.toString(t.shape()));
       }
-      out.write(chunk, 0, dst.position());
     }
   }
 
@@ -343,6 +448,45 @@ public final class Safetensors {
     }
     int rounding = 0x7FFF + ((bits >>> 16) & 1);
     return (short) ((bits + rounding) >>> 16);
+  }
+
+  /**
+   * float -> IEEE half, round to nearest, ties to even, as torch's {@code .to(torch.float16)}: overflow gives
+   * infinity, tiny values become subnormals or signed zero, NaN stays NaN.
+   */
+  public static short floatToF16(float v) {
+    int bits = Float.floatToRawIntBits(v);
+    int sign = (bits >>> 16) & 0x8000;
+    int exp = (bits >>> 23) & 0xFF;
+    int mant = bits & 0x7FFFFF;
+    if (exp == 0xFF) {
+      return (short) (sign | 0x7C00 | (mant != 0 ? 0x200 | (mant >>> 13) : 0));
+    }
+    int e = exp - 127 + 15;
+    if (e >= 0x1F) {
+      return (short) (sign | 0x7C00);
+    }
+    if (e <= 0) {
+      if (e < -10) {
+        return (short) sign; // below half the smallest subnormal: rounds to zero
+      }
+      // Subnormal: shift the full significand (implicit 1 included) right, rounding to nearest even.
+      int m = mant | 0x800000;
+      int shift = 14 - e;
+      int half = m >>> shift;
+      int rest = m & ((1 << shift) - 1);
+      int halfway = 1 << (shift - 1);
+      if (rest > halfway || (rest == halfway && (half & 1) == 1)) {
+        half++;
+      }
+      return (short) (sign | half);
+    }
+    int half = (e << 10) | (mant >>> 13);
+    int rest = mant & 0x1FFF;
+    if (rest > 0x1000 || (rest == 0x1000 && (half & 1) == 1)) {
+      half++; // may carry into the exponent, up to infinity: both correct
+    }
+    return (short) (sign | half);
   }
 
   /** IEEE half -> float, including subnormals, infinities and NaN. */

@@ -1,6 +1,7 @@
 package io.sparkdpo.model;
 
 import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
 import java.util.function.BinaryOperator;
 
@@ -37,7 +38,10 @@ public final class ScalarOps {
   }
 
   private static NDArray apply(NDArray x, double value, BinaryOperator<NDArray> op) {
-    try (NDArray scalar = x.getManager().full(new Shape(), (float) value, x.getDataType())) {
+    // A bf16 array's dtype reads UNKNOWN and DJL cannot make bf16 arrays (see Casts): a float32 0-dim scalar
+    // leaves the result in bf16 (torch's promotion lets dimensioned operands decide within a category).
+    DataType type = x.getDataType() == DataType.UNKNOWN ? DataType.FLOAT32 : x.getDataType();
+    try (NDArray scalar = x.getManager().full(new Shape(), (float) value, type)) {
       return op.apply(x, scalar);
     }
   }

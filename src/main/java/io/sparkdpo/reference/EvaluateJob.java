@@ -148,7 +148,7 @@ public final class EvaluateJob {
       }
       sftPath = startingModels.iterator().next();
     }
-    ModelSpec sft = ModelSpec.resolve(sftPath, seed, device, storage);
+    ModelSpec sft = ModelSpec.resolve(sftPath, seed, device, config.model().dtype(), storage);
     TokenizerFiles tokenizer = TokenizerFiles.read(GenerateJob.tokenizerSpec(sftPath, storage), storage);
     List<TextPrompts.Prompt> heldOut = prompts(storage, prompts, tokenizer);
     String rewardName = RewardFunctions.load(e.reward(), storage).name();
@@ -193,7 +193,8 @@ public final class EvaluateJob {
     Map<String, EvalSplitMetrics> evalSplit = new LinkedHashMap<>();
     for (int k = 0; k < runs.size(); k++) {
       Run r = runs.get(k);
-      ModelSpec policy = new ModelSpec(Storage.join(r.dir(), "model"), seed, device, r.modelFingerprint());
+      ModelSpec policy = new ModelSpec(Storage.join(r.dir(), "model"), seed, device, r.modelFingerprint(),
+          config.model().dtype());
       List<SampledPrompt> policySamples = SamplingJob.run(spark, heldOut,
           new SamplingRequest(policy, sft, tokenizer, sampling, e.samplesPerPrompt(), perBatch, e.reward(),
               partitions)).prompts();
@@ -204,7 +205,7 @@ public final class EvaluateJob {
       training.add(run);
       for (Checkpoint c : r.earlier()) {
         List<SampledPrompt> at = SamplingJob.run(spark, heldOut, new SamplingRequest(
-            new ModelSpec(c.model(), seed, device, c.fingerprint()), sft, tokenizer, sampling, e.samplesPerPrompt(),
+            new ModelSpec(c.model(), seed, device, c.fingerprint(), config.model().dtype()), sft, tokenizer, sampling, e.samplesPerPrompt(),
             perBatch, e.reward(), partitions)).prompts();
         builder.addPolicy(r.label(), r.beta(), c.step(), SampledArrays.rewards(at), SampledArrays.logProbs(at),
             SampledArrays.scorerLogProbs(at));

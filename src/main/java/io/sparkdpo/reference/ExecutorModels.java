@@ -75,7 +75,7 @@ public final class ExecutorModels {
    * model's file system (hdfs:, s3a:). The loaded model's fingerprint must equal the one the driver resolved.
    */
   public static Lease acquire(ModelSpec spec, Device device, Configuration conf) {
-    String key = spec.fingerprint() + "@" + device;
+    String key = key(spec, device);
     Entry entry;
     synchronized (ExecutorModels.class) {
       entry = CACHE.computeIfAbsent(key, Entry::new);
@@ -103,7 +103,7 @@ public final class ExecutorModels {
 
   private static CausalLM load(ModelSpec spec, Device device, Configuration conf) {
     long start = System.nanoTime();
-    CausalLM model = CausalLM.load(spec.path(), new Storage(conf), device, spec.builtinSeed());
+    CausalLM model = CausalLM.load(spec.path(), new Storage(conf), device, spec.builtinSeed(), spec.loadDtype());
     if (!model.fingerprint().equals(spec.fingerprint())) {
       String actual = model.fingerprint();
       model.close();
@@ -112,8 +112,8 @@ public final class ExecutorModels {
           + ": the model changed while the job ran; run it again");
     }
     LOADS.incrementAndGet();
-    LOG.info("loaded model {} (fingerprint {}) on {} in {} ms; cached for every task of this JVM", spec.path(),
-        spec.shortFingerprint(), device, (System.nanoTime() - start) / 1_000_000);
+    LOG.info("loaded model {} (fingerprint {}, {}) on {} in {} ms; cached for every task of this JVM", spec.path(),
+        spec.shortFingerprint(), model.dtype(), device, (System.nanoTime() - start) / 1_000_000);
     return model;
   }
 
@@ -131,6 +131,11 @@ public final class ExecutorModels {
     }
   }
 
+  /** One model per weights, dtype and device: the same folder in bf16 and in float32 are two models. */
+  private static String key(ModelSpec spec, Device device) {
+    return spec.fingerprint() + "/" + spec.dtype() + "@" + device;
+  }
+
   /** Models this JVM has loaded since it started (tests count loads per executor with it). */
   public static long loads() {
     return LOADS.get();
@@ -138,7 +143,7 @@ public final class ExecutorModels {
 
   /** Whether this JVM holds the model of {@code spec} on {@code device}. */
   static synchronized boolean isCached(ModelSpec spec, Device device) {
-    Entry e = CACHE.get(spec.fingerprint() + "@" + device);
+    Entry e = CACHE.get(key(spec, device));
     return e != null && e.model != null;
   }
 }

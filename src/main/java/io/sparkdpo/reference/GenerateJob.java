@@ -78,7 +78,8 @@ public final class GenerateJob {
           + "sample-data/corpus/moby-dick/train");
     }
     String modelPath = g.modelOr(config.model());
-    ModelSpec model = ModelSpec.resolve(modelPath, config.model().seed(), g.deviceOr(config.model()), storage);
+    ModelSpec model = ModelSpec.resolve(modelPath, config.model().seed(), g.deviceOr(config.model()),
+        config.model().dtype(), storage);
     TokenizerFiles tokenizerFiles = TokenizerFiles.read(tokenizerSpec(modelPath, storage), storage);
     List<FileStatus> promptFiles = TextPrompts.files(storage, g.prompts());
     List<FileStatus> evalFiles = g.evalPrompts().isEmpty() ? List.of() : TextPrompts.files(storage, g.evalPrompts());
@@ -87,7 +88,9 @@ public final class GenerateJob {
 
     ObjectNode settings = (ObjectNode) ConfigLoader.toRedactedTree(config).get("generate").deepCopy();
     settings.remove(List.of("partitions", "prompts", "eval_prompts", "model", "device"));
-    String fingerprint = PrepareJob.sha256("generate-v" + VERSION, model.fingerprint(), tokenizerFiles.fingerprint(),
+    // float32 samples keep the fingerprint they had before dtypes existed.
+    String modelKey = model.dtype().equals("float32") ? model.fingerprint() : model.fingerprint() + "/" + model.dtype();
+    String fingerprint = PrepareJob.sha256("generate-v" + VERSION, modelKey, tokenizerFiles.fingerprint(),
         config.evaluate().reward(), settings.toString(), "eval_prompts=" + config.evaluate().numPrompts(),
         files(promptFiles), files(evalFiles));
     Optional<GenerateManifest> existing = complete(storage, out, fingerprint);

@@ -1,20 +1,42 @@
 package io.sparkdpo.reference;
 
+import ai.djl.ndarray.types.DataType;
 import io.sparkdpo.io.Storage;
 import io.sparkdpo.model.CausalLM;
+import io.sparkdpo.model.ModelFolder;
 import java.io.Serializable;
 
 /**
  * Which model an executor must load, as the driver resolved it: the path ({@code builtin:tiny} or a Hugging Face
  * folder on any Hadoop file system), the seed of a built-in model, the device spec ({@code cpu}, {@code gpu} for the
- * GPU Spark assigned the task, or {@code gpu:N}), and the fingerprint the driver computed. Executors cache models by
- * fingerprint and refuse a folder whose fingerprint changed after the driver planned the job.
+ * GPU Spark assigned the task, or {@code gpu:N}), the fingerprint the driver computed, and the dtype of the weights
+ * ({@code float32}, {@code bfloat16}, {@code float16}, or {@code auto}: config.json's). Executors cache models by
+ * fingerprint and dtype and refuse a folder whose fingerprint changed after the driver planned the job.
  */
-public record ModelSpec(String path, long builtinSeed, String device, String fingerprint) implements Serializable {
+public record ModelSpec(String path, long builtinSeed, String device, String fingerprint, String dtype)
+    implements Serializable {
 
-  /** Resolves the fingerprint on the driver (a folder's files are hashed, not loaded). */
+  /** A spec in the dtype config.json names. */
+  public ModelSpec(String path, long builtinSeed, String device, String fingerprint) {
+    this(path, builtinSeed, device, fingerprint, "auto");
+  }
+
+  /** Resolves the fingerprint on the driver (a folder's files are hashed, not loaded), in config.json's dtype. */
   public static ModelSpec resolve(String path, long builtinSeed, String device, Storage storage) {
-    return new ModelSpec(path, builtinSeed, device, CausalLM.fingerprintOf(path, storage, builtinSeed));
+    return resolve(path, builtinSeed, device, "auto", storage);
+  }
+
+  /** Resolves fingerprint and dtype ({@code model.dtype}; {@code auto} read from config.json) on the driver. */
+  public static ModelSpec resolve(String path, long builtinSeed, String device, String dtype, Storage storage) {
+    String fingerprint = CausalLM.fingerprintOf(path, storage, builtinSeed);
+    boolean readConfig = dtype.equals("auto") && !path.startsWith("builtin:");
+    DataType resolved = CausalLM.resolveDtype(dtype, readConfig ? ModelFolder.readConfig(storage, path) : null);
+    return new ModelSpec(path, builtinSeed, device, fingerprint, resolved.toString());
+  }
+
+  /** The dtype executors load the weights in (null: config.json's). */
+  public DataType loadDtype() {
+    return dtype.equals("auto") ? null : CausalLM.resolveDtype(dtype, null);
   }
 
   /** The first 16 hex digits of the fingerprint, for messages. */

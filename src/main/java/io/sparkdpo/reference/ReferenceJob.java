@@ -78,10 +78,14 @@ public final class ReferenceJob {
     }
     PreparedManifest prepared = PreparedManifest.read(storage, data);
     String modelPath = s.modelOr(config.model());
-    ModelSpec model = ModelSpec.resolve(modelPath, config.model().seed(), s.deviceOr(config.model()), storage);
+    ModelSpec model = ModelSpec.resolve(modelPath, config.model().seed(), s.deviceOr(config.model()),
+        config.model().dtype(), storage);
     requireSameTokenizer(prepared, data, modelPath, storage);
     String dataFingerprint = dataFingerprint(prepared);
-    String fingerprint = PrepareJob.sha256("reference-v" + VERSION, dataFingerprint, model.fingerprint());
+    // float32 log-probs keep the fingerprint they had before dtypes existed; other dtypes give other log-probs.
+    String fingerprint = model.dtype().equals("float32")
+        ? PrepareJob.sha256("reference-v" + VERSION, dataFingerprint, model.fingerprint())
+        : PrepareJob.sha256("reference-v" + VERSION, dataFingerprint, model.fingerprint(), model.dtype());
 
     Optional<ReferenceManifest> existing = completeWithFingerprint(storage, out, fingerprint);
     if (existing.isPresent()) {
@@ -136,7 +140,7 @@ public final class ReferenceJob {
         : JavaSparkContext.fromSparkContext(spark.sparkContext()).defaultParallelism();
     ReferenceLogProbs transformer = new ReferenceLogProbs()
         .setModel(model.path()).setModelSeed(model.builtinSeed()).setModelFingerprint(model.fingerprint())
-        .setDevice(model.device()).setBatchTokens(s.batchTokens()).setSortWindow(s.sortWindow())
+        .setDevice(model.device()).setDtype(model.dtype()).setBatchTokens(s.batchTokens()).setSortWindow(s.sortWindow())
         .withStats(stats);
     // Tasks get rows by a hash of the pair's content id, in shard and row order: which pairs share a forward batch
     // (and so the float rounding of their sums) then depends on the data alone. A round-robin repartition sorts

@@ -50,6 +50,7 @@ public final class ReferenceLogProbs extends Transformer implements DefaultParam
   private final LongParam modelSeed;
   private final Param<String> modelFingerprint;
   private final Param<String> device;
+  private final Param<String> dtype;
   private final IntParam batchTokens;
   private final IntParam sortWindow;
   private transient ExecutorStats stats;
@@ -73,6 +74,7 @@ public final class ReferenceLogProbs extends Transformer implements DefaultParam
     modelFingerprint = new Param<>(this, "modelFingerprint",
         "the model's expected fingerprint; empty: computed on the driver at transform");
     device = new Param<>(this, "device", "cpu | gpu (the task's assigned GPU) | gpu:N");
+    dtype = new Param<>(this, "dtype", "weights dtype: auto (config.json's torch_dtype) | float32 | bfloat16 | float16");
     batchTokens = new IntParam(this, "batchTokens", "padded tokens per forward pass", ParamValidators.gt(0));
     sortWindow = new IntParam(this, "sortWindow", "rows read ahead and sorted by length before batching",
         ParamValidators.gt(0));
@@ -88,6 +90,7 @@ public final class ReferenceLogProbs extends Transformer implements DefaultParam
     setDefault(modelSeed, CausalLM.DEFAULT_SEED);
     setDefault(modelFingerprint, "");
     setDefault(device, "cpu");
+    setDefault(dtype, "auto");
     setDefault(batchTokens, 8192);
     setDefault(sortWindow, 1024);
   }
@@ -110,6 +113,7 @@ public final class ReferenceLogProbs extends Transformer implements DefaultParam
   public LongParam modelSeed() { return modelSeed; }
   public Param<String> modelFingerprint() { return modelFingerprint; }
   public Param<String> device() { return device; }
+  public Param<String> dtype() { return dtype; }
   public IntParam batchTokens() { return batchTokens; }
   public IntParam sortWindow() { return sortWindow; }
 
@@ -125,6 +129,7 @@ public final class ReferenceLogProbs extends Transformer implements DefaultParam
   public ReferenceLogProbs setModelSeed(long v) { set(modelSeed, v); return this; }
   public ReferenceLogProbs setModelFingerprint(String v) { set(modelFingerprint, v); return this; }
   public ReferenceLogProbs setDevice(String v) { set(device, v); return this; }
+  public ReferenceLogProbs setDtype(String v) { set(dtype, v); return this; }
   public ReferenceLogProbs setBatchTokens(int v) { set(batchTokens, v); return this; }
   public ReferenceLogProbs setSortWindow(int v) { set(sortWindow, v); return this; }
 
@@ -137,8 +142,8 @@ public final class ReferenceLogProbs extends Transformer implements DefaultParam
   /** The model as executors will load it: the fingerprint param, else resolved now on the driver. */
   public ModelSpec modelSpec(Storage storage) {
     String fp = $(modelFingerprint);
-    return fp.isEmpty() ? ModelSpec.resolve($(model), (Long) $(modelSeed), $(device), storage)
-        : new ModelSpec($(model), (Long) $(modelSeed), $(device), fp);
+    return fp.isEmpty() ? ModelSpec.resolve($(model), (Long) $(modelSeed), $(device), $(dtype), storage)
+        : new ModelSpec($(model), (Long) $(modelSeed), $(device), fp, $(dtype));
   }
 
   @Override

@@ -122,11 +122,18 @@ public final class TrainingSession<E> implements AutoCloseable {
    * too), and its shards (with checks for DPO
    * {@code precomputed}: every pair must carry reference log-probs).
    */
+  /** The dtype of frozen weights: {@code model.dtype}, null for {@code auto} (config.json's). */
+  private static DataType frozenDtype(io.sparkdpo.config.ModelSettings model) {
+    return model.dtype().equals("auto") ? null : CausalLM.resolveDtype(model.dtype(), null);
+  }
+
   public static TrainingSession<?> open(SessionSpec spec, Storage storage, Device device, List<String> trainShards,
       List<String> evalShards, GradientReducer reducer, Optional<Checkpoint> resume) {
+    // The trained policy keeps float32 master weights whatever model.dtype says (mixed precision: a later issue).
     CausalLM policy = resume.isPresent()
-        ? CausalLM.load(TrainerCheckpoint.modelFolder(resume.get()), storage, device)
-        : CausalLM.load(spec.model().path(), storage, device, spec.model().seed());
+        ? CausalLM.load(TrainerCheckpoint.modelFolder(resume.get()), storage, device, spec.model().seed(),
+            DataType.FLOAT32)
+        : CausalLM.load(spec.model().path(), storage, device, spec.model().seed(), DataType.FLOAT32);
     Objective<?> objective = null;
     try {
       if (spec.stage() == SessionSpec.Stage.DPO) {
@@ -137,7 +144,8 @@ public final class TrainingSession<E> implements AutoCloseable {
         List<Shard<PreparedPair>> train = pairShards(storage, trainShards, requireColumns);
         List<PreparedPair> evalPairs = flatten(pairShards(storage, evalShards, requireColumns));
         CausalLM reference = loss.needsReference() && !precomputed
-            ? CausalLM.load(spec.referenceModel(), storage, device, spec.model().seed()) : null;
+            ? CausalLM.load(spec.referenceModel(), storage, device, spec.model().seed(), frozenDtype(spec.model()))
+            : null;
         DpoObjective dpo = new DpoObjective(policy, reference, loss);
         objective = dpo;
         return new TrainingSession<>(spec, policy, dpo, train, evalPairs, reducer, resume);

@@ -96,7 +96,7 @@ class CheckpointTest {
       model.save(f32, Storage.local(), DataType.FLOAT32);
       model.save(bf16, Storage.local(), DataType.BFLOAT16);
       try (CausalLM a = CausalLM.load(f32, Storage.local(), Device.cpu());
-          CausalLM b = CausalLM.load(bf16, Storage.local(), Device.cpu())) {
+          CausalLM b = CausalLM.load(bf16, Storage.local(), Device.cpu(), CausalLM.DEFAULT_SEED, DataType.FLOAT32)) {
         assertArrayEquals(logits(model), logits(a));
         float diff = maxDiff(logits(model), logits(b));
         assertTrue(diff > 0 && diff < 0.05, "bf16 logits differ by " + diff);
@@ -280,6 +280,7 @@ class CheckpointTest {
         .contains("GPU"));
     assertThrows(IllegalArgumentException.class, () -> CausalLM.device("tpu"));
     assertEquals(DataType.BFLOAT16, CausalLM.saveDtype("bfloat16"));
-    assertThrows(IllegalArgumentException.class, () -> CausalLM.saveDtype("float16"));
+    assertEquals(DataType.FLOAT16, CausalLM.saveDtype("float16"));
+    assertThrows(IllegalArgumentException.class, () -> CausalLM.saveDtype("float64"));
   }
 }

@@ -39,6 +39,11 @@ class GoldenReferenceTest {
         .toString();
   }
 
+  /** The fixtures are F32, BF16 and F16 files; against the float64 reference they are read widened to float32. */
+  static CausalLM loadFloat32(String folder) {
+    return CausalLM.load(folder, Storage.local(), Device.cpu(), CausalLM.DEFAULT_SEED, DataType.FLOAT32);
+  }
+
   static JsonNode golden(String name) throws Exception {
     return Json.MAPPER.readTree(Path.of(folder(name), "golden.json").toFile());
   }
@@ -67,7 +72,7 @@ class GoldenReferenceTest {
       "mistral_window_sharded_f32"})
   void logitsMatchTheIndependentReferenceWithFusedAndExplicitOps(String name) throws Exception {
     JsonNode g = golden(name);
-    try (CausalLM model = CausalLM.load(folder(name), Storage.local(), Device.cpu());
+    try (CausalLM model = loadFloat32(folder(name));
         NDManager manager = NDManager.newBaseManager()) {
       for (boolean fused : new boolean[] {true, false}) {
         model.useFusedOps(fused);
@@ -105,7 +110,7 @@ class GoldenReferenceTest {
       "mistral_window_sharded_f32"})
   void responseLogProbsMatchTheIndependentReference(String name) throws Exception {
     JsonNode g = golden(name);
-    try (CausalLM model = CausalLM.load(folder(name), Storage.local(), Device.cpu());
+    try (CausalLM model = loadFloat32(folder(name));
         NDManager manager = NDManager.newBaseManager()) {
       SequenceLogProbs.Batch batch = logProbs(model, manager, g);
       int n = g.get("sequences").size();
@@ -126,7 +131,7 @@ class GoldenReferenceTest {
       "mistral_window_sharded_f32"})
   void greedyContinuationsMatchTheReferenceWithAndWithoutTheCache(String name) throws Exception {
     JsonNode g = golden(name);
-    try (CausalLM model = CausalLM.load(folder(name), Storage.local(), Device.cpu())) {
+    try (CausalLM model = loadFloat32(folder(name))) {
       List<int[]> prompts = new ArrayList<>();
       for (JsonNode item : g.get("greedy")) {
         prompts.add(ints(item.get("prompt")));
@@ -156,7 +161,7 @@ class GoldenReferenceTest {
     storage.delete(root.toString());
     for (String name : CASES) {
       JsonNode g = golden(name);
-      try (CausalLM model = CausalLM.load(folder(name), storage, Device.cpu())) {
+      try (CausalLM model = loadFloat32(folder(name))) {
         writeFolder(model, g, root.resolve(name + "-f32").toString(), DataType.FLOAT32, Long.MAX_VALUE);
         writeFolder(model, g, root.resolve(name + "-bf16-sharded").toString(), DataType.BFLOAT16, 4096);
       }
@@ -167,7 +172,7 @@ class GoldenReferenceTest {
   private static void writeFolder(CausalLM model, JsonNode g, String folder, DataType dtype, long shardBytes) {
     Storage storage = Storage.local();
     model.save(folder, storage, dtype, shardBytes);
-    try (CausalLM reloaded = CausalLM.load(folder, storage, Device.cpu());
+    try (CausalLM reloaded = loadFloat32(folder);
         NDManager manager = NDManager.newBaseManager()) {
       SequenceLogProbs.Batch batch = logProbs(reloaded, manager, g);
       ObjectNode out = JsonNodeFactory.instance.objectNode();

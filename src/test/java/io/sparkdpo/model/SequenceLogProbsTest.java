@@ -28,7 +28,7 @@ class SequenceLogProbsTest {
   /** A golden checkpoint: weights scaled so outputs depend strongly on the input (random init is near uniform). */
   @BeforeAll
   static void loadModel() {
-    model = CausalLM.load(GoldenReferenceTest.folder("llama_biases_untied_bf16"), Storage.local(), Device.cpu());
+    model = GoldenReferenceTest.loadFloat32(GoldenReferenceTest.folder("llama_biases_untied_bf16"));
     config = model.config();
     logProbs = new SequenceLogProbs(model);
   }
