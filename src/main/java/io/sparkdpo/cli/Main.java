@@ -22,6 +22,7 @@ import picocli.CommandLine.Command;
         GenerateCommand.class,
         EvaluateCommand.class,
         ExportCommand.class,
+        LogProbsCommand.class,
         PipelineCommand.class,
     })
 public final class Main implements Runnable {
