@@ -18,8 +18,7 @@ one at a time, so memory stays near the largest tensor and the bytes do not depe
 safetensors is written by hand (no safetensors package here), as the library does: 8-byte little-endian
 header length, JSON header with `__metadata__ {"format": "pt"}` then the tensors in offset order (sorted by
 name), padded with spaces to a multiple of 8, then raw little-endian data. Shards are cut in state-dict order
-the way transformers' `max_shard_size` does (a tensor starts a new shard when it would overflow the current
-one; "1GB" is 10**9 bytes, "1GiB" 2**30).
+the way transformers' `max_shard_size` does (see plan_shards; "1GB" is 10**9 bytes, "1GiB" 2**30).
 
 Tokenizer: no real Llama 3 / Qwen tokenizer can be downloaded here, so the project's built-in tokenizer
 (sample-data/tokenizer/, 4,096 ids, below both vocabularies) is copied with its own tokenizer_config.json. It
@@ -191,9 +190,14 @@ def parse_size(text):
 
 
 def plan_shards(shapes, itemsize, max_bytes):
+    """As huggingface_hub's split_torch_state_dict_into_shards (what save_pretrained calls): a tensor larger
+    than the limit gets a shard of its own at once; otherwise a tensor that would overflow closes the shard."""
     shards, current, size = [], [], 0
     for name, shape in shapes.items():
         n = numel(shape) * itemsize
+        if n > max_bytes:
+            shards.append([name])
+            continue
         if current and size + n > max_bytes:
             shards.append(current)
             current, size = [], 0
