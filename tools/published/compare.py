@@ -54,7 +54,7 @@ def compare(record, golden, tolerances, source):
     bf16_gap = runs.get("float64") if dtype == "bfloat16" else None
     print(f"{dtype} ({record.get('model', '?')}) against golden {flow}, tolerance {tol:g} relative on the sum")
     print(f"  {'seq':>3} {'tokens':>6} {'golden sum':>14} {'java sum':>14} {'rel diff':>9} "
-          f"{'max |token diff|':>16}" + ("  (golden bf16 vs f64)" if bf16_gap else ""))
+          f"{'max |token diff|':>16}" + ("  (java vs f64, golden bf16 vs f64)" if bf16_gap else ""))
     ok = True
     for k, (g, j) in enumerate(zip(ref, got)):
         if j.get("prompt_ids") != g["prompt_ids"] or j.get("response_ids") != g["response_ids"]:
@@ -69,7 +69,8 @@ def compare(record, golden, tolerances, source):
         line = (f"  {k:>3} {len(g['token_logps']):>6} {g['sum_logp']:>14.6f} {j['sum_logp']:>14.6f} {rel:>9.2e} "
                 f"{'-' if worst is None else f'{worst:.2e}':>16}")
         if bf16_gap:
-            line += f"  ({relative(g['sum_logp'], bf16_gap['sequences'][k]['sum_logp']):.2e})"
+            exact = bf16_gap["sequences"][k]["sum_logp"]
+            line += f"  ({relative(j['sum_logp'], exact):.2e}, {relative(g['sum_logp'], exact):.2e})"
         print(line + ("" if passed else "  FAIL"))
     return ok
 

@@ -16,6 +16,10 @@ sequence the log-prob of every response token and their sum, in three flows:
             attention's `softmax(..., dtype=torch.float32).to(query.dtype)`), probs @ v in bf16. We follow the
             eager path because torch 1.13 has no scaled_dot_product_attention (transformers' default "sdpa"
             path computes the softmax inside one fused kernel); the two differ at bf16 rounding level.
+            `--attention fused` instead models libtorch's CPU flash kernel for one key block (sequences up
+            to 512): scores and softmax in float32 from the bf16 q and k, the unnormalised exp(s - max)
+            rounded to bf16 for the product with v (accumulated in float32), divided by the float32 row sum,
+            then rounded to bf16. It is an approximation, to tell attention-path noise from real errors.
   float32   the same code with every weight upcast to float32 (torch_dtype=float32).
   float64   the same maths in float64 throughout, inv_freq and cos/sin included: the exact model given the
             stored weights, the golden value for the float32 check.
@@ -201,8 +205,8 @@ def rotate_half(x):
     return torch.cat([-x[..., half:], x[..., :half]], dim=-1)
 
 
-def attention(x, w, a, cos, sin):
-    """x [T, d] -> [T, d]; eager attention, causal, grouped-query."""
+def attention(x, w, a, cos, sin, fused=False):
+    """x [T, d] -> [T, d]; causal, grouped-query; eager unless fused."""
     t = x.shape[0]
     heads, kv, hd = a["heads"], a["kv_heads"], a["hd"]
     q = F.linear(x, w["q_proj.weight"], w.get("q_proj.bias")).view(t, heads, hd).transpose(0, 1)
@@ -213,13 +217,20 @@ def attention(x, w, a, cos, sin):
     groups = heads // kv
     k = k[:, None].expand(kv, groups, t, hd).reshape(heads, t, hd)
     v = v[:, None].expand(kv, groups, t, hd).reshape(heads, t, hd)
-    scores = torch.matmul(q, k.transpose(1, 2)) * (hd ** -0.5)
-    # transformers adds finfo(dtype).min above the diagonal; -inf gives the same softmax (exp underflows to 0).
     future = torch.ones(t, t, dtype=torch.bool).triu(1)
-    scores = scores.masked_fill(future, float("-inf"))
     wide = torch.float64 if x.dtype == torch.float64 else torch.float32
-    probs = F.softmax(scores, dim=-1, dtype=wide).to(x.dtype)
-    y = torch.matmul(probs, v).transpose(0, 1).reshape(t, heads * hd)
+    if fused:
+        scores = torch.matmul(q.to(wide), k.to(wide).transpose(1, 2)) * (hd ** -0.5)
+        scores = scores.masked_fill(future, float("-inf"))
+        e = torch.exp(scores - scores.amax(-1, keepdim=True))
+        y = torch.matmul(e.to(x.dtype).to(wide), v.to(wide)) / e.sum(-1, keepdim=True)
+        y = y.to(x.dtype).transpose(0, 1).reshape(t, heads * hd)
+    else:
+        scores = torch.matmul(q, k.transpose(1, 2)) * (hd ** -0.5)
+        # transformers adds finfo(dtype).min above the diagonal; -inf gives the same softmax (exp underflows).
+        scores = scores.masked_fill(future, float("-inf"))
+        probs = F.softmax(scores, dim=-1, dtype=wide).to(x.dtype)
+        y = torch.matmul(probs, v).transpose(0, 1).reshape(t, heads * hd)
     return F.linear(y, w["o_proj.weight"], w.get("o_proj.bias"))
 
 
@@ -244,7 +255,7 @@ def layer_weights(ckpt, cfg, a, i, dtype):
             for n in names}
 
 
-def response_logprobs(ckpt, cfg, sequences, dtype):
+def response_logprobs(ckpt, cfg, sequences, dtype, fused=False):
     """Per sequence, the log-prob of each response token given everything before it."""
     a = layout(cfg)
     eps = cfg["rms_norm_eps"]
@@ -256,7 +267,7 @@ def response_logprobs(ckpt, cfg, sequences, dtype):
         w = layer_weights(ckpt, cfg, a, i, dtype)
         for j, x in enumerate(hidden):
             t = x.shape[0]
-            x = x + attention(rms_norm(x, w["input_layernorm.weight"], eps), w, a, cos[:t], sin[:t])
+            x = x + attention(rms_norm(x, w["input_layernorm.weight"], eps), w, a, cos[:t], sin[:t], fused)
             hidden[j] = x + mlp(rms_norm(x, w["post_attention_layernorm.weight"], eps), w)
         del w
     norm = ckpt.get("model.norm.weight", dtype)
@@ -312,6 +323,9 @@ def main():
     parser.add_argument("--sequences", help="take the sequences (prompt_ids, response_ids) from this JSON file's "
                                             "top-level 'sequences' instead of drawing them")
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--attention", default="eager", choices=["eager", "fused"],
+                        help="eager: transformers' eager attention (default); fused: a model of libtorch's "
+                             "CPU flash kernel, for diagnosis")
     args = parser.parse_args()
     torch.set_grad_enabled(False)
     torch.set_num_threads(args.threads)
@@ -343,7 +357,7 @@ def main():
     runs = []
     for flow in flows:
         started = time.time()
-        logps = response_logprobs(ckpt, cfg, sequences, FLOWS[flow])
+        logps = response_logprobs(ckpt, cfg, sequences, FLOWS[flow], args.attention == "fused")
         seconds = time.time() - started
         peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
         runs.append({
@@ -365,7 +379,9 @@ def main():
         "runs": runs,
         "environment": {"script": "tools/published/reference_logprobs.py", "torch": torch.__version__,
                         "python": platform.python_version(), "threads": args.threads,
-                        "attention": "eager (softmax in float32, cast to the activation dtype)"},
+                        "attention": "eager (softmax in float32, cast to the activation dtype)"
+                        if args.attention == "eager" else
+                        "fused (float32 scores and softmax, exp rounded to the activation dtype before @ v)"},
     }
     with open(args.out, "w") as f:
         f.write(compact_json(golden))
