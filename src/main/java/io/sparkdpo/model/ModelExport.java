@@ -59,6 +59,7 @@ public final class ModelExport {
    */
   public static Result export(Storage storage, String source, String outputDir, String dtype, long builtinSeed) {
     DataType type = CausalLM.saveDtype(dtype);
+    ModelFolder.configOf(storage, source); // before hashing gigabytes of weights: a bad config fails at once
     String sourceFingerprint = CausalLM.fingerprintOf(source, storage, builtinSeed);
     String fingerprint = CausalLM.sha256Hex("export-v" + VERSION + "\n" + sourceFingerprint + "\n" + dtype);
     Optional<Manifest> existing = complete(storage, outputDir, fingerprint);

@@ -2,6 +2,7 @@ package io.sparkdpo.reference;
 
 import io.sparkdpo.io.Storage;
 import io.sparkdpo.model.CausalLM;
+import io.sparkdpo.model.ModelFolder;
 import java.io.Serializable;
 
 /**
@@ -12,8 +13,12 @@ import java.io.Serializable;
  */
 public record ModelSpec(String path, long builtinSeed, String device, String fingerprint) implements Serializable {
 
-  /** Resolves the fingerprint on the driver (a folder's files are hashed, not loaded). */
+  /**
+   * Resolves the fingerprint on the driver (a folder's files are hashed, not loaded), after checking the folder's
+   * config.json: a config the executors would refuse fails here, before any Spark job.
+   */
   public static ModelSpec resolve(String path, long builtinSeed, String device, Storage storage) {
+    ModelFolder.configOf(storage, path);
     return new ModelSpec(path, builtinSeed, device, CausalLM.fingerprintOf(path, storage, builtinSeed));
   }
 
