@@ -209,29 +209,7 @@ public record ModelConfig(
           + ARCHITECTURES.keySet());
     }
     String type = text(n, "model_type", ARCHITECTURES.get(arch));
-    String act = text(n, "hidden_act", "silu");
-    if (!act.equals("silu")) {
-      throw new IllegalArgumentException("hidden_act: only silu is supported (got " + act + ")");
-    }
-    if (n.hasNonNull("quantization_config")) {
-      throw new IllegalArgumentException("quantization_config: quantized checkpoints are not supported (got "
-          + n.get("quantization_config").path("quant_method").asText("a quantization_config")
-          + "); use the unquantized weights");
-    }
-    double dropout = n.path("attention_dropout").asDouble(0.0);
-    if (dropout != 0.0) {
-      throw new IllegalArgumentException("attention_dropout: only 0.0 is supported (got " + dropout + ")");
-    }
-    // pretraining_tp > 1 made older transformers split each projection into slices and add the parts up: the same
-    // maths in another summation order (current transformers no longer reads it), so any slice count loads.
-    JsonNode tp = n.get("pretraining_tp");
-    if (tp != null && !tp.isNull() && !(tp.isIntegralNumber() && tp.asInt() >= 1)) {
-      throw new IllegalArgumentException("pretraining_tp: must be a positive integer (got " + tp + ")");
-    }
-    if (n.hasNonNull("partial_rotary_factor") && n.get("partial_rotary_factor").asDouble() != 1.0) {
-      throw new IllegalArgumentException("partial_rotary_factor: only 1.0 (rotate every head dimension) is supported "
-          + "(got " + n.get("partial_rotary_factor") + ")");
-    }
+    refuseWhatChangesTheMaths(n, type);
     double theta = n.path("rope_theta").asDouble(10000.0);
     RopeScaling scaling = RopeScaling.fromJson(n.get("rope_scaling"), "rope_scaling");
     JsonNode parameters = n.get("rope_parameters"); // transformers 5's name for rope_theta plus rope_scaling
@@ -267,6 +245,56 @@ public record ModelConfig(
     if (type.equals("mistral") && n.hasNonNull("sliding_window")) {
       window = integer(n, "sliding_window", 0);
     }
+    Map<String, JsonNode> extra = new LinkedHashMap<>();
+    for (Iterator<Map.Entry<String, JsonNode>> it = n.fields(); it.hasNext(); ) {
+      Map.Entry<String, JsonNode> e = it.next();
+      boolean interpreted = KNOWN.contains(e.getKey())
+          && !(e.getKey().equals("sliding_window") && !type.equals("mistral"));
+      if (!interpreted) {
+        extra.put(e.getKey(), e.getValue()); // kept verbatim so the saved config.json says the same thing
+      }
+    }
+    return new ModelConfig(arch, type,
+        integer(n, "vocab_size", -1), hidden, integer(n, "intermediate_size", -1),
+        integer(n, "num_hidden_layers", -1), heads, kvHeads, headDim,
+        integer(n, "max_position_embeddings", MAX_POSITIONS.getOrDefault(type, 2048)),
+        n.path("rms_norm_eps").asDouble(1e-6), theta,
+        n.path("tie_word_embeddings").asBoolean(false), qkvBias, outputBias,
+        type.equals("llama") && n.path("mlp_bias").asBoolean(false),
+        window, n.path("initializer_range").asDouble(0.02),
+        integer(n, "bos_token_id", -1), eosIds(n.get("eos_token_id")), integer(n, "pad_token_id", -1),
+        text(n, "torch_dtype", text(n, "dtype", "float32")), extra, scaling);
+  }
+
+  /**
+   * Refuses, naming the key, what would change the maths and is not implemented: quantized weights, another
+   * activation, attention dropout, partial rotary embeddings, Qwen2's sliding window. (Rope scaling types are
+   * refused by {@link RopeScaling#fromJson}.)
+   */
+  private static void refuseWhatChangesTheMaths(ObjectNode n, String type) {
+    String act = text(n, "hidden_act", "silu");
+    if (!act.equals("silu")) {
+      throw new IllegalArgumentException("hidden_act: only silu is supported (got " + act + ")");
+    }
+    if (n.hasNonNull("quantization_config")) {
+      throw new IllegalArgumentException("quantization_config: quantized checkpoints are not supported (got "
+          + n.get("quantization_config").path("quant_method").asText("a quantization_config")
+          + "); use the unquantized weights");
+    }
+    double dropout = n.path("attention_dropout").asDouble(0.0);
+    if (dropout != 0.0) {
+      throw new IllegalArgumentException("attention_dropout: only 0.0 is supported (got " + dropout + ")");
+    }
+    // pretraining_tp > 1 made older transformers split each projection into slices and add the parts up: the same
+    // maths in another summation order (current transformers no longer reads it), so any slice count loads.
+    JsonNode tp = n.get("pretraining_tp");
+    if (tp != null && !tp.isNull() && !(tp.isIntegralNumber() && tp.asInt() >= 1)) {
+      throw new IllegalArgumentException("pretraining_tp: must be a positive integer (got " + tp + ")");
+    }
+    if (n.hasNonNull("partial_rotary_factor") && n.get("partial_rotary_factor").asDouble() != 1.0) {
+      throw new IllegalArgumentException("partial_rotary_factor: only 1.0 (rotate every head dimension) is supported "
+          + "(got " + n.get("partial_rotary_factor") + ")");
+    }
     if (type.equals("qwen2")) {
       // Real Qwen2.5 configs carry sliding_window and max_window_layers with use_sliding_window false: ignored then.
       if (n.path("use_sliding_window").asBoolean(false)) {
@@ -282,24 +310,6 @@ public record ModelConfig(
         }
       }
     }
-    Map<String, JsonNode> extra = new LinkedHashMap<>();
-    for (Iterator<Map.Entry<String, JsonNode>> it = n.fields(); it.hasNext(); ) {
-      Map.Entry<String, JsonNode> e = it.next();
-      boolean interpreted = KNOWN.contains(e.getKey()) && !(e.getKey().equals("sliding_window") && !type.equals("mistral"));
-      if (!interpreted) {
-        extra.put(e.getKey(), e.getValue()); // kept verbatim so the saved config.json says the same thing
-      }
-    }
-    return new ModelConfig(arch, type,
-        integer(n, "vocab_size", -1), hidden, integer(n, "intermediate_size", -1),
-        integer(n, "num_hidden_layers", -1), heads, kvHeads, headDim,
-        integer(n, "max_position_embeddings", MAX_POSITIONS.getOrDefault(type, 2048)),
-        n.path("rms_norm_eps").asDouble(1e-6), theta,
-        n.path("tie_word_embeddings").asBoolean(false), qkvBias, outputBias,
-        type.equals("llama") && n.path("mlp_bias").asBoolean(false),
-        window, n.path("initializer_range").asDouble(0.02),
-        integer(n, "bos_token_id", -1), eosIds(n.get("eos_token_id")), integer(n, "pad_token_id", -1),
-        text(n, "torch_dtype", text(n, "dtype", "float32")), extra, scaling);
   }
 
   private static List<Integer> eosIds(JsonNode node) {
