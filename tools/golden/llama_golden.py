@@ -2,10 +2,12 @@
 """Independent reference for spark-dpo's Llama-family model (io.sparkdpo.model).
 
 Written from the published architecture (Llama / Qwen2 / Mistral as Hugging Face transformers implements
-them: RMSNorm, rotate-half rotary embeddings, grouped-query attention with repeat_kv, SwiGLU MLP, optional
-q/k/v (and for Llama o_proj and MLP) biases, tied or untied LM head, Mistral's sliding window) and from the
-published safetensors format (8-byte little-endian header length, JSON header, raw little-endian data).
-It shares no code with the Java implementation and computes in float64.
+them: RMSNorm, rotate-half rotary embeddings with rope_scaling "linear" and "llama3" as transformers'
+modeling_rope_utils defines them, an explicit head_dim, grouped-query attention with repeat_kv, SwiGLU MLP,
+optional q/k/v (and for Llama o_proj and MLP) biases, tied or untied LM head, Mistral's sliding window, Qwen2's
+sliding_window ignored while use_sliding_window is false) and from the published safetensors format (8-byte
+little-endian header length, JSON header, raw little-endian data). It shares no code with the Java
+implementation and computes in float64.
 
 Run with Debian's python3-torch (not the pyenv python first on PATH):
 
@@ -13,7 +15,8 @@ Run with Debian's python3-torch (not the pyenv python first on PATH):
       Writes random tiny checkpoints in Hugging Face layout (F32, BF16, F16, and a sharded one with
       model.safetensors.index.json) plus golden.json (logits, response log-probs, greedy continuations) to
       src/test/resources/io/sparkdpo/model/golden/<case>/. The JUnit test GoldenReferenceTest checks the Java
-      model against them.
+      model against them. Also writes golden/rope_inv_freq.json: rotary inverse frequencies of published
+      configs computed in float32 with transformers' own expressions (RopeScalingTest).
 
   /usr/bin/python3 tools/golden/llama_golden.py verify target/golden-java
       Checks folders the Java code wrote (GoldenReferenceTest writes them): each must follow the format
@@ -121,11 +124,38 @@ def rotate_half(x):
     return torch.cat([-x[..., half:], x[..., :half]], dim=-1)
 
 
-def rope(x, positions, theta):
-    """x [B, H, T, hd]; positions [T]."""
-    hd = x.shape[-1]
-    inv_freq = 1.0 / (theta ** (torch.arange(0, hd, 2, dtype=torch.float64) / hd))
-    angles = positions.double()[:, None] * inv_freq[None, :]
+def inverse_frequencies(cfg, hd, dtype=torch.float64):
+    """Rotary inverse frequencies as transformers' modeling_rope_utils computes them ("default", "linear",
+    "llama3"; the type under "rope_type" or the legacy "type"), here in `dtype` (transformers: float32)."""
+    base = cfg.get("rope_theta", 10000.0)
+    inv_freq = 1.0 / (base ** (torch.arange(0, hd, 2, dtype=torch.int64).to(dtype) / hd))
+    scaling = cfg.get("rope_scaling") or {}
+    kind = scaling.get("rope_type", scaling.get("type", "default"))
+    if kind == "default":
+        return inv_freq
+    if kind == "linear":
+        return inv_freq / scaling["factor"]
+    if kind != "llama3":
+        raise ValueError(f"rope_scaling type {kind} is not implemented here")
+    factor = scaling["factor"]
+    low_freq_factor = scaling["low_freq_factor"]
+    high_freq_factor = scaling["high_freq_factor"]
+    old_context_len = scaling["original_max_position_embeddings"]
+    low_freq_wavelen = old_context_len / low_freq_factor
+    high_freq_wavelen = old_context_len / high_freq_factor
+    wavelen = 2 * math.pi / inv_freq
+    # longer than the low-frequency wavelength: divided by factor; shorter than the high one: unchanged
+    inv_freq_llama = torch.where(wavelen > low_freq_wavelen, inv_freq / factor, inv_freq)
+    # in between: interpolated
+    smooth_factor = (old_context_len / wavelen - low_freq_factor) / (high_freq_factor - low_freq_factor)
+    smoothed_inv_freq = (1 - smooth_factor) * inv_freq_llama / factor + smooth_factor * inv_freq_llama
+    is_medium_freq = ~(wavelen < high_freq_wavelen) * ~(wavelen > low_freq_wavelen)
+    return torch.where(is_medium_freq, smoothed_inv_freq, inv_freq_llama)
+
+
+def rope(x, positions, inv_freq):
+    """x [B, H, T, hd]; positions [T]; inv_freq [hd / 2]."""
+    angles = positions.double()[:, None] * inv_freq.double()[None, :]
     emb = torch.cat([angles, angles], dim=-1)
     return x * emb.cos() + rotate_half(x) * emb.sin()
 
@@ -152,7 +182,7 @@ def model_forward(cfg, w, ids):
     heads, kv_heads, hd = a["heads"], a["kv_heads"], a["hd"]
     qkv_bias, o_bias, mlp_bias = a["qkv_bias"], a["o_bias"], a["mlp_bias"]
     eps = cfg["rms_norm_eps"]
-    theta = cfg.get("rope_theta", 10000.0)
+    inv_freq = inverse_frequencies(cfg, hd)
     window = cfg.get("sliding_window") if a["type"] == "mistral" else None
     b, t = ids.shape
     positions = torch.arange(t)
@@ -171,7 +201,7 @@ def model_forward(cfg, w, ids):
         q = lin(h, p + "self_attn.q_proj", qkv_bias).view(b, t, heads, hd).transpose(1, 2)
         k = lin(h, p + "self_attn.k_proj", qkv_bias).view(b, t, kv_heads, hd).transpose(1, 2)
         v = lin(h, p + "self_attn.v_proj", qkv_bias).view(b, t, kv_heads, hd).transpose(1, 2)
-        q, k = rope(q, positions, theta), rope(k, positions, theta)
+        q, k = rope(q, positions, inv_freq), rope(k, positions, inv_freq)
         k = k.repeat_interleave(heads // kv_heads, dim=1)
         v = v.repeat_interleave(heads // kv_heads, dim=1)
         scores = (q @ k.transpose(-2, -1)) / math.sqrt(hd)
@@ -263,7 +293,39 @@ CASES = [
         "max_position_embeddings": 64, "rms_norm_eps": 1e-5, "rope_theta": 10000.0,
         "tie_word_embeddings": False, "sliding_window": 5, "hidden_act": "silu", "bos_token_id": 1,
         "eos_token_id": 2, "torch_dtype": "float32"}),
+    # Llama 3.1-style scaling with a short original context: head_dim 16 has 8 frequencies, wavelengths
+    # 6.3, 13.7, 29.8, 65, ... against high/low limits 32/4 = 8 and 32/1 = 32: one pair unchanged, two
+    # interpolated, five divided by the factor.
+    ("llama3_rope_scaling_f32", "F32", 1, {
+        "architectures": ["LlamaForCausalLM"], "model_type": "llama", "vocab_size": 64, "hidden_size": 32,
+        "intermediate_size": 48, "num_hidden_layers": 2, "num_attention_heads": 2, "num_key_value_heads": 1,
+        "max_position_embeddings": 128, "rms_norm_eps": 1e-5, "rope_theta": 500.0, "tie_word_embeddings": True,
+        "rope_scaling": {"factor": 4.0, "low_freq_factor": 1.0, "high_freq_factor": 4.0,
+                         "original_max_position_embeddings": 32, "rope_type": "llama3"},
+        "attention_bias": False, "mlp_bias": False, "hidden_act": "silu", "bos_token_id": 0, "eos_token_id": 0,
+        "pretraining_tp": 1, "use_cache": True, "transformers_version": "4.45.0", "torch_dtype": "float32"}),
+    # Linear scaling under the legacy key "type", on Qwen2, whose sliding_window (4, shorter than the
+    # sequences) must be ignored because use_sliding_window is false.
+    ("qwen2_linear_rope_scaling_f32", "F32", 1, {
+        "architectures": ["Qwen2ForCausalLM"], "model_type": "qwen2", "vocab_size": 64, "hidden_size": 32,
+        "intermediate_size": 48, "num_hidden_layers": 2, "num_attention_heads": 4, "num_key_value_heads": 2,
+        "max_position_embeddings": 64, "rms_norm_eps": 1e-6, "rope_theta": 10000.0, "tie_word_embeddings": False,
+        "rope_scaling": {"type": "linear", "factor": 2.0}, "use_sliding_window": False, "sliding_window": 4,
+        "max_window_layers": 1, "use_mrope": False, "hidden_act": "silu", "bos_token_id": 5, "eos_token_id": 6,
+        "attention_dropout": 0.0, "torch_dtype": "float32"}),
+    # head_dim 16 with hidden 32 / 4 heads: q_proj is [64, 32], o_proj [32, 64].
+    ("llama_head_dim_f32", "F32", 1, {
+        "architectures": ["LlamaForCausalLM"], "model_type": "llama", "vocab_size": 64, "hidden_size": 32,
+        "intermediate_size": 48, "num_hidden_layers": 2, "num_attention_heads": 4, "num_key_value_heads": 2,
+        "head_dim": 16, "max_position_embeddings": 64, "rms_norm_eps": 1e-5, "rope_theta": 10000.0,
+        "tie_word_embeddings": False, "hidden_act": "silu", "bos_token_id": 0, "eos_token_id": 0,
+        "rope_scaling": None, "torch_dtype": "float32"}),
 ]
+# The cases above the scaling ones keep their original inputs (so their files regenerate byte-identical);
+# the new ones also get one long sequence and one long greedy prompt, where scaled low frequencies matter.
+LONG_CASES = {"llama3_rope_scaling_f32", "qwen2_linear_rope_scaling_f32", "llama_head_dim_f32"}
+LONG_INPUTS = [{"prompt": [(7 * i + 3) % 64 for i in range(24)], "response": [(11 * i + 5) % 64 for i in range(24)]}]
+LONG_GREEDY_PROMPTS = [[(13 * i + 2) % 64 for i in range(36)]]
 
 INPUTS = [
     {"prompt": [0, 17, 33, 4, 9], "response": [21, 42, 7, 0]},
@@ -327,7 +389,7 @@ def generate():
         # The reference computes from what the file holds (rounded to its dtype), in float64.
         stored = load_folder(folder)[1]
         cases = []
-        for item in INPUTS:
+        for item in INPUTS + (LONG_INPUTS if name in LONG_CASES else []):
             ids = torch.tensor([item["prompt"] + item["response"]])
             logits = model_forward(cfg, stored, ids)[0]
             s, m, n = response_logprobs(cfg, stored, item["prompt"], item["response"])
@@ -335,11 +397,42 @@ def generate():
                           "logits": [[round(float(x), 7) for x in row] for row in logits],
                           "sum_logp": s, "mean_logp": m, "count": n})
         golden = {"case": name, "file_dtype": dtype, "sequences": cases,
-                  "greedy": [{"prompt": p, "tokens": greedy(cfg, stored, p, GREEDY_STEPS)} for p in GREEDY_PROMPTS]}
+                  "greedy": [{"prompt": p, "tokens": greedy(cfg, stored, p, GREEDY_STEPS)}
+                             for p in GREEDY_PROMPTS + (LONG_GREEDY_PROMPTS if name in LONG_CASES else [])]}
         with open(os.path.join(folder, "golden.json"), "w") as f:
             f.write(compact_json(golden))
         size = sum(os.path.getsize(os.path.join(folder, f)) for f in os.listdir(folder))
         print(f"{name}: {len(names)} tensors, {size} bytes")
+    write_rope_table()
+
+
+# Published rotary settings (theta, head_dim, rope_scaling) whose float32 inverse frequencies the Java side must
+# reproduce: Llama-3.1-8B, Llama-3.2-1B, Qwen2.5-0.5B, SmolLM2-1.7B, the built-in tiny model, a linear scaling
+# and the llama3 golden case.
+ROPE_TABLE = [
+    ("llama-3.1-8b", 500000.0, 128, {"factor": 8.0, "low_freq_factor": 1.0, "high_freq_factor": 4.0,
+                                     "original_max_position_embeddings": 8192, "rope_type": "llama3"}),
+    ("llama-3.2-1b", 500000.0, 64, {"factor": 32.0, "low_freq_factor": 1.0, "high_freq_factor": 4.0,
+                                    "original_max_position_embeddings": 8192, "rope_type": "llama3"}),
+    ("qwen2.5-0.5b", 1000000.0, 64, None),
+    ("smollm2-1.7b", 130000.0, 64, None),
+    ("tiny", 10000.0, 64, None),
+    ("linear-4", 10000.0, 128, {"type": "linear", "factor": 4.0}),
+    ("llama3-golden-case", 500.0, 16, {"factor": 4.0, "low_freq_factor": 1.0, "high_freq_factor": 4.0,
+                                       "original_max_position_embeddings": 32, "rope_type": "llama3"}),
+]
+
+
+def write_rope_table():
+    rows = []
+    for name, theta, hd, scaling in ROPE_TABLE:
+        inv = inverse_frequencies({"rope_theta": theta, "rope_scaling": scaling}, hd, torch.float32)
+        rows.append({"name": name, "rope_theta": theta, "head_dim": hd, "rope_scaling": scaling,
+                     "inv_freq_float32_bits": [int(b) for b in inv.view(torch.int32).tolist()],
+                     "inv_freq": [float(x) for x in inv.tolist()]})
+    with open(os.path.join(GOLDEN, "rope_inv_freq.json"), "w") as f:
+        f.write(compact_json({"torch": torch.__version__, "dtype": "float32", "cases": rows}))
+    print(f"rope_inv_freq.json: {len(rows)} configs")
 
 
 # ----------------------------------------------------------------------------------------------------------

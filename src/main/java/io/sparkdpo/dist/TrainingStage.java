@@ -106,6 +106,11 @@ public final class TrainingStage {
     String runDir = Storage.qualify(s.outputDir());
     String modelPath = config.model().path();
     int workers = s.workers();
+    // The models the workers will load: a config they would refuse fails here, once, before any Spark job.
+    ModelFolder.configOf(storage, modelPath);
+    if (stage == SessionSpec.Stage.DPO) {
+      ModelFolder.configOf(storage, referenceModel(config));
+    }
 
     Planned data = inputs.preparedDir() != null ? preparedPairs(storage, inputs.preparedDir(), modelPath)
         : textWindows(storage, inputs, modelPath, runDir, workers);

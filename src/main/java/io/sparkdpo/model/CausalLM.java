@@ -65,6 +65,8 @@ public final class CausalLM implements AutoCloseable {
   private final List<DecoderLayer> layers = new ArrayList<>();
   private final Parameter finalNorm;
   private final Parameter lmHead;
+  /** Rotary inverse frequencies (config.json's rope_theta and rope_scaling), see {@link RopeScaling}. */
+  private final float[] ropeInverseFrequencies;
 
   /** Where each parameter's initial values come from (random init or a checkpoint). */
   @FunctionalInterface
@@ -77,6 +79,7 @@ public final class CausalLM implements AutoCloseable {
   private CausalLM(ModelConfig config, Device device, DataType dtype, WeightSource weights, String fingerprint,
       ModelFolder.Companions companions, boolean builtin) {
     this.config = config;
+    this.ropeInverseFrequencies = config.ropeScaling().inverseFrequencies(config.ropeTheta(), config.headDim());
     this.device = device;
     this.dtype = dtype;
     this.fingerprint = fingerprint;
@@ -652,8 +655,10 @@ public final class CausalLM implements AutoCloseable {
    * (i, i + hd/2) ("rotate_half"); the query and key projections' output rows are gathered per pass into the
    * interleaved order (2i, 2i + 1), so each pair is one complex number and the rotation is
    * {@code x * e^(i * pos * theta_i)}. Attention only takes dot products of queries with keys, which a common
-   * permutation of head dimensions leaves unchanged, so nothing is permuted back. Angles are computed in
-   * double and rounded once.
+   * permutation of head dimensions leaves unchanged, so nothing is permuted back. The inverse frequencies are
+   * transformers' float32 values (with rope_scaling applied, see {@link RopeScaling#inverseFrequencies}); angles are
+   * formed from them in double and cos/sin rounded once, so a long position's angle carries no float32 rounding of
+   * its own.
    */
   private final class Rope {
     final NDArray rotation; // (cos, sin) pairs [B or 1, T, 1, hd/2, 2]
@@ -670,7 +675,7 @@ public final class CausalLM implements AutoCloseable {
           long pos = Math.max(0, rowStart == null ? past + t : rowStart[b] + t);
           int base = (b * time + t) * hd;
           for (int i = 0; i < half; i++) {
-            double angle = pos / Math.pow(config.ropeTheta(), (2.0 * i) / hd);
+            double angle = pos * (double) ropeInverseFrequencies[i];
             polar[base + 2 * i] = (float) Math.cos(angle);
             polar[base + 2 * i + 1] = (float) Math.sin(angle);
           }

@@ -17,8 +17,10 @@ import java.util.Set;
  * The fields of a Hugging Face {@code config.json} that the Llama family ({@code LlamaForCausalLM},
  * {@code Qwen2ForCausalLM}, {@code MistralForCausalLM}) needs, in HF's own names when serialised.
  * Fields this project does not interpret are kept in {@code extra} and written back unchanged, so a loaded
- * folder saves with the same config. Anything that would change the maths and is not implemented
- * (rope scaling, another activation, attention dropout...) is rejected with the field named.
+ * folder saves with the same config. Anything that would change the maths and is not implemented (another
+ * activation, a rope scaling type other than linear and llama3, attention dropout, Qwen2's sliding window,
+ * quantization...) is rejected with the field named; keys that do not change the maths ({@code use_cache},
+ * {@code transformers_version}, {@code max_window_layers} without a sliding window...) are kept and ignored.
  *
  * @param qkvBias q/k/v projections carry a bias (Qwen2 always; Llama when {@code attention_bias})
  * @param outputBias o_proj carries a bias (Llama's {@code attention_bias} only)
@@ -26,6 +28,8 @@ import java.util.Set;
  * @param eosTokenIds HF allows one id or a list; all of them stop generation
  * @param padTokenId -1 when the config has none
  * @param bosTokenId -1 when the config has none
+ * @param ropeScaling {@code rope_scaling} as interpreted ({@link RopeScaling#NONE} for none); the JSON itself stays
+ *     in {@code extra} and is written back as given
  */
 public record ModelConfig(
     String architecture,
@@ -50,7 +54,8 @@ public record ModelConfig(
     List<Integer> eosTokenIds,
     int padTokenId,
     String torchDtype,
-    Map<String, JsonNode> extra) {
+    Map<String, JsonNode> extra,
+    RopeScaling ropeScaling) {
 
   /** HF architecture name -> model_type. */
   private static final Map<String, String> ARCHITECTURES = Map.of(
@@ -62,12 +67,15 @@ public record ModelConfig(
   private static final Set<String> KNOWN = Set.of(
       "architectures", "model_type", "vocab_size", "hidden_size", "intermediate_size", "num_hidden_layers",
       "num_attention_heads", "num_key_value_heads", "head_dim", "max_position_embeddings", "rms_norm_eps",
-      "rope_theta", "tie_word_embeddings", "attention_bias", "mlp_bias", "sliding_window", "use_sliding_window",
-      "initializer_range", "bos_token_id", "eos_token_id", "pad_token_id", "torch_dtype", "hidden_act",
-      "rope_scaling", "attention_dropout");
+      "rope_theta", "tie_word_embeddings", "attention_bias", "mlp_bias", "sliding_window",
+      "initializer_range", "bos_token_id", "eos_token_id", "pad_token_id", "torch_dtype", "hidden_act");
+
+  /** transformers' max_position_embeddings when config.json has none. */
+  private static final Map<String, Integer> MAX_POSITIONS = Map.of("llama", 2048, "qwen2", 32768, "mistral", 131072);
 
   public ModelConfig {
     eosTokenIds = List.copyOf(eosTokenIds);
+    ropeScaling = ropeScaling == null ? RopeScaling.NONE : ropeScaling;
     extra = java.util.Collections.unmodifiableMap(new LinkedHashMap<>(extra));
     List<String> problems = new ArrayList<>();
     if (!ARCHITECTURES.containsKey(architecture)) {
@@ -124,7 +132,7 @@ public record ModelConfig(
    */
   public static ModelConfig tiny() {
     return new ModelConfig("LlamaForCausalLM", "llama", 4096, 256, 704, 4, 4, 2, 64, 512, 1e-5, 10000.0,
-        true, false, false, false, 0, 0.02, 0, List.of(0), 1, "float32", Map.of());
+        true, false, false, false, 0, 0.02, 0, List.of(0), 1, "float32", Map.of(), RopeScaling.NONE);
   }
 
   /** A plain Llama config, convenient for tests and benchmarks. */
@@ -132,7 +140,7 @@ public record ModelConfig(
       boolean tied) {
     return new ModelConfig("LlamaForCausalLM", "llama", vocab, hidden, intermediate, layers, heads, kvHeads,
         hidden / heads, 2048, 1e-5, 10000.0, tied, false, false, false, 0, 0.02, 0, List.of(0), 1, "float32",
-        Map.of());
+        Map.of(), RopeScaling.NONE);
   }
 
   public int numQueryGroups() {
@@ -161,10 +169,15 @@ public record ModelConfig(
   }
 
   public ModelConfig withTorchDtype(String dtype) {
+    Map<String, JsonNode> extra = this.extra;
+    if (extra.containsKey("dtype")) { // newer transformers' name for torch_dtype: keep both in step
+      extra = new LinkedHashMap<>(extra);
+      extra.put("dtype", JsonNodeFactory.instance.textNode(dtype));
+    }
     return new ModelConfig(architecture, modelType, vocabSize, hiddenSize, intermediateSize, numHiddenLayers,
         numAttentionHeads, numKeyValueHeads, headDim, maxPositionEmbeddings, rmsNormEps, ropeTheta,
         tieWordEmbeddings, qkvBias, outputBias, mlpBias, slidingWindow, initializerRange, bosTokenId,
-        eosTokenIds, padTokenId, dtype, extra);
+        eosTokenIds, padTokenId, dtype, extra, ropeScaling);
   }
 
   /** Parses config.json text; {@code source} names the file in error messages. */
@@ -196,17 +209,24 @@ public record ModelConfig(
           + ARCHITECTURES.keySet());
     }
     String type = text(n, "model_type", ARCHITECTURES.get(arch));
-    String act = text(n, "hidden_act", "silu");
-    if (!act.equals("silu")) {
-      throw new IllegalArgumentException("hidden_act: only silu is supported (got " + act + ")");
-    }
-    JsonNode scaling = n.get("rope_scaling");
-    if (scaling != null && !scaling.isNull()) {
-      throw new IllegalArgumentException("rope_scaling: not supported (got " + scaling + ")");
-    }
-    double dropout = n.path("attention_dropout").asDouble(0.0);
-    if (dropout != 0.0) {
-      throw new IllegalArgumentException("attention_dropout: only 0.0 is supported (got " + dropout + ")");
+    refuseWhatChangesTheMaths(n, type);
+    double theta = n.path("rope_theta").asDouble(10000.0);
+    RopeScaling scaling = RopeScaling.fromJson(n.get("rope_scaling"), "rope_scaling");
+    JsonNode parameters = n.get("rope_parameters"); // transformers 5's name for rope_theta plus rope_scaling
+    if (parameters != null && !parameters.isNull()) {
+      RopeScaling fromParameters = RopeScaling.fromJson(parameters, "rope_parameters");
+      if (n.hasNonNull("rope_scaling") && !fromParameters.equals(scaling)) {
+        throw new IllegalArgumentException("rope_parameters: " + parameters + " contradicts rope_scaling "
+            + n.get("rope_scaling"));
+      }
+      scaling = fromParameters;
+      if (parameters.hasNonNull("rope_theta")) {
+        double t = parameters.get("rope_theta").asDouble();
+        if (n.hasNonNull("rope_theta") && t != theta) {
+          throw new IllegalArgumentException("rope_parameters.rope_theta: " + t + " contradicts rope_theta " + theta);
+        }
+        theta = t;
+      }
     }
     int hidden = integer(n, "hidden_size", -1);
     int heads = integer(n, "num_attention_heads", -1);
@@ -215,6 +235,9 @@ public record ModelConfig(
       throw new IllegalArgumentException("hidden_size: " + hidden + " is not divisible by num_attention_heads="
           + heads + " and no head_dim is given");
     }
+    // transformers' defaults when the key is absent: Llama none (= heads), Qwen2 32, Mistral 8; null means heads.
+    int kvHeads = !n.has("num_key_value_heads") && !type.equals("llama")
+        ? (type.equals("qwen2") ? 32 : 8) : integer(n, "num_key_value_heads", heads);
     boolean attentionBias = n.path("attention_bias").asBoolean(false);
     boolean qkvBias = type.equals("qwen2") || attentionBias;
     boolean outputBias = !type.equals("qwen2") && attentionBias;
@@ -222,30 +245,71 @@ public record ModelConfig(
     if (type.equals("mistral") && n.hasNonNull("sliding_window")) {
       window = integer(n, "sliding_window", 0);
     }
-    if (type.equals("qwen2") && n.path("use_sliding_window").asBoolean(false)) {
-      throw new IllegalArgumentException("use_sliding_window: Qwen2's per-layer sliding window is not supported");
-    }
     Map<String, JsonNode> extra = new LinkedHashMap<>();
     for (Iterator<Map.Entry<String, JsonNode>> it = n.fields(); it.hasNext(); ) {
       Map.Entry<String, JsonNode> e = it.next();
-      if (!KNOWN.contains(e.getKey())) {
-        extra.put(e.getKey(), e.getValue());
-      }
-    }
-    for (String key : List.of("use_sliding_window", "sliding_window", "attention_dropout", "rope_scaling")) {
-      if (n.has(key) && !(key.equals("sliding_window") && type.equals("mistral"))) {
-        extra.put(key, n.get(key)); // kept verbatim so the saved config.json says the same thing
+      boolean interpreted = KNOWN.contains(e.getKey())
+          && !(e.getKey().equals("sliding_window") && !type.equals("mistral"));
+      if (!interpreted) {
+        extra.put(e.getKey(), e.getValue()); // kept verbatim so the saved config.json says the same thing
       }
     }
     return new ModelConfig(arch, type,
         integer(n, "vocab_size", -1), hidden, integer(n, "intermediate_size", -1),
-        integer(n, "num_hidden_layers", -1), heads, integer(n, "num_key_value_heads", heads), headDim,
-        integer(n, "max_position_embeddings", 2048),
-        n.path("rms_norm_eps").asDouble(1e-6), n.path("rope_theta").asDouble(10000.0),
-        n.path("tie_word_embeddings").asBoolean(false), qkvBias, outputBias, n.path("mlp_bias").asBoolean(false),
+        integer(n, "num_hidden_layers", -1), heads, kvHeads, headDim,
+        integer(n, "max_position_embeddings", MAX_POSITIONS.getOrDefault(type, 2048)),
+        n.path("rms_norm_eps").asDouble(1e-6), theta,
+        n.path("tie_word_embeddings").asBoolean(false), qkvBias, outputBias,
+        type.equals("llama") && n.path("mlp_bias").asBoolean(false),
         window, n.path("initializer_range").asDouble(0.02),
         integer(n, "bos_token_id", -1), eosIds(n.get("eos_token_id")), integer(n, "pad_token_id", -1),
-        text(n, "torch_dtype", "float32"), extra);
+        text(n, "torch_dtype", text(n, "dtype", "float32")), extra, scaling);
+  }
+
+  /**
+   * Refuses, naming the key, what would change the maths and is not implemented: quantized weights, another
+   * activation, attention dropout, partial rotary embeddings, Qwen2's sliding window. (Rope scaling types are
+   * refused by {@link RopeScaling#fromJson}.)
+   */
+  private static void refuseWhatChangesTheMaths(ObjectNode n, String type) {
+    String act = text(n, "hidden_act", "silu");
+    if (!act.equals("silu")) {
+      throw new IllegalArgumentException("hidden_act: only silu is supported (got " + act + ")");
+    }
+    if (n.hasNonNull("quantization_config")) {
+      throw new IllegalArgumentException("quantization_config: quantized checkpoints are not supported (got "
+          + n.get("quantization_config").path("quant_method").asText("a quantization_config")
+          + "); use the unquantized weights");
+    }
+    double dropout = n.path("attention_dropout").asDouble(0.0);
+    if (dropout != 0.0) {
+      throw new IllegalArgumentException("attention_dropout: only 0.0 is supported (got " + dropout + ")");
+    }
+    // pretraining_tp > 1 made older transformers split each projection into slices and add the parts up: the same
+    // maths in another summation order (current transformers no longer reads it), so any slice count loads.
+    JsonNode tp = n.get("pretraining_tp");
+    if (tp != null && !tp.isNull() && !(tp.isIntegralNumber() && tp.asInt() >= 1)) {
+      throw new IllegalArgumentException("pretraining_tp: must be a positive integer (got " + tp + ")");
+    }
+    if (n.hasNonNull("partial_rotary_factor") && n.get("partial_rotary_factor").asDouble() != 1.0) {
+      throw new IllegalArgumentException("partial_rotary_factor: only 1.0 (rotate every head dimension) is supported "
+          + "(got " + n.get("partial_rotary_factor") + ")");
+    }
+    if (type.equals("qwen2")) {
+      // Real Qwen2.5 configs carry sliding_window and max_window_layers with use_sliding_window false: ignored then.
+      if (n.path("use_sliding_window").asBoolean(false)) {
+        throw new IllegalArgumentException("use_sliding_window: Qwen2's per-layer sliding window is not supported "
+            + "(got true)");
+      }
+      JsonNode layerTypes = n.get("layer_types");
+      if (layerTypes != null && layerTypes.isArray()) {
+        for (JsonNode t : layerTypes) {
+          if (!t.asText().equals("full_attention")) {
+            throw new IllegalArgumentException("layer_types: only full_attention layers are supported (got " + t + ")");
+          }
+        }
+      }
+    }
   }
 
   private static List<Integer> eosIds(JsonNode node) {

@@ -68,6 +68,7 @@ public final class ModelExport {
   public static Result export(Storage storage, String source, String outputDir, String dtype, long builtinSeed,
       long maxShardBytes) {
     DataType type = CausalLM.saveDtype(dtype);
+    ModelFolder.configOf(storage, source); // before hashing gigabytes of weights: a bad config fails at once
     String sourceFingerprint = CausalLM.fingerprintOf(source, storage, builtinSeed);
     String shards = maxShardBytes == ModelFolder.DEFAULT_MAX_SHARD_BYTES ? "" : "\nmax_shard_size=" + maxShardBytes;
     String fingerprint = CausalLM.sha256Hex("export-v" + VERSION + "\n" + sourceFingerprint + "\n" + dtype + shards);

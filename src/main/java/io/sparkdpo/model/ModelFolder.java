@@ -89,6 +89,22 @@ public final class ModelFolder {
   }
 
   /**
+   * The config of {@code builtin:tiny} or of a folder's config.json, parsed and checked. Drivers call this for every
+   * model their executors or barrier tasks will load, before any Spark job, so an unsupported or broken config fails
+   * once, in one line naming the file and the key, instead of inside every task.
+   */
+  public static ModelConfig configOf(Storage storage, String folderOrBuiltin) {
+    if (folderOrBuiltin.equals(CausalLM.BUILTIN_TINY)) {
+      return ModelConfig.tiny();
+    }
+    if (folderOrBuiltin.startsWith("builtin:")) {
+      throw new IllegalArgumentException("unknown built-in model " + folderOrBuiltin + " (known: "
+          + CausalLM.BUILTIN_TINY + ")");
+    }
+    return readConfig(storage, folderOrBuiltin);
+  }
+
+  /**
    * The safetensors files of a folder, in name order: the shards named by the index, or model.safetensors.
    * Returns the index's weight map too (empty for a single file) so readers can check each tensor's file.
    */

@@ -3,6 +3,7 @@ package io.sparkdpo.reference;
 import ai.djl.ndarray.types.DataType;
 import io.sparkdpo.io.Storage;
 import io.sparkdpo.model.CausalLM;
+import io.sparkdpo.model.ModelConfig;
 import io.sparkdpo.model.ModelFolder;
 import java.io.Serializable;
 
@@ -26,11 +27,15 @@ public record ModelSpec(String path, long builtinSeed, String device, String fin
     return resolve(path, builtinSeed, device, "auto", storage);
   }
 
-  /** Resolves fingerprint and dtype ({@code model.dtype}; {@code auto} read from config.json) on the driver. */
+  /**
+   * Resolves fingerprint and dtype ({@code model.dtype}; {@code auto} read from config.json) on the driver (a folder's
+   * files are hashed, not loaded), after checking the folder's config.json: a config the executors would refuse
+   * fails here, before any Spark job.
+   */
   public static ModelSpec resolve(String path, long builtinSeed, String device, String dtype, Storage storage) {
+    ModelConfig config = ModelFolder.configOf(storage, path);
     String fingerprint = CausalLM.fingerprintOf(path, storage, builtinSeed);
-    boolean readConfig = dtype.equals("auto") && !path.startsWith("builtin:");
-    DataType resolved = CausalLM.resolveDtype(dtype, readConfig ? ModelFolder.readConfig(storage, path) : null);
+    DataType resolved = CausalLM.resolveDtype(dtype, path.startsWith("builtin:") ? null : config);
     return new ModelSpec(path, builtinSeed, device, fingerprint, resolved.toString());
   }
 

@@ -20,7 +20,9 @@ import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
 import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.CsvSource;
 import org.junit.jupiter.params.provider.ValueSource;
 
 /**
@@ -32,7 +34,8 @@ import org.junit.jupiter.params.provider.ValueSource;
 class GoldenReferenceTest {
   static final double TOLERANCE = 1e-4;
   static final List<String> CASES = List.of("llama_gqa_tied_f32", "llama_biases_untied_bf16",
-      "qwen2_qkv_bias_f16", "mistral_window_sharded_f32");
+      "qwen2_qkv_bias_f16", "mistral_window_sharded_f32", "llama3_rope_scaling_f32", "qwen2_linear_rope_scaling_f32",
+      "llama_head_dim_f32");
 
   static String folder(String name) {
     return Path.of(System.getProperty("project.basedir", "."), "src/test/resources/io/sparkdpo/model/golden", name)
@@ -69,45 +72,99 @@ class GoldenReferenceTest {
 
   @ParameterizedTest
   @ValueSource(strings = {"llama_gqa_tied_f32", "llama_biases_untied_bf16", "qwen2_qkv_bias_f16",
-      "mistral_window_sharded_f32"})
+      "mistral_window_sharded_f32", "llama3_rope_scaling_f32", "qwen2_linear_rope_scaling_f32", "llama_head_dim_f32"})
   void logitsMatchTheIndependentReferenceWithFusedAndExplicitOps(String name) throws Exception {
     JsonNode g = golden(name);
     try (CausalLM model = loadFloat32(folder(name));
         NDManager manager = NDManager.newBaseManager()) {
       for (boolean fused : new boolean[] {true, false}) {
         model.useFusedOps(fused);
-        JsonNode sequences = g.get("sequences");
-        int length = 0;
-        for (JsonNode s : sequences) {
-          length = Math.max(length, s.get("prompt").size() + s.get("response").size());
-        }
-        int[] ids = new int[sequences.size() * length];
-        for (int i = 0; i < sequences.size(); i++) {
-          int[] p = ints(sequences.get(i).get("prompt"));
-          int[] r = ints(sequences.get(i).get("response"));
-          System.arraycopy(p, 0, ids, i * length, p.length);
-          System.arraycopy(r, 0, ids, i * length + p.length, r.length);
-        }
-        NDArray logits = model.logits(manager.create(ids, new Shape(sequences.size(), length)), false);
-        int vocab = model.config().vocabSize();
-        float[] values = logits.toFloatArray();
-        double worst = 0;
-        for (int i = 0; i < sequences.size(); i++) {
-          JsonNode expected = sequences.get(i).get("logits");
-          for (int t = 0; t < expected.size(); t++) {
-            for (int v = 0; v < vocab; v++) {
-              worst = Math.max(worst, Math.abs(values[(i * length + t) * vocab + v] - expected.get(t).get(v).asDouble()));
-            }
-          }
-        }
+        double worst = worstLogitDifference(model, manager, g);
         assertTrue(worst < TOLERANCE, name + " fused=" + fused + ": max |logit difference| " + worst);
       }
     }
   }
 
+  /** The largest |logit - golden logit| over the golden file's sequences, run as one right-padded batch. */
+  static double worstLogitDifference(CausalLM model, NDManager manager, JsonNode g) {
+    JsonNode sequences = g.get("sequences");
+    int length = 0;
+    for (JsonNode s : sequences) {
+      length = Math.max(length, s.get("prompt").size() + s.get("response").size());
+    }
+    int[] ids = new int[sequences.size() * length];
+    for (int i = 0; i < sequences.size(); i++) {
+      int[] p = ints(sequences.get(i).get("prompt"));
+      int[] r = ints(sequences.get(i).get("response"));
+      System.arraycopy(p, 0, ids, i * length, p.length);
+      System.arraycopy(r, 0, ids, i * length + p.length, r.length);
+    }
+    int vocab = model.config().vocabSize();
+    double worst = 0;
+    try (NDArray logits = model.logits(manager.create(ids, new Shape(sequences.size(), length)), false)) {
+      float[] values = logits.toFloatArray();
+      for (int i = 0; i < sequences.size(); i++) {
+        JsonNode expected = sequences.get(i).get("logits");
+        for (int t = 0; t < expected.size(); t++) {
+          for (int v = 0; v < vocab; v++) {
+            worst = Math.max(worst, Math.abs(values[(i * length + t) * vocab + v] - expected.get(t).get(v).asDouble()));
+          }
+        }
+      }
+    }
+    return worst;
+  }
+
+  /**
+   * The golden tests above would catch a model that ignored these keys: the same weights with the key removed (or
+   * the window switched off) give logits far outside the tolerance.
+   */
+  @ParameterizedTest
+  @CsvSource({
+      "llama3_rope_scaling_f32,       rope_scaling",
+      "qwen2_linear_rope_scaling_f32, rope_scaling",
+      "mistral_window_sharded_f32,    sliding_window"})
+  void ignoringTheKeyWouldMissTheGoldenLogitsByFar(String name, String key, @TempDir Path tmp) throws Exception {
+    Storage storage = Storage.local();
+    Path copy = tmp.resolve(name);
+    Files.createDirectories(copy);
+    try (var files = Files.list(Path.of(folder(name)))) {
+      for (Path f : (Iterable<Path>) files::iterator) {
+        Files.copy(f, copy.resolve(f.getFileName()));
+      }
+    }
+    ObjectNode config = (ObjectNode) Json.MAPPER.readTree(copy.resolve("config.json").toFile());
+    assertTrue(config.hasNonNull(key));
+    config.putNull(key);
+    Files.writeString(copy.resolve("config.json"), config.toPrettyString());
+    JsonNode g = golden(name);
+    try (CausalLM model = CausalLM.load(folder(name), storage, Device.cpu());
+        CausalLM without = CausalLM.load(copy.toString(), storage, Device.cpu());
+        NDManager manager = NDManager.newBaseManager()) {
+      double with = worstLogitDifference(model, manager, g);
+      double ignored = worstLogitDifference(without, manager, g);
+      assertTrue(with < TOLERANCE, name + ": " + with);
+      assertTrue(ignored > 1000 * TOLERANCE, name + " without " + key + ": max |logit difference| only " + ignored);
+    }
+  }
+
+  @Test
+  void anExplicitHeadDimShapesTheProjections() {
+    try (CausalLM model = CausalLM.load(folder("llama_head_dim_f32"), Storage.local(), Device.cpu())) {
+      ModelConfig c = model.config();
+      assertEquals(16, c.headDim());
+      assertTrue(c.headDim() * c.numAttentionHeads() != c.hiddenSize());
+      var p = model.parameters();
+      assertEquals(new Shape(64, 32), p.get("model.layers.0.self_attn.q_proj.weight").getArray().getShape());
+      assertEquals(new Shape(32, 32), p.get("model.layers.0.self_attn.k_proj.weight").getArray().getShape());
+      assertEquals(new Shape(32, 64), p.get("model.layers.1.self_attn.o_proj.weight").getArray().getShape());
+      assertEquals(c.numParameters(), model.numParameters());
+    }
+  }
+
   @ParameterizedTest
   @ValueSource(strings = {"llama_gqa_tied_f32", "llama_biases_untied_bf16", "qwen2_qkv_bias_f16",
-      "mistral_window_sharded_f32"})
+      "mistral_window_sharded_f32", "llama3_rope_scaling_f32", "qwen2_linear_rope_scaling_f32", "llama_head_dim_f32"})
   void responseLogProbsMatchTheIndependentReference(String name) throws Exception {
     JsonNode g = golden(name);
     try (CausalLM model = loadFloat32(folder(name));
@@ -128,7 +185,7 @@ class GoldenReferenceTest {
 
   @ParameterizedTest
   @ValueSource(strings = {"llama_gqa_tied_f32", "llama_biases_untied_bf16", "qwen2_qkv_bias_f16",
-      "mistral_window_sharded_f32"})
+      "mistral_window_sharded_f32", "llama3_rope_scaling_f32", "qwen2_linear_rope_scaling_f32", "llama_head_dim_f32"})
   void greedyContinuationsMatchTheReferenceWithAndWithoutTheCache(String name) throws Exception {
     JsonNode g = golden(name);
     try (CausalLM model = loadFloat32(folder(name))) {
