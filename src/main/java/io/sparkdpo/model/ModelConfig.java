@@ -250,7 +250,9 @@ public record ModelConfig(
       Map.Entry<String, JsonNode> e = it.next();
       boolean interpreted = KNOWN.contains(e.getKey())
           && !(e.getKey().equals("sliding_window") && !type.equals("mistral"));
-      if (!interpreted) {
+      // head_dim is read, and also kept as given: Llama 3.x configs state it even where it equals
+      // hidden_size / num_attention_heads, and a saved config should say what the loaded one said.
+      if (!interpreted || e.getKey().equals("head_dim")) {
         extra.put(e.getKey(), e.getValue()); // kept verbatim so the saved config.json says the same thing
       }
     }
