@@ -67,7 +67,8 @@ final class Jinja2Whitespace {
       } else {
         String close = kind == '%' ? "%}" : "}}";
         int end = expressionEnd(src, inner, close, open);
-        out.append('{').append(kind).append(src, inner, end).append(close.charAt(0)).append('}');
+        out.append('{').append(kind).append(separateClosingBraces(src.substring(inner, end))).append(close.charAt(0))
+            .append('}');
         TagEnd e = tagEnd(src, end, close, kind == '%');
         pos = e.next;
         lineStarting = e.endsWithNewline;
@@ -199,6 +200,30 @@ final class Jinja2Whitespace {
       p++;
     }
     throw unterminated(close.equals("%}") ? "{% tag" : "{{ expression", src, open);
+  }
+
+  /**
+   * {@code } }} for {@code }}} outside string literals: Jinjava ends an expression at the first {@code }}}, even
+   * inside a dict literal ({@code {'a': {}} | tojson}), where Jinja2 balances brackets. The space changes nothing else.
+   */
+  private static String separateClosingBraces(String expr) {
+    StringBuilder out = new StringBuilder(expr.length());
+    int p = 0;
+    while (p < expr.length()) {
+      char c = expr.charAt(p);
+      if (c == '\'' || c == '"') {
+        int e = stringEnd(expr, p, 0);
+        out.append(expr, p, e);
+        p = e;
+        continue;
+      }
+      out.append(c);
+      if (c == '}' && p + 1 < expr.length() && expr.charAt(p + 1) == '}') {
+        out.append(' ');
+      }
+      p++;
+    }
+    return out.toString();
   }
 
   private static int stringEnd(String src, int start, int open) {

@@ -160,6 +160,15 @@ public final class JinjaChatTemplate implements ChatTemplate {
     return full.substring(head.length());
   }
 
+  /** A one-turn rendering for checks and tests; null when the template fails on it. */
+  String renderOrNull() {
+    try {
+      return render(List.of(Turn.user("Hello")), true);
+    } catch (BadRow e) {
+      return null;
+    }
+  }
+
   /** apply_chat_template(messages, add_generation_prompt=...) with tokenize=False. */
   String render(List<Turn> turns, boolean addGenerationPrompt) throws BadRow {
     if (jinjavaSource == null) {
@@ -201,7 +210,7 @@ public final class JinjaChatTemplate implements ChatTemplate {
       if (cause instanceof TemplateRaised raised) {
         return "raise_exception('" + raised.getMessage() + "')";
       }
-      if (cause instanceof TemplateSandbox.Refused refused) {
+      if (cause instanceof TemplateFunctionException refused) {
         return refused.getMessage();
       }
       cause = cause.getCause();

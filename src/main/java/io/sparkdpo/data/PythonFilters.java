@@ -34,7 +34,7 @@ final class PythonFilters {
         if (var.getClass().isArray()) {
           return (long) java.lang.reflect.Array.getLength(var);
         }
-        throw new IllegalArgumentException(name + ": object of type " + var.getClass().getSimpleName() + " has no len()");
+        throw new TemplateFunctionException(name + ": object of type " + var.getClass().getSimpleName() + " has no len()");
       }
     };
   }

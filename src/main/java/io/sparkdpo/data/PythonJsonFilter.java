@@ -32,14 +32,14 @@ final class PythonJsonFilter implements Filter {
     Object[] p = new Object[PARAMS.size()];
     for (int i = 0; i < args.length; i++) {
       if (i >= p.length) {
-        throw new IllegalArgumentException("tojson takes at most " + p.length + " arguments");
+        throw new TemplateFunctionException("tojson takes at most " + p.length + " arguments");
       }
       p[i] = args[i];
     }
     kwargs.forEach((k, v) -> {
       int i = PARAMS.indexOf(k);
       if (i < 0) {
-        throw new IllegalArgumentException("tojson got an unexpected keyword argument '" + k + "'");
+        throw new TemplateFunctionException("tojson got an unexpected keyword argument '" + k + "'");
       }
       p[i] = v;
     });
@@ -71,7 +71,7 @@ final class PythonJsonFilter implements Filter {
     if (o instanceof List<?> l && l.size() == 2) {
       return new String[] {String.valueOf(l.get(0)), String.valueOf(l.get(1))};
     }
-    throw new IllegalArgumentException("tojson: separators must be a pair (item, key), got " + o);
+    throw new TemplateFunctionException("tojson: separators must be a pair (item, key), got " + o);
   }
 
   private record Writer(boolean ensureAscii, String indent, String itemSep, String keySep, boolean sortKeys) {
@@ -93,7 +93,7 @@ final class PythonJsonFilter implements Filter {
       } else if (v instanceof Object[] a) {
         array(out, List.of(a), level);
       } else {
-        throw new IllegalArgumentException("tojson: Object of type " + v.getClass().getSimpleName()
+        throw new TemplateFunctionException("tojson: Object of type " + v.getClass().getSimpleName()
             + " is not JSON serializable");
       }
     }

@@ -52,7 +52,7 @@ final class PythonStrftime {
       case 'u' -> Integer.toString(t.getDayOfWeek().getValue());
       case 'z', 'Z' -> ""; // datetime.now() is naive: no zone
       case '%' -> "%";
-      default -> throw new IllegalArgumentException("strftime_now: directive %" + (unpadded ? "-" : "") + d
+      default -> throw new TemplateFunctionException("strftime_now: directive %" + (unpadded ? "-" : "") + d
           + " in '" + format + "' is not supported");
     };
   }

@@ -20,13 +20,6 @@ import jinjava.javax.el.ELResolver;
  * Jinjava calls filters and tests as methods on them.
  */
 final class TemplateSandbox extends ELResolver {
-  /** A method call the sandbox refuses; reported as a template error. */
-  static final class Refused extends RuntimeException {
-    Refused(String message) {
-      super(message, null, false, false);
-    }
-  }
-
   @Override
   public Object invoke(ELContext context, Object base, Object method, Class<?>[] paramTypes, Object[] params) {
     if (base == null || method == null || isJinjavaInternal(base)) {
@@ -41,7 +34,7 @@ final class TemplateSandbox extends ELResolver {
       result = dictMethod(m, name, p);
     }
     if (result == PythonStringMethods.NOT_HANDLED) {
-      throw new Refused("chat templates may not call '" + name + "' on " + pythonType(base)
+      throw new TemplateFunctionException("chat templates may not call '" + name + "' on " + pythonType(base)
           + " (only Python's str methods and dict.get/items/keys/values are available)");
     }
     context.setPropertyResolved(true);
