@@ -1,6 +1,9 @@
 package io.sparkdpo.data;
 
 import com.hubspot.jinjava.lib.Importable;
+import com.hubspot.jinjava.lib.exptest.ExpTest;
+import com.hubspot.jinjava.lib.filter.Filter;
+import com.hubspot.jinjava.util.ForLoop;
 import java.beans.FeatureDescriptor;
 import java.util.ArrayList;
 import java.util.Collection;
@@ -16,16 +19,19 @@ import jinjava.javax.el.ELResolver;
  * {@code values}, as in Jinja2's ImmutableSandboxedEnvironment. Every other method call fails, so no Java method is
  * reachable ({@code 'x'.getClass()}, {@code messages.clear()}, {@code 'a'.repeat(3)}); attributes of strings,
  * numbers and lists that are not an index are undefined, as in Python, instead of Java bean getters
- * ({@code messages.empty}). Jinjava's own objects (filters, tests, macros, {@code loop}) pass through, because
- * Jinjava calls filters and tests as methods on them.
+ * ({@code messages.size}). On Jinjava's own objects only the calls Jinjava makes itself pass (a filter's
+ * {@code filter}, a test's {@code evaluate}) and {@code loop.cycle}; {@code loop.next()} is refused like any other.
  */
 final class TemplateSandbox extends ELResolver {
   @Override
   public Object invoke(ELContext context, Object base, Object method, Class<?>[] paramTypes, Object[] params) {
-    if (base == null || method == null || isJinjavaInternal(base)) {
+    if (base == null || method == null) {
       return null;
     }
     String name = method.toString();
+    if (isJinjavaCall(base, name)) {
+      return null;
+    }
     Object[] p = params == null ? new Object[0] : params;
     Object result = PythonStringMethods.NOT_HANDLED;
     if (base instanceof String s) {
@@ -87,7 +93,18 @@ final class TemplateSandbox extends ELResolver {
     return false;
   }
 
-  /** Filters, tests, macros, the loop variable, namespaces: objects Jinjava itself puts into the context. */
+  /** How Jinjava applies a filter or a test, and {@code loop.cycle(...)}: the only calls on its own objects. */
+  private static boolean isJinjavaCall(Object base, String method) {
+    if (base instanceof Filter) {
+      return method.equals("filter");
+    }
+    if (base instanceof ExpTest) {
+      return method.equals("evaluate") || method.equals("evaluateNegated");
+    }
+    return base instanceof ForLoop && method.equals("cycle");
+  }
+
+  /** Filters, tests, macros, the loop variable: objects Jinjava itself puts into the context, read by Jinjava. */
   private static boolean isJinjavaInternal(Object base) {
     if (base instanceof Importable) {
       return true;

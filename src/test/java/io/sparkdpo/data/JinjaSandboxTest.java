@@ -44,6 +44,9 @@ class JinjaSandboxTest {
     assertEquals("chat template failed: chat templates may not call 'getClass' on a bool" + only,
         refusal("{{ add_generation_prompt.getClass() }}"));
     assertTrue(refusal("{{ bos_token.getBytes() }}").contains("may not call 'getBytes' on a str"));
+    assertTrue(refusal("{% for m in messages %}{{ loop.next() }}{% endfor %}")
+        .contains("may not call 'next' on a ForLoop"));
+    assertTrue(refusal("{{ ____int3rpr3t3r____.getContext() }}").contains("may not call 'getContext'"));
   }
 
   @Test
@@ -59,6 +62,7 @@ class JinjaSandboxTest {
             + "{{ messages[0].get('role') }}|{{ messages[0].get('name', 'none') }}|"
             + "{% for k, v in messages[0].items() %}{{ k }}={{ v }};{% endfor %}|{{ messages[0].keys() | join(',') }}|"
             + "{{ messages[0].content.startswith(' ') }}|{{ 'x' in messages[1].content }}"));
+    assertEquals("ab", render("{% for m in messages %}{{ loop.cycle('a', 'b') }}{% endfor %}"));
   }
 
   @Test
