@@ -18,7 +18,9 @@ import java.util.concurrent.ConcurrentHashMap;
 /**
  * A Hugging Face tokenizer (DJL's binding of the Rust {@code tokenizers}) plus what {@code tokenizer_config.json}
  * says about special tokens and the chat template. Encoding never adds special tokens, truncates or pads: the
- * prepare stage decides all of that itself. One instance per tokenizer per JVM ({@link #of}), since executors
+ * prepare stage decides all of that itself. As TRL tokenizes apply_chat_template output with
+ * {@code add_special_tokens=False}, the only BOS in prepared ids is the one a template writes as {@code bos_token}
+ * text, even for tokenizers whose post-processor prepends one (Llama 3's TemplateProcessing). One instance per tokenizer per JVM ({@link #of}), since executors
  * prepare many partitions with the same tokenizer.
  */
 public final class TextTokenizer {
