@@ -73,10 +73,13 @@ public final class PrepareJob {
     InputFiles inputFiles = new InputFiles(storage);
     List<InputFile> files = inputFiles.resolve(inputs);
     refuseOutputInsideInput(inputs, dir);
-    TokenizerFiles tokenizerFiles = TokenizerFiles.read(s.tokenizer(), storage);
+    TokenizerChoice choice = TokenizerChoice.choose(s.tokenizer(), config.model().path(), storage);
+    LOG.info("prepare: tokenizer {} ({})", choice.spec(), choice.reason());
+    TokenizerFiles tokenizerFiles = TokenizerFiles.read(choice.spec(), storage);
     TextTokenizer tokenizer = TextTokenizer.of(tokenizerFiles);
+    TokenizerChoice.requireFitsModel(tokenizer, config.model().path(), storage);
     if (s.addEos() && !tokenizer.hasEos()) {
-      throw new IllegalArgumentException("prepare.add_eos is true but tokenizer '" + s.tokenizer()
+      throw new IllegalArgumentException("prepare.add_eos is true but tokenizer '" + choice.spec()
           + "' defines no eos_token in tokenizer_config.json; add one or set prepare.add_eos=false");
     }
     TemplateSpec template = TemplateSpec.resolve(s.template(), tokenizer, storage);
@@ -87,7 +90,7 @@ public final class PrepareJob {
         template.template().fingerprint(), redacted.get("prepare").toString(), Integer.toString(shards));
     long bytes = files.stream().mapToLong(InputFile::size).sum();
     LOG.info("prepare: {} input file(s), {} bytes; tokenizer {}, template {}, {} shard(s) per split",
-        files.size(), bytes, s.tokenizer(), template.template().templateName(), shards);
+        files.size(), bytes, choice.spec(), template.template().templateName(), shards);
 
     Optional<PreparedManifest> existing = completeWithFingerprint(storage, dir, fingerprint);
     if (existing.isPresent()) {
@@ -106,7 +109,7 @@ public final class PrepareJob {
         .run(new RawInputs(spark, inputFiles).read(files, splitBytes(bytes)), files.size());
 
     PreparedManifest manifest = publish(storage, dir, out, files, formats, inputFingerprint, fingerprint, tokenizer,
-        template, redacted);
+        choice, template, redacted);
     manifest.write(storage, dir);
     PreparedManifest.Counts c = manifest.counts();
     LOG.info("prepare: read {} rows: kept {} (train {}, eval {}; {} truncated), quarantined {} {}; wrote {}",
@@ -166,7 +169,7 @@ public final class PrepareJob {
   /** Moves the written files to their final names, checks the accounting and builds the manifest. */
   private PreparedManifest publish(Storage storage, String dir, PreparePipeline.Outputs out, List<InputFile> files,
       Map<String, Format> formats, String inputFingerprint, String fingerprint, TextTokenizer tokenizer,
-      TemplateSpec template, JsonNode redacted) {
+      TokenizerChoice choice, TemplateSpec template, JsonNode redacted) {
     long read = 0;
     long kept = 0;
     long truncated = 0;
@@ -230,8 +233,9 @@ public final class PrepareJob {
     formats.forEach((f, fmt) -> formatNames.put(f, ConfigLoader.yamlName(fmt)));
     return new PreparedManifest(PreparedManifest.STAGE, VERSION, Instant.now().toString(), fingerprint,
         new PreparedManifest.Input(files, formatNames, inputFingerprint),
-        new PreparedManifest.TokenizerInfo(config.prepare().tokenizer(), tokenizer.fingerprint(), tokenizer.vocabSize(),
-            idOrNone(tokenizer::eosId), idOrNone(tokenizer::padId), idOrNone(tokenizer::bosId)),
+        new PreparedManifest.TokenizerInfo(choice.spec(), tokenizer.fingerprint(), tokenizer.vocabSize(),
+            idOrNone(tokenizer::eosId), idOrNone(tokenizer::padId), idOrNone(tokenizer::bosId), config.prepare().tokenizer(),
+            choice.reason()),
         new PreparedManifest.TemplateInfo(template.template().templateName(), template.template().fingerprint()),
         redacted, new PreparedManifest.Counts(read, kept, quarantined, truncated, reasons), splits, qfiles,
         histograms);

@@ -42,13 +42,20 @@ public record PreparedManifest(
       @JsonProperty("formats") Map<String, String> formats,
       @JsonProperty("fingerprint") String fingerprint) {}
 
+  /**
+   * @param spec the tokenizer used: {@code builtin}, a tokenizer.json or a folder holding one (loadable as it is)
+   * @param setting {@code prepare.tokenizer} as configured ({@code auto} by default)
+   * @param chosenBecause why this tokenizer, e.g. "auto: the tokenizer.json of model.path ..."
+   */
   public record TokenizerInfo(
       @JsonProperty("spec") String spec,
       @JsonProperty("fingerprint") String fingerprint,
       @JsonProperty("vocab_size") int vocabSize,
       @JsonProperty("eos_id") int eosId,
       @JsonProperty("pad_id") int padId,
-      @JsonProperty("bos_id") int bosId) {}
+      @JsonProperty("bos_id") int bosId,
+      @JsonProperty("setting") String setting,
+      @JsonProperty("chosen_because") String chosenBecause) {}
 
   public record TemplateInfo(
       @JsonProperty("name") String name,

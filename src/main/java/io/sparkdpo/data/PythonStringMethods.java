@@ -1,44 +1,29 @@
 package io.sparkdpo.data;
 
-import java.beans.FeatureDescriptor;
 import java.util.ArrayList;
 import java.util.Collection;
-import java.util.Iterator;
 import java.util.List;
 import java.util.Locale;
-import jinjava.javax.el.ELContext;
-import jinjava.javax.el.ELResolver;
 
 /**
- * Python's str methods for Jinjava. Hugging Face chat templates are written for Python's Jinja2, where
- * {@code content.startswith('x')} or {@code content.strip()} call Python string methods; Jinjava would look for
- * Java methods instead. This resolver answers those calls on strings and leaves everything else to Jinjava.
+ * Python's str methods for chat templates. Hugging Face chat templates are written for Python's Jinja2, where
+ * {@code content.startswith('x')} or {@code content.strip()} call Python string methods; {@link TemplateSandbox}
+ * answers method calls on strings from here and refuses every other (Java) method.
  */
-final class PythonStringMethods extends ELResolver {
-  @Override
-  public Object invoke(ELContext context, Object base, Object method, Class<?>[] paramTypes, Object[] params) {
-    if (!(base instanceof String s) || method == null) {
-      return null;
-    }
-    Object[] p = params == null ? new Object[0] : params;
-    Object result = call(s, method.toString(), p);
-    if (result != NOT_HANDLED) {
-      context.setPropertyResolved(true);
-      return result;
-    }
-    return null;
-  }
+final class PythonStringMethods {
+  static final Object NOT_HANDLED = new Object();
 
-  private static final Object NOT_HANDLED = new Object();
+  private PythonStringMethods() {}
 
-  private static Object call(String s, String name, Object[] p) {
+  /** The result of {@code s.name(*p)}, or {@link #NOT_HANDLED} if Python has no such str method (with these arguments). */
+  static Object call(String s, String name, Object[] p) {
     switch (name) {
       case "strip":
-        return p.length == 0 || p[0] == null ? s.strip() : stripChars(s, p[0].toString(), true, true);
+        return p.length == 0 || p[0] == null ? strip(s, true, true) : stripChars(s, p[0].toString(), true, true);
       case "lstrip":
-        return p.length == 0 || p[0] == null ? s.stripLeading() : stripChars(s, p[0].toString(), true, false);
+        return p.length == 0 || p[0] == null ? strip(s, true, false) : stripChars(s, p[0].toString(), true, false);
       case "rstrip":
-        return p.length == 0 || p[0] == null ? s.stripTrailing() : stripChars(s, p[0].toString(), false, true);
+        return p.length == 0 || p[0] == null ? strip(s, false, true) : stripChars(s, p[0].toString(), false, true);
       case "startswith":
         return p.length == 1 && anyOf(p[0], s::startsWith);
       case "endswith":
@@ -62,7 +47,7 @@ final class PythonStringMethods extends ELResolver {
       case "join":
         return p.length == 1 && p[0] instanceof Collection<?> c ? join(s, c) : NOT_HANDLED;
       case "isspace":
-        return !s.isEmpty() && s.isBlank();
+        return !s.isEmpty() && s.chars().allMatch(c -> Jinja2Whitespace.isPythonSpace((char) c));
       case "isdigit":
         return !s.isEmpty() && s.chars().allMatch(Character::isDigit);
       default:
@@ -75,6 +60,19 @@ final class PythonStringMethods extends ELResolver {
       return c.stream().anyMatch(o -> test.test(String.valueOf(o)));
     }
     return test.test(String.valueOf(arg));
+  }
+
+  /** Python's {@code str.strip()} family: Unicode whitespace as Python defines it (Java's strip() keeps NBSP). */
+  static String strip(String s, boolean left, boolean right) {
+    int b = 0;
+    int e = s.length();
+    while (left && b < e && Jinja2Whitespace.isPythonSpace(s.charAt(b))) {
+      b++;
+    }
+    while (right && e > b && Jinja2Whitespace.isPythonSpace(s.charAt(e - 1))) {
+      e--;
+    }
+    return s.substring(b, e);
   }
 
   private static String stripChars(String s, String chars, boolean left, boolean right) {
@@ -92,9 +90,17 @@ final class PythonStringMethods extends ELResolver {
   private static List<String> split(String s, Object[] p) {
     List<String> out = new ArrayList<>();
     if (p.length == 0 || p[0] == null) {
-      for (String part : s.strip().split("\\s+")) {
-        if (!part.isEmpty()) {
-          out.add(part);
+      int i = 0;
+      while (i < s.length()) {
+        while (i < s.length() && Jinja2Whitespace.isPythonSpace(s.charAt(i))) {
+          i++;
+        }
+        int start = i;
+        while (i < s.length() && !Jinja2Whitespace.isPythonSpace(s.charAt(i))) {
+          i++;
+        }
+        if (i > start) {
+          out.add(s.substring(start, i));
         }
       }
       return out;
@@ -136,36 +142,5 @@ final class PythonStringMethods extends ELResolver {
       start = !Character.isLetter(c);
     }
     return sb.toString();
-  }
-
-  // Property access is left to Jinjava's own resolvers.
-  @Override
-  public Class<?> getCommonPropertyType(ELContext context, Object base) {
-    return null;
-  }
-
-  @Override
-  public Iterator<FeatureDescriptor> getFeatureDescriptors(ELContext context, Object base) {
-    return null;
-  }
-
-  @Override
-  public Class<?> getType(ELContext context, Object base, Object property) {
-    return null;
-  }
-
-  @Override
-  public Object getValue(ELContext context, Object base, Object property) {
-    return null;
-  }
-
-  @Override
-  public boolean isReadOnly(ELContext context, Object base, Object property) {
-    return true;
-  }
-
-  @Override
-  public void setValue(ELContext context, Object base, Object property, Object value) {
-    // not ours
   }
 }

@@ -4,6 +4,7 @@ import io.sparkdpo.io.Storage;
 import java.io.Serializable;
 import java.util.List;
 import java.util.Map;
+import java.util.TreeMap;
 import java.util.concurrent.ConcurrentHashMap;
 
 /**
@@ -12,8 +13,10 @@ import java.util.concurrent.ConcurrentHashMap;
  *
  * @param name {@code hh}, {@code chatml}, {@code llama3}, {@code plain}, {@code tokenizer} or a {@code .jinja} file path
  * @param jinja the template source, or null for a built-in
+ * @param specialTokens the tokenizer's special tokens as template variables ({@code bos_token} -> its text); empty
+ *     for a built-in
  */
-public record TemplateSpec(String name, String jinja, String bosToken, String eosToken) implements Serializable {
+public record TemplateSpec(String name, String jinja, TreeMap<String, String> specialTokens) implements Serializable {
   private static final Map<TemplateSpec, ChatTemplate> CACHE = new ConcurrentHashMap<>();
 
   /**
@@ -36,7 +39,7 @@ public record TemplateSpec(String name, String jinja, String bosToken, String eo
   private static TemplateSpec choose(String setting, TextTokenizer tokenizer, Storage storage) {
     if ("auto".equals(setting)) {
       return tokenizer.chatTemplate().map(t -> jinja("tokenizer", t, tokenizer))
-          .orElse(new TemplateSpec(BuiltinTemplate.HH.templateName(), null, null, null));
+          .orElse(builtin(BuiltinTemplate.HH.templateName()));
     }
     if ("tokenizer".equals(setting)) {
       return jinja("tokenizer", tokenizer.chatTemplate().orElseThrow(() -> new IllegalArgumentException(
@@ -44,7 +47,7 @@ public record TemplateSpec(String name, String jinja, String bosToken, String eo
               + "llama3, plain or a .jinja file)")), tokenizer);
     }
     if (BuiltinTemplate.byName(setting) != null) {
-      return new TemplateSpec(setting, null, null, null);
+      return builtin(setting);
     }
     if (setting.endsWith(".jinja")) {
       if (!storage.exists(setting)) {
@@ -57,12 +60,16 @@ public record TemplateSpec(String name, String jinja, String bosToken, String eo
   }
 
   private static TemplateSpec jinja(String name, String source, TextTokenizer tokenizer) {
-    return new TemplateSpec(name, source, tokenizer.bosToken(), tokenizer.eosToken());
+    return new TemplateSpec(name, source, new TreeMap<>(tokenizer.specialTokens()));
+  }
+
+  private static TemplateSpec builtin(String name) {
+    return new TemplateSpec(name, null, new TreeMap<>());
   }
 
   /** The renderer, created once per JVM. */
   public ChatTemplate template() {
     return CACHE.computeIfAbsent(this, s -> s.jinja == null ? BuiltinTemplate.byName(s.name)
-        : new JinjaChatTemplate(s.name, s.jinja, s.bosToken, s.eosToken));
+        : new JinjaChatTemplate(s.name, s.jinja, s.specialTokens));
   }
 }

@@ -18,12 +18,17 @@ import java.util.concurrent.ConcurrentHashMap;
 /**
  * A Hugging Face tokenizer (DJL's binding of the Rust {@code tokenizers}) plus what {@code tokenizer_config.json}
  * says about special tokens and the chat template. Encoding never adds special tokens, truncates or pads: the
- * prepare stage decides all of that itself. One instance per tokenizer per JVM ({@link #of}), since executors
+ * prepare stage decides all of that itself. As TRL tokenizes apply_chat_template output with
+ * {@code add_special_tokens=False}, the only BOS in prepared ids is the one a template writes as {@code bos_token}
+ * text, even for tokenizers whose post-processor prepends one (Llama 3's TemplateProcessing). One instance per tokenizer per JVM ({@link #of}), since executors
  * prepare many partitions with the same tokenizer.
  */
 public final class TextTokenizer {
   private static final ObjectMapper JSON = new ObjectMapper();
   private static final Map<String, TextTokenizer> CACHE = new ConcurrentHashMap<>();
+  /** The special tokens transformers passes to chat templates (its special_tokens_map), when set. */
+  private static final List<String> SPECIAL_TOKEN_KEYS = List.of("bos_token", "eos_token", "unk_token", "sep_token",
+      "pad_token", "cls_token", "mask_token");
 
   private final TokenizerFiles files;
   private final String fingerprint;
@@ -34,6 +39,7 @@ public final class TextTokenizer {
   private final String eosToken;
   private final String padToken;
   private final String chatTemplate;
+  private final Map<String, String> specialTokens;
 
   private TextTokenizer(TokenizerFiles files) {
     this.files = files;
@@ -50,6 +56,14 @@ public final class TextTokenizer {
     this.bosToken = tokenText(config.get("bos_token"));
     this.eosToken = tokenText(config.get("eos_token"));
     this.padToken = tokenText(config.get("pad_token"));
+    Map<String, String> specials = new java.util.TreeMap<>();
+    for (String key : SPECIAL_TOKEN_KEYS) {
+      String text = tokenText(config.get(key));
+      if (text != null) {
+        specials.put(key, text);
+      }
+    }
+    this.specialTokens = java.util.Collections.unmodifiableMap(specials);
     this.chatTemplate = files.chatTemplateJinja() != null
         ? new String(files.chatTemplateJinja(), StandardCharsets.UTF_8) : chatTemplate(config.get("chat_template"));
     Map<String, String> options = new HashMap<>();
@@ -151,7 +165,16 @@ public final class TextTokenizer {
     return Optional.ofNullable(chatTemplate);
   }
 
-  /** Special-token text for chat templates ({@code bos_token}, {@code eos_token}); empty if undefined. */
+  /**
+   * tokenizer_config.json's special tokens that are set, by their template variable name ({@code bos_token},
+   * {@code eos_token}, {@code unk_token}, {@code sep_token}, {@code pad_token}, {@code cls_token},
+   * {@code mask_token}): what transformers passes to a chat template. An unset one is undefined in the template.
+   */
+  public Map<String, String> specialTokens() {
+    return specialTokens;
+  }
+
+  /** Special-token text ({@code bos_token}, {@code eos_token}); empty if undefined. */
   public String bosToken() {
     return bosToken == null ? "" : bosToken;
   }

@@ -116,7 +116,7 @@ class ConfigLoaderTest {
     assertFalse(printed.contains("AKIAEXAMPLEKEY"), printed);
     assertFalse(printed.contains("other-s3cret"), printed);
     assertTrue(printed.contains("***redacted***"), printed);
-    assertTrue(printed.contains("tokenizer: builtin"), printed);
+    assertTrue(printed.contains("tokenizer: auto"), printed);
     assertTrue(ConfigLoader.isSecretKey("session_token"));
     assertTrue(ConfigLoader.isSecretKey("fs.s3a.session.token"));
     assertTrue(ConfigLoader.isSecretKey("fs.s3a.access.key"));

@@ -8,6 +8,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import io.sparkdpo.io.Storage;
 import java.nio.file.Path;
 import java.util.List;
+import java.util.Map;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -48,7 +49,7 @@ class ChatTemplateTest {
   void builtinPlainRendersLikeTheShippedPlainJinjaTemplate() throws Exception {
     // The pipeline's continuation pairs used conf/templates/plain.jinja before `plain` was built in.
     String source = java.nio.file.Files.readString(java.nio.file.Path.of("conf/templates/plain.jinja"));
-    ChatTemplate jinja = new JinjaChatTemplate("conf/templates/plain.jinja", source, "", "");
+    ChatTemplate jinja = new JinjaChatTemplate("conf/templates/plain.jinja", source, Map.of());
     List<Turn> prefix = List.of(Turn.user("Call me Ishmael. Some years"));
     assertEquals("Call me Ishmael. Some years", BuiltinTemplate.PLAIN.renderPrompt(prefix));
     assertEquals(jinja.renderPrompt(prefix), BuiltinTemplate.PLAIN.renderPrompt(prefix));
@@ -60,7 +61,7 @@ class ChatTemplateTest {
 
   @Test
   void jinjaChatmlTemplateAgreesWithTheBuiltinChatml() throws BadRow {
-    ChatTemplate jinja = new JinjaChatTemplate("tokenizer", CHATML_JINJA, "", "<|im_end|>");
+    ChatTemplate jinja = new JinjaChatTemplate("tokenizer", CHATML_JINJA, Map.of("eos_token", "<|im_end|>"));
     assertEquals(BuiltinTemplate.CHATML.renderPrompt(CONVERSATION), jinja.renderPrompt(CONVERSATION));
     assertEquals(BuiltinTemplate.CHATML.renderResponse(CONVERSATION, "4"), jinja.renderResponse(CONVERSATION, "4"));
   }
@@ -72,7 +73,7 @@ class ChatTemplateTest {
         + "{% if message['content'].startswith('#') %}[heading]{% endif %}"
         + "{{ '<|' + message['role'] + '|>\\n' + message['content'].strip() + eos_token }}{% endfor %}"
         + "{% if add_generation_prompt %}{{ '<|assistant|>\\n' }}{% endif %}";
-    ChatTemplate t = new JinjaChatTemplate("tokenizer", zephyrLike, "<s>", "</s>");
+    ChatTemplate t = new JinjaChatTemplate("tokenizer", zephyrLike, Map.of("bos_token", "<s>", "eos_token", "</s>"));
     assertEquals("<s><|user|>\n# Hi</s><|assistant|>\n", t.renderPrompt(List.of(Turn.user(" # Hi ")))
         .replace("[heading]", ""));
     assertEquals("<s>[heading]<|user|>\n#x</s><|assistant|>\n", t.renderPrompt(List.of(Turn.user("#x"))));
@@ -84,14 +85,15 @@ class ChatTemplateTest {
 
   @Test
   void jinjaTemplatesCannotReadFilesOrReachJavaClasses() {
-    ChatTemplate t = new JinjaChatTemplate("evil", "{% include '/etc/passwd' %}", "", "");
+    ChatTemplate t = new JinjaChatTemplate("evil", "{% include '/etc/passwd' %}", Map.of());
     BadRow e = assertThrows(BadRow.class, () -> t.renderPrompt(List.of(Turn.user("x"))));
     assertEquals(QuarantineReason.TEMPLATE_ERROR, e.reason());
     assertTrue(e.detail().contains("may not include or import"), e.detail());
     ChatTemplate reflect = new JinjaChatTemplate("evil",
-        "{{ messages[0].content.getClass().forName('java.lang.Runtime') }}", "", "");
+        "{{ messages[0].content.getClass().forName('java.lang.Runtime') }}", Map.of());
     BadRow r = assertThrows(BadRow.class, () -> reflect.renderPrompt(List.of(Turn.user("x"))));
-    assertTrue(r.detail().contains("Cannot find method 'getClass'"), r.detail());
+    assertEquals("chat template failed: chat templates may not call 'getClass' on a str (only Python's str methods "
+        + "and dict.get/items/keys/values are available)", r.detail());
   }
 
   @Test
@@ -101,7 +103,7 @@ class ChatTemplateTest {
     TemplateSpec a = TemplateSpec.resolve("auto", with, Storage.local());
     assertEquals("tokenizer", a.template().templateName());
     assertEquals(CHATML_JINJA, a.jinja());
-    assertEquals("<|endoftext|>", a.eosToken());
+    assertEquals("<|endoftext|>", a.specialTokens().get("eos_token"));
     TemplateSpec b = TemplateSpec.resolve("auto", without, Storage.local());
     assertEquals(BuiltinTemplate.HH, b.template());
     assertNotEquals(a.template().fingerprint(), b.template().fingerprint());
@@ -114,8 +116,8 @@ class ChatTemplateTest {
   @Test
   void aTemplateThatCannotRenderAnyConversationFailsTheJobNotEveryRow() throws Exception {
     TextTokenizer tok = TextTokenizer.load(ByteTokenizer.write(dir.resolve("t"), null).toString(), Storage.local());
-    Path file = dir.resolve("assistant-mask.jinja");
-    java.nio.file.Files.writeString(file, "{% for m in messages %}{% generation %}{{ m['content'] }}{% endgeneration %}{% endfor %}");
+    Path file = dir.resolve("reversed.jinja"); // Jinjava cannot parse a slice with a step: refused, not misread
+    java.nio.file.Files.writeString(file, "{% for m in messages[::-1] %}{{ m['content'] }}{% endfor %}");
     IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
         () -> TemplateSpec.resolve(file.toString(), tok, Storage.local()));
     assertTrue(e.getMessage().startsWith("prepare.template: '" + file + "' cannot render a one-turn conversation: "),

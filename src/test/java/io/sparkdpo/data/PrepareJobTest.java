@@ -349,6 +349,36 @@ class PrepareJobTest {
   }
 
   @Test
+  void autoTokenizerIsTheModelFoldersOwnAndASmallerModelVocabularyFailsBeforeAnySparkJob() throws IOException {
+    Path input = write(dir.resolve("in/pairs.jsonl"), List.of(hh("Hi", "Hello!", "Go away.")));
+    Path model = ByteTokenizer.write(dir.resolve("model"), null);
+    Files.writeString(model.resolve("config.json"), "{\"model_type\": \"llama\", \"vocab_size\": 258}");
+    PreparedManifest m = prepare(config("prepare.tokenizer=auto", "model.path=" + model), dir.resolve("out"), input)
+        .manifest();
+    assertEquals(model.toString(), m.tokenizer().spec());
+    assertEquals("auto", m.tokenizer().setting());
+    assertEquals("auto: the tokenizer.json of model.path " + model, m.tokenizer().chosenBecause());
+    assertEquals(258, m.tokenizer().vocabSize());
+    PreparedPair pair = shard(dir.resolve("out"), "train/shard-00000.parquet").get(0);
+    assertEquals(pair.promptText().length(), pair.promptLen()); // one id per byte: the model folder's tokenizer
+    assertEquals('\n' + 2, pair.promptIds()[0]);
+
+    PreparedManifest builtin = prepare(config("prepare.tokenizer=auto"), dir.resolve("out-builtin"), input).manifest();
+    assertEquals("builtin", builtin.tokenizer().spec());
+    assertEquals(4096, builtin.tokenizer().vocabSize());
+
+    // The built-in tokenizer (4096 ids) for a model with 258 embeddings: refused on the driver, naming both.
+    long jobsBefore = spark.sparkContext().statusTracker().getJobIdsForGroup(null).length;
+    IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> prepare(
+        config("prepare.tokenizer=builtin", "model.path=" + model), dir.resolve("out-mismatch"), input));
+    assertEquals("tokenizer 'builtin' has 4096 token ids, but model " + model + " (config.json vocab_size 258) has "
+        + "embeddings for only 258: prepared ids could overflow the embedding. Use the model's own tokenizer "
+        + "(prepare.tokenizer=auto or " + model + ") or the model this tokenizer belongs to", e.getMessage());
+    assertEquals(jobsBefore, spark.sparkContext().statusTracker().getJobIdsForGroup(null).length);
+    assertFalse(Files.exists(dir.resolve("out-mismatch")));
+  }
+
+  @Test
   void anInputOfOnlyBadRowsGivesEmptyShardsAndAFullQuarantineNotAFailure() throws IOException {
     Path file = write(dir.resolve("in/bad.jsonl"), List.of("not json", "{\"chosen\": 1, \"rejected\": 2}", "[]"));
     Files.writeString(dir.resolve("in/empty.jsonl"), "");

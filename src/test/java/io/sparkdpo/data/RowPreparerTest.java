@@ -147,7 +147,7 @@ class RowPreparerTest {
   @Test
   void pairIdIsAContentHashAndTheSplitFollowsThePrompt() {
     TokenizerFiles files = TokenizerFiles.read(ByteTokenizer.write(dir.resolve("tok"), null).toString(), Storage.local());
-    RowPreparer half = new RowPreparer(new PrepareSpec(files, new TemplateSpec("hh", null, null, null),
+    RowPreparer half = new RowPreparer(new PrepareSpec(files, new TemplateSpec("hh", null, new java.util.TreeMap<>()),
         new Truncation(64, 16, true, false), true, 0.5, 42, Format.AUTO, Map.of()));
     List<RawRecord> rows = new ArrayList<>();
     for (int i = 0; i < 400; i++) {
