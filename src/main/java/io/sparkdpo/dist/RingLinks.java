@@ -24,7 +24,7 @@ import java.util.concurrent.TimeUnit;
  * <p>{@link #onRankZero} is the one exchange that is not held to the I/O timeout: rank 0 works alone
  * (a checkpoint) while the others wait. It sends a keepalive frame (a header) every
  * {@link RingOptions#keepaliveInterval()} from a second thread, each rank forwards every frame to its
- * right, and a DONE frame ends the wait once it has come round to rank 0. A waiting rank fails when
+ * right (the last rank only DONE), and a DONE frame ends the wait once it has come round to rank 0. A waiting rank fails when
  * no frame arrives for the I/O timeout (rank 0 frozen or its host gone: a dead process closes its
  * connections and is noticed at once) or when rank 0 is not done within the rank-0 timeout.
  */
@@ -136,9 +136,10 @@ final class RingLinks implements AutoCloseable {
     long deadline = System.nanoTime() + ioTimeoutNanos;
     writeFully(unfinished, deadline, progress);
     writeFully(frame(seq, DONE), deadline, progress);
-    // The ring has passed DONE round once every rank has had it: then rank 0 goes on as well.
-    while (readFrame(seq, Long.MAX_VALUE, progress) != DONE) {
-      continue;
+    // DONE has come round once every rank has had it: then rank 0 goes on as well.
+    if (readFrame(seq, Long.MAX_VALUE, progress) != DONE) {
+      throw progress.fail(leftRank(), "protocol error: rank " + leftRank() + " at " + leftAddress
+          + " passed a keepalive back to rank 0", null);
     }
   }
 
@@ -146,7 +147,10 @@ final class RingLinks implements AutoCloseable {
     long limit = System.nanoTime() + rankZeroTimeoutNanos;
     for (;;) {
       long kind = readFrame(seq, limit, progress);
-      writeFully(headerIn, System.nanoTime() + ioTimeoutNanos, progress);
+      // Rank 0 needs no keepalives: the last rank passes it DONE only, so nothing piles up in its socket.
+      if (kind == DONE || rightRank() != 0) {
+        writeFully(headerIn, System.nanoTime() + ioTimeoutNanos, progress);
+      }
       if (kind == DONE) {
         return;
       }
