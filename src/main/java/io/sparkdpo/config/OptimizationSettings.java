@@ -58,6 +58,23 @@ public interface OptimizationSettings {
 
   String outputDir();
 
+  /** Capacity of one gradient all-reduce bucket in MiB (PyTorch DDP's {@code bucket_cap_mb}). */
+  double allreduceBucketMb();
+
+  /** Longest a worker joining the ring waits for its neighbours, in seconds. */
+  int ringConnectTimeoutS();
+
+  /** Longest a collective waits with no byte (or keepalive) moving before it fails, in seconds. */
+  int ringIoTimeoutS();
+
+  /** Longest the other workers wait for rank 0 to verify or write a checkpoint, in seconds. */
+  int saveTimeoutS();
+
+  /** {@link #allreduceBucketMb()} in bytes. */
+  default long allreduceBucketBytes() {
+    return (long) (allreduceBucketMb() * (1 << 20));
+  }
+
   /** Range checks of the shared keys; each problem names {@code prefix.key}. */
   default void validateOptimization(String prefix, Violations v) {
     v.positive(prefix + ".learning_rate", learningRate());
@@ -85,5 +102,12 @@ public interface OptimizationSettings {
     v.positive(prefix + ".workers", workers());
     v.positive(prefix + ".max_attempts", maxAttempts());
     v.notBlank(prefix + ".output_dir", outputDir());
+    double bucketBytes = allreduceBucketMb() * (1 << 20);
+    v.require(bucketBytes >= Float.BYTES && bucketBytes <= Integer.MAX_VALUE, prefix + ".allreduce_bucket_mb",
+        "must hold at least one float and less than 2048 MiB", allreduceBucketMb());
+    v.positive(prefix + ".ring_connect_timeout_s", ringConnectTimeoutS());
+    v.positive(prefix + ".ring_io_timeout_s", ringIoTimeoutS());
+    v.require(saveTimeoutS() >= ringIoTimeoutS(), prefix + ".save_timeout_s",
+        "must be at least ring_io_timeout_s (" + ringIoTimeoutS() + ")", saveTimeoutS());
   }
 }

@@ -29,7 +29,11 @@ public record SftSettings(
     int maxAttempts,
     String outputDir,
     boolean completionOnlyLoss,
-    int blockSize) implements Validated, OptimizationSettings {
+    int blockSize,
+    double allreduceBucketMb,
+    int ringConnectTimeoutS,
+    int ringIoTimeoutS,
+    int saveTimeoutS) implements Validated, OptimizationSettings {
 
   @Override
   public void validate(String prefix, Violations v) {

@@ -32,7 +32,11 @@ public record TrainSettings(
     String outputDir,
     ReferenceMode referenceMode,
     int checksumSteps,
-    FaultInjectionSettings faultInjection) implements Validated, OptimizationSettings {
+    FaultInjectionSettings faultInjection,
+    double allreduceBucketMb,
+    int ringConnectTimeoutS,
+    int ringIoTimeoutS,
+    int saveTimeoutS) implements Validated, OptimizationSettings {
 
   /** DPO loss variants with TRL's names. */
   public enum LossType {

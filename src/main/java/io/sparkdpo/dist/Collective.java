@@ -10,7 +10,8 @@ enum Collective {
   ALL_GATHER("allGather"),
   BROADCAST_BYTES("broadcast(byte[])"),
   BROADCAST_FLOATS("broadcast(FloatBuffer)"),
-  BARRIER("barrier");
+  BARRIER("barrier"),
+  ON_RANK_ZERO("onRankZero");
 
   private final String displayName;
 

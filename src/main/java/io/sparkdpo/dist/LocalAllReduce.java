@@ -56,6 +56,13 @@ public final class LocalAllReduce implements AllReduce {
   }
 
   @Override
+  public void onRankZero(Work work) throws Exception {
+    Objects.requireNonNull(work, "rank 0 must pass its work");
+    ensureOpen();
+    work.run();
+  }
+
+  @Override
   public void close() {
     closed = true;
   }

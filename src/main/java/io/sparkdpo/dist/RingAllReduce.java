@@ -189,6 +189,18 @@ public final class RingAllReduce implements AllReduce {
   }
 
   @Override
+  public void onRankZero(Work work) throws Exception {
+    if (rank == 0) {
+      Objects.requireNonNull(work, "rank 0 must pass its work");
+    }
+    if (skip()) {
+      work.run();
+      return;
+    }
+    links.onRankZero(work);
+  }
+
+  @Override
   public void close() {
     closed = true;
     if (links != null) {

@@ -9,6 +9,7 @@ import java.nio.channels.ClosedSelectorException;
 import java.nio.channels.SelectionKey;
 import java.nio.channels.Selector;
 import java.nio.channels.SocketChannel;
+import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
 
 /**
@@ -19,11 +20,21 @@ import java.util.concurrent.TimeUnit;
  * checks against its own call. Any failure closes both connections at once: the neighbours then see
  * end-of-stream and fail in turn, so a broken ring fails everywhere in milliseconds instead of each
  * rank waiting out its timeout.
+ *
+ * <p>{@link #onRankZero} is the one exchange that is not held to the I/O timeout: rank 0 works alone
+ * (a checkpoint) while the others wait. It sends a keepalive frame (a header) every
+ * {@link RingOptions#keepaliveInterval()} from a second thread, each rank forwards every frame to its
+ * right (the last rank only DONE), and a DONE frame ends the wait once it has come round to rank 0. A waiting rank fails when
+ * no frame arrives for the I/O timeout (rank 0 frozen or its host gone: a dead process closes its
+ * connections and is noticed at once) or when rank 0 is not done within the rank-0 timeout.
  */
 final class RingLinks implements AutoCloseable {
 
   private static final int MAGIC = 0x5344504F; // "SDPO"
   private static final int HEADER_BYTES = 24;
+  /** Frame kinds of {@link Collective#ON_RANK_ZERO}, in the header's size field. */
+  private static final long KEEPALIVE = 0;
+  private static final long DONE = 1;
 
   private final int rank;
   private final int worldSize;
@@ -35,6 +46,8 @@ final class RingLinks implements AutoCloseable {
   private final SelectionKey leftKey;
   private final SelectionKey rightKey;
   private final long ioTimeoutNanos;
+  private final long rankZeroTimeoutNanos;
+  private final long keepaliveNanos;
   private final ByteBuffer headerOut = ByteBuffer.allocateDirect(HEADER_BYTES).order(ByteOrder.LITTLE_ENDIAN);
   private final ByteBuffer headerIn = ByteBuffer.allocateDirect(HEADER_BYTES).order(ByteOrder.LITTLE_ENDIAN);
   private final ByteBuffer probe = ByteBuffer.allocate(64);
@@ -57,6 +70,8 @@ final class RingLinks implements AutoCloseable {
     this.leftAddress = leftAddress;
     this.rightAddress = rightAddress;
     this.ioTimeoutNanos = options.ioTimeout().toNanos();
+    this.rankZeroTimeoutNanos = options.rankZeroTimeout().toNanos();
+    this.keepaliveNanos = options.keepaliveInterval().toNanos();
     left.configureBlocking(false);
     right.configureBlocking(false);
     this.selector = Selector.open();
@@ -79,6 +94,131 @@ final class RingLinks implements AutoCloseable {
    * @throws CollectiveException naming the peer when a connection fails, closes or stalls
    */
   void run(Collective collective, long size, RingTransfer transfer) {
+    long seq = begin(collective);
+    try {
+      pump(collective, seq, size, transfer);
+    } catch (RuntimeException e) {
+      failure = e;
+      close();
+      throw e;
+    }
+  }
+
+  /** See {@link AllReduce#onRankZero}; the protocol is in the class comment. */
+  void onRankZero(AllReduce.Work work) throws Exception {
+    long seq = begin(Collective.ON_RANK_ZERO);
+    Progress progress = new Progress(Collective.ON_RANK_ZERO, seq);
+    try {
+      if (rank == 0) {
+        workAlone(work, seq, progress);
+      } else {
+        relayUntilDone(seq, progress);
+      }
+    } catch (RuntimeException e) {
+      failure = e;
+      close();
+      throw e;
+    }
+  }
+
+  private void workAlone(AllReduce.Work work, long seq, Progress progress) throws Exception {
+    Keepalive keepalive = new Keepalive(frame(seq, KEEPALIVE), progress);
+    try {
+      work.run();
+    } catch (Exception | Error e) {
+      keepalive.stop();
+      // Closing makes the waiting ranks fail now rather than at a timeout.
+      failure = progress.fail(-1, "rank 0's work failed: " + e, e);
+      close();
+      throw e;
+    }
+    ByteBuffer unfinished = keepalive.stop();
+    long deadline = System.nanoTime() + ioTimeoutNanos;
+    writeFully(unfinished, deadline, progress);
+    writeFully(frame(seq, DONE), deadline, progress);
+    // DONE has come round once every rank has had it: then rank 0 goes on as well.
+    if (readFrame(seq, Long.MAX_VALUE, progress) != DONE) {
+      throw progress.fail(leftRank(), "protocol error: rank " + leftRank() + " at " + leftAddress
+          + " passed a keepalive back to rank 0", null);
+    }
+  }
+
+  private void relayUntilDone(long seq, Progress progress) {
+    long limit = System.nanoTime() + rankZeroTimeoutNanos;
+    for (;;) {
+      long kind = readFrame(seq, limit, progress);
+      // Rank 0 needs no keepalives: the last rank passes it DONE only, so nothing piles up in its socket.
+      if (kind == DONE || rightRank() != 0) {
+        writeFully(headerIn, System.nanoTime() + ioTimeoutNanos, progress);
+      }
+      if (kind == DONE) {
+        return;
+      }
+    }
+  }
+
+  /**
+   * Reads one frame of this {@link Collective#ON_RANK_ZERO} into {@code headerIn} (left ready to
+   * forward) and returns its kind. Fails when none arrives within the I/O timeout, or by {@code limit}.
+   */
+  private long readFrame(long seq, long limit, Progress progress) {
+    long deadline = Math.min(limit, System.nanoTime() + ioTimeoutNanos);
+    headerIn.clear();
+    while (headerIn.hasRemaining()) {
+      if (read(headerIn, progress) == 0 && !await(false, true, deadline, progress)) {
+        throw frameTimeout(deadline == limit, progress);
+      }
+    }
+    headerIn.flip();
+    int magic = headerIn.getInt();
+    Collective theirs = Collective.fromWire(headerIn.getInt());
+    long theirSeq = headerIn.getLong();
+    long kind = headerIn.getLong();
+    headerIn.rewind();
+    String peer = "rank " + leftRank() + " at " + leftAddress;
+    if (magic != MAGIC || theirs == null || (theirs == Collective.ON_RANK_ZERO && kind != KEEPALIVE && kind != DONE)) {
+      throw progress.fail(leftRank(), "protocol error: " + peer + " sent an unreadable frame", null);
+    }
+    if (theirs != Collective.ON_RANK_ZERO || theirSeq != seq) {
+      throw progress.fail(leftRank(), "ranks disagree: " + peer + " is in " + theirs.displayName() + " #"
+          + theirSeq + ", this rank in " + Collective.ON_RANK_ZERO.displayName() + " #" + seq
+          + " (every rank must call the same collectives in the same order)", null);
+    }
+    return kind;
+  }
+
+  private CollectiveException frameTimeout(boolean atLimit, Progress progress) {
+    if (rank == 0) {
+      return progress.fail(leftRank(), "the end of rank 0's work did not come round the ring from rank "
+          + leftRank() + " at " + leftAddress + " within " + TimeUnit.NANOSECONDS.toMillis(ioTimeoutNanos)
+          + " ms (a rank stopped responding)", null);
+    }
+    if (atLimit) {
+      return progress.fail(0, "rank 0 kept sending keepalives but did not finish its work alone (verifying or "
+          + "writing a checkpoint) within " + TimeUnit.NANOSECONDS.toSeconds(rankZeroTimeoutNanos)
+          + " s, the rank-0 timeout (save_timeout_s)", null);
+    }
+    return progress.fail(leftRank(), "no keepalive from rank " + leftRank() + " at " + leftAddress + " for "
+        + TimeUnit.NANOSECONDS.toMillis(ioTimeoutNanos) + " ms while rank 0 works alone (rank 0, or a rank"
+        + " between, stopped responding)", null);
+  }
+
+  private void writeFully(ByteBuffer out, long deadline, Progress progress) {
+    while (out.hasRemaining()) {
+      if (write(out, progress) == 0 && !await(true, false, deadline, progress)) {
+        throw timeout(true, false, progress);
+      }
+    }
+  }
+
+  private static ByteBuffer frame(long seq, long kind) {
+    ByteBuffer b = ByteBuffer.allocate(HEADER_BYTES).order(ByteOrder.LITTLE_ENDIAN);
+    b.putInt(MAGIC).putInt(Collective.ON_RANK_ZERO.ordinal()).putLong(seq).putLong(kind).flip();
+    return b;
+  }
+
+  /** Checks that the group is usable and numbers the next collective. */
+  private long begin(Collective collective) {
     if (closed && failure == null) {
       throw new IllegalStateException("the all-reduce group is closed");
     }
@@ -87,13 +227,7 @@ final class RingLinks implements AutoCloseable {
       throw new CollectiveException(where(collective, seq)
           + "the ring is broken by an earlier failure: " + failure.getMessage(), -1, failure);
     }
-    try {
-      pump(collective, seq, size, transfer);
-    } catch (RuntimeException e) {
-      failure = e;
-      close();
-      throw e;
-    }
+    return seq;
   }
 
   private void pump(Collective collective, long seq, long size, RingTransfer transfer) {
@@ -143,8 +277,8 @@ final class RingLinks implements AutoCloseable {
       }
       if (moved) {
         lastProgress = System.nanoTime();
-      } else {
-        await(out != null, in != null, lastProgress, progress);
+      } else if (!await(out != null, in != null, lastProgress + ioTimeoutNanos, progress)) {
+        throw timeout(out != null, in != null, progress);
       }
     }
   }
@@ -181,11 +315,14 @@ final class RingLinks implements AutoCloseable {
     return n;
   }
 
-  /** Waits until a channel is ready, watching the right link for an early close as well. */
-  private void await(boolean wantWrite, boolean wantRead, long lastProgress, Progress progress) {
-    long remaining = lastProgress + ioTimeoutNanos - System.nanoTime();
+  /**
+   * Waits until a channel is ready, watching the right link for an early close as well; false once
+   * {@code deadline} (a {@link System#nanoTime()}) has passed.
+   */
+  private boolean await(boolean wantWrite, boolean wantRead, long deadline, Progress progress) {
+    long remaining = deadline - System.nanoTime();
     if (remaining <= 0) {
-      throw timeout(wantWrite, wantRead, progress);
+      return false;
     }
     if (Thread.currentThread().isInterrupted()) {
       throw progress.fail(-1, "interrupted", null);
@@ -204,6 +341,7 @@ final class RingLinks implements AutoCloseable {
     } catch (IOException e) {
       throw progress.fail(-1, "selector failed: " + e.getMessage(), e);
     }
+    return true;
   }
 
   /**
@@ -293,6 +431,58 @@ final class RingLinks implements AutoCloseable {
       c.close();
     } catch (Exception ignored) {
       // Closing is best effort: the peer learns of it either way.
+    }
+  }
+
+  /**
+   * Rank 0's keepalives while it works alone: a frame every keepalive interval, written from its own
+   * thread (the rank's thread is busy with the work and does not touch the links meanwhile).
+   */
+  private final class Keepalive {
+    private final ByteBuffer frame;
+    private final Progress progress;
+    private final CountDownLatch stopped = new CountDownLatch(1);
+    private final Thread thread;
+    private volatile CollectiveException error;
+
+    Keepalive(ByteBuffer frame, Progress progress) {
+      this.frame = frame;
+      this.progress = progress;
+      this.thread = new Thread(this::beat, "ring-keepalive-rank-" + rank);
+      thread.setDaemon(true);
+      thread.start();
+    }
+
+    private void beat() {
+      try {
+        // Never interrupted: an interrupt during a channel write would close the channel.
+        while (!stopped.await(keepaliveNanos, TimeUnit.NANOSECONDS)) {
+          if (!frame.hasRemaining()) {
+            frame.rewind();
+          }
+          right.write(frame); // non-blocking; a partial frame is finished on the next beat or by stop()
+        }
+      } catch (IOException e) {
+        error = progress.fail(rightRank(), "sending a keepalive to rank " + rightRank() + " at " + rightAddress
+            + " failed (" + e.getMessage() + "): that rank died or closed its connection", e);
+      } catch (InterruptedException e) {
+        Thread.currentThread().interrupt();
+      }
+    }
+
+    /** Stops the beat; returns what is left of a frame it was writing (the caller finishes it). */
+    ByteBuffer stop() {
+      stopped.countDown();
+      try {
+        thread.join();
+      } catch (InterruptedException e) {
+        Thread.currentThread().interrupt();
+        throw progress.fail(-1, "interrupted", e);
+      }
+      if (error != null) {
+        throw error;
+      }
+      return frame.position() == 0 ? frame.limit(0) : frame;
     }
   }
 

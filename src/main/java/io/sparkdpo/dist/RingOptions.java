@@ -11,17 +11,22 @@ import java.util.Objects;
  * @param socketBufferBytes SO_SNDBUF and SO_RCVBUF of every ring socket; 0 keeps the kernel's
  *     auto-tuning. Linux caps it at net.core.[rw]mem_max.
  * @param ioTimeout longest a collective waits with no byte moving before it fails; must exceed the
- *     largest skew between ranks entering a collective (a checkpoint written by rank 0, say)
+ *     largest skew between ranks entering a collective, except work rank 0 does alone through
+ *     {@link AllReduce#onRankZero}, which keepalives cover
  * @param connectTimeout how long joining the ring may take, while peers come up
+ * @param rankZeroTimeout longest the other ranks wait for {@link AllReduce#onRankZero} work (verifying,
+ *     writing a checkpoint), as long as rank 0's keepalives arrive; at least {@code ioTimeout}
  * @param session identifies one group (a job and attempt); handshakes from another session are
  *     refused, so a straggler of a failed attempt cannot join a new ring
  */
 public record RingOptions(
     int chunkBytes, int socketBufferBytes, Duration ioTimeout, Duration connectTimeout,
-    long session) {
+    Duration rankZeroTimeout, long session) {
 
   public static final int DEFAULT_CHUNK_BYTES = 1 << 20;
   public static final int DEFAULT_SOCKET_BUFFER_BYTES = 4 << 20;
+  /** The longest pause between keepalives; shorter I/O timeouts get 4 per timeout. */
+  static final Duration MAX_KEEPALIVE_INTERVAL = Duration.ofSeconds(5);
 
   public RingOptions {
     if (chunkBytes < 8 || chunkBytes % 8 != 0) {
@@ -34,32 +39,50 @@ public record RingOptions(
     }
     requirePositive(ioTimeout, "ioTimeout");
     requirePositive(connectTimeout, "connectTimeout");
+    requirePositive(rankZeroTimeout, "rankZeroTimeout");
+    if (rankZeroTimeout.compareTo(ioTimeout) < 0) {
+      throw new IllegalArgumentException("rankZeroTimeout (" + rankZeroTimeout
+          + ") must be at least ioTimeout (" + ioTimeout + ")");
+    }
   }
 
-  /** 1 MiB chunks, 4 MiB socket buffers, 5 min I/O timeout, 2 min to join, session 0. */
+  /** 1 MiB chunks, 4 MiB socket buffers, 5 min I/O timeout, 2 min to join, 1 h for rank 0's work, session 0. */
   public static RingOptions defaults() {
     return new RingOptions(DEFAULT_CHUNK_BYTES, DEFAULT_SOCKET_BUFFER_BYTES,
-        Duration.ofMinutes(5), Duration.ofMinutes(2), 0L);
+        Duration.ofMinutes(5), Duration.ofMinutes(2), Duration.ofHours(1), 0L);
   }
 
   public RingOptions withChunkBytes(int value) {
-    return new RingOptions(value, socketBufferBytes, ioTimeout, connectTimeout, session);
+    return new RingOptions(value, socketBufferBytes, ioTimeout, connectTimeout, rankZeroTimeout, session);
   }
 
   public RingOptions withSocketBufferBytes(int value) {
-    return new RingOptions(chunkBytes, value, ioTimeout, connectTimeout, session);
+    return new RingOptions(chunkBytes, value, ioTimeout, connectTimeout, rankZeroTimeout, session);
   }
 
+  /** Also raises {@link #rankZeroTimeout()} to {@code value} if it was shorter. */
   public RingOptions withIoTimeout(Duration value) {
-    return new RingOptions(chunkBytes, socketBufferBytes, value, connectTimeout, session);
+    Duration rankZero = rankZeroTimeout.compareTo(value) < 0 ? value : rankZeroTimeout;
+    return new RingOptions(chunkBytes, socketBufferBytes, value, connectTimeout, rankZero, session);
   }
 
   public RingOptions withConnectTimeout(Duration value) {
-    return new RingOptions(chunkBytes, socketBufferBytes, ioTimeout, value, session);
+    return new RingOptions(chunkBytes, socketBufferBytes, ioTimeout, value, rankZeroTimeout, session);
+  }
+
+  public RingOptions withRankZeroTimeout(Duration value) {
+    return new RingOptions(chunkBytes, socketBufferBytes, ioTimeout, connectTimeout, value, session);
   }
 
   public RingOptions withSession(long value) {
-    return new RingOptions(chunkBytes, socketBufferBytes, ioTimeout, connectTimeout, value);
+    return new RingOptions(chunkBytes, socketBufferBytes, ioTimeout, connectTimeout, rankZeroTimeout, value);
+  }
+
+  /** How often rank 0 sends a keepalive while it works alone: 4 per I/O timeout, at most every 5 s. */
+  Duration keepaliveInterval() {
+    Duration quarter = ioTimeout.dividedBy(4);
+    Duration interval = quarter.compareTo(MAX_KEEPALIVE_INTERVAL) < 0 ? quarter : MAX_KEEPALIVE_INTERVAL;
+    return interval.isZero() ? Duration.ofMillis(1) : interval;
   }
 
   private static void requirePositive(Duration d, String name) {

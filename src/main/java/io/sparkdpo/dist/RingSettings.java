@@ -1,23 +1,34 @@
 package io.sparkdpo.dist;
 
+import io.sparkdpo.config.OptimizationSettings;
 import java.io.Serializable;
 import java.time.Duration;
 
 /** The serialisable part of {@link RingOptions}, shipped to the tasks; the session is set per stage attempt. */
-public record RingSettings(int chunkBytes, int socketBufferBytes, long ioTimeoutMillis, long connectTimeoutMillis)
-    implements Serializable {
+public record RingSettings(int chunkBytes, int socketBufferBytes, long ioTimeoutMillis, long connectTimeoutMillis,
+    long rankZeroTimeoutMillis) implements Serializable {
 
   public static RingSettings of(RingOptions options) {
     return new RingSettings(options.chunkBytes(), options.socketBufferBytes(), options.ioTimeout().toMillis(),
-        options.connectTimeout().toMillis());
+        options.connectTimeout().toMillis(), options.rankZeroTimeout().toMillis());
   }
 
   public static RingSettings defaults() {
     return of(RingOptions.defaults());
   }
 
+  /**
+   * The default chunk and socket sizes with a stage's timeouts: {@code ring_io_timeout_s},
+   * {@code ring_connect_timeout_s} and {@code save_timeout_s} (rank 0 verifying or writing a checkpoint).
+   */
+  public static RingSettings of(OptimizationSettings stage) {
+    return of(RingOptions.defaults().withIoTimeout(Duration.ofSeconds(stage.ringIoTimeoutS()))
+        .withConnectTimeout(Duration.ofSeconds(stage.ringConnectTimeoutS()))
+        .withRankZeroTimeout(Duration.ofSeconds(stage.saveTimeoutS())));
+  }
+
   RingOptions toOptions(long session) {
     return new RingOptions(chunkBytes, socketBufferBytes, Duration.ofMillis(ioTimeoutMillis),
-        Duration.ofMillis(connectTimeoutMillis), session);
+        Duration.ofMillis(connectTimeoutMillis), Duration.ofMillis(rankZeroTimeoutMillis), session);
   }
 }

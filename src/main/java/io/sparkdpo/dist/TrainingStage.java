@@ -46,7 +46,7 @@ public final class TrainingStage {
   /** Settings that change when a run logs, saves or retries, not what it computes: they may change on a resume. */
   private static final Set<String> FREE_ON_RESUME = Set.of("maxAttempts", "loggingSteps", "evalSteps", "saveSteps",
       "saveTotalLimit", "outputDir", "checksumSteps", "faultInjection", "perDeviceEvalBatchSize", "device",
-      "saveDtype");
+      "saveDtype", "allreduceBucketMb", "ringConnectTimeoutS", "ringIoTimeoutS", "saveTimeoutS");
 
   /** What to train on: a prepared (or referenced) folder, or plain text files (SFT). */
   public record Inputs(String preparedDir, List<String> text, List<String> evalText) {
@@ -142,7 +142,7 @@ public final class TrainingStage {
     String label = "spark-dpo " + (stage == SessionSpec.Stage.SFT ? "sft" : "train");
     RunSpec run = new RunSpec(label, stage.name().toLowerCase() + "-" + UUID.randomUUID().toString().substring(0, 8),
         runDir, plan, TrainingSchedule.of(steps, checksumSteps), s.maxAttempts(), s.saveTotalLimit(), faults,
-        RingSettings.defaults());
+        RingSettings.of(s));
     LOG.info("{}: {} training examples in {} shard(s), {} worker(s), {} per worker per step, {} steps", label,
         data.examples(), data.train().size(), workers, perStep, steps.totalSteps());
     RunOutcome outcome = new BarrierStageRunner(spark, run, new DjlWorkerTask(spec)).withProgress(progress).run();

@@ -17,13 +17,22 @@ import org.slf4j.LoggerFactory;
  * Drives one rank's {@link Replica} through a run, identically on every rank, with no Spark inside (so it runs
  * in tests on an in-process ring):
  * <ol>
- *   <li>rank 0 picks the newest valid checkpoint and tells the others, so all ranks resume from the same one;</li>
+ *   <li>rank 0 picks the newest valid checkpoint (verifying its checksums: work done alone, see 4) and tells the
+ *   others, so all ranks resume from the same one;</li>
  *   <li>the task builds its replica, which must stand at that checkpoint's step; the ranks compare parameter
  *   checksums before training;</li>
  *   <li>per step: fault injection, the replica's step (gradient all-reduce inside), metrics averaged over ranks
  *   and sent by rank 0; checksums compared on schedule and before every save; rank 0 writes checkpoints while
- *   the others wait at a barrier (each rank's own state, e.g. its data cursor, is gathered to rank 0 first);
- *   evaluation averaged likewise.</li>
+ *   the others wait (each rank's own state, e.g. its data cursor, is gathered to rank 0 first); evaluation
+ *   averaged likewise;</li>
+ *   <li>work rank 0 does alone (verifying a checkpoint in 1, writing one in 3) runs inside
+ *   {@link AllReduce#onRankZero}, not before a plain barrier: the other ranks wait up to the save timeout
+ *   ({@code save_timeout_s}) instead of the ring's I/O timeout, which a large checkpoint on S3 can outlast at
+ *   every attempt. Rank 0 sends a keepalive round the ring every few seconds meanwhile, and the waiting ranks
+ *   still fail within the I/O timeout when the keepalives stop. Keepalives rather than TCP keepalive plus a long
+ *   timeout: a dead rank-0 process closes its sockets anyway (noticed at once); what is left is a lost host,
+ *   which TCP keepalive notices only after its idle time (2 h by default, tunable per socket only through
+ *   {@code jdk.net} options), and a frozen process, which it never notices (the kernel still answers).</li>
  * </ol>
  */
 public final class WorkerLoop {
@@ -98,9 +107,12 @@ public final class WorkerLoop {
   }
 
   /** Rank 0's newest valid checkpoint, broadcast, so every rank opens the same one. */
-  private static Optional<Checkpoint> agreeOnResume(AllReduce group, CheckpointStore store) {
-    byte[] mine = group.rank() == 0
-        ? longBytes(store.latestValid().map(Checkpoint::step).orElse(-1L)) : null;
+  private static Optional<Checkpoint> agreeOnResume(AllReduce group, CheckpointStore store) throws Exception {
+    long[] newest = {-1};
+    // Verifying reads every byte of the checkpoint: rank 0's work alone, with its own timeout.
+    group.onRankZero(group.rank() != 0 ? null : () -> newest[0] = store.latestValid().map(Checkpoint::step)
+        .orElse(-1L));
+    byte[] mine = group.rank() == 0 ? longBytes(newest[0]) : null;
     long step = ByteBuffer.wrap(group.broadcast(mine)).order(ByteOrder.LITTLE_ENDIAN).getLong();
     return step < 0 ? Optional.empty() : Optional.of(store.open(step));
   }
@@ -116,13 +128,12 @@ public final class WorkerLoop {
 
   private void save(AllReduce group, Replica replica, CheckpointStore store, long s) throws Exception {
     List<byte[]> rankStates = Arrays.asList(group.allGather(replica.rankState(s)));
-    if (ctx.rank() == 0) {
+    // No rank goes on before the checkpoint is committed, so a failure after step s always finds it. The wait is
+    // held to the save timeout, not the I/O timeout (class comment, 4).
+    group.onRankZero(ctx.rank() != 0 ? null : () -> {
       String dir = store.save(s, replica.checkpoint(s, rankStates)).dir();
       ctx.metrics().checkpoint(s, dir);
-    }
-    // No rank goes on before the checkpoint is committed, so a failure after step s always finds it. The wait
-    // counts against the ring's I/O timeout, which must exceed the time a checkpoint takes to write.
-    group.barrier();
+    });
   }
 
   private static byte[] longBytes(long value) {

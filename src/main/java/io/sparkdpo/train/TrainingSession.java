@@ -41,6 +41,7 @@ import java.util.stream.Stream;
 public final class TrainingSession<E> implements AutoCloseable {
   public static final String STEP_SECONDS = "perf/step_seconds";
   public static final String ALLREDUCE_SECONDS = "perf/allreduce_seconds";
+  public static final String ALLREDUCE_BYTES = "perf/allreduce_bytes";
 
   /** One rank's shard: its file name (the data cursor's key) and examples. */
   public record Shard<E>(String name, List<E> examples) {}
@@ -88,7 +89,8 @@ public final class TrainingSession<E> implements AutoCloseable {
     this.manager = NDManager.newBaseManager(policy.device(), "PyTorch");
     this.adamw = new AdamW(arrays, AdamW.Hyper.of(settings), AdamW.decaysByDefault());
     this.accumulator = new GradientAccumulator(new ArrayList<>(arrays.values()));
-    this.optimizerStep = new OptimizerStep(adamw, schedule, settings.maxGradNorm(), this.reducer);
+    this.optimizerStep = new OptimizerStep(adamw, schedule, settings.maxGradNorm(), this.reducer,
+        settings.allreduceBucketBytes());
     try {
       DataCursor cursor = null;
       if (resume.isPresent()) {
@@ -288,6 +290,7 @@ public final class TrainingSession<E> implements AutoCloseable {
     metrics.put(MetricNames.TOKENS_PER_SECOND, tokens * reducer.worldSize() / seconds);
     metrics.put(STEP_SECONDS, seconds);
     metrics.put(ALLREDUCE_SECONDS, reducer.nanos / 1e9);
+    metrics.put(ALLREDUCE_BYTES, (double) r.allReducedBytes());
     return new Outcome(items, metrics, ids);
   }
 

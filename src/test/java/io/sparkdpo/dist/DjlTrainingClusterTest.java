@@ -10,6 +10,7 @@ import io.sparkdpo.data.PreparedPair;
 import io.sparkdpo.io.Storage;
 import io.sparkdpo.model.CausalLM;
 import io.sparkdpo.testing.LocalClusterSpark;
+import io.sparkdpo.train.MetricsLog;
 import io.sparkdpo.train.SessionSpec;
 import io.sparkdpo.train.TrainingFixtures;
 import java.nio.file.Path;
@@ -118,13 +119,21 @@ class DjlTrainingClusterTest {
     System.out.printf("W=2 vs W=1 over 20 steps: largest loss difference %.2e, largest parameter difference %.2e%n",
         lossGap, worst);
     assertTrue(worst <= 1e-5, "largest parameter difference " + worst);
+    long parameters = p2.values().stream().mapToLong(a -> a.length).sum();
+    for (Map<String, Object> record : MetricsLog.readAll(Storage.local(), two.runDir())) {
+      if (record.containsKey("loss")) {
+        assertEquals(4.0 * parameters, ((Number) record.get("perf/allreduce_bytes")).doubleValue(), 1e-6 * parameters,
+            "every step all-reduces every gradient once");
+      }
+    }
     assertTrue(two.lastEval().containsKey("eval/rewards/accuracies"), two.lastEval().toString());
   }
 
   @Test
   void anExceptionInjectedIntoRankOneIsRecoveredFromTheLastCheckpointWithTheSameBits() {
+    // With all-reduce buckets of 4 KiB (the clean run has one bucket): at W = 2 the bits do not depend on them.
     TrainingStage.Result faulty = train("exception", 2, "train.fault_injection.kind=exception",
-        "train.fault_injection.rank=1", "train.fault_injection.step=7");
+        "train.fault_injection.rank=1", "train.fault_injection.step=7", "train.allreduce_bucket_mb=0.00390625");
 
     assertEquals(2, faulty.outcome().attempts());
     String why = faulty.outcome().failures().get(0);

@@ -29,6 +29,11 @@ final class InProcessRun {
 
   static Result run(WorkerTask task, String runDir, ShardPlan shards, TrainingSchedule schedule,
       FaultPlan faults) throws Exception {
+    return run(task, runDir, shards, schedule, faults, RING);
+  }
+
+  static Result run(WorkerTask task, String runDir, ShardPlan shards, TrainingSchedule schedule,
+      FaultPlan faults, RingOptions ringOptions) throws Exception {
     int world = shards.workers();
     Storage storage = Storage.local();
     List<RecordingChannel> channels = new ArrayList<>();
@@ -46,7 +51,7 @@ final class InProcessRun {
         return new Result(List.of(new InProcessRing.Outcome<>(null, e, elapsed(start))), channels);
       }
     }
-    try (InProcessRing ring = InProcessRing.connect(world, RING)) {
+    try (InProcessRing ring = InProcessRing.connect(world, ringOptions)) {
       return new Result(ring.outcomes(group -> {
         WorkerContext ctx = context(group.rank(), group, runDir, shards, schedule, faults, storage,
             channels.get(group.rank()));

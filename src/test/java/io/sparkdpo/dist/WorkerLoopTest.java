@@ -8,11 +8,15 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.sparkdpo.config.FaultInjectionSettings.Kind;
 import io.sparkdpo.io.Storage;
+import io.sparkdpo.train.Checkpoint;
 import io.sparkdpo.train.CheckpointStore;
+import io.sparkdpo.train.PayloadWriter;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.time.Duration;
 import java.util.List;
 import java.util.Map;
+import java.util.Optional;
 import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
@@ -141,6 +145,98 @@ class WorkerLoopTest {
       ReplicaDivergenceException e = assertInstanceOf(ReplicaDivergenceException.class, run.error(r));
       assertTrue(e.getMessage().startsWith("replicas diverged after step 0: ranks 0, 1 hold 000000000000600d; "
           + "rank 2 hold 0000000000000bad."), e.getMessage());
+    }
+  }
+
+  /** A 2 s I/O timeout, far below how long the slow checkpoint takes. */
+  private static final RingOptions SHORT_IO = InProcessRun.RING.withIoTimeout(Duration.ofSeconds(2))
+      .withRankZeroTimeout(Duration.ofSeconds(60));
+
+  @Test
+  void aCheckpointThatTakesLongerThanTheIoTimeoutCompletesTheRun() throws Exception {
+    TrainingSchedule schedule = new TrainingSchedule(4, 1, 0, 2, 0);
+    SlowTask slowSave = new SlowTask(TASK, 5_000, -1, 0, 0);
+    InProcessRun.Result run = InProcessRun.run(slowSave, runDir("slow-save"), shards(2), schedule, FaultPlan.NONE,
+        SHORT_IO);
+    assertEquals(4, run.completed(0).stepsDone());
+    assertEquals(run.completed(0).checksum(), run.completed(1).checksum());
+    assertEquals(List.of(2L, 4L), new CheckpointStore(Storage.local(), runDir("slow-save"), null).committedSteps());
+    assertTrue(run.outcomes().get(1).elapsedMillis() >= 10_000, "rank 1 waited for both saves: "
+        + run.outcomes().get(1).elapsedMillis() + " ms");
+  }
+
+  @Test
+  void aRankThatStopsRespondingOutsideASaveStillFailsWithinTheIoTimeout() throws Exception {
+    TrainingSchedule schedule = new TrainingSchedule(4, 1, 0, 0, 0);
+    SlowTask hangs = new SlowTask(TASK, 0, 1, 2, 6_000);
+    InProcessRun.Result run = InProcessRun.run(hangs, runDir("hang"), shards(2), schedule, FaultPlan.NONE,
+        SHORT_IO);
+    CollectiveException e = assertInstanceOf(CollectiveException.class, run.error(0), String.valueOf(run.error(0)));
+    assertTrue(e.getMessage().contains("for 2000 ms"), e.getMessage());
+    assertTrue(run.outcomes().get(0).elapsedMillis() < 5_000, "rank 0 failed only after "
+        + run.outcomes().get(0).elapsedMillis() + " ms, rank 1 hung for 6000");
+  }
+
+  /** The synthetic trainer with a checkpoint that takes a while, and optionally one rank that hangs at one step. */
+  private static final class SlowTask implements WorkerTask {
+    private static final long serialVersionUID = 1L;
+    private final SyntheticRegressionTask inner;
+    private final long checkpointMillis;
+    private final int hangRank;
+    private final long hangStep;
+    private final long hangMillis;
+
+    SlowTask(SyntheticRegressionTask inner, long checkpointMillis, int hangRank, long hangStep, long hangMillis) {
+      this.inner = inner;
+      this.checkpointMillis = checkpointMillis;
+      this.hangRank = hangRank;
+      this.hangStep = hangStep;
+      this.hangMillis = hangMillis;
+    }
+
+    @Override
+    public boolean needsOwnJvm() {
+      return false;
+    }
+
+    @Override
+    public Replica start(WorkerContext context, Optional<Checkpoint> resume) {
+      Replica replica = inner.start(context, resume);
+      return new Replica() {
+        @Override
+        public long stepsDone() {
+          return replica.stepsDone();
+        }
+
+        @Override
+        public LocalMetrics trainStep(long step) throws Exception {
+          if (context.rank() == hangRank && step == hangStep) {
+            Thread.sleep(hangMillis);
+          }
+          return replica.trainStep(step);
+        }
+
+        @Override
+        public long parameterChecksum() {
+          return replica.parameterChecksum();
+        }
+
+        @Override
+        public byte[] rankState(long step) throws Exception {
+          return replica.rankState(step);
+        }
+
+        @Override
+        public Map<String, PayloadWriter> checkpoint(long step, List<byte[]> rankStates) throws Exception {
+          Thread.sleep(checkpointMillis);
+          return replica.checkpoint(step, rankStates);
+        }
+
+        @Override
+        public void close() {
+          replica.close();
+        }
+      };
     }
   }
 }

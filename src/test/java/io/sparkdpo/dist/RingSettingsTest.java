@@ -1,0 +1,57 @@
+package io.sparkdpo.dist;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+
+import io.sparkdpo.config.ConfigException;
+import io.sparkdpo.config.ConfigLoader;
+import io.sparkdpo.config.JobConfig;
+import java.time.Duration;
+import java.util.List;
+import org.junit.jupiter.api.Test;
+
+/** The stages' ring keys reach the tasks' ring options; nonsense is refused on the driver, naming the key. */
+class RingSettingsTest {
+
+  @Test
+  void theDefaultsAreTheRingsAndTheBucketIsPyTorchDdps() {
+    JobConfig cfg = ConfigLoader.defaults();
+    for (var stage : List.of(cfg.train(), cfg.sft())) {
+      RingOptions o = RingSettings.of(stage).toOptions(7);
+      assertEquals(Duration.ofMinutes(5), o.ioTimeout());
+      assertEquals(Duration.ofMinutes(2), o.connectTimeout());
+      assertEquals(Duration.ofHours(1), o.rankZeroTimeout());
+      assertEquals(Duration.ofSeconds(5), o.keepaliveInterval());
+      assertEquals(7, o.session());
+      assertEquals(25L << 20, stage.allreduceBucketBytes());
+    }
+  }
+
+  @Test
+  void eachStageShipsItsOwnTimeouts() {
+    JobConfig cfg = ConfigLoader.load(null, List.of("train.ring_io_timeout_s=2", "train.ring_connect_timeout_s=30",
+        "train.save_timeout_s=900", "sft.ring_io_timeout_s=600", "sft.save_timeout_s=7200",
+        "train.allreduce_bucket_mb=0.5"));
+    RingOptions train = RingSettings.of(cfg.train()).toOptions(0);
+    assertEquals(Duration.ofSeconds(2), train.ioTimeout());
+    assertEquals(Duration.ofSeconds(30), train.connectTimeout());
+    assertEquals(Duration.ofSeconds(900), train.rankZeroTimeout());
+    assertEquals(Duration.ofMillis(500), train.keepaliveInterval(), "4 keepalives per I/O timeout");
+    assertEquals(512L << 10, cfg.train().allreduceBucketBytes());
+    RingOptions sft = RingSettings.of(cfg.sft()).toOptions(0);
+    assertEquals(Duration.ofSeconds(600), sft.ioTimeout());
+    assertEquals(Duration.ofSeconds(7200), sft.rankZeroTimeout());
+  }
+
+  @Test
+  void timeoutsAndBucketsOutsideTheirRangesAreRefused() {
+    ConfigException e = assertThrows(ConfigException.class, () -> ConfigLoader.load(null, List.of(
+        "train.ring_io_timeout_s=0", "sft.save_timeout_s=10", "sft.allreduce_bucket_mb=2048",
+        "train.allreduce_bucket_mb=0")));
+    assertEquals(List.of(
+        "sft.allreduce_bucket_mb: must hold at least one float and less than 2048 MiB (got 2048.0)",
+        "sft.save_timeout_s: must be at least ring_io_timeout_s (300) (got 10)",
+        "train.allreduce_bucket_mb: must hold at least one float and less than 2048 MiB (got 0.0)",
+        "train.ring_io_timeout_s: must be > 0 (got 0)"), e.problems().stream().sorted().toList());
+  }
+}
