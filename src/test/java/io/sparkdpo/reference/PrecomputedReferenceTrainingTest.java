@@ -32,7 +32,9 @@ import org.junit.jupiter.api.io.TempDir;
 /**
  * Issue 5's end-to-end check: prepare (the 50 sample pairs) -> {@link ReferenceJob} -> {@code train} through
  * {@link TrainingStage} with {@code reference_mode: precomputed}, against the same training with the reference model
- * run in the loop. Every logged metric of every step and evaluation, and the final parameters, agree within 1e-5.
+ * run in the loop. Every logged metric of every step and evaluation, and the final parameters, agree within 1e-5
+ * (a metric as large as the summed log-probs, ~-600, within one float32 ulp of its value: the two modes batch the
+ * reference differently, so its log-probs, and through the loss the trajectory, differ in the last float32 bit).
  */
 @Timeout(value = 240, unit = TimeUnit.SECONDS)
 class PrecomputedReferenceTrainingTest {
@@ -92,7 +94,7 @@ class PrecomputedReferenceTrainingTest {
         double v = ((Number) y.get(k)).doubleValue();
         assertTrue(Double.isFinite(u), k + " at step " + x.get(MetricNames.STEP) + " is " + u);
         worst = Math.max(worst, Math.abs(u - v));
-        assertEquals(u, v, TOLERANCE, k + " at step " + x.get(MetricNames.STEP));
+        assertEquals(u, v, Math.max(TOLERANCE, Math.ulp((float) u)), k + " at step " + x.get(MetricNames.STEP));
       }
     }
     return worst;
