@@ -9,7 +9,6 @@ import io.sparkdpo.train.NonFiniteException;
 import io.sparkdpo.train.PayloadWriter;
 import io.sparkdpo.train.SessionSpec;
 import io.sparkdpo.train.TrainingSession;
-import java.nio.ByteOrder;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
@@ -98,7 +97,7 @@ public final class DjlWorkerTask implements WorkerTask {
     public long parameterChecksum() {
       ParameterDigest digest = new ParameterDigest();
       for (NDArray p : session.parameterArrays()) {
-        digest.update(p.toByteBuffer(true).order(ByteOrder.nativeOrder()));
+        digest.update(p);
       }
       return digest.value();
     }

@@ -1,5 +1,8 @@
 package io.sparkdpo.dist;
 
+import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.index.NDIndex;
+import io.sparkdpo.train.GradMode;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.nio.FloatBuffer;
@@ -11,10 +14,13 @@ import java.util.zip.CRC32C;
  * flipped bit changes it. Not a cryptographic hash: replicas are compared for bugs, not attacks.
  *
  * <p>For DJL parameters on the CPU, {@code array.toByteBuffer(true)} aliases the tensor memory, so hashing costs
- * no copy.
+ * no copy. DJL's buffers are int-indexed, so an array over {@link #sliceBytes} is hashed through slices of a flat
+ * view, in order: the digest is the same as of one buffer holding it all.
  */
 public final class ParameterDigest {
   private static final int CHUNK_FLOATS = 1 << 14;
+  /** Largest slice of an array hashed through one buffer; package-private so tests can force many slices. */
+  static long sliceBytes = 1L << 30;
   private final CRC32C crc = new CRC32C();
   private long bytes;
   private ByteBuffer scratch;
@@ -38,6 +44,23 @@ public final class ParameterDigest {
         chunk.putFloat(view.get());
       }
       update(chunk.flip());
+    }
+    return this;
+  }
+
+  /** Adds an array's raw bytes (native order, as stored), through slices of at most {@link #sliceBytes}. */
+  public ParameterDigest update(NDArray array) {
+    long elementBytes = array.getDataType().getNumOfBytes();
+    if (array.size() * elementBytes <= sliceBytes) {
+      return update(array.toByteBuffer(true));
+    }
+    long perSlice = Math.max(1, sliceBytes / elementBytes);
+    try (GradMode ignored = GradMode.off(); NDArray flat = array.reshape(-1)) {
+      for (long at = 0; at < array.size(); at += perSlice) {
+        try (NDArray slice = flat.get(new NDIndex(at + ":" + Math.min(array.size(), at + perSlice)))) {
+          update(slice.toByteBuffer(true));
+        }
+      }
     }
     return this;
   }

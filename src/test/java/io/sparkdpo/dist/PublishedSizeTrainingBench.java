@@ -1,0 +1,130 @@
+package io.sparkdpo.dist;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import io.sparkdpo.config.JobConfig;
+import io.sparkdpo.data.PrepareJob;
+import io.sparkdpo.model.ModelConfig;
+import io.sparkdpo.model.ModelFolder;
+import io.sparkdpo.io.Storage;
+import io.sparkdpo.testing.LocalClusterSpark;
+import io.sparkdpo.train.SessionSpec;
+import io.sparkdpo.train.TrainingFixtures;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+import java.util.TreeSet;
+import java.util.concurrent.Executors;
+import java.util.concurrent.ScheduledExecutorService;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.ConcurrentHashMap;
+import org.junit.jupiter.api.Tag;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * Issue 12's proof at size: a full fine-tune (float32 master weights, gradients and AdamW moments: 16 bytes per
+ * parameter per rank) of a checkpoint with the published shapes of Qwen2.5-0.5B (494M parameters, q/k/v bias, tied,
+ * vocabulary 151,936; random weights from {@code tools/published/write_checkpoint.py}), DPO with the frozen reference
+ * in the checkpoint's bf16 in the loop, on {@code local-cluster[2,...]}: two executor JVMs, one rank each, gradients
+ * all-reduced over the TCP ring in 25 MiB buckets, a checkpoint (model + optimizer) written mid-run. The data is the
+ * HH sample prepared with the model folder's own tokenizer. Measured: seconds per step, all-reduced bytes, and each
+ * rank's peak resident memory (VmHWM of the executor process, sampled from the driver every second).
+ *
+ * <p>Not a timed test: it needs the checkpoint outside the repository (GBs) and about 20 GB of memory. Run:
+ * <pre>
+ *   /usr/bin/python3 tools/published/write_checkpoint.py --model qwen2.5-0.5b --out /work/published-ckpt/qwen2.5-0.5b
+ *   mvn -B -o -Pbench test -Dtest=PublishedSizeTrainingBench -Dpublished.model=/work/published-ckpt/qwen2.5-0.5b
+ * </pre>
+ * Figures in docs/benchmarks.md ("Full fine-tune at published size, W=2").
+ */
+@Tag("bench")
+class PublishedSizeTrainingBench {
+  private static final String MODEL = System.getProperty("published.model", "/work/published-ckpt/qwen2.5-0.5b");
+  private static final int STEPS = Integer.getInteger("bench.steps", 4);
+  private static final int EXECUTOR_HEAP_MB = Integer.getInteger("bench.executor.mb", 2048);
+
+  @TempDir
+  Path tmp;
+
+  @Test
+  void fullFineTuneOfAPublishedShapeOnTwoExecutors() throws IOException {
+    assertTrue(Files.isRegularFile(Path.of(MODEL, ModelFolder.CONFIG)), MODEL + " holds no checkpoint: write it "
+        + "with tools/published/write_checkpoint.py (see this class's comment)");
+    ModelConfig config = ModelFolder.readConfig(Storage.local(), MODEL);
+    try (LocalClusterSpark cluster = LocalClusterSpark.start(2, 1, EXECUTOR_HEAP_MB,
+        Map.of("spark.executorEnv.OMP_WAIT_POLICY", "PASSIVE"))) {
+      String data = tmp.resolve("prepared").toString();
+      JobConfig prep = TrainingFixtures.config("model.path=" + MODEL, "prepare.max_length=128",
+          "prepare.max_prompt_length=64", "prepare.num_shards=2");
+      new PrepareJob(cluster.session(), prep, 2).run(List.of(Path.of(System.getProperty("project.basedir", "."),
+          "sample-data/preferences/hh-sample.jsonl").toString()), data);
+
+      Map<Long, Long> peakKb = new ConcurrentHashMap<>();
+      ScheduledExecutorService sampler = Executors.newSingleThreadScheduledExecutor();
+      sampler.scheduleAtFixedRate(() -> executorPids().forEach(pid -> peakKb.merge(pid, vmHwmKb(pid), Math::max)),
+          0, 1, TimeUnit.SECONDS);
+      long start = System.nanoTime();
+      TrainingStage.Result r;
+      try {
+        JobConfig cfg = TrainingFixtures.config("model.path=" + MODEL, "train.reference_mode=in_loop",
+            "train.workers=2", "train.per_device_train_batch_size=1", "train.max_steps=" + STEPS,
+            "train.logging_steps=1", "train.eval_steps=0", "train.save_steps=" + (STEPS / 2),
+            "train.save_total_limit=1", "train.learning_rate=1e-6", "train.checksum_steps=1",
+            "train.output_dir=" + tmp.resolve("run"));
+        r = new TrainingStage(cluster.session(), cfg, SessionSpec.Stage.DPO)
+            .withProgress(new SyntheticRunSpecs.CapturedProgress()).run(TrainingStage.Inputs.prepared(data));
+      } finally {
+        sampler.shutdownNow();
+      }
+      double seconds = (System.nanoTime() - start) / 1e9;
+      executorPids().forEach(pid -> peakKb.merge(pid, vmHwmKb(pid), Math::max));
+
+      assertEquals(1, r.outcome().attempts(), r.outcome().failures().toString());
+      assertEquals(STEPS, r.steps());
+      TreeSet<Long> pids = new TreeSet<>();
+      r.outcome().reports().forEach(w -> pids.add(w.pid()));
+      assertEquals(2, pids.size(), "one rank per executor JVM");
+      Map<Long, Double> losses = SyntheticRunSpecs.losses(r.runDir());
+      assertEquals(Math.log(2), losses.get(1L), 1e-3, "step 1 starts at the reference: loss ln 2");
+      List<String> ranks = new ArrayList<>();
+      for (var w : r.outcome().reports()) {
+        ranks.add(String.format(Locale.ROOT, "rank %d (pid %d): peak RSS %.2f GB", w.rank(), w.pid(),
+            peakKb.getOrDefault(w.pid(), 0L) / 1e6));
+      }
+      System.out.printf(Locale.ROOT, "%s: %,d parameters (%s), %d steps at W=2 in %.0f s (stage incl. loading and "
+          + "%d checkpoint(s)); losses %s; %s; all-reduced %,d bytes per step per rank%n", MODEL,
+          config.numParameters(), config.torchDtype(), STEPS, seconds, 2, losses, String.join("; ", ranks),
+          4L * config.numParameters());
+    }
+  }
+
+  /** The executor JVMs of this application on this machine (CoarseGrainedExecutorBackend), by /proc. */
+  private static List<Long> executorPids() {
+    List<Long> pids = new ArrayList<>();
+    ProcessHandle.allProcesses().forEach(p -> p.info().commandLine().ifPresent(cmd -> {
+      if (cmd.contains("CoarseGrainedExecutorBackend")) {
+        pids.add(p.pid());
+      }
+    }));
+    return pids;
+  }
+
+  private static long vmHwmKb(long pid) {
+    try {
+      for (String line : Files.readAllLines(Path.of("/proc", Long.toString(pid), "status"))) {
+        if (line.startsWith("VmHWM:")) {
+          return Long.parseLong(line.replaceAll("[^0-9]", ""));
+        }
+      }
+    } catch (IOException | RuntimeException e) {
+      // the process ended between listing and reading
+    }
+    return 0;
+  }
+}

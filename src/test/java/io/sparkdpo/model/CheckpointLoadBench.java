@@ -1,0 +1,89 @@
+package io.sparkdpo.model;
+
+import static io.sparkdpo.model.ModelThroughputBench.median;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import ai.djl.Device;
+import ai.djl.ndarray.types.DataType;
+import io.sparkdpo.io.Storage;
+import java.io.IOException;
+import java.io.InputStream;
+import java.io.UncheckedIOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Locale;
+import org.junit.jupiter.api.Tag;
+import org.junit.jupiter.api.Test;
+
+/**
+ * How fast a published-size checkpoint loads compared with reading its bytes: the Llama-3.2-1B-shaped folder that
+ * {@code tools/published/write_checkpoint.py} writes (bf16, 3 shards, 2.47 GB of tensors). Per round, in turns: read
+ * every shard through {@link Storage} into a 4 MiB buffer (no parsing, no hashing), then {@code CausalLM.load} in the
+ * stored bf16 (parse, check, hash for the fingerprint, copy into the parameters) and in float32 (plus widening).
+ * Files are read once before the first round, so every read comes from the page cache (as a second load on an
+ * executor would); the ratio read seconds / load seconds is taken per round, the median reported. Target: >= 0.5.
+ * Run: {@code mvn -B -o -Pbench test -Dtest=CheckpointLoadBench [-Dpublished.model=DIR] [-Dbench.rounds=3]}.
+ */
+@Tag("bench")
+class CheckpointLoadBench {
+  private static final String MODEL = System.getProperty("published.model", "/work/published-ckpt/llama-3.2-1b");
+  private static final int ROUNDS = Integer.getInteger("bench.rounds", 3);
+
+  @Test
+  void loadingAPublishedSizeCheckpointAgainstReadingItsBytes() {
+    assertTrue(Files.isRegularFile(Path.of(MODEL, ModelFolder.CONFIG)), MODEL + " holds no checkpoint: write it with "
+        + "/usr/bin/python3 tools/published/write_checkpoint.py --model llama-3.2-1b --out " + MODEL);
+    Storage storage = Storage.local();
+    List<String> files = new ArrayList<>();
+    ModelFolder.weightMap(storage, MODEL, files);
+    long bytes = read(storage, files); // warm the page cache
+    double[] readSeconds = new double[ROUNDS];
+    double[] bf16Seconds = new double[ROUNDS];
+    double[] f32Seconds = new double[ROUNDS];
+    long parameters = 0;
+    for (int r = 0; r < ROUNDS; r++) {
+      long t0 = System.nanoTime();
+      assertEquals(bytes, read(storage, files));
+      readSeconds[r] = (System.nanoTime() - t0) / 1e9;
+      t0 = System.nanoTime();
+      try (CausalLM m = CausalLM.load(MODEL, storage, Device.cpu(), CausalLM.DEFAULT_SEED, DataType.BFLOAT16)) {
+        bf16Seconds[r] = (System.nanoTime() - t0) / 1e9;
+        parameters = m.numParameters();
+      }
+      t0 = System.nanoTime();
+      try (CausalLM m = CausalLM.load(MODEL, storage, Device.cpu(), CausalLM.DEFAULT_SEED, DataType.FLOAT32)) {
+        f32Seconds[r] = (System.nanoTime() - t0) / 1e9;
+      }
+      System.out.printf(Locale.ROOT, "round %d: read %.2f s, load bf16 %.2f s, load float32 %.2f s%n", r + 1,
+          readSeconds[r], bf16Seconds[r], f32Seconds[r]);
+    }
+    double[] ratioBf16 = new double[ROUNDS];
+    double[] ratioF32 = new double[ROUNDS];
+    for (int r = 0; r < ROUNDS; r++) {
+      ratioBf16[r] = readSeconds[r] / bf16Seconds[r];
+      ratioF32[r] = readSeconds[r] / f32Seconds[r];
+    }
+    System.out.printf(Locale.ROOT, "%s: %,d parameters, %,d bytes in %d file(s); median read %.2f s (%.2f GB/s), "
+        + "load bf16 %.2f s (ratio %.2f), load float32 %.2f s (ratio %.2f)%n", MODEL, parameters, bytes, files.size(),
+        median(readSeconds), bytes / median(readSeconds) / 1e9, median(bf16Seconds), median(ratioBf16),
+        median(f32Seconds), median(ratioF32));
+  }
+
+  private static long read(Storage storage, List<String> files) {
+    byte[] buffer = new byte[4 << 20];
+    long total = 0;
+    for (String f : files) {
+      try (InputStream in = storage.open(Storage.join(MODEL, f))) {
+        for (int n; (n = in.read(buffer)) > 0; ) {
+          total += n;
+        }
+      } catch (IOException e) {
+        throw new UncheckedIOException(e);
+      }
+    }
+    return total;
+  }
+}
