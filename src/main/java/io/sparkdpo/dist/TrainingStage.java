@@ -108,8 +108,9 @@ public final class TrainingStage {
     int workers = s.workers();
     // The models the workers will load: a config they would refuse fails here, once, before any Spark job.
     ModelFolder.configOf(storage, modelPath);
+    String referenceDtype = null;
     if (stage == SessionSpec.Stage.DPO) {
-      ModelFolder.configOf(storage, referenceModel(config));
+      referenceDtype = referenceDtype(config, storage);
     }
 
     Planned data = inputs.preparedDir() != null ? preparedPairs(storage, inputs.preparedDir(), modelPath)
@@ -129,7 +130,8 @@ public final class TrainingStage {
     StepPlan steps = StepPlan.of(s, perWorker);
     SessionSpec spec = stage == SessionSpec.Stage.SFT
         ? SessionSpec.sft(config.model(), config.sft(), data.kind(), steps.totalSteps(), data.examples())
-        : SessionSpec.dpo(config.model(), config.train(), referenceModel(config), steps.totalSteps(), data.examples());
+        : SessionSpec.dpo(config.model(), config.train(), referenceModel(config), referenceDtype, steps.totalSteps(),
+            data.examples());
     requireSameRun(storage, runDir, spec, data.fingerprint(), workers, replaceOtherRun);
     if (finished(storage, runDir, steps.totalSteps())) {
       LOG.info("{}: {} is up to date (same settings and data, {} steps done, model exported): nothing to do",
@@ -184,6 +186,13 @@ public final class TrainingStage {
     return config.reference().modelOr(config.model());
   }
 
+  /** {@code reference.dtype} resolved against the reference model's config.json (checked here, on the driver). */
+  static String referenceDtype(JobConfig config, Storage storage) {
+    String reference = referenceModel(config);
+    ModelConfig c = ModelFolder.configOf(storage, reference);
+    return CausalLM.resolveDtype(config.reference().dtype(), reference.startsWith("builtin:") ? null : c).toString();
+  }
+
   /** The training and evaluation shards, their rows, what they hold, and their fingerprint. */
   private record Planned(List<String> train, List<String> eval, Map<String, Long> rows, long examples,
                          SessionSpec.DataKind kind, String fingerprint) {}
@@ -195,7 +204,8 @@ public final class TrainingStage {
       TrainSettings t = config.train();
       if (t.referenceMode() == TrainSettings.ReferenceMode.PRECOMPUTED && DpoLoss.of(t).needsReference()) {
         String reference = referenceModel(config);
-        d.requireReferenceFrom(reference, CausalLM.fingerprintOf(reference, storage, config.model().seed()));
+        d.requireReferenceFrom(reference, CausalLM.fingerprintOf(reference, storage, config.model().seed()),
+            referenceDtype(config, storage));
       }
     }
     Map<String, Long> rows = new java.util.HashMap<>();

@@ -78,8 +78,8 @@ public final class ReferenceJob {
     }
     PreparedManifest prepared = PreparedManifest.read(storage, data);
     String modelPath = s.modelOr(config.model());
-    ModelSpec model = ModelSpec.resolve(modelPath, config.model().seed(), s.deviceOr(config.model()),
-        config.model().dtype(), storage);
+    ModelSpec model = ModelSpec.resolve(modelPath, config.model().seed(), s.deviceOr(config.model()), s.dtype(),
+        storage);
     requireSameTokenizer(prepared, data, modelPath, storage);
     String dataFingerprint = dataFingerprint(prepared);
     // float32 log-probs keep the fingerprint they had before dtypes existed; other dtypes give other log-probs.
@@ -222,7 +222,8 @@ public final class ReferenceJob {
         m.histograms());
     ExecutorStats.Summary ex = run.executors();
     return new ReferenceManifest(referenced, new ReferenceManifest.Info(run.modelPath(), run.model().fingerprint(),
-        run.dataFingerprint(), run.data(), run.model().device(), run.batchTokens(), pairs, responseTokens,
+        run.dataFingerprint(), run.data(), run.model().device(), run.model().dtype(), run.batchTokens(), pairs,
+        responseTokens,
         stepTokens, ex.modelLoads(), ex.tasks(), ex.jvms().size(), run.seconds()));
   }
 

@@ -27,6 +27,7 @@ public record ReferenceManifest(PreparedManifest data, Info reference) {
    * @param modelFingerprint {@code CausalLM.fingerprint()} of the model that computed the log-probs
    * @param dataFingerprint the prepared folder's content: its fingerprint and every shard's sha256
    * @param data the prepared folder read
+   * @param dtype the dtype the reference model held and computed in ({@code reference.dtype}, resolved)
    * @param pairs rows scored (train + eval)
    * @param responseTokens tokens whose log-probs were summed (chosen + rejected responses)
    * @param stepTokens tokens run through the model, the prompt once with each response (2P + C + R)
@@ -41,6 +42,7 @@ public record ReferenceManifest(PreparedManifest data, Info reference) {
       @JsonProperty("data_fingerprint") String dataFingerprint,
       @JsonProperty("data") String data,
       @JsonProperty("device") String device,
+      @JsonProperty("dtype") String dtype,
       @JsonProperty("batch_tokens") int batchTokens,
       @JsonProperty("pairs") long pairs,
       @JsonProperty("response_tokens") long responseTokens,

@@ -19,10 +19,13 @@ import java.util.Set;
  * split with their row counts, and the checks that the data fits the model it trains.
  */
 public record PreparedData(String dir, String fingerprint, List<ShardInfo> train, List<ShardInfo> eval,
-                           String tokenizerSpec, String tokenizerFingerprint, String referenceFingerprint) {
+                           String tokenizerSpec, String tokenizerFingerprint, String referenceFingerprint,
+                           String referenceDtype) {
   /** The manifest field the reference stage writes: {@code reference.model_fingerprint}. */
   public static final String REFERENCE = "reference";
   public static final String REFERENCE_FINGERPRINT = "model_fingerprint";
+  /** {@code reference.dtype}; manifests written before dtypes existed lack it and were computed in float32. */
+  public static final String REFERENCE_DTYPE = "dtype";
   private static final Set<String> STAGES = Set.of(PreparedManifest.STAGE, "reference");
 
   /** One shard: its full path and row count. */
@@ -49,13 +52,15 @@ public record PreparedData(String dir, String fingerprint, List<ShardInfo> train
       if (m.splits() == null || m.splits().get(PreparedManifest.TRAIN) == null) {
         throw new IllegalArgumentException(path + " lists no train split");
       }
-      JsonNode reference = Json.MAPPER.readTree(bytes).path(REFERENCE).path(REFERENCE_FINGERPRINT);
+      JsonNode referenceInfo = Json.MAPPER.readTree(bytes).path(REFERENCE);
+      JsonNode reference = referenceInfo.path(REFERENCE_FINGERPRINT);
       // The stage's own fingerprint of its output, else the manifest's bytes (they list every shard's sha256).
       String fingerprint = m.fingerprint() != null ? m.fingerprint() : CheckpointStore.sha256(bytes);
       return new PreparedData(dir, fingerprint, shards(m, dir, PreparedManifest.TRAIN),
           shards(m, dir, PreparedManifest.EVAL),
           m.tokenizer() == null ? null : m.tokenizer().spec(), m.tokenizer() == null ? null
-              : m.tokenizer().fingerprint(), reference.isTextual() ? reference.asText() : null);
+              : m.tokenizer().fingerprint(), reference.isTextual() ? reference.asText() : null,
+          referenceInfo.path(REFERENCE_DTYPE).asText("float32"));
     } catch (IOException e) {
       throw new UncheckedIOException(path + " cannot be parsed: " + e.getMessage(), e);
     }
@@ -106,6 +111,15 @@ public record PreparedData(String dir, String fingerprint, List<ShardInfo> train
    * {@code reference.model_fingerprint} must equal {@code configuredFingerprint}.
    */
   public void requireReferenceFrom(String modelPath, String configuredFingerprint) {
+    requireReferenceFrom(modelPath, configuredFingerprint, null);
+  }
+
+  /**
+   * {@link #requireReferenceFrom(String, String)}, and the log-probs were computed in {@code configuredDtype} (null:
+   * any): a reference computed in another dtype than the trainer expects gives implicit rewards that are not zero at
+   * step 0.
+   */
+  public void requireReferenceFrom(String modelPath, String configuredFingerprint, String configuredDtype) {
     if (referenceFingerprint == null) {
       throw new IllegalArgumentException(dir + " holds no precomputed reference log-probs (its manifest has no "
           + REFERENCE + "." + REFERENCE_FINGERPRINT + "): run the reference stage on it, or set "
@@ -116,6 +130,11 @@ public record PreparedData(String dir, String fingerprint, List<ShardInfo> train
           + "fingerprint " + shortFp(referenceFingerprint) + ", but the configured reference model " + modelPath
           + " has fingerprint " + shortFp(configuredFingerprint) + ": run the reference stage with this model, or "
           + "set train.reference_mode=in_loop");
+    }
+    if (configuredDtype != null && !configuredDtype.equals(referenceDtype)) {
+      throw new IllegalArgumentException("the reference log-probs in " + dir + " were computed in " + referenceDtype
+          + ", but this run's reference.dtype is " + configuredDtype + ": run the reference stage with "
+          + "--set reference.dtype=" + configuredDtype + ", or set reference.dtype=" + referenceDtype);
     }
   }
 

@@ -30,6 +30,7 @@ public record SessionSpec(
     @JsonProperty("sft") SftSettings sft,
     @JsonProperty("dpo") TrainSettings dpo,
     @JsonProperty("reference_model") String referenceModel,
+    @JsonProperty("reference_dtype") String referenceDtype,
     @JsonProperty("data") DataKind data,
     @JsonProperty("total_steps") long totalSteps,
     @JsonProperty("train_examples") long trainExamples) {
@@ -66,12 +67,20 @@ public record SessionSpec(
 
   public static SessionSpec sft(ModelSettings model, SftSettings sft, DataKind data, long totalSteps,
       long trainExamples) {
-    return new SessionSpec(Stage.SFT, model, sft, null, null, data, totalSteps, trainExamples);
+    return new SessionSpec(Stage.SFT, model, sft, null, null, null, data, totalSteps, trainExamples);
   }
 
+  /** A DPO session whose in-loop reference (if any) is held and computed in float32, as the policy trains. */
   public static SessionSpec dpo(ModelSettings model, TrainSettings dpo, String referenceModel, long totalSteps,
       long trainExamples) {
-    return new SessionSpec(Stage.DPO, model, null, dpo, referenceModel, DataKind.PAIRS, totalSteps, trainExamples);
+    return dpo(model, dpo, referenceModel, "float32", totalSteps, trainExamples);
+  }
+
+  /** A DPO session; {@code referenceDtype} is {@code reference.dtype} resolved (float32, bfloat16, float16). */
+  public static SessionSpec dpo(ModelSettings model, TrainSettings dpo, String referenceModel, String referenceDtype,
+      long totalSteps, long trainExamples) {
+    return new SessionSpec(Stage.DPO, model, null, dpo, referenceModel, referenceDtype, DataKind.PAIRS, totalSteps,
+        trainExamples);
   }
 
   /** The optimiser, batch and loop settings of the stage. */

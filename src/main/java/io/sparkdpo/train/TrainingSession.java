@@ -124,9 +124,9 @@ public final class TrainingSession<E> implements AutoCloseable {
    * too), and its shards (with checks for DPO
    * {@code precomputed}: every pair must carry reference log-probs).
    */
-  /** The dtype of frozen weights: {@code model.dtype}, null for {@code auto} (config.json's). */
-  private static DataType frozenDtype(io.sparkdpo.config.ModelSettings model) {
-    return model.dtype().equals("auto") ? null : CausalLM.resolveDtype(model.dtype(), null);
+  /** The in-loop reference's dtype: {@code reference.dtype} as the driver resolved it (float32 when unset). */
+  private static DataType referenceDtype(SessionSpec spec) {
+    return CausalLM.resolveDtype(spec.referenceDtype() == null ? "float32" : spec.referenceDtype(), null);
   }
 
   public static TrainingSession<?> open(SessionSpec spec, Storage storage, Device device, List<String> trainShards,
@@ -146,7 +146,7 @@ public final class TrainingSession<E> implements AutoCloseable {
         List<Shard<PreparedPair>> train = pairShards(storage, trainShards, requireColumns);
         List<PreparedPair> evalPairs = flatten(pairShards(storage, evalShards, requireColumns));
         CausalLM reference = loss.needsReference() && !precomputed
-            ? CausalLM.load(spec.referenceModel(), storage, device, spec.model().seed(), frozenDtype(spec.model()))
+            ? CausalLM.load(spec.referenceModel(), storage, device, spec.model().seed(), referenceDtype(spec))
             : null;
         DpoObjective dpo = new DpoObjective(policy, reference, loss);
         objective = dpo;

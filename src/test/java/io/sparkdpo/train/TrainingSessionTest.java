@@ -198,6 +198,21 @@ class TrainingSessionTest {
         + "reference.model_fingerprint)"), none.getMessage());
   }
 
+  /** Log-probs computed in bf16 do not equal a float32 policy's at step 0: the trainer asks for the same dtype. */
+  @Test
+  void precomputedReferenceMustBeInTheConfiguredDtype() {
+    List<PreparedPair> few = TrainingFixtures.pairs("g", 4, 512, 3).stream()
+        .map(p -> TrainingFixtures.withReference(p, -10, -12)).toList();
+    String referenced = TrainingFixtures.writePrepared(tmp.resolve("float32-reference"), List.of(few), few, "ab12cd");
+    PreparedData d = PreparedData.open(STORAGE, referenced);
+    assertEquals("float32", d.referenceDtype(), "manifests without reference.dtype were computed in float32");
+    d.requireReferenceFrom(model, "ab12cd", "float32");
+    IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
+        () -> d.requireReferenceFrom(model, "ab12cd", "bfloat16"));
+    assertTrue(e.getMessage().contains("were computed in float32, but this run's reference.dtype is bfloat16"),
+        e.getMessage());
+  }
+
   @Test
   void aNonFiniteLossRefusesTheStepNamingItAndItsPairsAndLeavesStateAndCheckpointUntouched() {
     // Pair order of epoch 0 (the sampler's seeded shuffle): poison the reference of the pair step 4 takes first.
