@@ -502,6 +502,11 @@ public final class CausalLM implements AutoCloseable {
     this.fused = fused;
   }
 
+  /** Whether this model takes libtorch's fused kernels where reachable ({@link #useFusedOps}). */
+  boolean fusedOps() {
+    return fused;
+  }
+
   /** The model's own manager, which holds the parameters. Callers must not attach anything to it. */
   NDManager manager() {
     return manager;

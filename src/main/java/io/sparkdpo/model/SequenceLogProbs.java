@@ -278,17 +278,10 @@ public final class SequenceLogProbs {
 
   /** logit[target] - logsumexp(logit) per row of hidden rows [m, d] and targets [m, 1]: float32 [m]. */
   private NDArray chunkLogProbs(NDArray rows, NDArray target, boolean training) {
-    NDArray logits = model.head(rows, training);
-    // logsumexp as max + log(sum(exp(x - max))); the max is a constant of the maths (its gradient cancels), so
-    // it is detached. Intermediates are closed at once: the graph keeps what backward needs.
-    NDArray max = logits.max(new int[] {1}, true).stopGradient();
-    NDArray shifted = logits.sub(max);
-    NDArray exp = shifted.exp();
-    shifted.close();
-    NDArray logSumExp = exp.sum(new int[] {1}, true).log().add(max);
-    exp.close();
-    NDArray picked = logits.gather(target, 1).sub(logSumExp).reshape(-1);
-    logits.close();
-    return picked;
+    // Closed at once: without graph that frees the [m, V] logits before the next chunk; with graph, autograd
+    // keeps what backward needs.
+    try (NDArray logits = model.head(rows, training)) {
+      return FusedOps.targetLogProbs(logits, target, model.fusedOps());
+    }
   }
 }

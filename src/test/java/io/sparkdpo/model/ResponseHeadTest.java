@@ -123,15 +123,19 @@ class ResponseHeadTest {
     for (DataType dtype : List.of(DataType.FLOAT32, DataType.BFLOAT16)) {
       for (boolean tied : new boolean[] {false, true}) {
         try (CausalLM model = randomModel(tied, dtype)) {
-          float[] expected = legacy(model, PROMPTS, RESPONSES);
-          assertTrue(expected[0] < -1, "a non-trivial log-probability: " + expected[0]);
-          SequenceLogProbs.HEAD_CHUNK_ROWS = 1024;
-          assertClose(expected, lean(model, PROMPTS, RESPONSES), 2e-6);
-          // 14 response positions in chunks of 3 and of 1 (the GEMM may round differently per row count)
-          SequenceLogProbs.HEAD_CHUNK_ROWS = 3;
-          assertClose(expected, lean(model, PROMPTS, RESPONSES), 2e-6);
-          SequenceLogProbs.HEAD_CHUNK_ROWS = 1;
-          assertClose(expected, lean(model, PROMPTS, RESPONSES), 2e-6);
+          for (boolean fused : new boolean[] {true, false}) { // logsumexp through TorchScript, or explicit ops
+            // (the switch also changes the trunk's kernels, which round differently in bf16)
+            model.useFusedOps(fused);
+            float[] expected = legacy(model, PROMPTS, RESPONSES);
+            assertTrue(expected[0] < -1, "a non-trivial log-probability: " + expected[0]);
+            SequenceLogProbs.HEAD_CHUNK_ROWS = 1024;
+            assertClose(expected, lean(model, PROMPTS, RESPONSES), 2e-6);
+            // 14 response positions in chunks of 3 and of 1 (the GEMM may round differently per row count)
+            SequenceLogProbs.HEAD_CHUNK_ROWS = 3;
+            assertClose(expected, lean(model, PROMPTS, RESPONSES), 2e-6);
+            SequenceLogProbs.HEAD_CHUNK_ROWS = 1;
+            assertClose(expected, lean(model, PROMPTS, RESPONSES), 2e-6);
+          }
         }
       }
     }
@@ -162,21 +166,26 @@ class ResponseHeadTest {
 
   @Test
   void trainingGradientsMatchTheFullLogSoftmax() {
-    try (CausalLM model = randomModel(false, DataType.FLOAT32)) {
-      Map<String, float[]> expected = gradients(model, true);
-      Map<String, float[]> actual = gradients(model, false);
-      for (Map.Entry<String, float[]> e : expected.entrySet()) {
-        float[] a = actual.get(e.getKey());
-        double diff = 0;
-        double norm = 0;
-        for (int i = 0; i < a.length; i++) {
-          diff += Math.pow(a[i] - e.getValue()[i], 2);
-          norm += Math.pow(e.getValue()[i], 2);
-        }
-        assertTrue(norm > 0, e.getKey() + " has a gradient");
-        assertTrue(Math.sqrt(diff) <= 1e-6 * Math.sqrt(norm), e.getKey() + ": relative gradient difference "
-            + Math.sqrt(diff / norm));
+    for (boolean fused : new boolean[] {true, false}) {
+      try (CausalLM model = randomModel(false, DataType.FLOAT32)) {
+        model.useFusedOps(fused);
+        assertGradientsClose(gradients(model, true), gradients(model, false));
       }
+    }
+  }
+
+  private static void assertGradientsClose(Map<String, float[]> expected, Map<String, float[]> actual) {
+    for (Map.Entry<String, float[]> e : expected.entrySet()) {
+      float[] a = actual.get(e.getKey());
+      double diff = 0;
+      double norm = 0;
+      for (int i = 0; i < a.length; i++) {
+        diff += Math.pow(a[i] - e.getValue()[i], 2);
+        norm += Math.pow(e.getValue()[i], 2);
+      }
+      assertTrue(norm > 0, e.getKey() + " has a gradient");
+      assertTrue(Math.sqrt(diff) <= 1e-6 * Math.sqrt(norm), e.getKey() + ": relative gradient difference "
+          + Math.sqrt(diff / norm));
     }
   }
 
