@@ -22,7 +22,8 @@ import org.junit.jupiter.api.Test;
  * 256-token prompts, the way the reference stage runs. {@code -Dbench.path=full} runs the former computation
  * (full [N, L, V] logits, log-softmax over all of it, gather, mask; kept in {@link ResponseHeadTest#legacySums}),
  * {@code lean} (default) {@link SequenceLogProbs}. One path per JVM, so VmHWM is that path's peak.
- * Run: {@code mvn -B -o -Pbench test -Dtest=LogProbMemoryBench -Dbench.path=full|lean}.
+ * Run: {@code mvn -B -o -Pbench test -Dtest=LogProbMemoryBench -Dbench.path=full|lean} ({@code -Dbench.chunk=N}
+ * sets {@link SequenceLogProbs#HEAD_CHUNK_ROWS}, {@code -Dbench.rounds=N} the passes, default 3).
  */
 @Tag("bench")
 public class LogProbMemoryBench {
@@ -35,6 +36,7 @@ public class LogProbMemoryBench {
   @Test
   void reportsPeakMemoryAndTimeOfOneNoGradPass() {
     String path = System.getProperty("bench.path", "lean");
+    SequenceLogProbs.HEAD_CHUNK_ROWS = Integer.getInteger("bench.chunk", SequenceLogProbs.HEAD_CHUNK_ROWS);
     SplittableRandom random = new SplittableRandom(11);
     List<int[]> prompts = new ArrayList<>();
     List<int[]> responses = new ArrayList<>();
@@ -57,8 +59,8 @@ public class LogProbMemoryBench {
       }
       long peak = status("VmHWM");
       Arrays.sort(seconds);
-      System.out.printf(Locale.ROOT, "path=%s params=%.1fM VmHWM after model %d MB, after %d passes %d MB "
-          + "(pass adds %d MB); median pass %.2f s; sum[0]=%.4f%n", path, model.numParameters() / 1e6,
+      System.out.printf(Locale.ROOT, "path=%s chunk=%d params=%.1fM VmHWM after model %d MB, after %d passes %d MB "
+          + "(pass adds %d MB); median pass %.2f s; sum[0]=%.4f%n", path, SequenceLogProbs.HEAD_CHUNK_ROWS, model.numParameters() / 1e6,
           afterLoad >> 10, ROUNDS, peak >> 10, (peak - afterLoad) >> 10, seconds[ROUNDS / 2], sums[0]);
       assertTrue(Float.isFinite(sums[0]) && sums[0] < 0);
     }
