@@ -142,6 +142,19 @@ class ResponseHeadTest {
   }
 
   @Test
+  void aResponseWithNoPredictedTokenSumsToZeroAsBefore() {
+    // An empty prompt leaves a one-token response with no position predicting it: no head rows at all.
+    List<int[]> prompts = List.of(new int[] {});
+    List<int[]> responses = List.of(new int[] {5});
+    try (CausalLM model = randomModel(false, DataType.FLOAT32); NDManager m = NDManager.newBaseManager()) {
+      assertArrayEquals(legacy(model, prompts, responses), lean(model, prompts, responses));
+      SequenceLogProbs.Batch b = new SequenceLogProbs(model).compute(m, prompts, responses, false);
+      assertEquals(0.0, b.sums()[0]);
+      assertEquals(1, b.counts()[0]);
+    }
+  }
+
+  @Test
   void tokenLogProbsMatchTheFullLogSoftmaxPerToken() {
     List<int[]> prompts = List.of(PROMPTS.get(0), PROMPTS.get(1), PROMPTS.get(2), PROMPTS.get(4));
     List<int[]> responses = List.of(RESPONSES.get(0), new int[] {}, RESPONSES.get(2), RESPONSES.get(4));
