@@ -502,6 +502,11 @@ public final class CausalLM implements AutoCloseable {
     this.fused = fused;
   }
 
+  /** Whether this model takes libtorch's fused kernels where reachable ({@link #useFusedOps}). */
+  boolean fusedOps() {
+    return fused;
+  }
+
   /** The model's own manager, which holds the parameters. Callers must not attach anything to it. */
   NDManager manager() {
     return manager;
@@ -531,12 +536,49 @@ public final class CausalLM implements AutoCloseable {
   }
 
   /**
+   * The final normed hidden states [B, T, hidden_size] in the model's dtype, the LM head's input: what
+   * {@link #logits} computes before {@link #head}. Callers that need logits at a few positions only (response
+   * tokens) select those rows and apply the head to them, instead of a [B, T, V] array. Recording as for
+   * {@link #logits}; attached to {@code inputIds}' manager.
+   */
+  public NDArray hiddenStates(NDArray inputIds, boolean training) {
+    if (training) {
+      return hiddenStates(inputIds, null, null, null, false);
+    }
+    try (NoGrad ignored = NoGrad.enter()) {
+      return hiddenStates(inputIds, null, null, null, false);
+    }
+  }
+
+  /**
+   * The LM head (tied to the embedding or not) on hidden states [..., hidden_size] of {@link #hiddenStates}:
+   * logits [..., V] in float32, computed in the model's dtype as in {@link #logits}. Recording as for
+   * {@link #logits}; attached to {@code hidden}'s manager.
+   */
+  public NDArray head(NDArray hidden, boolean training) {
+    if (training) {
+      return lmHead(hidden);
+    }
+    try (NoGrad ignored = NoGrad.enter()) {
+      return lmHead(hidden);
+    }
+  }
+
+  /**
    * The general forward pass, for generation: {@code rowStart[b]} is the position of row b's first new token
    * (null: the cache length for every row); {@code keyMask[b][j]} false hides key j from row b (null: all
    * visible); {@code cache} holds earlier keys and values and receives the new ones (null: none);
    * {@code lastOnly} computes logits for the last position only ([B, 1, V]).
    */
   NDArray forward(NDArray inputIds, long[] rowStart, boolean[][] keyMask, KvCache cache, boolean lastOnly) {
+    try (NDArray hidden = hiddenStates(inputIds, rowStart, keyMask, cache, lastOnly)) {
+      return lmHead(hidden);
+    }
+  }
+
+  /** The decoder stack and final norm: hidden states [B, T or 1, d] attached to {@code inputIds}' manager. */
+  private NDArray hiddenStates(NDArray inputIds, long[] rowStart, boolean[][] keyMask, KvCache cache,
+      boolean lastOnly) {
     NDManager caller = inputIds.getManager();
     Shape shape = inputIds.getShape();
     if (shape.dimension() != 2) {
@@ -567,15 +609,22 @@ public final class CausalLM implements AutoCloseable {
         x = x.get(":, -1:, :");
       }
       x = rmsNorm(x, finalNorm);
-      NDArray logits = linear(x, lmHead == null ? embedTokens : lmHead, null);
-      if (dtype != DataType.FLOAT32) {
-        logits = logits.toType(DataType.FLOAT32, false); // transformers' logits.float(): losses run in float32
-      }
       if (cache != null) {
         cache.advance(time);
       }
-      logits.attach(caller);
+      x.attach(caller);
+      return x;
+    }
+  }
+
+  /** hidden W^T with the LM head (the embedding when tied), handed out in float32, attached to hidden's manager. */
+  private NDArray lmHead(NDArray hidden) {
+    NDArray logits = linear(hidden, lmHead == null ? embedTokens : lmHead, null);
+    if (dtype == DataType.FLOAT32) {
       return logits;
+    }
+    try (logits) {
+      return logits.toType(DataType.FLOAT32, false); // transformers' logits.float(): losses run in float32
     }
   }
 

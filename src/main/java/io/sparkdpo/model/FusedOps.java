@@ -24,7 +24,8 @@ import org.slf4j.LoggerFactory;
  * libtorch kernels that DJL's PyTorch engine has no (differentiable) binding for, reached through TorchScript:
  * {@code scaled_dot_product_attention} (on CPU a flash-attention kernel that never materialises the T x T
  * scores and skips the masked half of a causal mask), {@code silu} (one kernel forward and one backward
- * instead of sigmoid-and-multiply) and a complex multiply for rotary embeddings (one pass instead of five). DJL runs TorchScript modules with autograd, so a one-method module per op
+ * instead of sigmoid-and-multiply), a complex multiply for rotary embeddings (one pass instead of five) and
+ * {@code logsumexp} for response log-probabilities (in place, one [rows, V] temporary). DJL runs TorchScript modules with autograd, so a one-method module per op
  * is assembled here from source text (a TorchScript archive is a zip of code plus pickled, here empty, state)
  * and loaded once per JVM. Where that fails the same maths runs as explicit DJL ops, which tests compare
  * against; the system property {@code sparkdpo.fused=false} forces the explicit path.
@@ -69,6 +70,18 @@ final class FusedOps {
       "    turned = torch.mul(torch.view_as_complex(pairs), torch.view_as_complex(rotation))",
       "    return torch.reshape(torch.view_as_real(turned), shape)",
       "");
+  private static final String TARGET_LOG_PROB = String.join("\n",
+      "class TargetLogProb(Module):",
+      "  __parameters__ = []",
+      "  __buffers__ = []",
+      "  training : bool",
+      "  def forward(self: __torch__.TargetLogProb,",
+      "    logits: Tensor,",
+      "    target: Tensor) -> Tensor:",
+      "    picked = torch.squeeze(torch.gather(logits, 1, target), 1)",
+      "    return torch.sub(picked, torch.logsumexp(logits, [1]))",
+      "");
+  private static volatile PtSymbolBlock targetLogProb;
   private static volatile PtSymbolBlock rope;
   private static volatile PtSymbolBlock attention;
   private static volatile PtSymbolBlock swiglu;
@@ -89,6 +102,8 @@ final class FusedOps {
               rope = JniUtils.loadModule(manager, new ByteArrayInputStream(archive("Rope", ROPE)), false, false);
               swiglu = JniUtils.loadModule(manager, new ByteArrayInputStream(archive("SwiGlu", SWIGLU)), false,
                   false);
+              targetLogProb = JniUtils.loadModule(manager,
+                  new ByteArrayInputStream(archive("TargetLogProb", TARGET_LOG_PROB)), false, false);
               attention = JniUtils.loadModule(manager, new ByteArrayInputStream(archive("Attention", ATTENTION)),
                   false, false);
             } catch (IOException | RuntimeException e) {
@@ -144,6 +159,25 @@ final class FusedOps {
     NDArray re = pairs.get(0).mul(cs.get(0)).sub(pairs.get(1).mul(cs.get(1)));
     NDArray im = pairs.get(0).mul(cs.get(1)).add(pairs.get(1).mul(cs.get(0)));
     return re.concat(im, 4).reshape(s);
+  }
+
+  /**
+   * log softmax(logits)[target] per row, as logits[target] - logsumexp(logits), for float32 logits [m, V] and
+   * int64 targets [m, 1]: float32 [m], attached to logits' manager. libtorch's logsumexp subtracts the row max and
+   * exponentiates in place, so the pass holds one [m, V] temporary besides the logits; the explicit ops hold two.
+   */
+  static NDArray targetLogProbs(NDArray logits, NDArray target, boolean fused) {
+    if (fused && available()) {
+      return run(targetLogProb, new NDList(logits, target));
+    }
+    // max + log(sum(exp(x - max))); the max is detached: its gradient cancels in the maths.
+    NDArray max = logits.max(new int[] {1}, true).stopGradient();
+    NDArray shifted = logits.sub(max);
+    NDArray exp = shifted.exp();
+    shifted.close();
+    NDArray logSumExp = exp.sum(new int[] {1}, true).log().add(max);
+    exp.close();
+    return logits.gather(target, 1).sub(logSumExp).reshape(-1);
   }
 
   /** {@code silu(gate) * up}, attached to gate's manager. */

@@ -1,7 +1,10 @@
 package io.sparkdpo.model;
 
 import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDArrays;
+import ai.djl.ndarray.NDList;
 import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.index.NDIndex;
 import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
 import java.util.ArrayList;
@@ -10,14 +13,19 @@ import java.util.List;
 /**
  * log pi(response | prompt) for a batch of (prompt ids, response ids): per sequence the sum and the mean of
  * the response tokens' log-probabilities and their count, prompt tokens excluded. Sequences are
- * {@code prompt + response}, right-padded to the longest, and run as one forward pass; log-probabilities come
- * from libtorch's log-softmax over float32 logits. DPO, SFT, the reference stage and evaluation all use this.
+ * {@code prompt + response}, right-padded to the longest, and run as one forward pass through the decoder; only
+ * the positions that predict a response token go through the LM head, and each log-probability is
+ * logit[target] - logsumexp(logits) in float32 (no [N, L, V] logits or log-softmax: with a 128k vocabulary those
+ * were gigabytes per batch). DPO, SFT, the reference stage and evaluation all use this.
  *
  * <p>With {@code training} the results are part of the autograd graph (call inside a GradientCollector and
  * backpropagate through {@link Batch#sum()} or {@link Batch#mean()}); without it nothing is recorded, on any
  * thread.
  */
 public final class SequenceLogProbs {
+  /** Most rows the LM head runs on at once without graph: [HEAD_CHUNK_ROWS, V] float32 logits (a knob for tests). */
+  static int HEAD_CHUNK_ROWS = 1024;
+
   private final CausalLM model;
 
   public SequenceLogProbs(CausalLM model) {
@@ -119,7 +127,7 @@ public final class SequenceLogProbs {
       length = Math.max(length, prompts.get(i).length + responses.get(i).length);
     }
     int[] ids = new int[n * length];
-    long[] next = new long[n * length];
+    int rows = 0;
     for (int i = 0; i < n; i++) {
       int[] p = prompts.get(i);
       int[] r = responses.get(i);
@@ -131,23 +139,36 @@ public final class SequenceLogProbs {
               + " is outside the vocabulary of " + vocab);
         }
         ids[i * length + t] = token;
-        if (t > 0) {
-          next[i * length + t - 1] = token;
-        }
+      }
+      rows += r.length;
+    }
+    // Response token j of sequence i is predicted at position p.length + j - 1 of row i.
+    long[] positions = new long[rows];
+    long[] targets = new long[rows];
+    int k = 0;
+    for (int i = 0; i < n; i++) {
+      int[] p = prompts.get(i);
+      int[] r = responses.get(i);
+      for (int j = 0; j < r.length; j++, k++) {
+        positions[k] = (long) i * length + p.length + j - 1;
+        targets[k] = r[j];
       }
     }
-    float[] picked;
-    try (NoGrad ignored = NoGrad.enter(); NDManager scope = manager.newSubManager()) {
-      NDArray logits = model.logits(scope.create(ids, new Shape(n, length)), false);
-      picked = logits.logSoftmax(2).gather(scope.create(next, new Shape(n, length, 1)), 2).toFloatArray();
+    float[] picked = new float[0];
+    if (rows > 0) {
+      try (NoGrad ignored = NoGrad.enter(); NDManager scope = manager.newSubManager()) {
+        NDArray hidden = model.hiddenStates(scope.create(ids, new Shape(n, length)), false);
+        picked = targetLogProbs(scope, hidden, positions, targets, false).toFloatArray();
+      }
     }
     double[][] out = new double[n][];
+    int from = 0;
     for (int i = 0; i < n; i++) {
-      int from = i * length + prompts.get(i).length - 1; // position predicting response token 0
       out[i] = new double[responses.get(i).length];
       for (int j = 0; j < out[i].length; j++) {
         out[i][j] = picked[from + j];
       }
+      from += out[i].length;
     }
     return out;
   }
@@ -167,12 +188,8 @@ public final class SequenceLogProbs {
     }
     int pad = config.padTokenId() >= 0 ? config.padTokenId() : 0;
     int[] ids = new int[n * length];
-    // Target of position t is token t + 1; the last position has none (masked). Full-length targets let the
-    // log-softmax run on the whole logits array: slicing off the last position would cost a [N, L, V] copy
-    // in the backward pass.
-    long[] targets = new long[n * length];
-    float[] mask = new float[n * length];
     int[] counts = new int[n];
+    int rows = 0;
     for (int i = 0; i < n; i++) {
       int[] p = prompts.get(i);
       int[] r = responses.get(i);
@@ -186,28 +203,85 @@ public final class SequenceLogProbs {
         }
         ids[i * length + t] = token;
       }
-      // Response token j sits at p.length + j and is predicted at position p.length + j - 1.
-      for (int t = 0; t < length - 1; t++) {
-        targets[i * length + t] = ids[i * length + t + 1];
-        boolean response = t + 1 >= p.length && t + 1 < p.length + r.length;
-        mask[i * length + t] = response ? 1f : 0f;
-      }
       counts[i] = r.length;
+      rows += predicted(p.length, r.length);
+    }
+    // Response token j sits at p.length + j and is predicted at position p.length + j - 1 (with an empty prompt
+    // the first response token has no predicting position, yet counts towards the mean, as it always has).
+    long[] positions = new long[rows];
+    long[] targets = new long[rows];
+    float[] segments = new float[n * rows]; // [N, rows]: 1 where a row belongs to sequence i
+    int k = 0;
+    for (int i = 0; i < n; i++) {
+      int[] p = prompts.get(i);
+      int[] r = responses.get(i);
+      for (int j = r.length - predicted(p.length, r.length); j < r.length; j++, k++) {
+        positions[k] = (long) i * length + p.length + j - 1;
+        targets[k] = r[j];
+        segments[i * rows + k] = 1f;
+      }
     }
     try (NDManager scope = manager.newSubManager()) {
-      NDArray input = scope.create(ids, new Shape(n, length));
-      NDArray logits = model.logits(input, training);
-      NDArray logp = logits.logSoftmax(2);
-      // Backward reads the gather index and the mask after this scope is gone: they must own their memory.
-      NDArray index = CausalLM.owned(scope.create(targets, new Shape(n, length, 1)));
-      NDArray picked = logp.gather(index, 2).squeeze(2);
-      NDArray sum = picked.mul(CausalLM.owned(scope.create(mask, new Shape(n, length)))).sum(new int[] {1});
+      NDArray hidden = model.hiddenStates(scope.create(ids, new Shape(n, length)), training);
+      NDArray picked = targetLogProbs(scope, hidden, positions, targets, training);
+      // Per-sequence sums as one matmul with the row-to-sequence indicator, which backward keeps: owned.
+      NDArray perSequence = CausalLM.owned(scope.create(segments, new Shape(n, rows)));
+      NDArray sum = perSequence.matMul(picked.reshape(rows, 1)).reshape(n);
       NDArray count = scope.create(counts);
       NDArray mean = sum.div(count.toType(DataType.FLOAT32, false));
       sum.attach(manager);
       mean.attach(manager);
       count.attach(manager);
       return new Batch(sum, mean, count);
+    }
+  }
+
+  /** How many of a response's tokens have a position predicting them: all, but the first with an empty prompt. */
+  private static int predicted(int promptLength, int responseLength) {
+    return promptLength > 0 ? responseLength : Math.max(0, responseLength - 1);
+  }
+
+  /**
+   * log p(targets[k]) at flattened position {@code positions[k]} of {@code hidden} [N, L, d]: float32 [rows],
+   * attached to {@code scope}. Only the selected rows go through the LM head, in chunks of at most
+   * {@link #HEAD_CHUNK_ROWS} without graph, so the largest array is [chunk, V], never [N, L, V]; each row's
+   * log-probability is logit[target] - logsumexp(logits), with no [rows, V] log-softmax. Under autograd the head
+   * runs as one chunk: every chunk's logits would be kept for backward anyway, so chunking would save nothing
+   * without recomputing them.
+   */
+  private NDArray targetLogProbs(NDManager scope, NDArray hidden, long[] positions, long[] targets,
+      boolean training) {
+    int rows = positions.length;
+    long d = hidden.getShape().get(2);
+    // The gather indices are kept by backward, past this scope's Java buffers: they must own their memory.
+    NDArray index = CausalLM.owned(scope.create(positions));
+    NDArray selected = hidden.reshape(-1, d).get(scope, new NDIndex("{}", index));
+    NDArray target = CausalLM.owned(scope.create(targets, new Shape(rows, 1)));
+    int chunk = training ? rows : Math.max(1, HEAD_CHUNK_ROWS);
+    if (rows <= chunk) {
+      return chunkLogProbs(selected, target, training);
+    }
+    NDList parts = new NDList();
+    for (int from = 0; from < rows; from += chunk) {
+      String range = from + ":" + Math.min(rows, from + chunk);
+      try (NDManager part = scope.newSubManager()) {
+        NDArray logp = chunkLogProbs(selected.get(part, new NDIndex(range)), target.get(part, new NDIndex(range)),
+            false);
+        logp.attach(scope);
+        parts.add(logp);
+      }
+    }
+    NDArray all = NDArrays.concat(parts);
+    parts.close();
+    return all;
+  }
+
+  /** logit[target] - logsumexp(logit) per row of hidden rows [m, d] and targets [m, 1]: float32 [m]. */
+  private NDArray chunkLogProbs(NDArray rows, NDArray target, boolean training) {
+    // Closed at once: without graph that frees the [m, V] logits before the next chunk; with graph, autograd
+    // keeps what backward needs.
+    try (NDArray logits = model.head(rows, training)) {
+      return FusedOps.targetLogProbs(logits, target, model.fusedOps());
     }
   }
 }
