@@ -110,14 +110,25 @@ class PublishedSizeTrainingBench {
     }
   }
 
-  /** The executor JVMs of this application on this machine (CoarseGrainedExecutorBackend), by /proc. */
+  /**
+   * The executor JVMs on this machine (CoarseGrainedExecutorBackend), from /proc: {@code ProcessHandle.info()} gives
+   * no command line for them (it is longer than the JDK reads).
+   */
   private static List<Long> executorPids() {
     List<Long> pids = new ArrayList<>();
-    ProcessHandle.allProcesses().forEach(p -> p.info().commandLine().ifPresent(cmd -> {
-      if (cmd.contains("CoarseGrainedExecutorBackend")) {
-        pids.add(p.pid());
-      }
-    }));
+    try (var dirs = Files.list(Path.of("/proc"))) {
+      dirs.filter(d -> d.getFileName().toString().chars().allMatch(Character::isDigit)).forEach(d -> {
+        try {
+          if (new String(Files.readAllBytes(d.resolve("cmdline"))).contains("CoarseGrainedExecutorBackend")) {
+            pids.add(Long.parseLong(d.getFileName().toString()));
+          }
+        } catch (IOException | RuntimeException e) {
+          // the process ended while listing
+        }
+      });
+    } catch (IOException e) {
+      throw new java.io.UncheckedIOException(e);
+    }
     return pids;
   }
 
