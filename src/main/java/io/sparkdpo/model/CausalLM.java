@@ -125,18 +125,29 @@ public final class CausalLM implements AutoCloseable {
   private static CausalLM create(ModelConfig config, Device device, long seed, boolean builtin, DataType dtype) {
     checkDtype(dtype);
     WeightSource init = (m, name, shape, kind) -> {
-      float[] values = new float[Math.toIntExact(shape.size())];
-      switch (kind) {
-        case NORM -> Arrays.fill(values, 1f);
-        case BIAS -> { }
-        case MATRIX -> {
-          SplittableRandom random = new SplittableRandom(seed ^ (long) name.hashCode() * 0x9E3779B97F4A7C15L);
-          for (int i = 0; i < values.length; i++) {
-            values[i] = (float) (random.nextGaussian() * config.initializerRange());
-          }
+      SplittableRandom random = new SplittableRandom(seed ^ (long) name.hashCode() * 0x9E3779B97F4A7C15L);
+      java.util.function.DoubleSupplier next = switch (kind) {
+        case NORM -> () -> 1.0;
+        case BIAS -> () -> 0.0;
+        case MATRIX -> () -> random.nextGaussian() * config.initializerRange();
+      };
+      NDArray float32;
+      if (shape.size() * Float.BYTES <= sliceBytes || !Device.cpu().equals(m.getDevice())) {
+        float[] values = new float[Math.toIntExact(shape.size())];
+        for (int i = 0; i < values.length; i++) {
+          values[i] = (float) next.getAsDouble();
         }
+        float32 = m.create(values, shape);
+      } else {
+        // Over a DJL buffer's 2 GiB: filled in row slices, the values in the same order as above.
+        float32 = Casts.empty(m, shape, DataType.FLOAT32);
+        forEachSlice(float32, Float.BYTES, slice -> {
+          java.nio.FloatBuffer f = slice.asFloatBuffer();
+          while (f.hasRemaining()) {
+            f.put((float) next.getAsDouble());
+          }
+        });
       }
-      NDArray float32 = m.create(values, shape);
       if (dtype == DataType.FLOAT32) {
         return float32;
       }
