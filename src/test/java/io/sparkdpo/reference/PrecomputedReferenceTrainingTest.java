@@ -94,7 +94,10 @@ class PrecomputedReferenceTrainingTest {
         double v = ((Number) y.get(k)).doubleValue();
         assertTrue(Double.isFinite(u), k + " at step " + x.get(MetricNames.STEP) + " is " + u);
         worst = Math.max(worst, Math.abs(u - v));
-        assertEquals(u, v, Math.max(TOLERANCE, Math.ulp((float) u)), k + " at step " + x.get(MetricNames.STEP));
+        // Relative above magnitude 1: the reference stage's batches and chunked LM head round the reference sums
+        // differently in the last float32 bits from the in-loop pass, and Adam carries that through the steps.
+        double tolerance = Math.max(TOLERANCE * Math.max(1, Math.abs(u)), Math.ulp((float) u));
+        assertEquals(u, v, tolerance, k + " at step " + x.get(MetricNames.STEP));
       }
     }
     return worst;
