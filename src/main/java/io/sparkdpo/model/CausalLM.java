@@ -715,7 +715,7 @@ public final class CausalLM implements AutoCloseable {
       } else if (ab != null) {
         tensors.add(new Safetensors.Tensor(name, shape, Safetensors.Dtype.F32, slices -> {
           try (NDManager scratch = manager.newSubManager(); NoGrad ignored = NoGrad.enter()) {
-            NDArray w = p.getArray().toType(DataType.FLOAT32, true);
+            NDArray w = float32Copy(p.getArray());
             w.attach(scratch);
             NDArray delta = ab[1].getArray().matMul(ab[0].getArray());
             delta.attach(scratch);
@@ -743,6 +743,16 @@ public final class CausalLM implements AutoCloseable {
     }
     try (NDArray host = array.toDevice(Device.cpu(), true)) {
       forEachSlice(host, elementBytes, slices);
+    }
+  }
+
+  /**
+   * A float32 copy of a parameter, in its own memory, outside the graph. Not {@code toType(FLOAT32, true)}: for
+   * an array already float32 that hands back the same tensor, and writing the "copy" would write the base.
+   */
+  private NDArray float32Copy(NDArray weight) {
+    try (NoGrad ignored = NoGrad.enter()) {
+      return dtype == DataType.FLOAT32 ? weight.duplicate() : Casts.to(weight, DataType.FLOAT32);
     }
   }
 
@@ -1395,7 +1405,7 @@ public final class CausalLM implements AutoCloseable {
     }
 
     private Parameter copy(String key, Parameter base, boolean trainable) {
-      NDArray array = base.getArray().toType(DataType.FLOAT32, true);
+      NDArray array = float32Copy(base.getArray());
       array.attach(manager);
       return register(key, array, trainable);
     }
