@@ -39,6 +39,10 @@ import java.util.function.Consumer;
  * <p>Parameters are float32, bfloat16 or float16 ({@link #dtype()}); the maths follows transformers' dtype flow:
  * RMSNorm in float32, cast back before the weight; rotary cos/sin cast to the activations' dtype; attention and
  * linears in the model's dtype; logits handed out in float32.
+ *
+ * <p>LoRA ({@link #addLora}, {@link #loadAdapter}): float32 low-rank adapters that the linear layers consult
+ * ({@link Lora}, PEFT's LoraLayer), the base frozen, switched per thread by {@link #adapters(AdapterMode)}; adapter
+ * folders and merged exports in PEFT's format.
  */
 public final class CausalLM implements AutoCloseable {
   public static final String BUILTIN_TINY = "builtin:tiny";
@@ -104,7 +108,7 @@ public final class CausalLM implements AutoCloseable {
       finalNorm = param("model.norm.weight", new Shape(d), Kind.NORM);
       lmHead = config.tieWordEmbeddings() ? null
           : param("lm_head.weight", new Shape(config.vocabSize(), d), Kind.MATRIX);
-      // Only float32 weights train; bf16 arrays come from TorchScript as inference tensors, which refuse it.
+      // Only float32 weights train; lower precisions stay frozen (LoRA adapters, float32, train beside them).
       if (dtype == DataType.FLOAT32) {
         for (Parameter p : parameters.values()) {
           p.getArray().setRequiresGradient(true);
