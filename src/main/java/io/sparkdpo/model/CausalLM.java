@@ -683,17 +683,10 @@ public final class CausalLM implements AutoCloseable {
     if (trained == null) {
       throw new IllegalStateException("saveAdapter: the model has no adapter (call addLora or loadAdapter first)");
     }
-    storage.mkdirs(folder);
-    storage.writeString(Storage.join(folder, ADAPTER_CONFIG), adapterConfigJson(trained.peft));
     List<Safetensors.Tensor> tensors = new ArrayList<>();
     trained.byKey.forEach((key, p) -> tensors.add(new Safetensors.Tensor(key, p.getArray().getShape().getShape(),
         Safetensors.Dtype.F32, slices -> hostSlices(p.getArray(), Float.BYTES, slices))));
-    String path = Storage.join(folder, ADAPTER_WEIGHTS);
-    try (java.io.OutputStream out = new java.io.BufferedOutputStream(storage.create(path), 1 << 20)) {
-      Safetensors.write(out, tensors, Safetensors.Dtype.F32);
-    } catch (java.io.IOException e) {
-      throw new java.io.UncheckedIOException("cannot write " + path + ": " + e.getMessage(), e);
-    }
+    AdapterFolder.write(storage, folder, trained.peft, origin, tensors);
   }
 
   /**
@@ -734,10 +727,9 @@ public final class CausalLM implements AutoCloseable {
     ModelFolder.write(storage, folder, config, tensors, fileDtype, maxShardBytes, companions);
   }
 
-  public static final String ADAPTER_CONFIG = "adapter_config.json";
-  public static final String ADAPTER_WEIGHTS = "adapter_model.safetensors";
-  /** PEFT's prefix of every key: PeftModel.base_model (LoraModel) .model (the transformers model). */
-  static final String PEFT_PREFIX = "base_model.model.";
+  /** The files of a PEFT adapter folder (see {@link AdapterFolder}). */
+  public static final String ADAPTER_CONFIG = AdapterFolder.CONFIG;
+  public static final String ADAPTER_WEIGHTS = AdapterFolder.WEIGHTS;
 
   /** Slices of an array's memory, through a host copy when it lives on another device. */
   private void hostSlices(NDArray array, int elementBytes, Consumer<ByteBuffer> slices) {
@@ -788,181 +780,42 @@ public final class CausalLM implements AutoCloseable {
     }
   }
 
-  /** adapter_config.json as PEFT's LoraConfig writes it (sorted keys; fields this model does not use at defaults). */
-  private String adapterConfigJson(PeftSettings peft) {
-    com.fasterxml.jackson.databind.node.ObjectNode n = com.fasterxml.jackson.databind.node.JsonNodeFactory.instance
-        .objectNode();
-    n.putObject("alpha_pattern");
-    n.putNull("auto_mapping");
-    if (origin == null) {
-      n.putNull("base_model_name_or_path");
-    } else {
-      n.put("base_model_name_or_path", origin);
-    }
-    n.put("bias", "none");
-    n.put("fan_in_fan_out", false);
-    n.put("inference_mode", true);
-    n.put("init_lora_weights", true);
-    n.putNull("layers_pattern");
-    n.putNull("layers_to_transform");
-    n.put("lora_alpha", peft.alpha());
-    n.put("lora_dropout", peft.dropout());
-    if (peft.modulesToSave().isEmpty()) {
-      n.putNull("modules_to_save");
-    } else {
-      peft.modulesToSave().forEach(n.putArray("modules_to_save")::add);
-    }
-    n.put("peft_type", "LORA");
-    n.put("r", peft.r());
-    n.putObject("rank_pattern");
-    n.putNull("revision");
-    peft.targetModules().forEach(n.putArray("target_modules")::add);
-    n.put("task_type", "CAUSAL_LM");
-    n.put("use_dora", false);
-    n.put("use_rslora", false);
-    return n.toPrettyString() + "\n";
-  }
-
   /** Reads and checks a PEFT adapter folder into a new adapter set. */
   private Lora readAdapter(String folder, Storage storage, boolean trainable) {
-    String configPath = Storage.join(folder, ADAPTER_CONFIG);
-    String weightsPath = Storage.join(folder, ADAPTER_WEIGHTS);
-    if (!storage.exists(configPath)) {
-      throw new IllegalArgumentException(configPath + ": not found (a PEFT adapter folder holds " + ADAPTER_CONFIG
-          + " and " + ADAPTER_WEIGHTS + ")");
-    }
-    if (!storage.exists(weightsPath)) {
-      throw new IllegalArgumentException(weightsPath + ": not found (adapter_model.bin, PyTorch's pickle format, is "
-          + "not read: save the adapter with safe_serialization=True)");
-    }
-    byte[] configBytes = storage.readBytes(configPath);
-    PeftSettings peft = parseAdapterConfig(configPath, configBytes);
-    checkNoTiedCopy(peft, configPath + ": modules_to_save");
-    Map<String, ModelFolder.Located> headers = new LinkedHashMap<>();
-    try (java.io.InputStream in = storage.open(weightsPath)) {
-      for (Safetensors.Entry e : Safetensors.readHeader(in, weightsPath, storage.status(weightsPath).getLen())
-          .entries()) {
-        headers.put(e.name(), new ModelFolder.Located(weightsPath, e));
-      }
-    } catch (java.io.IOException e) {
-      throw new java.io.UncheckedIOException(weightsPath + ": cannot read: " + e.getMessage(), e);
-    }
+    AdapterFolder.Opened opened = AdapterFolder.open(storage, folder);
+    PeftSettings peft = opened.peft();
+    String weightsPath = opened.weightsPath();
+    checkNoTiedCopy(peft, opened.configPath() + ": modules_to_save");
     Lora lora = new Lora(peft, trainable, (module, shape) -> null, null);
     try {
       for (Map.Entry<String, Parameter> e : lora.byKey.entrySet()) {
-        ModelFolder.Located t = headers.get(e.getKey());
+        Safetensors.Entry t = opened.tensors().get(e.getKey());
         Shape shape = e.getValue().getArray().getShape();
         if (t == null) {
           throw new IllegalArgumentException(weightsPath + ": tensor " + e.getKey() + " is missing (expected shape "
               + shape + " for r=" + peft.r() + ", target_modules " + peft.targetModules() + ", modules_to_save "
               + peft.modulesToSave() + ")");
         }
-        if (!Arrays.equals(t.entry().shape(), shape.getShape())) {
+        if (!Arrays.equals(t.shape(), shape.getShape())) {
           throw new IllegalArgumentException(weightsPath + ": tensor " + e.getKey() + " has shape "
-              + Arrays.toString(t.entry().shape()) + " but " + ADAPTER_CONFIG + " (r=" + peft.r()
+              + Arrays.toString(t.shape()) + " but " + AdapterFolder.CONFIG + " (r=" + peft.r()
               + ") and the model's config.json imply " + shape);
         }
       }
-      for (String name : headers.keySet()) {
+      for (String name : opened.tensors().keySet()) {
         if (!lora.byKey.containsKey(name)) {
           throw new IllegalArgumentException(weightsPath + ": unexpected tensor " + name + " (not an adapter of "
-              + ADAPTER_CONFIG + "'s target_modules " + peft.targetModules() + " and modules_to_save "
+              + AdapterFolder.CONFIG + "'s target_modules " + peft.targetModules() + " and modules_to_save "
               + peft.modulesToSave() + " on this model)");
         }
       }
       byte[] weightsSha = Safetensors.stream(storage, weightsPath, (entry, data) ->
           fill(lora.byKey.get(entry.name()).getArray(), data, DataType.FLOAT32));
-      java.security.MessageDigest sha = Safetensors.sha256();
-      sha.update(configBytes);
-      lora.fingerprint = "peft adapter " + HexFormat.of().formatHex(sha.digest()) + " "
-          + HexFormat.of().formatHex(weightsSha);
-      lora.fingerprint = sha256Hex(lora.fingerprint);
+      lora.fingerprint = opened.fingerprint(weightsSha);
       return lora;
     } catch (RuntimeException e) {
       lora.close();
       throw e;
-    }
-  }
-
-  /** An adapter_config.json as settings, refusing what the forward pass here does not compute. */
-  private static PeftSettings parseAdapterConfig(String path, byte[] bytes) {
-    com.fasterxml.jackson.databind.JsonNode n;
-    try {
-      n = io.sparkdpo.io.Json.MAPPER.readTree(bytes);
-    } catch (java.io.IOException e) {
-      throw new IllegalArgumentException(path + ": not valid JSON: " + e.getMessage(), e);
-    }
-    if (n == null || !n.isObject()) {
-      throw new IllegalArgumentException(path + ": must be a JSON object");
-    }
-    String type = n.path("peft_type").asText("");
-    if (!type.equals("LORA")) {
-      throw new IllegalArgumentException(path + ": peft_type must be LORA (got " + n.get("peft_type") + ")");
-    }
-    String task = n.path("task_type").asText("CAUSAL_LM");
-    if (!n.path("task_type").isNull() && !task.equals("CAUSAL_LM")) {
-      throw new IllegalArgumentException(path + ": task_type must be CAUSAL_LM (got " + task + ")");
-    }
-    requireAbsentOr(path, n, "bias", "\"none\"", v -> v.isTextual() && v.asText().equals("none"));
-    requireAbsentOr(path, n, "fan_in_fan_out", "false", v -> v.isBoolean() && !v.asBoolean());
-    requireAbsentOr(path, n, "use_dora", "false", v -> v.isBoolean() && !v.asBoolean());
-    requireAbsentOr(path, n, "use_rslora", "false (scaling alpha/sqrt(r) is not implemented)",
-        v -> v.isBoolean() && !v.asBoolean());
-    requireAbsentOr(path, n, "rank_pattern", "empty", v -> v.isObject() && v.isEmpty());
-    requireAbsentOr(path, n, "alpha_pattern", "empty", v -> v.isObject() && v.isEmpty());
-    requireAbsentOr(path, n, "layers_to_transform", "null", v -> false);
-    com.fasterxml.jackson.databind.JsonNode r = n.get("r");
-    if (r == null || !r.canConvertToExactIntegral() || r.asInt() <= 0) {
-      throw new IllegalArgumentException(path + ": r must be an integer > 0 (got " + r + ")");
-    }
-    com.fasterxml.jackson.databind.JsonNode alpha = n.get("lora_alpha");
-    if (alpha == null || !alpha.isNumber() || !(alpha.asDouble() > 0)) {
-      throw new IllegalArgumentException(path + ": lora_alpha must be a number > 0 (got " + alpha + ")");
-    }
-    com.fasterxml.jackson.databind.JsonNode dropout = n.get("lora_dropout");
-    double p = dropout == null || dropout.isNull() ? 0.0 : dropout.asDouble(Double.NaN);
-    if (!(p >= 0 && p < 1)) {
-      throw new IllegalArgumentException(path + ": lora_dropout must be in [0, 1) (got " + dropout + ")");
-    }
-    com.fasterxml.jackson.databind.JsonNode targets = n.get("target_modules");
-    List<String> targetNames = new ArrayList<>();
-    if (targets != null && targets.isTextual() && targets.asText().equals(PeftSettings.ALL_LINEAR)) {
-      targetNames.add(PeftSettings.ALL_LINEAR);
-    } else if (targets != null && targets.isArray() && !targets.isEmpty()) {
-      for (com.fasterxml.jackson.databind.JsonNode t : targets) {
-        if (!PeftSettings.PROJECTIONS.contains(t.asText())) {
-          throw new IllegalArgumentException(path + ": target_modules names " + t + ", which is not a linear layer "
-              + "of this model (known: " + PeftSettings.PROJECTIONS + ")");
-        }
-        targetNames.add(t.asText());
-      }
-    } else {
-      throw new IllegalArgumentException(path + ": target_modules must be a non-empty list of "
-          + PeftSettings.PROJECTIONS + " or \"" + PeftSettings.ALL_LINEAR + "\" (a regex is not supported; got "
-          + targets + ")");
-    }
-    List<String> save = new ArrayList<>();
-    com.fasterxml.jackson.databind.JsonNode modules = n.get("modules_to_save");
-    if (modules != null && !modules.isNull()) {
-      if (!modules.isArray()) {
-        throw new IllegalArgumentException(path + ": modules_to_save must be null or a list (got " + modules + ")");
-      }
-      for (com.fasterxml.jackson.databind.JsonNode m : modules) {
-        if (!PeftSettings.SAVABLE.contains(m.asText())) {
-          throw new IllegalArgumentException(path + ": modules_to_save names " + m + " (known: "
-              + PeftSettings.SAVABLE + ")");
-        }
-        save.add(m.asText());
-      }
-    }
-    return new PeftSettings("lora", r.asInt(), alpha.asDouble(), p, targetNames, save);
-  }
-
-  private static void requireAbsentOr(String path, com.fasterxml.jackson.databind.JsonNode n, String field,
-      String expected, java.util.function.Predicate<com.fasterxml.jackson.databind.JsonNode> ok) {
-    com.fasterxml.jackson.databind.JsonNode v = n.get(field);
-    if (v != null && !v.isNull() && !ok.test(v)) {
-      throw new IllegalArgumentException(path + ": " + field + " must be " + expected + " (got " + v + ")");
     }
   }
 
@@ -1371,16 +1224,16 @@ public final class CausalLM implements AutoCloseable {
           String name = e.getKey();
           Shape shape = e.getValue().getArray().getShape();
           if (name.equals("model.embed_tokens.weight") && peft.modulesToSave().contains("embed_tokens")) {
-            embedCopy = copy(PEFT_PREFIX + name, e.getValue(), trainable);
+            embedCopy = copy(AdapterFolder.PREFIX + name, e.getValue(), trainable);
           } else if (name.equals("lm_head.weight") && peft.modulesToSave().contains("lm_head")) {
-            headCopy = copy(PEFT_PREFIX + name, e.getValue(), trainable);
+            headCopy = copy(AdapterFolder.PREFIX + name, e.getValue(), trainable);
           } else if (name.endsWith(".weight") && shape.dimension() == 2 && isTarget(name)) {
             String module = name.substring(0, name.length() - ".weight".length());
             Shape aShape = new Shape(peft.r(), shape.get(1));
             float[] a = init.values(module, aShape);
             pairs.put(name, new Parameter[] {
-                adapter(PEFT_PREFIX + module + ".lora_A.weight", aShape, a, trainable),
-                adapter(PEFT_PREFIX + module + ".lora_B.weight", new Shape(shape.get(0), peft.r()), null, trainable)});
+                adapter(AdapterFolder.PREFIX + module + ".lora_A.weight", aShape, a, trainable),
+                adapter(AdapterFolder.PREFIX + module + ".lora_B.weight", new Shape(shape.get(0), peft.r()), null, trainable)});
           }
         }
       } catch (RuntimeException ex) {
