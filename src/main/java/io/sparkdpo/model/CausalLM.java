@@ -633,10 +633,10 @@ public final class CausalLM implements AutoCloseable {
   /**
    * Loads a PEFT LoRA adapter folder, checked as {@link #loadAdapter}, as the frozen reference adapter that
    * {@link AdapterMode#REFERENCE} passes use (DPO on top of an SFT adapter: the reference is base + SFT adapter).
+   * It leaves the base as it is: a fixed reference needs a frozen base, i.e. a trained adapter as well.
    */
   public void loadReferenceAdapter(String folder, Storage storage) {
     Lora loaded = readAdapter(folder, storage, false);
-    freezeBase();
     if (reference != null) {
       reference.close();
     }
