@@ -1,6 +1,7 @@
 package io.sparkdpo.model;
 
 import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDList;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
@@ -21,13 +22,21 @@ import java.io.IOException;
  * since they pass handles, not dtype codes. So bf16 arrays are made and cast here, by one-line TorchScript
  * modules that take libtorch's own dtype numbers; float32 and float16 go through DJL. These modules are needed
  * whatever {@code sparkdpo.fused} says: without TorchScript a bf16 model cannot exist.
+ *
+ * <p>{@link #to} and {@link #typeAs} run as recorded ops (the {@code NDList} path of DJL's module runner, as
+ * {@link FusedOps} does): with grad mode on their outputs are part of the autograd graph, so mixed precision can cast
+ * float32 master weights to bfloat16 for a matmul and receive float32 gradients. DJL's own {@code toType} is no
+ * such op, in any direction (backward through it finds no graph), and the {@code IValue} path of the module runner
+ * runs in inference mode, whose outputs neither record a graph nor may be saved for backward.
  */
 final class Casts {
   /** libtorch's ScalarType numbers. */
   private static final long TORCH_HALF = 5;
   private static final long TORCH_FLOAT = 6;
   private static final long TORCH_BFLOAT16 = 15;
-  private static volatile PtSymbolBlock to;
+  private static volatile PtSymbolBlock toFloat32;
+  private static volatile PtSymbolBlock toFloat16;
+  private static volatile PtSymbolBlock toBfloat16;
   private static volatile PtSymbolBlock empty;
   private static volatile PtSymbolBlock typeAs;
 
@@ -39,26 +48,50 @@ final class Casts {
     return t == DataType.UNKNOWN ? DataType.BFLOAT16 : t;
   }
 
-  /** {@code x} as {@code dtype}, a new array attached to x's manager (also when x already has that dtype). */
+  /**
+   * {@code x} as {@code dtype}, a new array attached to x's manager (also when x already has that dtype); recorded
+   * for autograd when grad mode is on.
+   */
   static NDArray to(NDArray x, DataType dtype) {
-    if (dtype != DataType.BFLOAT16) {
-      return x.toType(dtype, true);
-    }
     load();
-    JniUtils.setGraphExecutorOptimize(false);
-    try (IValue in = IValue.from((PtNDArray) x); IValue code = IValue.from(torchCode(dtype));
-        IValue out = IValueUtils.forward(to, new IValue[] {in, code})) {
-      return out.toTensor((PtNDManager) x.getManager());
-    }
+    PtSymbolBlock cast = switch (dtype) {
+      case FLOAT32 -> toFloat32;
+      case FLOAT16 -> toFloat16;
+      case BFLOAT16 -> toBfloat16;
+      default -> throw new IllegalArgumentException("no cast to " + dtype);
+    };
+    return recorded(cast, x);
   }
 
-  /** {@code x} cast to the dtype of {@code like} (torch's {@code type_as}), attached to x's manager. */
+  /** {@code x} cast to the dtype of {@code like} (torch's {@code type_as}), attached to x's manager; recorded. */
   static NDArray typeAs(NDArray x, NDArray like) {
     load();
-    JniUtils.setGraphExecutorOptimize(false);
-    try (IValue a = IValue.from((PtNDArray) x); IValue b = IValue.from((PtNDArray) like);
-        IValue out = IValueUtils.forward(typeAs, new IValue[] {a, b})) {
-      return out.toTensor((PtNDManager) x.getManager());
+    return recorded(typeAs, x, like);
+  }
+
+  /**
+   * Runs a cast module as an eager op (see FusedOps.run); the result is attached to the first input's manager. A
+   * named input (a parameter's name has dots) goes in as an unnamed view: DJL passes named arrays to a module as a
+   * dictionary, which a module taking a tensor refuses. The views' wrappers are closed after the call; autograd
+   * keeps what it needs of them.
+   */
+  private static NDArray recorded(PtSymbolBlock module, NDArray... inputs) {
+    NDList list = new NDList(inputs.length);
+    NDList views = new NDList();
+    try {
+      for (NDArray x : inputs) {
+        if (x.getName() == null) {
+          list.add(x);
+        } else {
+          NDArray view = x.reshape(x.getShape());
+          views.add(view);
+          list.add(view);
+        }
+      }
+      JniUtils.setGraphExecutorOptimize(false);
+      return IValueUtils.forward(module, list, true).singletonOrThrow();
+    } finally {
+      views.close();
     }
   }
 
@@ -102,7 +135,9 @@ final class Casts {
       }
       try {
         PtNDManager manager = (PtNDManager) NDManager.newBaseManager("PyTorch");
-        to = module(manager, "CastTo", "x: Tensor,\n    dtype: int", "torch.to(x, dtype)");
+        toFloat32 = module(manager, "ToFloat32", "x: Tensor", "torch.to(x, " + TORCH_FLOAT + ")");
+        toFloat16 = module(manager, "ToFloat16", "x: Tensor", "torch.to(x, " + TORCH_HALF + ")");
+        toBfloat16 = module(manager, "ToBfloat16", "x: Tensor", "torch.to(x, " + TORCH_BFLOAT16 + ")");
         empty = module(manager, "EmptyOf", "size: List[int],\n    dtype: int", "torch.empty(size, dtype=dtype)");
         typeAs = module(manager, "TypeAs", "x: Tensor,\n    like: Tensor", "torch.type_as(x, like)");
       } catch (IOException | RuntimeException e) {
