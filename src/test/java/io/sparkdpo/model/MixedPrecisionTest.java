@@ -161,6 +161,19 @@ class MixedPrecisionTest {
   }
 
   @Test
+  void castWeightsLiveForThePassOnly() {
+    try (CausalLM model = CausalLM.create(CONFIG, Device.cpu(), 11)) {
+      model.computeDtype(DataType.BFLOAT16);
+      trainingPass(model);
+      int modelArrays = model.manager().getManagedArrays().size();
+      for (int i = 0; i < 3; i++) {
+        trainingPass(model);
+        assertEquals(modelArrays, model.manager().getManagedArrays().size(), "a cast left in the model's manager");
+      }
+    }
+  }
+
+  @Test
   void onlyFloat32ParametersTakeALowerComputeDtype() {
     try (CausalLM model = CausalLM.create(CONFIG, Device.cpu(), 11, DataType.BFLOAT16)) {
       model.computeDtype(DataType.BFLOAT16); // its own dtype: nothing to switch
