@@ -156,8 +156,9 @@ class DjlTrainingClusterTest {
   /**
    * bf16 mixed precision across executors: the setting travels in the session spec, both ranks compute the same
    * way, and W=2 tracks W=1. Not to 1e-5 as in float32: the micro-batches differ (4 rows on one worker, 2 on each
-   * of two), so bf16 matmuls round the per-pair log-probs and gradients differently; 2e-3 on losses near ln 2 is
-   * below bf16's relative precision there (2^-8 x 0.69), while the loss moves by ten times that over the run.
+   * of two), so bf16 matmuls round the per-pair log-probs and gradients differently. Measured 5.5e-5 at most (5 Dec
+   * 2026); the bound 5e-4 is below bf16's relative precision on losses near ln 2 (2^-8 x 0.69 = 2.7e-3), while the
+   * loss moves by 0.17 over the run (checked: by more than 2e-2).
    */
   @Test
   void bf16WithTwoWorkersTracksOneWorker() {
@@ -171,7 +172,7 @@ class DjlTrainingClusterTest {
     assertEquals(Math.log(2), lossTwo.get(1L), 1e-6, "the reference computes as the policy");
     double gap = 0;
     for (long s = 1; s <= 10; s++) {
-      assertEquals(lossOne.get(s), lossTwo.get(s), 2e-3, "loss at step " + s);
+      assertEquals(lossOne.get(s), lossTwo.get(s), 5e-4, "loss at step " + s);
       gap = Math.max(gap, Math.abs(lossOne.get(s) - lossTwo.get(s)));
     }
     assertTrue(lossTwo.get(10L) < Math.log(2) - 2e-2, lossTwo.toString());
