@@ -26,7 +26,8 @@ import org.junit.jupiter.api.Test;
  * in float32 and with {@code mixed_precision: bf16}, alternating on one model in the same run, so both see the same
  * machine load. Reports tokens/s of each and the bf16/float32 ratio per adjacent pair (median).
  * Run: {@code mvn -B -o -Pbench test -Dtest=MixedPrecisionStepBench} ({@code -Dbench.rounds=N}, default 6;
- * {@code -Dbench.compute=float16} for float16); figures go to docs/benchmarks.md.
+ * {@code -Dbench.compute=float16} for float16, {@code -Dbench.profile=PREFIX} writes libtorch profiler traces of one
+ * step of each to PREFIX-float32.json and PREFIX-bfloat16.json); figures go to docs/benchmarks.md.
  */
 @Tag("bench")
 public class MixedPrecisionStepBench {
@@ -68,6 +69,16 @@ public class MixedPrecisionStepBench {
             wide[r] = w;
             narrow[r] = n;
             ratios[r] = w / n;
+          }
+        }
+        String profile = System.getProperty("bench.profile");
+        if (profile != null) {
+          // One more step of each under libtorch's profiler: chrome traces for where the time goes.
+          for (DataType d : List.of(DataType.FLOAT32, compute)) {
+            model.computeDtype(d);
+            JniUtils.startProfile(false, false, false);
+            step(model, root, prompts, responses, adamw, accumulator);
+            JniUtils.stopProfile(profile + "-" + d.name().toLowerCase(Locale.ROOT) + ".json");
           }
         }
         double tokens = BATCH * SEQ;
