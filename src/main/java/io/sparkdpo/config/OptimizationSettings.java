@@ -70,6 +70,9 @@ public interface OptimizationSettings {
   /** Longest the other workers wait for rank 0 to verify or write a checkpoint, in seconds. */
   int saveTimeoutS();
 
+  /** Matmuls in bfloat16 or float16 around float32 master weights, or not ({@link MixedPrecision}). */
+  MixedPrecision mixedPrecision();
+
   /** {@link #allreduceBucketMb()} in bytes. */
   default long allreduceBucketBytes() {
     return (long) (allreduceBucketMb() * (1 << 20));

@@ -33,11 +33,13 @@ public record SftSettings(
     double allreduceBucketMb,
     int ringConnectTimeoutS,
     int ringIoTimeoutS,
-    int saveTimeoutS) implements Validated, OptimizationSettings {
+    int saveTimeoutS,
+    MixedPrecision mixedPrecision) implements Validated, OptimizationSettings {
 
   @Override
   public void validate(String prefix, Violations v) {
     validateOptimization(prefix, v);
+    v.require(mixedPrecision != null, prefix + ".mixed_precision", "must be no, bf16 or fp16", null);
     v.require(blockSize >= 2, prefix + ".block_size", "must be at least 2 tokens", blockSize);
   }
 }

@@ -36,7 +36,8 @@ public record TrainSettings(
     double allreduceBucketMb,
     int ringConnectTimeoutS,
     int ringIoTimeoutS,
-    int saveTimeoutS) implements Validated, OptimizationSettings {
+    int saveTimeoutS,
+    MixedPrecision mixedPrecision) implements Validated, OptimizationSettings {
 
   /** DPO loss variants with TRL's names. */
   public enum LossType {
@@ -73,6 +74,7 @@ public record TrainSettings(
         "applies to loss_type sigmoid, robust or reference_free only (loss_type is "
             + (lossType == null ? null : ConfigLoader.yamlName(lossType)) + ")", labelSmoothing);
     v.require(referenceMode != null, prefix + ".reference_mode", "must be set", null);
+    v.require(mixedPrecision != null, prefix + ".mixed_precision", "must be no, bf16 or fp16", null);
     validateOptimization(prefix, v);
     v.nonNegative(prefix + ".checksum_steps", checksumSteps);
     v.require(faultInjection != null, prefix + ".fault_injection", "must be set", null);

@@ -38,7 +38,8 @@ import java.util.function.Consumer;
  *
  * <p>Parameters are float32, bfloat16 or float16 ({@link #dtype()}); the maths follows transformers' dtype flow:
  * RMSNorm in float32, cast back before the weight; rotary cos/sin cast to the activations' dtype; attention and
- * linears in the model's dtype; logits handed out in float32.
+ * linears in the model's dtype; logits handed out in float32. Float32 parameters can run their matmuls in bfloat16 or
+ * float16 ({@link #computeDtype(DataType)}, mixed precision).
  *
  * <p>LoRA ({@link #addLora}, {@link #loadAdapter}): float32 low-rank adapters that the linear layers consult
  * ({@link Lora}, PEFT's LoraLayer), the base frozen, switched per thread by {@link #adapters(AdapterMode)}; adapter
@@ -72,6 +73,7 @@ public final class CausalLM implements AutoCloseable {
   private Lora reference;
   private boolean baseFrozen;
   private final ThreadLocal<AdapterMode> adapterMode = ThreadLocal.withInitial(() -> AdapterMode.TRAINED);
+  private volatile DataType computeDtype; // set: mixed precision (see computeDtype(DataType)); null: dtype
 
   private final Parameter embedTokens;
   private final List<DecoderLayer> layers = new ArrayList<>();
@@ -528,6 +530,47 @@ public final class CausalLM implements AutoCloseable {
     return fingerprint;
   }
 
+  // ---------------------------------------------------------------------------------------------------------
+  // Mixed precision
+
+  /**
+   * Mixed precision with torch.autocast's split, switched by the trainer ({@code mixed_precision}): with float32
+   * parameters and {@code compute} BFLOAT16 or FLOAT16 every matmul (the projections, attention, the LM head) runs
+   * in {@code compute}; the float32 weights are cast for each pass inside the autograd graph, so their gradients
+   * arrive in float32. The embedding lookup, the residual stream, RMSNorm, rotary embeddings (float32 cos/sin, as
+   * transformers under autocast), logits, softmax and log-probs stay float32. Evaluation and other no-grad passes
+   * of this model run the same way. FLOAT32 or null switches it off; a model held in bfloat16 or float16 computes in
+   * its own dtype only.
+   */
+  public void computeDtype(DataType compute) {
+    if (compute == null || compute == dtype) {
+      computeDtype = null;
+      return;
+    }
+    if (dtype != DataType.FLOAT32 || (compute != DataType.BFLOAT16 && compute != DataType.FLOAT16)) {
+      throw new IllegalArgumentException("mixed precision needs float32 parameters and a bfloat16 or float16 compute "
+          + "dtype (parameters " + dtype + ", compute " + compute + ")");
+    }
+    computeDtype = compute;
+  }
+
+  /** The dtype matmuls run in: {@link #dtype()} unless {@link #computeDtype(DataType)} chose a lower one. */
+  public DataType computeDtype() {
+    DataType compute = computeDtype;
+    return compute == null ? dtype : compute;
+  }
+
+  /** {@code a} in the compute dtype for this pass, attached to {@code scope}; the cast is recorded for autograd. */
+  private NDArray lowered(NDArray a, NDManager scope) {
+    DataType compute = computeDtype();
+    if (Casts.of(a) == compute) {
+      return a;
+    }
+    NDArray cast = Casts.to(a, compute);
+    cast.attach(scope); // a parameter's cast lands in the model's manager first; it lives for this pass only
+    return cast;
+  }
+
   /** Chooses libtorch's fused kernels (the default where reachable) or explicit ops; both give the same maths. */
   void useFusedOps(boolean fused) {
     this.fused = fused;
@@ -921,15 +964,13 @@ public final class CausalLM implements AutoCloseable {
   /** hidden W^T with the LM head (the embedding when tied), handed out in float32, attached to hidden's manager. */
   private NDArray lmHead(NDArray hidden) {
     Lora lora = activeAdapter();
-    if (lora != null && lora.headCopy != null) {
-      return lora.head(hidden);
-    }
-    NDArray logits = linear(hidden, lmHead == null ? embedTokens : lmHead, null);
-    if (dtype == DataType.FLOAT32) {
+    NDArray logits = lora != null && lora.headCopy != null ? lora.head(hidden)
+        : linear(hidden, lmHead == null ? embedTokens : lmHead, null);
+    if (Casts.of(logits) == DataType.FLOAT32) {
       return logits;
     }
     try (logits) {
-      return Casts.to(logits, DataType.FLOAT32); // transformers' logits.float(): losses run in float32
+      return Casts.to(logits, DataType.FLOAT32); // transformers' logits.float(): losses run in float32; recorded
     }
   }
 
@@ -962,11 +1003,12 @@ public final class CausalLM implements AutoCloseable {
       }
     }
     NDArray mask = owned(scope.create(bias, new Shape(rows, 1, time, keys)));
-    if (dtype == DataType.FLOAT32) {
+    DataType compute = computeDtype();
+    if (compute == DataType.FLOAT32) {
       return mask;
     }
     try (mask) {
-      return Casts.to(dtype == DataType.FLOAT16 ? mask.maximum(-65504f) : mask, dtype); // float16 has no -1e30
+      return Casts.to(compute == DataType.FLOAT16 ? mask.maximum(-65504f) : mask, compute); // float16 has no -1e30
     }
   }
 
@@ -982,7 +1024,7 @@ public final class CausalLM implements AutoCloseable {
     }
   }
 
-  private static NDArray linear(NDArray x, Parameter weight, Parameter bias) {
+  private NDArray linear(NDArray x, Parameter weight, Parameter bias) {
     return linearArrays(x, weight.getArray(), bias == null ? null : bias.getArray());
   }
 
@@ -1006,8 +1048,17 @@ public final class CausalLM implements AutoCloseable {
     }
   }
 
-  /** x W^T + b in one fused libtorch call; the result is attached to x's manager. */
-  private static NDArray linearArrays(NDArray x, NDArray weight, NDArray bias) {
+  /**
+   * x W^T + b in one fused libtorch call, in the compute dtype (mixed precision casts all three for the pass); the
+   * result is attached to x's manager.
+   */
+  private NDArray linearArrays(NDArray x, NDArray weight, NDArray bias) {
+    if (computeDtype != null) {
+      NDManager scope = x.getManager();
+      x = lowered(x, scope);
+      weight = lowered(weight, scope);
+      bias = bias == null ? null : lowered(bias, scope);
+    }
     return x.getNDArrayInternal().linear(x, weight, bias).singletonOrThrow();
   }
 
@@ -1090,7 +1141,7 @@ public final class CausalLM implements AutoCloseable {
 
     /** x [B, T, heads, hd] in interleaved order, rotated. */
     NDArray apply(NDArray x) {
-      return FusedOps.rope(x, rotation, fused);
+      return FusedOps.rope(x, rotation, fused, computeDtype != null);
     }
   }
 
@@ -1101,7 +1152,9 @@ public final class CausalLM implements AutoCloseable {
    */
   private NDArray rmsNorm(NDArray x, Parameter weight) {
     if (dtype == DataType.FLOAT32) {
-      return normalise(x).mul(weight.getArray());
+      NDArray normed = normalise(x).mul(weight.getArray());
+      // Mixed precision: normed in float32, cast once here for the matmuls that read it (autocast casts per matmul).
+      return computeDtype == null ? normed : lowered(normed, x.getManager());
     }
     NDArray normalised = normalise(Casts.to(x, DataType.FLOAT32));
     return Casts.to(normalised, dtype).mul(weight.getArray());

@@ -7,12 +7,14 @@ import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.DataType;
 import ai.djl.nn.Parameter;
 import ai.djl.training.GradientCollector;
+import io.sparkdpo.config.MixedPrecision;
 import io.sparkdpo.config.SftSettings;
 import io.sparkdpo.config.TrainSettings;
 import io.sparkdpo.data.PreparedPair;
 import io.sparkdpo.data.PreparedShardReader;
 import io.sparkdpo.io.Storage;
 import io.sparkdpo.model.CausalLM;
+import io.sparkdpo.model.ScalarOps;
 import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.nio.FloatBuffer;
@@ -42,6 +44,10 @@ public final class TrainingSession<E> implements AutoCloseable {
   public static final String STEP_SECONDS = "perf/step_seconds";
   public static final String ALLREDUCE_SECONDS = "perf/allreduce_seconds";
   public static final String ALLREDUCE_BYTES = "perf/allreduce_bytes";
+  /** float16 only: the loss scale the step's backward used. */
+  public static final String LOSS_SCALE = "amp/loss_scale";
+  /** float16 only: 1 when the step's update was skipped for non-finite gradients (averaged: the skipped share). */
+  public static final String SKIPPED_STEP = "amp/skipped_step";
 
   /** One rank's shard: its file name (the data cursor's key) and examples. */
   public record Shard<E>(String name, List<E> examples) {}
@@ -63,6 +69,7 @@ public final class TrainingSession<E> implements AutoCloseable {
   private final AdamW adamw;
   private final GradientAccumulator accumulator;
   private final OptimizerStep optimizerStep;
+  private final LossScaler scaler;
   private final NDManager manager;
   private final int perShard;
   private long steps;
@@ -89,8 +96,10 @@ public final class TrainingSession<E> implements AutoCloseable {
     this.manager = NDManager.newBaseManager(policy.device(), "PyTorch");
     this.adamw = new AdamW(arrays, AdamW.Hyper.of(settings), AdamW.decaysByDefault());
     this.accumulator = new GradientAccumulator(new ArrayList<>(arrays.values()));
+    policy.computeDtype(computeDtype(settings.mixedPrecision()));
+    this.scaler = settings.mixedPrecision() == MixedPrecision.FP16 ? LossScaler.dynamic() : LossScaler.off();
     this.optimizerStep = new OptimizerStep(adamw, schedule, settings.maxGradNorm(), this.reducer,
-        settings.allreduceBucketBytes());
+        settings.allreduceBucketBytes(), scaler);
     try {
       DataCursor cursor = null;
       if (resume.isPresent()) {
@@ -100,7 +109,8 @@ public final class TrainingSession<E> implements AutoCloseable {
               + state.schedule() + ", this run's is " + schedule + ": the settings changed since (steps, rate, "
               + "warmup); resume with the same settings or start a new output folder");
         }
-        TrainerCheckpoint.restoreOptimizer(resume.get(), adamw);
+        scaler.restore(state.lossScale(), resume.get().dir());
+        TrainerCheckpoint.restoreOptimizer(resume.get(), adamw, state.step() - scaler.skippedSteps());
         cursor = state.data();
         steps = state.step();
       }
@@ -118,6 +128,15 @@ public final class TrainingSession<E> implements AutoCloseable {
     }
   }
 
+  /** The policy's matmul dtype under {@code mixed_precision}: the master weights stay float32 in every case. */
+  static DataType computeDtype(MixedPrecision mixed) {
+    return switch (mixed) {
+      case NO -> DataType.FLOAT32;
+      case BF16 -> DataType.BFLOAT16;
+      case FP16 -> DataType.FLOAT16;
+    };
+  }
+
   /**
    * Loads what {@code spec} names and builds this replica: the policy (from the checkpoint when resuming), the
    * objective (with a frozen reference for DPO {@code in_loop}, loaded from {@code spec.referenceModel()} on a resume
@@ -131,7 +150,7 @@ public final class TrainingSession<E> implements AutoCloseable {
 
   public static TrainingSession<?> open(SessionSpec spec, Storage storage, Device device, List<String> trainShards,
       List<String> evalShards, GradientReducer reducer, Optional<Checkpoint> resume) {
-    // The trained policy keeps float32 master weights whatever model.dtype says (mixed precision: a later issue).
+    // The trained policy keeps float32 master weights whatever model.dtype says; mixed_precision lowers its matmuls.
     CausalLM policy = resume.isPresent()
         ? CausalLM.load(TrainerCheckpoint.modelFolder(resume.get()), storage, device, spec.model().seed(),
             DataType.FLOAT32)
@@ -148,6 +167,10 @@ public final class TrainingSession<E> implements AutoCloseable {
         CausalLM reference = loss.needsReference() && !precomputed
             ? CausalLM.load(spec.referenceModel(), storage, device, spec.model().seed(), referenceDtype(spec))
             : null;
+        if (reference != null && reference.dtype() == DataType.FLOAT32) {
+          // The reference runs the policy's arithmetic, as under TRL's autocast: step 1 is exactly ln 2 again.
+          reference.computeDtype(computeDtype(t.mixedPrecision()));
+        }
         DpoObjective dpo = new DpoObjective(policy, reference, loss);
         objective = dpo;
         return new TrainingSession<>(spec, policy, dpo, train, evalPairs, reducer, resume);
@@ -252,6 +275,7 @@ public final class TrainingSession<E> implements AutoCloseable {
     double[] stats = objective.emptyStats();
     long items = 0;
     long tokens = 0;
+    double lossScale = scaler.scale();
     int micro = spec.optimization().perDeviceTrainBatchSize();
     try (GradientCollector collector = Engine.getEngine("PyTorch").newGradientCollector()) {
       for (int from = 0; from < batch.size(); from += micro) {
@@ -259,7 +283,11 @@ public final class TrainingSession<E> implements AutoCloseable {
         try (NDManager scope = manager.newSubManager()) {
           Objective.Forward f = objective.forward(scope, part);
           NonFiniteException.requireFinite(step, "loss", f.lossValue(), ids);
-          collector.backward(f.lossSum());
+          if (scaler.isDynamic()) {
+            collector.backward(ScalarOps.mul(f.lossSum(), scaler.scale()));
+          } else {
+            collector.backward(f.lossSum());
+          }
           accumulator.addMicroBatch(f.items());
           add(stats, f.stats());
           items += f.items();
@@ -291,6 +319,10 @@ public final class TrainingSession<E> implements AutoCloseable {
     metrics.put(STEP_SECONDS, seconds);
     metrics.put(ALLREDUCE_SECONDS, reducer.nanos / 1e9);
     metrics.put(ALLREDUCE_BYTES, (double) r.allReducedBytes());
+    if (scaler.isDynamic()) {
+      metrics.put(LOSS_SCALE, lossScale);
+      metrics.put(SKIPPED_STEP, r.skipped() ? 1.0 : 0.0);
+    }
     return new Outcome(items, metrics, ids);
   }
 
@@ -346,7 +378,7 @@ public final class TrainingSession<E> implements AutoCloseable {
       // No step draws random numbers (no dropout; shuffles derive from the seed, shard and epoch), so the RNG
       // state is the seed's; it is stored so that a resumed run can check it and later randomness can use it.
       TrainerCheckpoint.State state = new TrainerCheckpoint.State(step, epochAt(step), schedule, data,
-          new SeededRng(spec.optimization().seed()).state());
+          new SeededRng(spec.optimization().seed()).state(), scaler.state());
       return TrainerCheckpoint.payload(scratch, adamw.exportState(), state);
     } catch (IOException e) {
       throw new UncheckedIOException("cannot stage checkpoint " + step + ": " + e.getMessage(), e);
