@@ -12,13 +12,14 @@ import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.Shape;
 import ai.djl.nn.Parameter;
 import ai.djl.training.GradientCollector;
+import io.sparkdpo.testing.DirectMemoryChurn;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
 import java.util.SplittableRandom;
+import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.ValueSource;
-import org.junit.jupiter.api.Test;
 
 /**
  * Activation checkpointing recomputes each decoder layer in backward: the gradients of a step must be those of the
@@ -59,6 +60,11 @@ class ActivationCheckpointsTest {
 
   /** One step's accumulated gradients through response log-probs (a nonlinear function of sums and means). */
   static float[][] logProbGradients(CausalLM model, List<Pairs> batches, boolean checkpointed) {
+    return logProbGradients(model, batches, checkpointed, false);
+  }
+
+  /** With {@code churn}, the JVM collects and reuses direct memory between the forward pass and the backward. */
+  static float[][] logProbGradients(CausalLM model, List<Pairs> batches, boolean checkpointed, boolean churn) {
     SequenceLogProbs logProbs = new SequenceLogProbs(model);
     try (GradientCollector collector = Engine.getInstance().newGradientCollector()) {
       for (Pairs b : batches) {
@@ -66,6 +72,9 @@ class ActivationCheckpointsTest {
             ActivationCheckpoints checkpoints = checkpointed ? model.gradientCheckpointing(scope) : null) {
           SequenceLogProbs.Pairs p = logProbs.computePairs(scope, b.prompts(), b.chosen(), b.rejected(), true);
           NDArray loss = p.chosen().sum().mul(p.chosen().mean()).sub(p.rejected().sum().square()).sum();
+          if (churn) {
+            DirectMemoryChurn.run();
+          }
           collector.backward(loss);
           if (checkpoints != null) {
             assertEquals(1, checkpoints.pendingPasses(), "chosen and rejected run as one pass");
@@ -163,6 +172,18 @@ class ActivationCheckpointsTest {
       }
     }
     System.out.println("largest relative gradient difference so far: " + worst);
+  }
+
+  @Test
+  void theRecomputationReadsNoFreedJavaBufferWhenTheJvmCollectsBetweenForwardAndBackward() {
+    try (CausalLM model = CausalLM.create(WINDOWED, Device.cpu(), 9)) {
+      List<Pairs> batches = microBatches(29, 2, 3);
+      float[][] quiet = logProbGradients(model, batches, true, false);
+      float[][] churned = logProbGradients(model, batches, true, true);
+      for (int p = 0; p < quiet.length; p++) {
+        assertArrayEquals(quiet[p], churned[p], 0f, "parameter " + p);
+      }
+    }
   }
 
   @Test
