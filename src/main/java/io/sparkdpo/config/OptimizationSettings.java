@@ -73,6 +73,12 @@ public interface OptimizationSettings {
   /** Matmuls in bfloat16 or float16 around float32 master weights, or not ({@link MixedPrecision}). */
   MixedPrecision mixedPrecision();
 
+  /**
+   * Recompute each decoder layer in backward instead of keeping its activations (transformers'
+   * {@code gradient_checkpointing}): less memory for about one more forward pass of the decoder stack.
+   */
+  boolean gradientCheckpointing();
+
   /** {@link #allreduceBucketMb()} in bytes. */
   default long allreduceBucketBytes() {
     return (long) (allreduceBucketMb() * (1 << 20));

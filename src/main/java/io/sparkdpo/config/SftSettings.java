@@ -34,7 +34,8 @@ public record SftSettings(
     int ringConnectTimeoutS,
     int ringIoTimeoutS,
     int saveTimeoutS,
-    MixedPrecision mixedPrecision) implements Validated, OptimizationSettings {
+    MixedPrecision mixedPrecision,
+    boolean gradientCheckpointing) implements Validated, OptimizationSettings {
 
   @Override
   public void validate(String prefix, Violations v) {

@@ -37,7 +37,8 @@ public record TrainSettings(
     int ringConnectTimeoutS,
     int ringIoTimeoutS,
     int saveTimeoutS,
-    MixedPrecision mixedPrecision) implements Validated, OptimizationSettings {
+    MixedPrecision mixedPrecision,
+    boolean gradientCheckpointing) implements Validated, OptimizationSettings {
 
   /** DPO loss variants with TRL's names. */
   public enum LossType {
