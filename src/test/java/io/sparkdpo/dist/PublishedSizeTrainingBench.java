@@ -9,7 +9,10 @@ import io.sparkdpo.model.ModelFolder;
 import io.sparkdpo.io.Storage;
 import io.sparkdpo.testing.LocalClusterSpark;
 import io.sparkdpo.train.SessionSpec;
+import io.sparkdpo.train.MetricNames;
+import io.sparkdpo.train.MetricsLog;
 import io.sparkdpo.train.TrainingFixtures;
+import io.sparkdpo.train.TrainingSession;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -55,6 +58,12 @@ class PublishedSizeTrainingBench {
       "/work/published-out/qwen-prepared2-referenced");
   private static final int STEPS = Integer.getInteger("bench.steps", 4);
   private static final int EXECUTOR_HEAP_MB = Integer.getInteger("bench.executor.mb", 2048);
+  /**
+   * More settings, {@code ;}-separated {@code key=value}, after the defaults below (so they win). Issue 13's proof:
+   * {@code train.reference_mode=in_loop;train.peft.type=lora;train.peft.r=16;train.peft.alpha=32;model.dtype=bfloat16}
+   * on the Llama-3.2-1B shape with the data prepared (not referenced) by its tokenizer.
+   */
+  private static final String SETTINGS = System.getProperty("bench.set", "");
 
   @TempDir
   Path tmp;
@@ -78,11 +87,17 @@ class PublishedSizeTrainingBench {
       long start = System.nanoTime();
       TrainingStage.Result r;
       try {
-        JobConfig cfg = TrainingFixtures.config("model.path=" + MODEL, "train.reference_mode=precomputed",
+        List<String> settings = new ArrayList<>(List.of("model.path=" + MODEL, "train.reference_mode=precomputed",
             "train.workers=2", "train.per_device_train_batch_size=1", "train.max_steps=" + STEPS,
             "train.logging_steps=1", "train.eval_steps=0", "train.save_steps=" + (STEPS / 2),
             "train.save_total_limit=1", "train.learning_rate=1e-6", "train.checksum_steps=1",
-            "train.output_dir=" + tmp.resolve("run"));
+            "train.output_dir=" + tmp.resolve("run")));
+        for (String kv : SETTINGS.split(";")) {
+          if (!kv.isBlank()) {
+            settings.add(kv.trim());
+          }
+        }
+        JobConfig cfg = TrainingFixtures.config(settings.toArray(String[]::new));
         r = new TrainingStage(cluster.session(), cfg, SessionSpec.Stage.DPO)
             .withProgress(new SyntheticRunSpecs.CapturedProgress()).run(TrainingStage.Inputs.prepared(data));
       } finally {
@@ -97,17 +112,36 @@ class PublishedSizeTrainingBench {
       r.outcome().reports().forEach(w -> pids.add(w.pid()));
       assertEquals(2, pids.size(), "one rank per executor JVM");
       Map<Long, Double> losses = SyntheticRunSpecs.losses(r.runDir());
-      assertEquals(Math.log(2), losses.get(1L), 1e-6, "step 1 starts at the reference (float32 both): loss ln 2");
+      assertEquals(Math.log(2), losses.get(1L), 1e-6, "step 1 starts at the reference (float32 both, or LoRA's B = 0 "
+          + "against the base): loss ln 2");
+      Map<String, Double> last = lastMetrics(r.runDir());
       List<String> ranks = new ArrayList<>();
       for (var w : r.outcome().reports()) {
         ranks.add(String.format(Locale.ROOT, "rank %d (pid %d): peak RSS %.2f GB", w.rank(), w.pid(),
             peakKb.getOrDefault(w.pid(), 0L) / 1e6));
       }
-      System.out.printf(Locale.ROOT, "%s: %,d parameters (%s), %d steps at W=2 in %.0f s (stage incl. loading and "
-          + "%d checkpoint(s)); losses %s; %s; all-reduced %,d bytes per step per rank%n", MODEL,
-          config.numParameters(), config.torchDtype(), STEPS, seconds, 2, losses, String.join("; ", ranks),
-          4L * config.numParameters());
+      System.out.printf(Locale.ROOT, "%s: %,d parameters (%s), settings [%s], %d steps at W=2 in %.0f s (stage incl. "
+          + "loading and %d checkpoint(s)); losses %s; %s; all-reduced %,.0f bytes per step per rank (full fine-tune: "
+          + "%,d); last step %.1f s, %.1f tokens/s (both ranks)%n", MODEL, config.numParameters(), config.torchDtype(),
+          SETTINGS, STEPS, seconds, 2, losses, String.join("; ", ranks), last.get(TrainingSession.ALLREDUCE_BYTES),
+          4L * config.numParameters(), last.get(TrainingSession.STEP_SECONDS), last.get(MetricNames.TOKENS_PER_SECOND));
     }
+  }
+
+  /** The numeric metrics of the last logged training step. */
+  private static Map<String, Double> lastMetrics(String runDir) {
+    Map<String, Double> last = new java.util.HashMap<>();
+    for (Map<String, Object> row : MetricsLog.readAll(Storage.local(), runDir)) {
+      if (row.containsKey(TrainingSession.STEP_SECONDS)) {
+        last.clear();
+        row.forEach((k, v) -> {
+          if (v instanceof Number n) {
+            last.put(k, n.doubleValue());
+          }
+        });
+      }
+    }
+    return last;
   }
 
   /**
