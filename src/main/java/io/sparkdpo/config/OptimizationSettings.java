@@ -70,6 +70,9 @@ public interface OptimizationSettings {
   /** Longest the other workers wait for rank 0 to verify or write a checkpoint, in seconds. */
   int saveTimeoutS();
 
+  /** LoRA on the frozen base ({@code peft:} with {@code type: lora}); null: full fine-tuning. */
+  PeftSettings peft();
+
   /** {@link #allreduceBucketMb()} in bytes. */
   default long allreduceBucketBytes() {
     return (long) (allreduceBucketMb() * (1 << 20));

@@ -36,7 +36,8 @@ public record TrainSettings(
     double allreduceBucketMb,
     int ringConnectTimeoutS,
     int ringIoTimeoutS,
-    int saveTimeoutS) implements Validated, OptimizationSettings {
+    int saveTimeoutS,
+    PeftSettings peft) implements Validated, OptimizationSettings {
 
   /** DPO loss variants with TRL's names. */
   public enum LossType {
@@ -56,7 +57,10 @@ public record TrainSettings(
   public enum ReferenceMode {
     /** Read from the shards (the reference stage computed them once). */
     @JsonProperty("precomputed") PRECOMPUTED,
-    /** A frozen copy of the initial policy computes them during training. */
+    /**
+     * The initial policy computes them during training, without graph: a frozen copy of it, or with
+     * {@code peft} the policy itself with its adapters switched off (base + {@code model.adapter} when set).
+     */
     @JsonProperty("in_loop") IN_LOOP
   }
 
@@ -75,6 +79,9 @@ public record TrainSettings(
     v.require(referenceMode != null, prefix + ".reference_mode", "must be set", null);
     validateOptimization(prefix, v);
     v.nonNegative(prefix + ".checksum_steps", checksumSteps);
+    if (peft != null) {
+      peft.validate(prefix + ".peft", v);
+    }
     v.require(faultInjection != null, prefix + ".fault_injection", "must be set", null);
     if (faultInjection != null) {
       faultInjection.validate(prefix + ".fault_injection", workers, v);
