@@ -176,8 +176,10 @@ def shape_of(cfg):
     }
 
 
-def model_forward(cfg, w, ids):
-    """Logits [B, T, V] in float64 for ids [B, T] (no padding)."""
+def model_forward(cfg, w, ids, lora=None):
+    """Logits [B, T, V] in float64 for ids [B, T] (no padding). `lora` (optional) maps a linear layer's name
+    (e.g. "model.layers.0.self_attn.q_proj") to (A [r, in], B [out, r], scaling), added to its output as
+    scaling * B A x (tools/golden/lora_golden.py)."""
     a = shape_of(cfg)
     heads, kv_heads, hd = a["heads"], a["kv_heads"], a["hd"]
     qkv_bias, o_bias, mlp_bias = a["qkv_bias"], a["o_bias"], a["mlp_bias"]
@@ -192,7 +194,11 @@ def model_forward(cfg, w, ids):
 
     def lin(x, prefix, bias):
         y = x @ w[prefix + ".weight"].T
-        return y + w[prefix + ".bias"] if bias else y
+        y = y + w[prefix + ".bias"] if bias else y
+        if lora and prefix in lora:
+            a, b_, scaling = lora[prefix]
+            y = y + ((x @ a.T) @ b_.T) * scaling
+        return y
 
     x = w["model.embed_tokens.weight"][ids]
     for i in range(cfg["num_hidden_layers"]):
@@ -217,9 +223,9 @@ def model_forward(cfg, w, ids):
     return x @ head.T
 
 
-def response_logprobs(cfg, w, prompt, response):
+def response_logprobs(cfg, w, prompt, response, lora=None):
     ids = torch.tensor([prompt + response])
-    logp = torch.log_softmax(model_forward(cfg, w, ids)[0], dim=-1)
+    logp = torch.log_softmax(model_forward(cfg, w, ids, lora)[0], dim=-1)
     total = 0.0
     for t in range(len(prompt), len(prompt) + len(response)):
         total += logp[t - 1, ids[0, t]].item()

@@ -11,6 +11,8 @@ import ai.djl.pytorch.jni.IValueUtils;
 import ai.djl.pytorch.jni.JniUtils;
 import java.io.ByteArrayInputStream;
 import java.io.IOException;
+import java.util.ArrayList;
+import java.util.List;
 
 /**
  * Creating and casting tensors of the model's dtype. DJL 0.36's native layer has no code for bfloat16: creating
@@ -93,7 +95,23 @@ final class Casts {
   /** Runs a one-op module outside inference mode (see the class comment); the result is attached to the first input's manager. */
   private static NDArray run(PtSymbolBlock module, NDList inputs) {
     JniUtils.setGraphExecutorOptimize(false);
-    return IValueUtils.forward(module, inputs, true).singletonOrThrow();
+    // DJL hands a named array (a parameter's) to TorchScript as a one-entry dict: pass an unnamed view instead.
+    NDList unnamed = new NDList(inputs.size());
+    List<NDArray> views = new ArrayList<>();
+    for (NDArray x : inputs) {
+      if (x.getName() == null || x.getName().isEmpty()) {
+        unnamed.add(x);
+      } else {
+        NDArray view = x.reshape(x.getShape());
+        views.add(view);
+        unnamed.add(view);
+      }
+    }
+    try {
+      return IValueUtils.forward(module, unnamed, true).singletonOrThrow();
+    } finally {
+      views.forEach(NDArray::close);
+    }
   }
 
   private static void load() {

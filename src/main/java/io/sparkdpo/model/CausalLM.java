@@ -39,6 +39,10 @@ import java.util.function.Consumer;
  * <p>Parameters are float32, bfloat16 or float16 ({@link #dtype()}); the maths follows transformers' dtype flow:
  * RMSNorm in float32, cast back before the weight; rotary cos/sin cast to the activations' dtype; attention and
  * linears in the model's dtype; logits handed out in float32.
+ *
+ * <p>LoRA ({@link #addLora}, {@link #loadAdapter}): float32 low-rank adapters that the linear layers consult
+ * ({@link Lora}, PEFT's LoraLayer), the base frozen, switched per thread by {@link #adapters(AdapterMode)}; adapter
+ * folders and merged exports in PEFT's format.
  */
 public final class CausalLM implements AutoCloseable {
   public static final String BUILTIN_TINY = "builtin:tiny";
@@ -104,7 +108,7 @@ public final class CausalLM implements AutoCloseable {
       finalNorm = param("model.norm.weight", new Shape(d), Kind.NORM);
       lmHead = config.tieWordEmbeddings() ? null
           : param("lm_head.weight", new Shape(config.vocabSize(), d), Kind.MATRIX);
-      // Only float32 weights train; bf16 arrays come from TorchScript as inference tensors, which refuse it.
+      // Only float32 weights train; lower precisions stay frozen (LoRA adapters, float32, train beside them).
       if (dtype == DataType.FLOAT32) {
         for (Parameter p : parameters.values()) {
           p.getArray().setRequiresGradient(true);
@@ -715,10 +719,7 @@ public final class CausalLM implements AutoCloseable {
       } else if (ab != null) {
         tensors.add(new Safetensors.Tensor(name, shape, Safetensors.Dtype.F32, slices -> {
           try (NDManager scratch = manager.newSubManager(); NoGrad ignored = NoGrad.enter()) {
-            // toType to the same dtype returns the tensor itself (torch's to() does not copy): duplicate instead,
-            // or addi would fold the adapter into this model's own weights.
-            NDArray w = this.dtype == DataType.FLOAT32 ? p.getArray().duplicate()
-                : p.getArray().toType(DataType.FLOAT32, true);
+            NDArray w = float32Copy(p.getArray());
             w.attach(scratch);
             NDArray delta = ab[1].getArray().matMul(ab[0].getArray());
             delta.attach(scratch);
@@ -746,6 +747,16 @@ public final class CausalLM implements AutoCloseable {
     }
     try (NDArray host = array.toDevice(Device.cpu(), true)) {
       forEachSlice(host, elementBytes, slices);
+    }
+  }
+
+  /**
+   * A float32 copy of a parameter, in its own memory, outside the graph. Not {@code toType(FLOAT32, true)}: for
+   * an array already float32 that hands back the same tensor, and writing the "copy" would write the base.
+   */
+  private NDArray float32Copy(NDArray weight) {
+    try (NoGrad ignored = NoGrad.enter()) {
+      return dtype == DataType.FLOAT32 ? weight.duplicate() : Casts.to(weight, DataType.FLOAT32);
     }
   }
 
@@ -1398,9 +1409,7 @@ public final class CausalLM implements AutoCloseable {
     }
 
     private Parameter copy(String key, Parameter base, boolean trainable) {
-      // A float32 base: toType would hand back the base tensor itself, and training the copy would train the base.
-      NDArray array = dtype == DataType.FLOAT32 ? base.getArray().duplicate()
-          : base.getArray().toType(DataType.FLOAT32, true);
+      NDArray array = float32Copy(base.getArray());
       array.attach(manager);
       return register(key, array, trainable);
     }

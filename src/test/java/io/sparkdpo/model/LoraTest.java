@@ -163,9 +163,15 @@ class LoraTest {
   }
 
   @Test
-  void gradientsReachTheAdaptersOnlyOnAFloat32Base() {
+  void gradientsReachTheAdaptersAndSavedModulesOnlyOnAFloat32Base() {
     try (CausalLM model = CausalLM.create(CONFIG, Device.cpu(), 5)) {
-      model.addLora(PeftSettings.defaults(), 11);
+      float[] base = logits(model);
+      model.addLora(new PeftSettings("lora", 8, 16, 0, null, List.of("lm_head", "embed_tokens")), 11);
+      assertArrayEquals(base, logits(model), 0f, "float32 copies of embed_tokens and lm_head change nothing");
+      List<String> keys = new ArrayList<>(model.trainableParameters().keySet());
+      assertEquals(30, keys.size());
+      assertEquals("base_model.model.model.embed_tokens.weight", keys.get(0), "PEFT's state-dict order");
+      assertEquals("base_model.model.lm_head.weight", keys.get(29));
       perturbAdapters(model, 0.05f);
       Map<String, Double> norms = gradientNorms(model);
       norms.forEach((k, n) -> assertTrue(n > 0 && Double.isFinite(n), k + ": " + n));
@@ -189,6 +195,40 @@ class LoraTest {
       for (Parameter p : model.trainableParameters().values()) {
         assertEquals(DataType.FLOAT32, p.getArray().getDataType());
       }
+    }
+  }
+
+  @Test
+  void dropoutActsInRecordedPassesOnlyAndFollowsTorchsSeed() {
+    try (CausalLM plain = CausalLM.create(CONFIG, Device.cpu(), 5);
+        CausalLM dropped = CausalLM.create(CONFIG, Device.cpu(), 5)) {
+      plain.addLora(new PeftSettings("lora", 8, 16, 0.0, null, null), 11);
+      dropped.addLora(new PeftSettings("lora", 8, 16, 0.5, null, null), 11);
+      perturbAdapters(plain, 0.05f);
+      perturbAdapters(dropped, 0.05f);
+      assertArrayEquals(logits(plain), logits(dropped), 0f, "no dropout without gradient recording");
+      float[] first = recordedLogits(dropped, 99);
+      float[] again = recordedLogits(dropped, 99);
+      float[] other = recordedLogits(dropped, 100);
+      assertArrayEquals(first, again, 0f, "same torch seed, same mask");
+      assertTrue(maxDiff(first, other) > 1e-3, "another seed, another mask");
+      assertTrue(maxDiff(first, logits(plain)) > 1e-3, "dropout changes recorded passes");
+    }
+  }
+
+  private static float[] recordedLogits(CausalLM model, long torchSeed) {
+    Engine.getInstance().setRandomSeed((int) torchSeed);
+    try (NDManager step = NDManager.newBaseManager();
+        GradientCollector collector = Engine.getInstance().newGradientCollector()) {
+      NDArray logits = model.logits(step.create(IDS, new Shape(2, IDS.length / 2)), true);
+      float[] out = logits.toFloatArray();
+      collector.backward(logits.sum());
+      for (Parameter p : model.trainableParameters().values()) {
+        try (NDArray g = p.getArray().getGradient()) {
+          g.subi(g);
+        }
+      }
+      return out;
     }
   }
 
