@@ -211,8 +211,8 @@ public final class TrainingStage {
 
   /**
    * LoRA settings checked against each other before any Spark job: {@code model.adapter} continues LoRA training
-   * (so needs {@code peft}) and must be a PEFT adapter folder of the same shape as {@code peft} says; with LoRA the
-   * in-loop reference is the policy's own base, so {@code reference.model} cannot name another model.
+   * (so needs {@code peft}) and must be a PEFT adapter folder with the shape and dropout {@code peft} says; with
+   * LoRA the in-loop reference is the policy's own base, so {@code reference.model} cannot name another model.
    */
   private void checkPeft(Storage storage) {
     String section = stage == SessionSpec.Stage.SFT ? "sft" : "train";
@@ -231,6 +231,10 @@ public final class TrainingStage {
       }
       if (saved.alpha() != peft.alpha()) {
         differ.add(section + ".peft.alpha=" + peft.alpha() + " (adapter: " + saved.alpha() + ")");
+      }
+      if (saved.dropout() != peft.dropout()) {
+        // the loaded adapter's lora_dropout is the one applied
+        differ.add(section + ".peft.dropout=" + peft.dropout() + " (adapter: " + saved.dropout() + ")");
       }
       if (!Set.copyOf(saved.targetModules()).equals(Set.copyOf(peft.targetModules()))) {
         differ.add(section + ".peft.target_modules=" + peft.targetModules() + " (adapter: " + saved.targetModules()

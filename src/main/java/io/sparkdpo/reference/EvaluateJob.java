@@ -228,7 +228,8 @@ public final class EvaluateJob {
       training.add(run);
       for (Checkpoint c : r.earlier()) {
         List<SampledPrompt> at = SamplingJob.run(spark, heldOut, new SamplingRequest(
-            new ModelSpec(c.model(), seed, device, c.fingerprint(), config.model().dtype(), c.adapter()), sft, tokenizer, sampling, e.samplesPerPrompt(),
+            new ModelSpec(c.model(), seed, device, c.fingerprint(), config.model().dtype(), c.adapter()), sft,
+            tokenizer, sampling, e.samplesPerPrompt(),
             perBatch, e.reward(), partitions)).prompts();
         builder.addPolicy(r.label(), r.beta(), c.step(), SampledArrays.rewards(at), SampledArrays.logProbs(at),
             SampledArrays.scorerLogProbs(at));

@@ -142,7 +142,8 @@ public final class ReferenceJob {
         : JavaSparkContext.fromSparkContext(spark.sparkContext()).defaultParallelism();
     ReferenceLogProbs transformer = new ReferenceLogProbs()
         .setModel(model.path()).setModelSeed(model.builtinSeed()).setModelFingerprint(model.fingerprint())
-        .setAdapter(model.adapter() == null ? "" : model.adapter()).setDevice(model.device()).setDtype(model.dtype()).setBatchTokens(s.batchTokens()).setSortWindow(s.sortWindow())
+        .setAdapter(model.adapter() == null ? "" : model.adapter())
+        .setDevice(model.device()).setDtype(model.dtype()).setBatchTokens(s.batchTokens()).setSortWindow(s.sortWindow())
         .withStats(stats);
     // Tasks get rows by a hash of the pair's content id, in shard and row order: which pairs share a forward batch
     // (and so the float rounding of their sums) then depends on the data alone. A round-robin repartition sorts

@@ -48,8 +48,8 @@ public final class TrainerCheckpoint {
   }
 
   /**
-   * Files for {@link CheckpointStore#save}: {@code folder} is {@link #MODEL} (a Hugging Face folder) or {@link #ADAPTER}
-   * (a PEFT adapter folder), saved to a local scratch folder first.
+   * Files for {@link CheckpointStore#save}: {@code folder} is {@link #MODEL} (a Hugging Face folder) or
+   * {@link #ADAPTER} (a PEFT adapter folder), saved to a local scratch folder first.
    */
   public static Map<String, PayloadWriter> payload(Path localFolder, String folder, OptimizerState optimizer,
       State state) throws IOException {

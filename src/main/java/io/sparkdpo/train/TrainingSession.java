@@ -395,8 +395,9 @@ public final class TrainingSession<E> implements AutoCloseable {
 
   /**
    * The files of checkpoint {@code step}: the policy in Hugging Face layout (float32, with its tokenizer files) or,
-   * with LoRA, the adapter in PEFT layout, AdamW's moments and step, and the loop state with {@code data} (every replica's cursors merged). The model is
-   * staged in a local scratch folder, deleted at the next checkpoint or on close.
+   * with LoRA, the adapter in PEFT layout, AdamW's moments and step, and the loop state with {@code data} (every
+   * replica's cursors merged). The model is staged in a local scratch folder, deleted at the next checkpoint or on
+   * close.
    */
   public Map<String, PayloadWriter> checkpoint(long step, DataCursor data) {
     if (step != steps) {
