@@ -377,9 +377,14 @@ public final class TrainingStage {
       for (String k : keys) {
         diff(prefix.isEmpty() ? k : prefix + "." + k, a.path(k), b.path(k), out);
       }
-    } else if (!a.equals(b)) {
+    } else if (!a.equals(b) && !(isAbsent(a) && isAbsent(b))) {
       out.add(prefix + ": " + a + " -> " + b);
     }
+  }
+
+  /** A key a run.json of an older version lacks and a null one mean the same: unset (e.g. peft, model.adapter). */
+  private static boolean isAbsent(JsonNode n) {
+    return n.isMissingNode() || n.isNull();
   }
 
   /**

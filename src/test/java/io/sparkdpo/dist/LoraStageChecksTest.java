@@ -50,6 +50,27 @@ class LoraStageChecksTest {
     return e;
   }
 
+  /** A run folder written before peft and model.adapter existed resumes: an absent key is unset (null). */
+  @Test
+  void aRunJsonWithoutThePeftKeysIsTheSameRunAsOneWithThemNull() throws java.io.IOException {
+    JobConfig cfg = TrainingFixtures.config("model.path=" + model);
+    SessionSpec spec = SessionSpec.dpo(cfg.model(), cfg.train(), model, 3, 8);
+    String run = tmp.resolve("older-run").toString();
+    TrainingStage.requireSameRun(Storage.local(), run, spec, "data-fp", 1, false);
+    Path file = Path.of(run, TrainingStage.RUN_FILE);
+    com.fasterxml.jackson.databind.node.ObjectNode written = (com.fasterxml.jackson.databind.node.ObjectNode)
+        io.sparkdpo.io.Json.MAPPER.readTree(file.toFile());
+    ((com.fasterxml.jackson.databind.node.ObjectNode) written.path("spec").path("model")).remove("adapter");
+    ((com.fasterxml.jackson.databind.node.ObjectNode) written.path("spec").path("dpo")).remove("peft");
+    Files.write(file, io.sparkdpo.io.Json.MAPPER.writeValueAsBytes(written));
+    TrainingStage.requireSameRun(Storage.local(), run, spec, "data-fp", 1, false);
+    SessionSpec lora = SessionSpec.dpo(cfg.model(), TrainingFixtures.config("model.path=" + model,
+        "train.peft.type=lora").train(), model, 3, 8);
+    IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
+        () -> TrainingStage.requireSameRun(Storage.local(), run, lora, "data-fp", 1, false));
+    assertTrue(e.getMessage().contains("spec.dpo.peft"), e.getMessage());
+  }
+
   @Test
   void anAdapterWithoutPeftIsRefused() {
     IllegalArgumentException e = refused("model.adapter=" + adapter);

@@ -107,6 +107,22 @@ class LoraSessionTest {
     }
   }
 
+  /** With LoRA the base is not widened to float32: a bf16 base stays bf16, the adapters train in float32. */
+  @Test
+  void aBfloat16BaseStaysBfloat16AndItsFloat32AdaptersTrain() {
+    try (TrainingSession<?> s = open(loraConfig("model.dtype=bfloat16"), 3, GradientReducer.SINGLE,
+        Optional.empty())) {
+      assertEquals(ai.djl.ndarray.types.DataType.BFLOAT16, s.policy().dtype());
+      Map<String, float[]> before = arrays(s.policy().trainableParameters());
+      assertEquals(Math.log(2), s.step(1).metrics().get(MetricNames.LOSS), 1e-6, "same bf16 base on both sides");
+      s.step(2);
+      assertTrue(TrainingFixtures.maxDifference(before, arrays(s.policy().trainableParameters())) > 1e-3);
+      for (ai.djl.nn.Parameter p : s.policy().trainableParameters().values()) {
+        assertEquals(ai.djl.ndarray.types.DataType.FLOAT32, p.getArray().getDataType(), p.getName());
+      }
+    }
+  }
+
   /**
    * Dropout draws from torch's generator, which a fresh JVM or a resumed session would otherwise start elsewhere:
    * the session seeds it per micro-batch, so the resumed run continues with the straight run's bits.
