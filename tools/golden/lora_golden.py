@@ -20,6 +20,12 @@ The adapters here have a random (nonzero) B, as after training, so the adapter c
       log-probs of base + adapter and of the base alone, computed in float64 by llama_golden.py's independent
       Llama with the adapter added to each target layer's output, to
       src/test/resources/io/sparkdpo/model/golden/lora/<case>/. LoraGoldenTest checks the Java model against them.
+
+  /usr/bin/python3 tools/golden/lora_golden.py verify target/golden-java-lora
+      Checks adapter folders the Java code wrote (LoraGoldenTest writes them, each beside the base folder it
+      belongs to and java-logprobs.json): adapter_config.json as PEFT's LoraConfig reads it, exactly the tensor
+      keys get_peft_model_state_dict would produce for that config and base (names, shapes, float32), and this
+      script's log-probs of base + adapter on the Java inputs within 1e-5 of the Java model's.
 """
 import json
 import math
@@ -136,11 +142,76 @@ def generate():
         print(f"{name}: {len(adapter)} adapter tensors, {size} bytes")
 
 
+def expected_keys(cfg, config):
+    """PEFT keys and shapes for an adapter of `config` on a base of `cfg`."""
+    keys = {}
+    targets = config["target_modules"]
+    if targets == "all-linear":
+        targets = PROJECTIONS
+    saved = config.get("modules_to_save") or []
+    for name, shape in llama.expected_names(cfg).items():
+        if not name.endswith(".weight"):
+            continue
+        module = name[:-len(".weight")]
+        leaf = module.split(".")[-1]
+        if leaf in targets and len(shape) == 2:
+            keys["base_model.model." + module + ".lora_A.weight"] = [config["r"], shape[1]]
+            keys["base_model.model." + module + ".lora_B.weight"] = [shape[0], config["r"]]
+        elif leaf in saved:
+            keys["base_model.model." + name] = shape
+    return keys
+
+
+def verify(root):
+    cases = sorted(d for d in os.listdir(root) if os.path.isdir(os.path.join(root, d)))
+    if not cases:
+        raise SystemExit(f"no adapter folders under {root}: run LoraGoldenTest first")
+    worst = 0.0
+    for name in cases:
+        folder = os.path.join(root, name)
+        cfg, weights, _ = llama.load_folder(os.path.join(folder, "base"))
+        with open(os.path.join(folder, "adapter", "adapter_config.json")) as f:
+            config = json.load(f)
+        required = {"peft_type": "LORA", "task_type": "CAUSAL_LM", "bias": "none", "fan_in_fan_out": False,
+                    "use_dora": False, "use_rslora": False}
+        for key, value in required.items():
+            if config.get(key) != value:
+                raise SystemExit(f"{folder}: adapter_config.json {key} is {config.get(key)!r}, expected {value!r}")
+        for key in ("r", "lora_alpha", "lora_dropout", "target_modules", "modules_to_save", "inference_mode",
+                    "base_model_name_or_path"):
+            if key not in config:
+                raise SystemExit(f"{folder}: adapter_config.json lacks {key}")
+        adapter, dtypes = llama.read_safetensors(os.path.join(folder, "adapter", "adapter_model.safetensors"))
+        expected = expected_keys(cfg, config)
+        if set(adapter) != set(expected):
+            raise SystemExit(f"{folder}: adapter keys differ from PEFT's: missing {sorted(set(expected) - set(adapter))}"
+                             f", unexpected {sorted(set(adapter) - set(expected))}")
+        for key, shape in expected.items():
+            if list(adapter[key].shape) != shape or dtypes[key] != "F32":
+                raise SystemExit(f"{folder}: {key} is {dtypes[key]} {list(adapter[key].shape)}, expected F32 {shape}")
+        w, lora = adapted(weights, adapter, config["lora_alpha"] / config["r"])
+        with open(os.path.join(folder, "java-logprobs.json")) as f:
+            java = json.load(f)
+        for item in java["sequences"]:
+            s, m, n = llama.response_logprobs(cfg, w, item["prompt"], item["response"], lora)
+            diff = max(abs(s - item["sum_logp"]), abs(m - item["mean_logp"]))
+            worst = max(worst, diff)
+            if n != item["count"] or diff > 1e-5:
+                raise SystemExit(f"{folder}: reference {s:.7f}/{m:.7f}/{n} vs Java {item['sum_logp']:.7f}/"
+                                 f"{item['mean_logp']:.7f}/{item['count']}")
+        print(f"{name}: OK ({len(adapter)} PEFT tensors, r={config['r']}, {len(java['sequences'])} sequences)")
+    print(f"all {len(cases)} Java-written adapter folders are PEFT's layout and agree; max |difference| {worst:.2e}")
+
+
 def main():
-    if sys.argv[1:] != ["generate"]:
-        raise SystemExit(__doc__)
+    args = sys.argv[1:]
     torch.set_grad_enabled(False)
-    generate()
+    if args == ["generate"]:
+        generate()
+    elif len(args) in (1, 2) and args[0] == "verify":
+        verify(args[1] if len(args) == 2 else os.path.join(llama.ROOT, "target", "golden-java-lora"))
+    else:
+        raise SystemExit(__doc__)
 
 
 if __name__ == "__main__":

@@ -3,11 +3,13 @@ package io.sparkdpo.config;
 import com.fasterxml.jackson.annotation.JsonProperty;
 import com.fasterxml.jackson.core.JsonProcessingException;
 import com.fasterxml.jackson.databind.DeserializationFeature;
+import com.fasterxml.jackson.databind.JsonMappingException;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.PropertyNamingStrategies;
 import com.fasterxml.jackson.databind.exc.InvalidFormatException;
 import com.fasterxml.jackson.databind.exc.MismatchedInputException;
+import com.fasterxml.jackson.databind.exc.ValueInstantiationException;
 import com.fasterxml.jackson.databind.node.JsonNodeFactory;
 import com.fasterxml.jackson.databind.node.MissingNode;
 import com.fasterxml.jackson.databind.node.NullNode;
@@ -307,6 +309,10 @@ public final class ConfigLoader {
             + enumValues(target));
       }
       throw new ConfigException(key + ": expected " + typeName(target) + ", got " + describe(given));
+    } catch (ValueInstantiationException e) {
+      // A value type's own check (its @JsonCreator) refused the value; its message says what is allowed.
+      throw new ConfigException(pathOf(e) + ": " + (e.getCause() != null ? e.getCause().getMessage()
+          : e.getOriginalMessage()));
     } catch (JsonProcessingException e) {
       throw new ConfigException("configuration cannot be bound: " + e.getOriginalMessage());
     }
@@ -320,7 +326,7 @@ public final class ConfigLoader {
     return node;
   }
 
-  private static String pathOf(MismatchedInputException e) {
+  private static String pathOf(JsonMappingException e) {
     return e.getPath().stream()
         .map(ref -> ref.getFieldName() != null ? ref.getFieldName() : "[" + ref.getIndex() + "]")
         .collect(Collectors.joining("."));

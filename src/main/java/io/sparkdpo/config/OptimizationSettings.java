@@ -70,6 +70,15 @@ public interface OptimizationSettings {
   /** Longest the other workers wait for rank 0 to verify or write a checkpoint, in seconds. */
   int saveTimeoutS();
 
+  /** Matmuls in bfloat16 or float16 around float32 master weights, or not ({@link MixedPrecision}). */
+  MixedPrecision mixedPrecision();
+
+  /**
+   * Recompute each decoder layer in backward instead of keeping its activations (transformers'
+   * {@code gradient_checkpointing}): less memory for about one more forward pass of the decoder stack.
+   */
+  boolean gradientCheckpointing();
+
   /** LoRA on the frozen base ({@code peft:} with {@code type: lora}); null: full fine-tuning. */
   PeftSettings peft();
 

@@ -35,11 +35,14 @@ public record SftSettings(
     int ringConnectTimeoutS,
     int ringIoTimeoutS,
     int saveTimeoutS,
+    MixedPrecision mixedPrecision,
+    boolean gradientCheckpointing,
     PeftSettings peft) implements Validated, OptimizationSettings {
 
   @Override
   public void validate(String prefix, Violations v) {
     validateOptimization(prefix, v);
+    v.require(mixedPrecision != null, prefix + ".mixed_precision", "must be no, bf16 or fp16", null);
     if (peft != null) {
       peft.validate(prefix + ".peft", v);
     }

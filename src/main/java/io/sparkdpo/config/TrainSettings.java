@@ -37,6 +37,8 @@ public record TrainSettings(
     int ringConnectTimeoutS,
     int ringIoTimeoutS,
     int saveTimeoutS,
+    MixedPrecision mixedPrecision,
+    boolean gradientCheckpointing,
     PeftSettings peft) implements Validated, OptimizationSettings {
 
   /** DPO loss variants with TRL's names. */
@@ -77,6 +79,7 @@ public record TrainSettings(
         "applies to loss_type sigmoid, robust or reference_free only (loss_type is "
             + (lossType == null ? null : ConfigLoader.yamlName(lossType)) + ")", labelSmoothing);
     v.require(referenceMode != null, prefix + ".reference_mode", "must be set", null);
+    v.require(mixedPrecision != null, prefix + ".mixed_precision", "must be no, bf16 or fp16", null);
     validateOptimization(prefix, v);
     v.nonNegative(prefix + ".checksum_steps", checksumSteps);
     if (peft != null) {

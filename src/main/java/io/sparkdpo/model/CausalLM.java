@@ -38,7 +38,8 @@ import java.util.function.Consumer;
  *
  * <p>Parameters are float32, bfloat16 or float16 ({@link #dtype()}); the maths follows transformers' dtype flow:
  * RMSNorm in float32, cast back before the weight; rotary cos/sin cast to the activations' dtype; attention and
- * linears in the model's dtype; logits handed out in float32.
+ * linears in the model's dtype; logits handed out in float32. Float32 parameters can run their matmuls in bfloat16 or
+ * float16 ({@link #computeDtype(DataType)}, mixed precision).
  *
  * <p>LoRA ({@link #addLora}, {@link #loadAdapter}): float32 low-rank adapters that the linear layers consult
  * ({@link Lora}, PEFT's LoraLayer), the base frozen, switched per thread by {@link #adapters(AdapterMode)}; adapter
@@ -72,6 +73,9 @@ public final class CausalLM implements AutoCloseable {
   private Lora reference;
   private boolean baseFrozen;
   private final ThreadLocal<AdapterMode> adapterMode = ThreadLocal.withInitial(() -> AdapterMode.TRAINED);
+  private volatile DataType computeDtype; // set: mixed precision (see computeDtype(DataType)); null: dtype
+  /** The activation checkpoints this thread's training passes feed, while a caller holds them open. */
+  private final ThreadLocal<ActivationCheckpoints> checkpointing = new ThreadLocal<>();
 
   private final Parameter embedTokens;
   private final List<DecoderLayer> layers = new ArrayList<>();
@@ -528,6 +532,47 @@ public final class CausalLM implements AutoCloseable {
     return fingerprint;
   }
 
+  // ---------------------------------------------------------------------------------------------------------
+  // Mixed precision
+
+  /**
+   * Mixed precision with torch.autocast's split, switched by the trainer ({@code mixed_precision}): with float32
+   * parameters and {@code compute} BFLOAT16 or FLOAT16 every matmul (the projections, attention, the LM head) runs
+   * in {@code compute}; the float32 weights are cast for each pass inside the autograd graph, so their gradients
+   * arrive in float32. The embedding lookup, the residual stream, RMSNorm, rotary embeddings (float32 cos/sin, as
+   * transformers under autocast), logits, softmax and log-probs stay float32. Evaluation and other no-grad passes
+   * of this model run the same way. FLOAT32 or null switches it off; a model held in bfloat16 or float16 computes in
+   * its own dtype only.
+   */
+  public void computeDtype(DataType compute) {
+    if (compute == null || compute == dtype) {
+      computeDtype = null;
+      return;
+    }
+    if (dtype != DataType.FLOAT32 || (compute != DataType.BFLOAT16 && compute != DataType.FLOAT16)) {
+      throw new IllegalArgumentException("mixed precision needs float32 parameters and a bfloat16 or float16 compute "
+          + "dtype (parameters " + dtype + ", compute " + compute + ")");
+    }
+    computeDtype = compute;
+  }
+
+  /** The dtype matmuls run in: {@link #dtype()} unless {@link #computeDtype(DataType)} chose a lower one. */
+  public DataType computeDtype() {
+    DataType compute = computeDtype;
+    return compute == null ? dtype : compute;
+  }
+
+  /** {@code a} in the compute dtype for this pass, attached to {@code scope}; the cast is recorded for autograd. */
+  private NDArray lowered(NDArray a, NDManager scope) {
+    DataType compute = computeDtype();
+    if (Casts.of(a) == compute) {
+      return a;
+    }
+    NDArray cast = Casts.to(a, compute);
+    cast.attach(scope); // a parameter's cast lands in the model's manager first; it lives for this pass only
+    return cast;
+  }
+
   /** Chooses libtorch's fused kernels (the default where reachable) or explicit ops; both give the same maths. */
   void useFusedOps(boolean fused) {
     this.fused = fused;
@@ -633,10 +678,10 @@ public final class CausalLM implements AutoCloseable {
   /**
    * Loads a PEFT LoRA adapter folder, checked as {@link #loadAdapter}, as the frozen reference adapter that
    * {@link AdapterMode#REFERENCE} passes use (DPO on top of an SFT adapter: the reference is base + SFT adapter).
+   * It leaves the base as it is: a fixed reference needs a frozen base, i.e. a trained adapter as well.
    */
   public void loadReferenceAdapter(String folder, Storage storage) {
     Lora loaded = readAdapter(folder, storage, false);
-    freezeBase();
     if (reference != null) {
       reference.close();
     }
@@ -683,17 +728,10 @@ public final class CausalLM implements AutoCloseable {
     if (trained == null) {
       throw new IllegalStateException("saveAdapter: the model has no adapter (call addLora or loadAdapter first)");
     }
-    storage.mkdirs(folder);
-    storage.writeString(Storage.join(folder, ADAPTER_CONFIG), adapterConfigJson(trained.peft));
     List<Safetensors.Tensor> tensors = new ArrayList<>();
     trained.byKey.forEach((key, p) -> tensors.add(new Safetensors.Tensor(key, p.getArray().getShape().getShape(),
         Safetensors.Dtype.F32, slices -> hostSlices(p.getArray(), Float.BYTES, slices))));
-    String path = Storage.join(folder, ADAPTER_WEIGHTS);
-    try (java.io.OutputStream out = new java.io.BufferedOutputStream(storage.create(path), 1 << 20)) {
-      Safetensors.write(out, tensors, Safetensors.Dtype.F32);
-    } catch (java.io.IOException e) {
-      throw new java.io.UncheckedIOException("cannot write " + path + ": " + e.getMessage(), e);
-    }
+    AdapterFolder.write(storage, folder, trained.peft, origin, tensors);
   }
 
   /**
@@ -734,10 +772,9 @@ public final class CausalLM implements AutoCloseable {
     ModelFolder.write(storage, folder, config, tensors, fileDtype, maxShardBytes, companions);
   }
 
-  public static final String ADAPTER_CONFIG = "adapter_config.json";
-  public static final String ADAPTER_WEIGHTS = "adapter_model.safetensors";
-  /** PEFT's prefix of every key: PeftModel.base_model (LoraModel) .model (the transformers model). */
-  static final String PEFT_PREFIX = "base_model.model.";
+  /** The files of a PEFT adapter folder (see {@link AdapterFolder}). */
+  public static final String ADAPTER_CONFIG = AdapterFolder.CONFIG;
+  public static final String ADAPTER_WEIGHTS = AdapterFolder.WEIGHTS;
 
   /** Slices of an array's memory, through a host copy when it lives on another device. */
   private void hostSlices(NDArray array, int elementBytes, Consumer<ByteBuffer> slices) {
@@ -788,181 +825,42 @@ public final class CausalLM implements AutoCloseable {
     }
   }
 
-  /** adapter_config.json as PEFT's LoraConfig writes it (sorted keys; fields this model does not use at defaults). */
-  private String adapterConfigJson(PeftSettings peft) {
-    com.fasterxml.jackson.databind.node.ObjectNode n = com.fasterxml.jackson.databind.node.JsonNodeFactory.instance
-        .objectNode();
-    n.putObject("alpha_pattern");
-    n.putNull("auto_mapping");
-    if (origin == null) {
-      n.putNull("base_model_name_or_path");
-    } else {
-      n.put("base_model_name_or_path", origin);
-    }
-    n.put("bias", "none");
-    n.put("fan_in_fan_out", false);
-    n.put("inference_mode", true);
-    n.put("init_lora_weights", true);
-    n.putNull("layers_pattern");
-    n.putNull("layers_to_transform");
-    n.put("lora_alpha", peft.alpha());
-    n.put("lora_dropout", peft.dropout());
-    if (peft.modulesToSave().isEmpty()) {
-      n.putNull("modules_to_save");
-    } else {
-      peft.modulesToSave().forEach(n.putArray("modules_to_save")::add);
-    }
-    n.put("peft_type", "LORA");
-    n.put("r", peft.r());
-    n.putObject("rank_pattern");
-    n.putNull("revision");
-    peft.targetModules().forEach(n.putArray("target_modules")::add);
-    n.put("task_type", "CAUSAL_LM");
-    n.put("use_dora", false);
-    n.put("use_rslora", false);
-    return n.toPrettyString() + "\n";
-  }
-
   /** Reads and checks a PEFT adapter folder into a new adapter set. */
   private Lora readAdapter(String folder, Storage storage, boolean trainable) {
-    String configPath = Storage.join(folder, ADAPTER_CONFIG);
-    String weightsPath = Storage.join(folder, ADAPTER_WEIGHTS);
-    if (!storage.exists(configPath)) {
-      throw new IllegalArgumentException(configPath + ": not found (a PEFT adapter folder holds " + ADAPTER_CONFIG
-          + " and " + ADAPTER_WEIGHTS + ")");
-    }
-    if (!storage.exists(weightsPath)) {
-      throw new IllegalArgumentException(weightsPath + ": not found (adapter_model.bin, PyTorch's pickle format, is "
-          + "not read: save the adapter with safe_serialization=True)");
-    }
-    byte[] configBytes = storage.readBytes(configPath);
-    PeftSettings peft = parseAdapterConfig(configPath, configBytes);
-    checkNoTiedCopy(peft, configPath + ": modules_to_save");
-    Map<String, ModelFolder.Located> headers = new LinkedHashMap<>();
-    try (java.io.InputStream in = storage.open(weightsPath)) {
-      for (Safetensors.Entry e : Safetensors.readHeader(in, weightsPath, storage.status(weightsPath).getLen())
-          .entries()) {
-        headers.put(e.name(), new ModelFolder.Located(weightsPath, e));
-      }
-    } catch (java.io.IOException e) {
-      throw new java.io.UncheckedIOException(weightsPath + ": cannot read: " + e.getMessage(), e);
-    }
+    AdapterFolder.Opened opened = AdapterFolder.open(storage, folder);
+    PeftSettings peft = opened.peft();
+    String weightsPath = opened.weightsPath();
+    checkNoTiedCopy(peft, opened.configPath() + ": modules_to_save");
     Lora lora = new Lora(peft, trainable, (module, shape) -> null, null);
     try {
       for (Map.Entry<String, Parameter> e : lora.byKey.entrySet()) {
-        ModelFolder.Located t = headers.get(e.getKey());
+        Safetensors.Entry t = opened.tensors().get(e.getKey());
         Shape shape = e.getValue().getArray().getShape();
         if (t == null) {
           throw new IllegalArgumentException(weightsPath + ": tensor " + e.getKey() + " is missing (expected shape "
               + shape + " for r=" + peft.r() + ", target_modules " + peft.targetModules() + ", modules_to_save "
               + peft.modulesToSave() + ")");
         }
-        if (!Arrays.equals(t.entry().shape(), shape.getShape())) {
+        if (!Arrays.equals(t.shape(), shape.getShape())) {
           throw new IllegalArgumentException(weightsPath + ": tensor " + e.getKey() + " has shape "
-              + Arrays.toString(t.entry().shape()) + " but " + ADAPTER_CONFIG + " (r=" + peft.r()
+              + Arrays.toString(t.shape()) + " but " + AdapterFolder.CONFIG + " (r=" + peft.r()
               + ") and the model's config.json imply " + shape);
         }
       }
-      for (String name : headers.keySet()) {
+      for (String name : opened.tensors().keySet()) {
         if (!lora.byKey.containsKey(name)) {
           throw new IllegalArgumentException(weightsPath + ": unexpected tensor " + name + " (not an adapter of "
-              + ADAPTER_CONFIG + "'s target_modules " + peft.targetModules() + " and modules_to_save "
+              + AdapterFolder.CONFIG + "'s target_modules " + peft.targetModules() + " and modules_to_save "
               + peft.modulesToSave() + " on this model)");
         }
       }
       byte[] weightsSha = Safetensors.stream(storage, weightsPath, (entry, data) ->
           fill(lora.byKey.get(entry.name()).getArray(), data, DataType.FLOAT32));
-      java.security.MessageDigest sha = Safetensors.sha256();
-      sha.update(configBytes);
-      lora.fingerprint = "peft adapter " + HexFormat.of().formatHex(sha.digest()) + " "
-          + HexFormat.of().formatHex(weightsSha);
-      lora.fingerprint = sha256Hex(lora.fingerprint);
+      lora.fingerprint = opened.fingerprint(weightsSha);
       return lora;
     } catch (RuntimeException e) {
       lora.close();
       throw e;
-    }
-  }
-
-  /** An adapter_config.json as settings, refusing what the forward pass here does not compute. */
-  static PeftSettings parseAdapterConfig(String path, byte[] bytes) {
-    com.fasterxml.jackson.databind.JsonNode n;
-    try {
-      n = io.sparkdpo.io.Json.MAPPER.readTree(bytes);
-    } catch (java.io.IOException e) {
-      throw new IllegalArgumentException(path + ": not valid JSON: " + e.getMessage(), e);
-    }
-    if (n == null || !n.isObject()) {
-      throw new IllegalArgumentException(path + ": must be a JSON object");
-    }
-    String type = n.path("peft_type").asText("");
-    if (!type.equals("LORA")) {
-      throw new IllegalArgumentException(path + ": peft_type must be LORA (got " + n.get("peft_type") + ")");
-    }
-    String task = n.path("task_type").asText("CAUSAL_LM");
-    if (!n.path("task_type").isNull() && !task.equals("CAUSAL_LM")) {
-      throw new IllegalArgumentException(path + ": task_type must be CAUSAL_LM (got " + task + ")");
-    }
-    requireAbsentOr(path, n, "bias", "\"none\"", v -> v.isTextual() && v.asText().equals("none"));
-    requireAbsentOr(path, n, "fan_in_fan_out", "false", v -> v.isBoolean() && !v.asBoolean());
-    requireAbsentOr(path, n, "use_dora", "false", v -> v.isBoolean() && !v.asBoolean());
-    requireAbsentOr(path, n, "use_rslora", "false (scaling alpha/sqrt(r) is not implemented)",
-        v -> v.isBoolean() && !v.asBoolean());
-    requireAbsentOr(path, n, "rank_pattern", "empty", v -> v.isObject() && v.isEmpty());
-    requireAbsentOr(path, n, "alpha_pattern", "empty", v -> v.isObject() && v.isEmpty());
-    requireAbsentOr(path, n, "layers_to_transform", "null", v -> false);
-    com.fasterxml.jackson.databind.JsonNode r = n.get("r");
-    if (r == null || !r.canConvertToExactIntegral() || r.asInt() <= 0) {
-      throw new IllegalArgumentException(path + ": r must be an integer > 0 (got " + r + ")");
-    }
-    com.fasterxml.jackson.databind.JsonNode alpha = n.get("lora_alpha");
-    if (alpha == null || !alpha.isNumber() || !(alpha.asDouble() > 0)) {
-      throw new IllegalArgumentException(path + ": lora_alpha must be a number > 0 (got " + alpha + ")");
-    }
-    com.fasterxml.jackson.databind.JsonNode dropout = n.get("lora_dropout");
-    double p = dropout == null || dropout.isNull() ? 0.0 : dropout.asDouble(Double.NaN);
-    if (!(p >= 0 && p < 1)) {
-      throw new IllegalArgumentException(path + ": lora_dropout must be in [0, 1) (got " + dropout + ")");
-    }
-    com.fasterxml.jackson.databind.JsonNode targets = n.get("target_modules");
-    List<String> targetNames = new ArrayList<>();
-    if (targets != null && targets.isTextual() && targets.asText().equals(PeftSettings.ALL_LINEAR)) {
-      targetNames.add(PeftSettings.ALL_LINEAR);
-    } else if (targets != null && targets.isArray() && !targets.isEmpty()) {
-      for (com.fasterxml.jackson.databind.JsonNode t : targets) {
-        if (!PeftSettings.PROJECTIONS.contains(t.asText())) {
-          throw new IllegalArgumentException(path + ": target_modules names " + t + ", which is not a linear layer "
-              + "of this model (known: " + PeftSettings.PROJECTIONS + ")");
-        }
-        targetNames.add(t.asText());
-      }
-    } else {
-      throw new IllegalArgumentException(path + ": target_modules must be a non-empty list of "
-          + PeftSettings.PROJECTIONS + " or \"" + PeftSettings.ALL_LINEAR + "\" (a regex is not supported; got "
-          + targets + ")");
-    }
-    List<String> save = new ArrayList<>();
-    com.fasterxml.jackson.databind.JsonNode modules = n.get("modules_to_save");
-    if (modules != null && !modules.isNull()) {
-      if (!modules.isArray()) {
-        throw new IllegalArgumentException(path + ": modules_to_save must be null or a list (got " + modules + ")");
-      }
-      for (com.fasterxml.jackson.databind.JsonNode m : modules) {
-        if (!PeftSettings.SAVABLE.contains(m.asText())) {
-          throw new IllegalArgumentException(path + ": modules_to_save names " + m + " (known: "
-              + PeftSettings.SAVABLE + ")");
-        }
-        save.add(m.asText());
-      }
-    }
-    return new PeftSettings("lora", r.asInt(), alpha.asDouble(), p, targetNames, save);
-  }
-
-  private static void requireAbsentOr(String path, com.fasterxml.jackson.databind.JsonNode n, String field,
-      String expected, java.util.function.Predicate<com.fasterxml.jackson.databind.JsonNode> ok) {
-    com.fasterxml.jackson.databind.JsonNode v = n.get(field);
-    if (v != null && !v.isNull() && !ok.test(v)) {
-      throw new IllegalArgumentException(path + ": " + field + " must be " + expected + " (got " + v + ")");
     }
   }
 
@@ -976,6 +874,11 @@ public final class CausalLM implements AutoCloseable {
    * The result is attached to {@code inputIds}' manager.
    */
   public NDArray logits(NDArray inputIds, boolean training) {
+    if (training && checkpointing.get() != null) {
+      try (NDArray hidden = hiddenStates(inputIds, true)) {
+        return lmHead(hidden);
+      }
+    }
     if (training) {
       return forward(inputIds, null, null, null, false);
     }
@@ -992,7 +895,9 @@ public final class CausalLM implements AutoCloseable {
    */
   public NDArray hiddenStates(NDArray inputIds, boolean training) {
     if (training) {
-      return hiddenStates(inputIds, null, null, null, false);
+      ActivationCheckpoints checkpoints = checkpointing.get();
+      return checkpoints == null ? hiddenStates(inputIds, null, null, null, false)
+          : checkpointedHiddenStates(inputIds, checkpoints);
     }
     try (NoGrad ignored = NoGrad.enter()) {
       return hiddenStates(inputIds, null, null, null, false);
@@ -1065,18 +970,104 @@ public final class CausalLM implements AutoCloseable {
     }
   }
 
+  /**
+   * Activation checkpointing for this model's training passes on the current thread until the result is closed
+   * (transformers' {@code gradient_checkpointing}): {@link #hiddenStates(NDArray, boolean)} and
+   * {@link #logits(NDArray, boolean)} with {@code training} keep only each decoder layer's input and record the final
+   * norm onwards; after back-propagating the loss the caller calls {@link ActivationCheckpoints#backward()}, which
+   * recomputes the layers one by one and adds their gradients. Passes without {@code training} are unaffected. The
+   * kept arrays live in a sub-manager of {@code manager}.
+   *
+   * <pre>{@code
+   * try (ActivationCheckpoints checkpoints = model.gradientCheckpointing(scope)) {
+   *   NDArray loss = ...;                 // from model.hiddenStates(ids, true) or model.logits(ids, true)
+   *   collector.backward(loss);
+   *   checkpoints.backward();
+   * }
+   * }</pre>
+   *
+   * @throws IllegalStateException when this thread already holds checkpoints of this model open
+   */
+  public ActivationCheckpoints gradientCheckpointing(NDManager manager) {
+    if (checkpointing.get() != null) {
+      throw new IllegalStateException("gradient checkpointing is already on for this model on this thread");
+    }
+    ActivationCheckpoints checkpoints = new ActivationCheckpoints(manager.newSubManager(device), checkpointing::remove);
+    checkpointing.set(checkpoints);
+    return checkpoints;
+  }
+
+  /**
+   * {@link #hiddenStates(NDArray, boolean)} in training under activation checkpointing: the decoder stack without
+   * graph through {@code checkpoints}, the final norm recorded from the leaf it returns. The ids, rotary table and
+   * mask stay with the checkpoints for the recomputation.
+   */
+  private NDArray checkpointedHiddenStates(NDArray inputIds, ActivationCheckpoints checkpoints) {
+    NDManager caller = inputIds.getManager();
+    Shape shape = inputIds.getShape();
+    if (shape.dimension() != 2) {
+      throw new IllegalArgumentException("input ids must be [batch, time], got " + shape);
+    }
+    int batch = Math.toIntExact(shape.get(0));
+    int time = Math.toIntExact(shape.get(1));
+    if (time > config.maxPositionEmbeddings()) {
+      throw new IllegalArgumentException("sequence of " + time + " tokens exceeds max_position_embeddings="
+          + config.maxPositionEmbeddings());
+    }
+    NDManager keep = checkpoints.newPassManager();
+    NDArray ids;
+    try (NDManager staging = caller.newSubManager(device)) {
+      inputIds.tempAttach(staging);
+      NDArray x = inputIds.toDevice(device, false);
+      if (x.getDataType() != DataType.INT64) {
+        x = x.toType(DataType.INT64, false);
+      }
+      ids = x.duplicate(); // libtorch-owned: the recomputed embedding reads the ids again in backward
+      ids.attach(keep);
+    }
+    Rope rope = new Rope(keep, batch, time, null, 0);
+    NDArray bias = attentionBias(keep, batch, time, 0, null);
+    NDArray top = checkpoints.forward(keep, ids, new ActivationCheckpoints.Segments() {
+      @Override
+      public int layers() {
+        return layers.size();
+      }
+
+      @Override
+      public NDArray embed(NDArray tokens) {
+        return CausalLM.this.embed(tokens);
+      }
+
+      @Override
+      public boolean embeddingTrains() {
+        Lora lora = activeAdapter();
+        Parameter table = lora != null && lora.embedCopy != null ? lora.embedCopy : embedTokens;
+        return table.getArray().hasGradient();
+      }
+
+      @Override
+      public NDArray layer(int index, NDArray x) {
+        return layers.get(index).forward(x, rope, bias, null, index);
+      }
+    });
+    try (NDManager scope = caller.newSubManager(device)) {
+      top.tempAttach(scope);
+      NDArray x = rmsNorm(top, finalNorm);
+      x.attach(caller);
+      return x;
+    }
+  }
+
   /** hidden W^T with the LM head (the embedding when tied), handed out in float32, attached to hidden's manager. */
   private NDArray lmHead(NDArray hidden) {
     Lora lora = activeAdapter();
-    if (lora != null && lora.headCopy != null) {
-      return lora.head(hidden);
-    }
-    NDArray logits = linear(hidden, lmHead == null ? embedTokens : lmHead, null);
-    if (dtype == DataType.FLOAT32) {
+    NDArray logits = lora != null && lora.headCopy != null ? lora.head(hidden)
+        : linear(hidden, lmHead == null ? embedTokens : lmHead, null);
+    if (Casts.of(logits) == DataType.FLOAT32) {
       return logits;
     }
     try (logits) {
-      return Casts.to(logits, DataType.FLOAT32); // transformers' logits.float(): losses run in float32
+      return Casts.to(logits, DataType.FLOAT32); // transformers' logits.float(): losses run in float32; recorded
     }
   }
 
@@ -1109,11 +1100,12 @@ public final class CausalLM implements AutoCloseable {
       }
     }
     NDArray mask = owned(scope.create(bias, new Shape(rows, 1, time, keys)));
-    if (dtype == DataType.FLOAT32) {
+    DataType compute = computeDtype();
+    if (compute == DataType.FLOAT32) {
       return mask;
     }
     try (mask) {
-      return Casts.to(dtype == DataType.FLOAT16 ? mask.maximum(-65504f) : mask, dtype); // float16 has no -1e30
+      return Casts.to(compute == DataType.FLOAT16 ? mask.maximum(-65504f) : mask, compute); // float16 has no -1e30
     }
   }
 
@@ -1129,7 +1121,7 @@ public final class CausalLM implements AutoCloseable {
     }
   }
 
-  private static NDArray linear(NDArray x, Parameter weight, Parameter bias) {
+  private NDArray linear(NDArray x, Parameter weight, Parameter bias) {
     return linearArrays(x, weight.getArray(), bias == null ? null : bias.getArray());
   }
 
@@ -1153,8 +1145,17 @@ public final class CausalLM implements AutoCloseable {
     }
   }
 
-  /** x W^T + b in one fused libtorch call; the result is attached to x's manager. */
-  private static NDArray linearArrays(NDArray x, NDArray weight, NDArray bias) {
+  /**
+   * x W^T + b in one fused libtorch call, in the compute dtype (mixed precision casts all three for the pass); the
+   * result is attached to x's manager.
+   */
+  private NDArray linearArrays(NDArray x, NDArray weight, NDArray bias) {
+    if (computeDtype != null) {
+      NDManager scope = x.getManager();
+      x = lowered(x, scope);
+      weight = lowered(weight, scope);
+      bias = bias == null ? null : lowered(bias, scope);
+    }
     return x.getNDArrayInternal().linear(x, weight, bias).singletonOrThrow();
   }
 
@@ -1237,7 +1238,7 @@ public final class CausalLM implements AutoCloseable {
 
     /** x [B, T, heads, hd] in interleaved order, rotated. */
     NDArray apply(NDArray x) {
-      return FusedOps.rope(x, rotation, fused);
+      return FusedOps.rope(x, rotation, fused, computeDtype != null);
     }
   }
 
@@ -1248,7 +1249,9 @@ public final class CausalLM implements AutoCloseable {
    */
   private NDArray rmsNorm(NDArray x, Parameter weight) {
     if (dtype == DataType.FLOAT32) {
-      return normalise(x).mul(weight.getArray());
+      NDArray normed = normalise(x).mul(weight.getArray());
+      // Mixed precision: normed in float32, cast once here for the matmuls that read it (autocast casts per matmul).
+      return computeDtype == null ? normed : lowered(normed, x.getManager());
     }
     NDArray normalised = normalise(Casts.to(x, DataType.FLOAT32));
     return Casts.to(normalised, dtype).mul(weight.getArray());
@@ -1371,16 +1374,16 @@ public final class CausalLM implements AutoCloseable {
           String name = e.getKey();
           Shape shape = e.getValue().getArray().getShape();
           if (name.equals("model.embed_tokens.weight") && peft.modulesToSave().contains("embed_tokens")) {
-            embedCopy = copy(PEFT_PREFIX + name, e.getValue(), trainable);
+            embedCopy = copy(AdapterFolder.PREFIX + name, e.getValue(), trainable);
           } else if (name.equals("lm_head.weight") && peft.modulesToSave().contains("lm_head")) {
-            headCopy = copy(PEFT_PREFIX + name, e.getValue(), trainable);
+            headCopy = copy(AdapterFolder.PREFIX + name, e.getValue(), trainable);
           } else if (name.endsWith(".weight") && shape.dimension() == 2 && isTarget(name)) {
             String module = name.substring(0, name.length() - ".weight".length());
             Shape aShape = new Shape(peft.r(), shape.get(1));
             float[] a = init.values(module, aShape);
             pairs.put(name, new Parameter[] {
-                adapter(PEFT_PREFIX + module + ".lora_A.weight", aShape, a, trainable),
-                adapter(PEFT_PREFIX + module + ".lora_B.weight", new Shape(shape.get(0), peft.r()), null, trainable)});
+                adapter(AdapterFolder.PREFIX + module + ".lora_A.weight", aShape, a, trainable),
+                adapter(AdapterFolder.PREFIX + module + ".lora_B.weight", new Shape(shape.get(0), peft.r()), null, trainable)});
           }
         }
       } catch (RuntimeException ex) {

@@ -66,9 +66,9 @@ final class FusedOps {
       "    x: Tensor,",
       "    rotation: Tensor) -> Tensor:",
       "    shape = torch.size(x)",
-      "    pairs = torch.reshape(x, [shape[0], shape[1], shape[2], torch.floordiv(shape[3], 2), 2])",
+      "    pairs = torch.reshape(torch.to(x, 6), [shape[0], shape[1], shape[2], torch.floordiv(shape[3], 2), 2])",
       "    turned = torch.mul(torch.view_as_complex(pairs), torch.view_as_complex(rotation))",
-      "    return torch.reshape(torch.view_as_real(turned), shape)",
+      "    return torch.type_as(torch.reshape(torch.view_as_real(turned), shape), x)",
       "");
   private static final String TARGET_LOG_PROB = String.join("\n",
       "class TargetLogProb(Module):",
@@ -142,17 +142,28 @@ final class FusedOps {
 
   /**
    * Rotates x [B, T, heads, hd], read as hd/2 interleaved (real, imaginary) pairs, by {@code rotation}
-   * [B or 1, T, 1, hd/2, 2] holding (cos, sin) pairs: a complex multiply. DJL's own complex view has no
-   * autograd, hence TorchScript. Attached to x's manager.
+   * [B or 1, T, 1, hd/2, 2] holding float32 (cos, sin) pairs: a complex multiply. DJL's own complex view has no
+   * autograd, hence TorchScript. With {@code inFloat32} a lower-precision x is rotated in float32 and the result cast
+   * back (mixed precision: transformers' float32 cos/sin promote the product under autocast); without it, as a model
+   * held in that dtype runs. Attached to x's manager, in x's dtype.
    */
-  static NDArray rope(NDArray x, NDArray rotation, boolean fused) {
-    if (x.getDataType() != DataType.FLOAT32) {
-      // As transformers: cos and sin cast to the activations' dtype, each product rounded there. torch has no
-      // bfloat16 complex type, so lower precisions take the explicit ops.
-      rotation = Casts.typeAs(rotation, x);
-    } else if (fused && available()) {
-      return run(rope, new NDList(x, rotation));
+  static NDArray rope(NDArray x, NDArray rotation, boolean fused, boolean inFloat32) {
+    boolean wide = x.getDataType() == DataType.FLOAT32;
+    if (wide || inFloat32) {
+      if (fused && available()) {
+        return run(rope, new NDList(x, rotation)); // the module widens x and casts the result back
+      }
+      if (!wide) {
+        return Casts.typeAs(explicitRope(Casts.to(x, DataType.FLOAT32), rotation), x);
+      }
+      return explicitRope(x, rotation);
     }
+    // As transformers: cos and sin cast to the activations' dtype, each product rounded there. torch has no
+    // bfloat16 complex type, so lower precisions take the explicit ops.
+    return explicitRope(x, Casts.typeAs(rotation, x));
+  }
+
+  private static NDArray explicitRope(NDArray x, NDArray rotation) {
     Shape s = x.getShape();
     NDList pairs = x.reshape(s.get(0), s.get(1), s.get(2), s.get(3) / 2, 2).split(2, 4);
     NDList cs = rotation.split(2, 4);

@@ -10,8 +10,8 @@ import java.util.Map;
  * What a training checkpoint holds and under which names: the model folder ({@code model/}, Hugging Face
  * layout) or, for a LoRA run, the adapter folder ({@code adapter/}, PEFT layout; the frozen base is the run's
  * {@code model.path}), the optimizer state ({@code optimizer.safetensors}, of the trained parameters only) and the
- * loop's state ({@code trainer_state.json}: step, epoch, schedule, data cursor, RNG, and for LoRA the base's
- * fingerprint). Resuming from it continues the run exactly.
+ * loop's state ({@code trainer_state.json}: step, epoch, schedule, data cursor, RNG, with float16 mixed precision the
+ * loss scaler, and for LoRA the base's fingerprint). Resuming from it continues the run exactly.
  */
 public final class TrainerCheckpoint {
   public static final String MODEL = "model";
@@ -22,7 +22,8 @@ public final class TrainerCheckpoint {
   private TrainerCheckpoint() {}
 
   /**
-   * The loop's state after {@code step} completed updates.
+   * The loop's state after {@code step} completed steps; {@code lossScale} is the float16 loss scaler's (null
+   * without float16), whose skipped steps the optimizer did not count.
    *
    * @param baseFingerprint LoRA: the fingerprint of the frozen base the adapter was trained on (a resume on another
    *     base is refused); null for full fine-tuning, whose checkpoint holds the whole model
@@ -33,11 +34,23 @@ public final class TrainerCheckpoint {
       @JsonProperty("schedule") LearningRateSchedule schedule,
       @JsonProperty("data") DataCursor data,
       @JsonProperty("rng") SeededRng.State rng,
+      @JsonProperty("loss_scale") LossScaler.State lossScale,
       @JsonProperty("base_fingerprint") String baseFingerprint) {
 
-    /** The state of a full fine-tuning run. */
+    /** Without float16 loss scaling, full fine-tuning. */
     public State(long step, double epoch, LearningRateSchedule schedule, DataCursor data, SeededRng.State rng) {
-      this(step, epoch, schedule, data, rng, null);
+      this(step, epoch, schedule, data, rng, null, null);
+    }
+
+    /** Full fine-tuning. */
+    public State(long step, double epoch, LearningRateSchedule schedule, DataCursor data, SeededRng.State rng,
+        LossScaler.State lossScale) {
+      this(step, epoch, schedule, data, rng, lossScale, null);
+    }
+
+    /** Updates the optimizer applied: steps minus the ones float16 loss scaling skipped. */
+    public long updates() {
+      return step - (lossScale == null ? 0 : lossScale.skippedSteps());
     }
   }
 
@@ -53,9 +66,10 @@ public final class TrainerCheckpoint {
    */
   public static Map<String, PayloadWriter> payload(Path localFolder, String folder, OptimizerState optimizer,
       State state) throws IOException {
-    if (optimizer.step() != state.step()) {
+    if (optimizer.step() != state.updates()) {
       throw new IllegalArgumentException("optimizer state is at step " + optimizer.step() + ", the loop at step "
-          + state.step());
+          + state.step() + (state.updates() != state.step() ? " with " + (state.step() - state.updates())
+          + " skipped" : ""));
     }
     if (!folder.equals(MODEL) && !folder.equals(ADAPTER)) {
       throw new IllegalArgumentException("a checkpoint holds " + MODEL + "/ or " + ADAPTER + "/, not " + folder);
@@ -88,13 +102,18 @@ public final class TrainerCheckpoint {
    * the file is verified against its checksum on the way, and a step that disagrees with the checkpoint's fails.
    */
   public static void restoreOptimizer(Checkpoint checkpoint, AdamW optimizer) {
+    restoreOptimizer(checkpoint, optimizer, checkpoint.step());
+  }
+
+  /** As {@link #restoreOptimizer(Checkpoint, AdamW)}, for an optimizer that took {@code updates} steps (see State). */
+  public static void restoreOptimizer(Checkpoint checkpoint, AdamW optimizer, long updates) {
     checkpoint.read(OPTIMIZER, in -> {
       optimizer.restoreState(in, checkpoint.path(OPTIMIZER));
       return null;
     });
-    if (optimizer.stepCount() != checkpoint.step()) {
+    if (optimizer.stepCount() != updates) {
       throw new CheckpointException("checkpoint file " + checkpoint.path(OPTIMIZER) + " holds the optimizer of step "
-          + optimizer.stepCount() + ", expected " + checkpoint.step());
+          + optimizer.stepCount() + ", expected " + updates);
     }
   }
 

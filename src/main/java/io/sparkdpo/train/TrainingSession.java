@@ -9,12 +9,15 @@ import ai.djl.nn.Parameter;
 import ai.djl.training.GradientCollector;
 import io.sparkdpo.config.ModelSettings;
 import io.sparkdpo.config.PeftSettings;
+import io.sparkdpo.config.MixedPrecision;
 import io.sparkdpo.config.SftSettings;
 import io.sparkdpo.config.TrainSettings;
 import io.sparkdpo.data.PreparedPair;
 import io.sparkdpo.data.PreparedShardReader;
 import io.sparkdpo.io.Storage;
+import io.sparkdpo.model.ActivationCheckpoints;
 import io.sparkdpo.model.CausalLM;
+import io.sparkdpo.model.ScalarOps;
 import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.nio.FloatBuffer;
@@ -33,7 +36,9 @@ import java.util.stream.Stream;
  * shards. {@link #step} is the unit the loop (single or distributed) calls: take this replica's examples of the
  * step from each of its shards, forward and backward per micro-batch into the accumulated gradients, hand them to
  * the {@link GradientReducer} (identity for one replica, the TCP ring for several), then the update every replica
- * applies identically (clip, AdamW, schedule). Everything a step depends on is in a checkpoint
+ * applies identically (clip, AdamW, schedule). With {@code gradient_checkpointing} each micro-batch's policy passes
+ * keep only the decoder layers' inputs, and the layers are recomputed right after the loss's backward
+ * ({@link ActivationCheckpoints}). Everything a step depends on is in a checkpoint
  * ({@link #checkpoint}), so a session opened from one continues bit for bit.
  *
  * <p>Each replica takes {@code per_device_train_batch_size x gradient_accumulation_steps / shards} examples from
@@ -44,6 +49,10 @@ public final class TrainingSession<E> implements AutoCloseable {
   public static final String STEP_SECONDS = "perf/step_seconds";
   public static final String ALLREDUCE_SECONDS = "perf/allreduce_seconds";
   public static final String ALLREDUCE_BYTES = "perf/allreduce_bytes";
+  /** float16 only: the loss scale the step's backward used. */
+  public static final String LOSS_SCALE = "amp/loss_scale";
+  /** float16 only: 1 when the step's update was skipped for non-finite gradients (averaged: the skipped share). */
+  public static final String SKIPPED_STEP = "amp/skipped_step";
 
   /** One rank's shard: its file name (the data cursor's key) and examples. */
   public record Shard<E>(String name, List<E> examples) {}
@@ -65,6 +74,7 @@ public final class TrainingSession<E> implements AutoCloseable {
   private final AdamW adamw;
   private final GradientAccumulator accumulator;
   private final OptimizerStep optimizerStep;
+  private final LossScaler scaler;
   private final NDManager manager;
   private final int perShard;
   /** LoRA dropout's seed (the run's); null without dropout. */
@@ -88,6 +98,12 @@ public final class TrainingSession<E> implements AutoCloseable {
     }
     this.perShard = spec.examplesPerReplicaStep() / shards.size();
     this.schedule = LearningRateSchedule.of(settings, spec.totalSteps());
+    if (policy.dtype() != DataType.FLOAT32 && settings.mixedPrecision() != MixedPrecision.NO) {
+      // A LoRA base held in bf16/fp16 (model.dtype) already computes in it; autocast applies to float32 weights.
+      throw new IllegalArgumentException((spec.stage() == SessionSpec.Stage.SFT ? "sft" : "train")
+          + ".mixed_precision is " + settings.mixedPrecision().yamlName() + ", but the LoRA base is held in " + policy.dtype()
+          + " (model.dtype) and computes in it: set mixed_precision to no, or model.dtype to float32");
+    }
     // Only what training updates: every parameter, or with LoRA the adapters (their gradients alone are
     // accumulated, all-reduced and clipped; AdamW's moments exist for them alone).
     LinkedHashMap<String, NDArray> arrays = new LinkedHashMap<>();
@@ -96,8 +112,12 @@ public final class TrainingSession<E> implements AutoCloseable {
     this.manager = NDManager.newBaseManager(policy.device(), "PyTorch");
     this.adamw = new AdamW(arrays, AdamW.Hyper.of(settings), AdamW.decaysByDefault());
     this.accumulator = new GradientAccumulator(new ArrayList<>(arrays.values()));
+    if (policy.dtype() == DataType.FLOAT32) {
+      policy.computeDtype(computeDtype(settings.mixedPrecision()));
+    }
+    this.scaler = settings.mixedPrecision() == MixedPrecision.FP16 ? LossScaler.dynamic() : LossScaler.off();
     this.optimizerStep = new OptimizerStep(adamw, schedule, settings.maxGradNorm(), this.reducer,
-        settings.allreduceBucketBytes());
+        settings.allreduceBucketBytes(), scaler);
     try {
       DataCursor cursor = null;
       if (resume.isPresent()) {
@@ -112,7 +132,8 @@ public final class TrainingSession<E> implements AutoCloseable {
               + state.schedule() + ", this run's is " + schedule + ": the settings changed since (steps, rate, "
               + "warmup); resume with the same settings or start a new output folder");
         }
-        TrainerCheckpoint.restoreOptimizer(resume.get(), adamw);
+        scaler.restore(state.lossScale(), resume.get().dir());
+        TrainerCheckpoint.restoreOptimizer(resume.get(), adamw, state.step() - scaler.skippedSteps());
         cursor = state.data();
         steps = state.step();
       }
@@ -128,6 +149,15 @@ public final class TrainingSession<E> implements AutoCloseable {
       closeOwned();
       throw e;
     }
+  }
+
+  /** The policy's matmul dtype under {@code mixed_precision}: the master weights stay float32 in every case. */
+  static DataType computeDtype(MixedPrecision mixed) {
+    return switch (mixed) {
+      case NO -> DataType.FLOAT32;
+      case BF16 -> DataType.BFLOAT16;
+      case FP16 -> DataType.FLOAT16;
+    };
   }
 
   /**
@@ -156,6 +186,10 @@ public final class TrainingSession<E> implements AutoCloseable {
           CausalLM reference = inLoop
               ? CausalLM.load(spec.referenceModel(), storage, device, spec.model().seed(), referenceDtype(spec))
               : null;
+          if (reference != null && reference.dtype() == DataType.FLOAT32) {
+            // The reference runs the policy's arithmetic, as under TRL's autocast: step 1 is exactly ln 2 again.
+            reference.computeDtype(computeDtype(t.mixedPrecision()));
+          }
           dpo = new DpoObjective(policy, reference, loss);
         }
         objective = dpo;
@@ -301,15 +335,25 @@ public final class TrainingSession<E> implements AutoCloseable {
     double[] stats = objective.emptyStats();
     long items = 0;
     long tokens = 0;
+    double lossScale = scaler.scale();
     int micro = spec.optimization().perDeviceTrainBatchSize();
+    boolean checkpointing = spec.optimization().gradientCheckpointing();
     try (GradientCollector collector = Engine.getEngine("PyTorch").newGradientCollector()) {
       for (int from = 0; from < batch.size(); from += micro) {
         List<E> part = batch.subList(from, Math.min(batch.size(), from + micro));
         seedDropout(step, from, ids.get(from));
-        try (NDManager scope = manager.newSubManager()) {
+        try (NDManager scope = manager.newSubManager();
+            ActivationCheckpoints checkpoints = checkpointing ? policy.gradientCheckpointing(scope) : null) {
           Objective.Forward f = objective.forward(scope, part);
           NonFiniteException.requireFinite(step, "loss", f.lossValue(), ids);
-          collector.backward(f.lossSum());
+          if (scaler.isDynamic()) {
+            collector.backward(ScalarOps.mul(f.lossSum(), scaler.scale()));
+          } else {
+            collector.backward(f.lossSum());
+          }
+          if (checkpoints != null) {
+            checkpoints.backward(); // the decoder layers' gradients, each layer recomputed from its kept input
+          }
           accumulator.addMicroBatch(f.items());
           add(stats, f.stats());
           items += f.items();
@@ -341,6 +385,10 @@ public final class TrainingSession<E> implements AutoCloseable {
     metrics.put(STEP_SECONDS, seconds);
     metrics.put(ALLREDUCE_SECONDS, reducer.nanos / 1e9);
     metrics.put(ALLREDUCE_BYTES, (double) r.allReducedBytes());
+    if (scaler.isDynamic()) {
+      metrics.put(LOSS_SCALE, lossScale);
+      metrics.put(SKIPPED_STEP, r.skipped() ? 1.0 : 0.0);
+    }
     return new Outcome(items, metrics, ids);
   }
 
@@ -413,11 +461,12 @@ public final class TrainingSession<E> implements AutoCloseable {
         // The base is model.path, unchanged by training: the adapter alone (PEFT layout, float32) is the model state.
         policy.saveAdapter(scratch.toString(), Storage.local());
         return TrainerCheckpoint.payload(scratch, TrainerCheckpoint.ADAPTER, adamw.exportState(),
-            new TrainerCheckpoint.State(step, epochAt(step), schedule, data, rng, policy.fingerprint()));
+            new TrainerCheckpoint.State(step, epochAt(step), schedule, data, rng, scaler.state(),
+                policy.fingerprint()));
       }
       policy.save(scratch.toString(), Storage.local(), DataType.FLOAT32);
       return TrainerCheckpoint.payload(scratch, adamw.exportState(),
-          new TrainerCheckpoint.State(step, epochAt(step), schedule, data, rng));
+          new TrainerCheckpoint.State(step, epochAt(step), schedule, data, rng, scaler.state(), null));
     } catch (IOException e) {
       throw new UncheckedIOException("cannot stage checkpoint " + step + ": " + e.getMessage(), e);
     }

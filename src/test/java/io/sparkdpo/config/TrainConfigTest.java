@@ -50,6 +50,21 @@ class TrainConfigTest {
   }
 
   @Test
+  void mixedPrecisionDefaultsToNoAndTakesBf16OrFp16() {
+    JobConfig defaults = ConfigLoader.defaults();
+    assertEquals(MixedPrecision.NO, defaults.train().mixedPrecision(), "YAML's unquoted no (a boolean in YAML 1.1)");
+    assertEquals(MixedPrecision.NO, defaults.sft().mixedPrecision());
+    JobConfig cfg = ConfigLoader.load(null, List.of("train.mixed_precision=bf16", "sft.mixed_precision=fp16"));
+    assertEquals(MixedPrecision.BF16, cfg.train().mixedPrecision());
+    assertEquals(MixedPrecision.FP16, cfg.sft().mixedPrecision());
+    assertEquals(MixedPrecision.NO, ConfigLoader.load(null, List.of("train.mixed_precision=no")).train()
+        .mixedPrecision());
+    ConfigException e = rejected("train.mixed_precision=fp8");
+    assertTrue(e.getMessage().contains("train.mixed_precision"), e.getMessage());
+    assertTrue(e.getMessage().contains("no, bf16 or fp16"), e.getMessage());
+  }
+
+  @Test
   void labelSmoothingMustBeBelowOneHalf() {
     ConfigException e = rejected("train.label_smoothing=0.5");
     assertEquals(List.of("train.label_smoothing: must be in [0.0, 0.5) (got 0.5)"), e.problems());

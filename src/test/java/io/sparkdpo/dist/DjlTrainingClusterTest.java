@@ -205,6 +205,32 @@ class DjlTrainingClusterTest {
    * a few parameters by up to 3e-5 after 8 steps here (float32 sums that nearly cancel, amplified by Adam), which
    * would hide what this test checks.
    */
+  /**
+   * bf16 mixed precision across executors: the setting travels in the session spec, both ranks compute the same
+   * way, and W=2 tracks W=1. Not to 1e-5 as in float32: the micro-batches differ (4 rows on one worker, 2 on each
+   * of two), so bf16 matmuls round the per-pair log-probs and gradients differently. Measured 5.5e-5 at most (5 Dec
+   * 2026); the bound 5e-4 is below bf16's relative precision on losses near ln 2 (2^-8 x 0.69 = 2.7e-3), while the
+   * loss moves by 0.17 over the run (checked: by more than 2e-2).
+   */
+  @Test
+  void bf16WithTwoWorkersTracksOneWorker() {
+    TrainingStage.Result one = train("bf16-w1", 1, "train.mixed_precision=bf16", "train.max_steps=10",
+        "train.eval_steps=0", "train.save_steps=0");
+    TrainingStage.Result two = train("bf16-w2", 2, "train.mixed_precision=bf16", "train.max_steps=10",
+        "train.eval_steps=0", "train.save_steps=0");
+    Map<Long, Double> lossOne = SyntheticRunSpecs.losses(one.runDir());
+    Map<Long, Double> lossTwo = SyntheticRunSpecs.losses(two.runDir());
+    assertEquals(10, lossTwo.size());
+    assertEquals(Math.log(2), lossTwo.get(1L), 1e-6, "the reference computes as the policy");
+    double gap = 0;
+    for (long s = 1; s <= 10; s++) {
+      assertEquals(lossOne.get(s), lossTwo.get(s), 5e-4, "loss at step " + s);
+      gap = Math.max(gap, Math.abs(lossOne.get(s) - lossTwo.get(s)));
+    }
+    assertTrue(lossTwo.get(10L) < Math.log(2) - 2e-2, lossTwo.toString());
+    System.out.printf("bf16 W=2 vs W=1 over 10 steps: largest loss difference %.2e; losses W=2 %s%n", gap, lossTwo);
+  }
+
   @Test
   void sftWithTwoWorkersMatchesOneWorkerThoughTheirBatchesHoldDifferentTokenCounts() {
     Map<Integer, Map<Long, Double>> losses = new TreeMap<>();

@@ -191,6 +191,48 @@ class LoraGoldenTest {
     }
   }
 
+  /**
+   * Writes, per case, the base folder, a Java-saved adapter (trained away from the fixture's values) and the Java
+   * log-probs of base + adapter, for {@code tools/golden/lora_golden.py verify} (PEFT's layout checked, and the
+   * independent reference recomputes the log-probs). The test itself checks the folder reloads to the same numbers.
+   */
+  @ParameterizedTest
+  @ValueSource(strings = {"llama_all_linear_lm_head", "qwen2_q_v_tied"})
+  void writesJavaAdapterFoldersForThePythonVerifier(String name) throws Exception {
+    Path out = Path.of(System.getProperty("project.basedir", "."), "target", "golden-java-lora", name);
+    Files.createDirectories(out.resolve("base"));
+    for (String f : List.of("config.json", "model.safetensors")) {
+      Files.copy(Path.of(folder(name), "base", f), out.resolve("base").resolve(f),
+          java.nio.file.StandardCopyOption.REPLACE_EXISTING);
+    }
+    JsonNode g = golden(name);
+    double[] sums;
+    double[] means;
+    int[] counts;
+    try (CausalLM model = base(name); NDManager m = NDManager.newBaseManager()) {
+      model.loadAdapter(folder(name) + "/adapter", STORAGE);
+      LoraTest.perturbAdapters(model, 0.02f);
+      model.saveAdapter(out.resolve("adapter").toString(), STORAGE);
+      SequenceLogProbs.Batch b = logProbs(model, m, g);
+      sums = b.sums();
+      means = b.means();
+      counts = b.counts();
+    }
+    ObjectNode java = Json.MAPPER.createObjectNode();
+    var seqs = java.putArray("sequences");
+    for (int i = 0; i < sums.length; i++) {
+      ObjectNode s = seqs.addObject();
+      s.set("prompt", g.get("sequences").get(i).get("prompt"));
+      s.set("response", g.get("sequences").get(i).get("response"));
+      s.put("sum_logp", sums[i]).put("mean_logp", means[i]).put("count", counts[i]);
+    }
+    Files.writeString(out.resolve("java-logprobs.json"), java.toPrettyString());
+    try (CausalLM again = base(name); NDManager m = NDManager.newBaseManager()) {
+      again.loadAdapter(out.resolve("adapter").toString(), STORAGE);
+      assertArrayEquals(sums, logProbs(again, m, g).sums(), 0.0);
+    }
+  }
+
   /** Copies the llama case's adapter folder, applies {@code change}, and returns the loader's message. */
   private static String refusal(Path tmp, Consumer<Path> change) throws Exception {
     String name = "llama_all_linear_lm_head";

@@ -232,6 +232,57 @@ class LoraTest {
     }
   }
 
+  /**
+   * LoRA steps on a bf16 base (casts, dropout, saved copies, the mode switch, adapter files in and out) leave the
+   * live array count flat, and the model manager holds exactly the base parameters and one adapter set.
+   */
+  @Test
+  void loraStepsAndAdapterFilesLeaveTheLiveArrayCountFlat(@org.junit.jupiter.api.io.TempDir java.nio.file.Path tmp) {
+    List<int[]> prompts = List.of(new int[] {1, 2, 3}, new int[] {4, 5});
+    List<int[]> responses = List.of(new int[] {6, 7, 0}, new int[] {8, 0});
+    io.sparkdpo.io.Storage storage = io.sparkdpo.io.Storage.local();
+    String folder = tmp.resolve("adapter").toString();
+    try (CausalLM model = CausalLM.create(MemoryDisciplineTest.MICRO, Device.cpu(), 1, DataType.BFLOAT16);
+        NDManager root = NDManager.newBaseManager()) {
+      model.addLora(new PeftSettings("lora", 4, 8, 0.1, null, List.of("lm_head")), 3);
+      model.saveAdapter(folder, storage);
+      model.loadReferenceAdapter(folder, storage);
+      SequenceLogProbs logProbs = new SequenceLogProbs(model);
+      int modelArrays = model.manager().getManagedArrays().size();
+      assertEquals(model.parameters().size() + 2 * model.trainableParameters().size(), modelArrays,
+          "base, trained and reference adapters, nothing else");
+      Runnable step = () -> {
+        try (NDManager scope = root.newSubManager();
+            GradientCollector collector = Engine.getInstance().newGradientCollector()) {
+          SequenceLogProbs.Batch b = logProbs.compute(scope, prompts, responses, true);
+          try (var ref = model.adapters(CausalLM.AdapterMode.REFERENCE)) {
+            logProbs.compute(scope, prompts, responses, false);
+          }
+          collector.backward(b.sum().mean());
+        }
+        for (Parameter p : model.trainableParameters().values()) {
+          try (NDArray grad = p.getArray().getGradient()) {
+            grad.subi(grad);
+          }
+        }
+      };
+      for (int i = 0; i < 5; i++) {
+        step.run();
+      }
+      int baseline = MemoryDisciplineTest.liveArrays();
+      for (int i = 1; i <= 100; i++) {
+        step.run();
+      }
+      assertEquals(baseline, MemoryDisciplineTest.liveArrays(), "after 100 steps");
+      model.saveAdapter(folder, storage);
+      model.loadAdapter(folder, storage);
+      model.loadReferenceAdapter(folder, storage);
+      model.saveMerged(tmp.resolve("merged").toString(), storage, DataType.BFLOAT16, 1 << 20);
+      assertEquals(baseline, MemoryDisciplineTest.liveArrays(), "after saving, loading and merging");
+      assertEquals(modelArrays, model.manager().getManagedArrays().size(), "nothing attached to the model");
+    }
+  }
+
   @Test
   void settingsAreCheckedNamingTheKey() {
     try (CausalLM model = CausalLM.create(CONFIG, Device.cpu(), 5)) {

@@ -121,6 +121,11 @@ class LoraSessionTest {
         assertEquals(ai.djl.ndarray.types.DataType.FLOAT32, p.getArray().getDataType(), p.getName());
       }
     }
+    IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> open(
+        loraConfig("model.dtype=bfloat16", "train.mixed_precision=bf16"), 3, GradientReducer.SINGLE,
+        Optional.empty()));
+    assertTrue(e.getMessage().startsWith("train.mixed_precision is bf16, but the LoRA base is held in"),
+        e.getMessage());
   }
 
   /**

@@ -95,6 +95,11 @@ class OptimizerStepTest {
 
     /** Forward + backward of pairs [from, to) with the summed loss, as one micro-batch. */
     DpoStats microBatch(DpoLoss loss, int from, int to) {
+      return microBatch(loss, from, to, 1.0);
+    }
+
+    /** The same, back-propagating the loss times {@code lossScale} (float16 loss scaling). */
+    DpoStats microBatch(DpoLoss loss, int from, int to, double lossScale) {
       try (NDManager s = manager.newSubManager();
            GradientCollector gc = Engine.getInstance().newGradientCollector()) {
         NDArray pc = logps(s, w, v, data.fc, data.gc, from, to);
@@ -103,7 +108,7 @@ class OptimizerStepTest {
         NDArray rr = s.create(java.util.Arrays.copyOfRange(refRejected, from, to));
         {
           DpoOutput out = loss.compute(pc, pr, rc, rr);
-          gc.backward(out.losses().sum());
+          gc.backward(lossScale == 1.0 ? out.losses().sum() : out.losses().sum().mul(lossScale));
           acc.addMicroBatch(to - from);
           return out.stats();
         }
@@ -258,6 +263,95 @@ class OptimizerStepTest {
           () -> new OptimizerStep(r.adamw, SCHEDULE, 1.0, mustNotBeCalled).apply(0, r.acc, 8, data.ids));
       assertTrue(e.getMessage().contains("non-finite gradient (Infinity)"), e.getMessage());
     }
+  }
+
+  @Test
+  void float16LossScalingSkipsANonFiniteStepHalvesTheScaleAndTheNextStepIsTheUnscaledUpdate() {
+    Data data = new Data();
+    try (Replica plain = new Replica(data); Replica scaled = new Replica(data)) {
+      LossScaler scaler = LossScaler.dynamic();
+      OptimizerStep withScaling = new OptimizerStep(scaled.adamw, SCHEDULE, 1.0, GradientReducer.SINGLE,
+          GradientBuckets.DEFAULT_BUCKET_BYTES, scaler);
+      float[] w0 = scaled.w.toFloatArray();
+      scaled.microBatch(SIGMOID, 0, PAIRS, scaler.scale());
+      try (GradMode ignored = GradMode.off()) {
+        scaled.acc.gradients().get(0).set(new NDIndex("1"), Float.POSITIVE_INFINITY); // a float16 overflow
+      }
+      OptimizerStep.Result skipped = withScaling.apply(0, scaled.acc, PAIRS, data.ids);
+      assertTrue(skipped.skipped());
+      assertArrayEquals(w0, scaled.w.toFloatArray(), 0f, "no update on a skipped step");
+      assertEquals(0, scaled.adamw.stepCount());
+      assertEquals(LossScaler.INITIAL_SCALE / 2, scaler.scale());
+      assertEquals(1, scaler.skippedSteps());
+      for (float x : scaled.acc.gradients().get(0).toFloatArray()) {
+        assertEquals(0f, x, "gradients zeroed after the skip");
+      }
+      // Loop step 1 is the optimizer's first update: the loss scale (a power of two) comes off exactly, so it is
+      // bit for bit the unscaled replica's first update.
+      scaled.microBatch(SIGMOID, 0, PAIRS, scaler.scale());
+      OptimizerStep.Result applied = withScaling.apply(1, scaled.acc, PAIRS, data.ids);
+      plain.microBatch(SIGMOID, 0, PAIRS);
+      OptimizerStep.Result reference = new OptimizerStep(plain.adamw, SCHEDULE, 1.0, GradientReducer.SINGLE)
+          .apply(0, plain.acc, PAIRS, data.ids);
+      assertTrue(!applied.skipped() && !reference.skipped());
+      assertEquals(reference.gradNorm(), applied.gradNorm());
+      assertArrayEquals(plain.w.toFloatArray(), scaled.w.toFloatArray(), 0f);
+      assertArrayEquals(plain.v.toFloatArray(), scaled.v.toFloatArray(), 0f);
+      assertEquals(1, scaled.adamw.stepCount());
+      IllegalStateException e = assertThrows(IllegalStateException.class, () -> withScaling.apply(5, scaled.acc,
+          PAIRS, data.ids));
+      assertTrue(e.getMessage().contains("taken 1 steps but this is step 5 with 1 skipped"), e.getMessage());
+    }
+  }
+
+  @Test
+  void withFloat16LossScalingNonFiniteGradientsGoThroughTheAllReduceSoEveryReplicaSkips() {
+    Data data = new Data();
+    try (Replica r = new Replica(data)) {
+      r.microBatch(SIGMOID, 0, PAIRS);
+      try (GradMode ignored = GradMode.off()) {
+        r.acc.gradients().get(1).set(new NDIndex("0"), Float.NaN);
+      }
+      int[] calls = new int[1];
+      GradientReducer twoReplicas = new GradientReducer() {
+        @Override
+        public int worldSize() {
+          return 2;
+        }
+
+        @Override
+        public void allReduceMean(FloatBuffer direct) {
+          calls[0]++; // the other replica's identical gradients: the mean is this replica's
+        }
+      };
+      LossScaler scaler = LossScaler.dynamic();
+      OptimizerStep.Result result = new OptimizerStep(r.adamw, SCHEDULE, 1.0, twoReplicas,
+          GradientBuckets.DEFAULT_BUCKET_BYTES, scaler).apply(0, r.acc, 8, data.ids);
+      assertEquals(1, calls[0], "the all-reduce ran, so the other replicas see the NaN too");
+      assertTrue(result.skipped());
+      assertEquals(0, r.adamw.stepCount());
+    }
+  }
+
+  @Test
+  void theLossScaleDoublesAfter2000GoodStepsAndItsStateRoundTrips() {
+    LossScaler scaler = LossScaler.dynamic();
+    scaler.update(false);
+    for (int i = 0; i < LossScaler.GROWTH_INTERVAL - 1; i++) {
+      scaler.update(true);
+    }
+    assertEquals(32768.0, scaler.scale());
+    scaler.update(true);
+    assertEquals(65536.0, scaler.scale(), "doubled after 2000 good steps in a row");
+    scaler.update(true);
+    LossScaler resumed = LossScaler.dynamic();
+    resumed.restore(scaler.state(), "test");
+    assertEquals(scaler.state(), resumed.state());
+    assertEquals(new LossScaler.State(65536.0, 1, 1), resumed.state());
+    assertThrows(IllegalArgumentException.class, () -> LossScaler.dynamic().restore(null, "checkpoint-5"));
+    LossScaler off = LossScaler.off();
+    assertEquals(1.0, off.scale());
+    assertEquals(null, off.state());
   }
 
   @Test
