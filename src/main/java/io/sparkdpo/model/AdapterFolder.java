@@ -23,9 +23,11 @@ import java.util.Map;
  * {@code get_peft_model_state_dict} names them, the adapter name removed:
  * {@code base_model.model.<module>.lora_A.weight} / {@code .lora_B.weight}, and a module saved whole as
  * {@code base_model.model.<module>.weight}. What the model computes from it is {@link CausalLM}'s part; this class
- * reads, checks and writes the files.
+ * reads, checks and writes the files. A driver uses its public part before any executor loads the adapter: the
+ * settings and the fingerprint from the files alone ({@link #fingerprint} equals {@link CausalLM#adapterFingerprint()}
+ * after {@link CausalLM#loadAdapter}), and {@link #withBase}, which names base + adapter as one model.
  */
-final class AdapterFolder {
+public final class AdapterFolder {
   static final String CONFIG = "adapter_config.json";
   static final String WEIGHTS = "adapter_model.safetensors";
   /** PEFT's prefix of every key: PeftModel.base_model (the LoraModel) .model (the transformers model). */
@@ -69,6 +71,28 @@ final class AdapterFolder {
       throw new UncheckedIOException(weightsPath + ": cannot read: " + e.getMessage(), e);
     }
     return new Opened(configPath, weightsPath, configBytes, peft, tensors);
+  }
+
+  /** The adapter's LoRA settings, checked as {@link CausalLM#loadAdapter} checks them (errors name file and field). */
+  public static PeftSettings settings(Storage storage, String folder) {
+    return open(storage, folder).peft();
+  }
+
+  /** The fingerprint {@link CausalLM#loadAdapter} gives the adapter, from the files' bytes (no tensor is built). */
+  public static String fingerprint(Storage storage, String folder) {
+    Opened opened = open(storage, folder);
+    MessageDigest sha = Safetensors.sha256();
+    try (InputStream in = new java.security.DigestInputStream(storage.open(opened.weightsPath()), sha)) {
+      in.transferTo(java.io.OutputStream.nullOutputStream());
+    } catch (IOException e) {
+      throw new UncheckedIOException("cannot read " + opened.weightsPath() + ": " + e.getMessage(), e);
+    }
+    return opened.fingerprint(sha.digest());
+  }
+
+  /** The fingerprint of a base model with an adapter applied (a reference stage's model, say). */
+  public static String withBase(String baseFingerprint, String adapterFingerprint) {
+    return CausalLM.sha256Hex("base + peft adapter\n" + baseFingerprint + "\n" + adapterFingerprint);
   }
 
   /** Writes both files (float32 tensors); other files in the folder are left alone. */

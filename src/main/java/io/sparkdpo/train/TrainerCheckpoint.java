@@ -8,12 +8,14 @@ import java.util.Map;
 
 /**
  * What a training checkpoint holds and under which names: the model folder ({@code model/}, Hugging Face
- * layout), the optimizer state ({@code optimizer.safetensors}) and the loop's state ({@code trainer_state.json}:
- * step, epoch, schedule, data cursor, RNG, and with float16 mixed precision the loss scaler). Resuming from it
- * continues the run exactly.
+ * layout) or, for a LoRA run, the adapter folder ({@code adapter/}, PEFT layout; the frozen base is the run's
+ * {@code model.path}), the optimizer state ({@code optimizer.safetensors}, of the trained parameters only) and the
+ * loop's state ({@code trainer_state.json}: step, epoch, schedule, data cursor, RNG, with float16 mixed precision the
+ * loss scaler, and for LoRA the base's fingerprint). Resuming from it continues the run exactly.
  */
 public final class TrainerCheckpoint {
   public static final String MODEL = "model";
+  public static final String ADAPTER = "adapter";
   public static final String OPTIMIZER = "optimizer.safetensors";
   public static final String STATE = "trainer_state.json";
 
@@ -22,6 +24,9 @@ public final class TrainerCheckpoint {
   /**
    * The loop's state after {@code step} completed steps; {@code lossScale} is the float16 loss scaler's (null
    * without float16), whose skipped steps the optimizer did not count.
+   *
+   * @param baseFingerprint LoRA: the fingerprint of the frozen base the adapter was trained on (a resume on another
+   *     base is refused); null for full fine-tuning, whose checkpoint holds the whole model
    */
   public record State(
       @JsonProperty("step") long step,
@@ -29,11 +34,18 @@ public final class TrainerCheckpoint {
       @JsonProperty("schedule") LearningRateSchedule schedule,
       @JsonProperty("data") DataCursor data,
       @JsonProperty("rng") SeededRng.State rng,
-      @JsonProperty("loss_scale") LossScaler.State lossScale) {
+      @JsonProperty("loss_scale") LossScaler.State lossScale,
+      @JsonProperty("base_fingerprint") String baseFingerprint) {
 
-    /** Without float16 loss scaling. */
+    /** Without float16 loss scaling, full fine-tuning. */
     public State(long step, double epoch, LearningRateSchedule schedule, DataCursor data, SeededRng.State rng) {
-      this(step, epoch, schedule, data, rng, null);
+      this(step, epoch, schedule, data, rng, null, null);
+    }
+
+    /** Full fine-tuning. */
+    public State(long step, double epoch, LearningRateSchedule schedule, DataCursor data, SeededRng.State rng,
+        LossScaler.State lossScale) {
+      this(step, epoch, schedule, data, rng, lossScale, null);
     }
 
     /** Updates the optimizer applied: steps minus the ones float16 loss scaling skipped. */
@@ -45,12 +57,24 @@ public final class TrainerCheckpoint {
   /** Files for {@link CheckpointStore#save}; the model was saved to a local scratch folder first. */
   public static Map<String, PayloadWriter> payload(Path localModelFolder, OptimizerState optimizer, State state)
       throws IOException {
+    return payload(localModelFolder, MODEL, optimizer, state);
+  }
+
+  /**
+   * Files for {@link CheckpointStore#save}: {@code folder} is {@link #MODEL} (a Hugging Face folder) or
+   * {@link #ADAPTER} (a PEFT adapter folder), saved to a local scratch folder first.
+   */
+  public static Map<String, PayloadWriter> payload(Path localFolder, String folder, OptimizerState optimizer,
+      State state) throws IOException {
     if (optimizer.step() != state.updates()) {
       throw new IllegalArgumentException("optimizer state is at step " + optimizer.step() + ", the loop at step "
           + state.step() + (state.updates() != state.step() ? " with " + (state.step() - state.updates())
           + " skipped" : ""));
     }
-    Map<String, PayloadWriter> files = new LinkedHashMap<>(PayloadWriter.localFolder(localModelFolder, MODEL));
+    if (!folder.equals(MODEL) && !folder.equals(ADAPTER)) {
+      throw new IllegalArgumentException("a checkpoint holds " + MODEL + "/ or " + ADAPTER + "/, not " + folder);
+    }
+    Map<String, PayloadWriter> files = new LinkedHashMap<>(PayloadWriter.localFolder(localFolder, folder));
     files.put(OPTIMIZER, optimizer::write);
     files.put(STATE, PayloadWriter.json(state));
     return files;
@@ -96,5 +120,15 @@ public final class TrainerCheckpoint {
   /** The model folder inside the checkpoint, for the model's loader. */
   public static String modelFolder(Checkpoint checkpoint) {
     return checkpoint.path(MODEL);
+  }
+
+  /** The PEFT adapter folder inside a LoRA run's checkpoint. */
+  public static String adapterFolder(Checkpoint checkpoint) {
+    return checkpoint.path(ADAPTER);
+  }
+
+  /** Whether the checkpoint holds an adapter (a LoRA run) rather than a whole model. */
+  public static boolean holdsAdapter(Checkpoint checkpoint) {
+    return checkpoint.files().stream().anyMatch(f -> f.startsWith(ADAPTER + "/"));
   }
 }
