@@ -11,6 +11,7 @@ import ai.djl.ndarray.types.Shape;
 import ai.djl.ndarray.types.SparseFormat;
 import ai.djl.nn.Parameter;
 import io.sparkdpo.config.ModelSettings;
+import io.sparkdpo.config.PeftSettings;
 import io.sparkdpo.io.Storage;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
@@ -60,6 +61,13 @@ public final class CausalLM implements AutoCloseable {
   private WeightSource weights; // only while constructing
   private final boolean builtin;
   private volatile boolean fused = true;
+  /** The folder or built-in name the weights came from (an adapter's base_model_name_or_path); null if random. */
+  private String origin;
+  /** LoRA adapters (see {@link Lora}): the trained set, a frozen reference set, and which one this thread uses. */
+  private Lora trained;
+  private Lora reference;
+  private boolean baseFrozen;
+  private final ThreadLocal<AdapterMode> adapterMode = ThreadLocal.withInitial(() -> AdapterMode.TRAINED);
 
   private final Parameter embedTokens;
   private final List<DecoderLayer> layers = new ArrayList<>();
@@ -205,7 +213,9 @@ public final class CausalLM implements AutoCloseable {
   public static CausalLM load(String folderOrBuiltin, Storage storage, Device device, long builtinSeed,
       DataType dtype) {
     if (folderOrBuiltin.equals(BUILTIN_TINY)) {
-      return create(ModelConfig.tiny(), device, builtinSeed, true, dtype == null ? DataType.FLOAT32 : dtype);
+      CausalLM tiny = create(ModelConfig.tiny(), device, builtinSeed, true, dtype == null ? DataType.FLOAT32 : dtype);
+      tiny.origin = BUILTIN_TINY;
+      return tiny;
     }
     if (folderOrBuiltin.startsWith("builtin:")) {
       throw new IllegalArgumentException("unknown built-in model " + folderOrBuiltin + " (known: " + BUILTIN_TINY + ")");
@@ -225,6 +235,7 @@ public final class CausalLM implements AutoCloseable {
           model.fill(p.getArray(), data);
         }
       });
+      model.origin = folder;
     } catch (RuntimeException e) {
       model.close();
       throw e;
@@ -304,7 +315,7 @@ public final class CausalLM implements AutoCloseable {
         throw ex;
       }
       target.intern(fresh);
-      if (dtype == DataType.FLOAT32) {
+      if (dtype == DataType.FLOAT32 && !baseFrozen) {
         target.setRequiresGradient(true);
       }
     });
@@ -312,7 +323,12 @@ public final class CausalLM implements AutoCloseable {
 
   /** Streams one tensor's values into {@code target} (this model's dtype), row slice by row slice. */
   private void fill(NDArray target, Safetensors.TensorReader data) {
-    Safetensors.Dtype as = fileDtype(dtype);
+    fill(target, data, dtype);
+  }
+
+  /** As {@link #fill(NDArray, Safetensors.TensorReader)} into an array of {@code type}. */
+  private void fill(NDArray target, Safetensors.TensorReader data, DataType type) {
+    Safetensors.Dtype as = fileDtype(type);
     try (NoGrad ignored = NoGrad.enter()) {
       if (Device.cpu().equals(device)) {
         forEachSlice(target, as.bytes, slice -> data.read(slice, as));
@@ -320,7 +336,7 @@ public final class CausalLM implements AutoCloseable {
       }
       // Other devices: through a host copy of this one tensor (toByteBuffer of a device array is a copy).
       try (NDManager host = NDManager.newBaseManager(Device.cpu(), "PyTorch")) {
-        NDArray staged = Casts.empty(host, target.getShape(), dtype);
+        NDArray staged = Casts.empty(host, target.getShape(), type);
         forEachSlice(staged, as.bytes, slice -> data.read(slice, as));
         NDArray moved = staged.toDevice(device, true);
         moved.attach(manager);
@@ -529,6 +545,414 @@ public final class CausalLM implements AutoCloseable {
   }
 
   // ---------------------------------------------------------------------------------------------------------
+  // Adapters (LoRA, as PEFT)
+
+  /** Which adapter set forward passes on a thread use: see {@link #adapters(AdapterMode)}. */
+  public enum AdapterMode {
+    /** The trained adapter (the default). */
+    TRAINED,
+    /** The frozen reference adapter of {@link #loadReferenceAdapter}; the base alone when there is none. */
+    REFERENCE,
+    /** The base model alone (PEFT's {@code disable_adapter()}). */
+    NONE
+  }
+
+  /** Restores the previous {@link AdapterMode} on close. */
+  public interface AdapterScope extends AutoCloseable {
+    @Override
+    void close();
+  }
+
+  /**
+   * Forward passes on this thread use {@code mode}'s adapters until the returned scope closes (then the previous
+   * mode again). One model serves the policy (TRAINED), the base (NONE) and an adapter reference (REFERENCE)
+   * without a second copy of the weights.
+   */
+  public AdapterScope adapters(AdapterMode mode) {
+    AdapterMode previous = adapterMode.get();
+    adapterMode.set(mode);
+    return () -> adapterMode.set(previous);
+  }
+
+  /** The adapter set this thread's forward passes use, or null for the base alone. */
+  private Lora activeAdapter() {
+    if (trained == null && reference == null) {
+      return null;
+    }
+    return switch (adapterMode.get()) {
+      case TRAINED -> trained;
+      case REFERENCE -> reference;
+      case NONE -> null;
+    };
+  }
+
+  /**
+   * Freezes the base and adds fresh trainable LoRA adapters (replacing any): for every linear layer named in
+   * {@code peft.target_modules}, lora_A [r, in] drawn as PEFT's {@code kaiming_uniform_(a=sqrt(5))}, i.e.
+   * U(-1/sqrt(in), 1/sqrt(in)), from {@code seed} and the module's name, and lora_B [out, r] zeros, so the
+   * model's outputs are unchanged until training moves B. Modules to save get trainable float32 copies.
+   */
+  public void addLora(PeftSettings peft, long seed) {
+    peft.checked("peft");
+    checkNoTiedCopy(peft, "peft.modules_to_save");
+    Lora fresh = new Lora(peft, true, (module, a) -> {
+      SplittableRandom random = new SplittableRandom(seed ^ (long) (module + ".lora_A").hashCode()
+          * 0x9E3779B97F4A7C15L);
+      long in = a.get(1);
+      double bound = 1.0 / Math.sqrt(in);
+      float[] values = new float[Math.toIntExact(a.size())];
+      for (int i = 0; i < values.length; i++) {
+        values[i] = (float) ((random.nextDouble() * 2 - 1) * bound);
+      }
+      return values;
+    }, sha256Hex("lora init\nbase=" + fingerprint + "\n" + peft + "\nseed=" + seed + "\n" + LORA_INIT_SCHEME));
+    freezeBase();
+    replaceTrained(fresh);
+  }
+
+  private static final String LORA_INIT_SCHEME = "lora init v1: lora_A uniform(-1/sqrt(in), 1/sqrt(in)) from "
+      + "SplittableRandom(seed ^ (module + \".lora_A\").hashCode() * golden), lora_B zeros, float32 copies to save";
+
+  /**
+   * Loads a PEFT LoRA adapter folder (adapter_config.json and adapter_model.safetensors, as PEFT's
+   * {@code save_pretrained} writes them) as this model's trainable adapter, replacing any (new {@link Parameter}
+   * objects: build the optimizer after). The config and every tensor's name and shape are checked before a value
+   * is read; what this model cannot represent (DoRA, rsLoRA, rank or alpha patterns, biases, regex targets, other
+   * PEFT types) fails naming the file and field.
+   */
+  public void loadAdapter(String folder, Storage storage) {
+    Lora loaded = readAdapter(folder, storage, true);
+    freezeBase();
+    replaceTrained(loaded);
+  }
+
+  /**
+   * Loads a PEFT LoRA adapter folder, checked as {@link #loadAdapter}, as the frozen reference adapter that
+   * {@link AdapterMode#REFERENCE} passes use (DPO on top of an SFT adapter: the reference is base + SFT adapter).
+   */
+  public void loadReferenceAdapter(String folder, Storage storage) {
+    Lora loaded = readAdapter(folder, storage, false);
+    freezeBase();
+    if (reference != null) {
+      reference.close();
+    }
+    reference = loaded;
+  }
+
+  /** Whether a trained adapter is attached ({@link #addLora} or {@link #loadAdapter}). */
+  public boolean hasAdapters() {
+    return trained != null;
+  }
+
+  /** The trained adapter's settings, null without one. */
+  public PeftSettings peft() {
+    return trained == null ? null : trained.peft;
+  }
+
+  /**
+   * What the trained adapter started from: for a loaded folder, sha256 over its adapter_config.json and
+   * safetensors bytes; for {@link #addLora}, over the base fingerprint, the settings, the seed and the init
+   * scheme. Training does not change it. Null without adapters.
+   */
+  public String adapterFingerprint() {
+    return trained == null ? null : trained.fingerprint;
+  }
+
+  /** As {@link #adapterFingerprint()} for the reference adapter; null without one. */
+  public String referenceAdapterFingerprint() {
+    return reference == null ? null : reference.fingerprint;
+  }
+
+  /**
+   * The parameters training updates, by name: with adapters, the trained adapter's lora_A/lora_B (and copies of
+   * modules to save) under their PEFT keys in PEFT's state-dict order; without, {@link #parameters()}.
+   */
+  public LinkedHashMap<String, Parameter> trainableParameters() {
+    return trained == null ? parameters() : new LinkedHashMap<>(trained.byKey);
+  }
+
+  /**
+   * Writes the trained adapter as PEFT does: adapter_config.json (LoraConfig's fields, {@code inference_mode}
+   * true) and adapter_model.safetensors (float32, PEFT key names); other files in the folder are left alone.
+   */
+  public void saveAdapter(String folder, Storage storage) {
+    if (trained == null) {
+      throw new IllegalStateException("saveAdapter: the model has no adapter (call addLora or loadAdapter first)");
+    }
+    storage.mkdirs(folder);
+    storage.writeString(Storage.join(folder, ADAPTER_CONFIG), adapterConfigJson(trained.peft));
+    List<Safetensors.Tensor> tensors = new ArrayList<>();
+    trained.byKey.forEach((key, p) -> tensors.add(new Safetensors.Tensor(key, p.getArray().getShape().getShape(),
+        Safetensors.Dtype.F32, slices -> hostSlices(p.getArray(), Float.BYTES, slices))));
+    String path = Storage.join(folder, ADAPTER_WEIGHTS);
+    try (java.io.OutputStream out = new java.io.BufferedOutputStream(storage.create(path), 1 << 20)) {
+      Safetensors.write(out, tensors, Safetensors.Dtype.F32);
+    } catch (java.io.IOException e) {
+      throw new java.io.UncheckedIOException("cannot write " + path + ": " + e.getMessage(), e);
+    }
+  }
+
+  /**
+   * Writes the model with the trained adapter folded in, as PEFT's {@code merge_and_unload()} then
+   * {@code save_pretrained}: every target weight becomes W + scaling * B @ A (computed in float32, one tensor at a
+   * time, then written in {@code dtype}); modules saved whole replace theirs. A plain Hugging Face folder.
+   */
+  public void saveMerged(String folder, Storage storage, DataType dtype, long maxShardBytes) {
+    if (trained == null) {
+      throw new IllegalStateException("saveMerged: the model has no adapter (call addLora or loadAdapter first)");
+    }
+    Safetensors.Dtype fileDtype = fileDtype(dtype);
+    Lora lora = trained;
+    List<Safetensors.Tensor> tensors = new ArrayList<>();
+    parameters.forEach((name, p) -> {
+      long[] shape = p.getArray().getShape().getShape();
+      Parameter whole = name.equals("model.embed_tokens.weight") ? lora.embedCopy
+          : name.equals("lm_head.weight") ? lora.headCopy : null;
+      Parameter[] ab = lora.pairs.get(name);
+      if (whole != null) {
+        tensors.add(new Safetensors.Tensor(name, shape, Safetensors.Dtype.F32,
+            slices -> hostSlices(whole.getArray(), Float.BYTES, slices)));
+      } else if (ab != null) {
+        tensors.add(new Safetensors.Tensor(name, shape, Safetensors.Dtype.F32, slices -> {
+          try (NDManager scratch = manager.newSubManager(); NoGrad ignored = NoGrad.enter()) {
+            NDArray w = p.getArray().toType(DataType.FLOAT32, true);
+            w.attach(scratch);
+            NDArray delta = ab[1].getArray().matMul(ab[0].getArray());
+            delta.attach(scratch);
+            hostSlices(w.addi(delta.muli(lora.scaling)), Float.BYTES, slices);
+          }
+        }));
+      } else {
+        Safetensors.Dtype held = fileDtype(this.dtype);
+        tensors.add(new Safetensors.Tensor(name, shape, held, slices -> hostSlices(p.getArray(), held.bytes, slices)));
+      }
+    });
+    ModelFolder.write(storage, folder, config, tensors, fileDtype, maxShardBytes, companions);
+  }
+
+  public static final String ADAPTER_CONFIG = "adapter_config.json";
+  public static final String ADAPTER_WEIGHTS = "adapter_model.safetensors";
+  /** PEFT's prefix of every key: PeftModel.base_model (LoraModel) .model (the transformers model). */
+  static final String PEFT_PREFIX = "base_model.model.";
+
+  /** Slices of an array's memory, through a host copy when it lives on another device. */
+  private void hostSlices(NDArray array, int elementBytes, Consumer<ByteBuffer> slices) {
+    if (Device.cpu().equals(device)) {
+      forEachSlice(array, elementBytes, slices);
+      return;
+    }
+    try (NDArray host = array.toDevice(Device.cpu(), true)) {
+      forEachSlice(host, elementBytes, slices);
+    }
+  }
+
+  /** Base weights stop taking gradients (bf16/f16 bases never had them). */
+  private void freezeBase() {
+    if (dtype == DataType.FLOAT32) {
+      for (Parameter p : parameters.values()) {
+        p.getArray().setRequiresGradient(false);
+      }
+    }
+    baseFrozen = true;
+  }
+
+  private void replaceTrained(Lora fresh) {
+    if (trained != null) {
+      trained.close();
+    }
+    trained = fresh;
+  }
+
+  /**
+   * A tied model has one matrix for embed_tokens and lm_head; PEFT saves a module whole by wrapping a copy, so
+   * the copy would untie them, which a merged folder of this config.json cannot express.
+   */
+  private void checkNoTiedCopy(PeftSettings peft, String where) {
+    if (config.tieWordEmbeddings() && !peft.modulesToSave().isEmpty()) {
+      throw new IllegalArgumentException(where + ": " + peft.modulesToSave() + " cannot be saved whole on a model "
+          + "with tie_word_embeddings (the copy would untie embedding and head)");
+    }
+  }
+
+  /** adapter_config.json as PEFT's LoraConfig writes it (sorted keys; fields this model does not use at defaults). */
+  private String adapterConfigJson(PeftSettings peft) {
+    com.fasterxml.jackson.databind.node.ObjectNode n = com.fasterxml.jackson.databind.node.JsonNodeFactory.instance
+        .objectNode();
+    n.putObject("alpha_pattern");
+    n.putNull("auto_mapping");
+    if (origin == null) {
+      n.putNull("base_model_name_or_path");
+    } else {
+      n.put("base_model_name_or_path", origin);
+    }
+    n.put("bias", "none");
+    n.put("fan_in_fan_out", false);
+    n.put("inference_mode", true);
+    n.put("init_lora_weights", true);
+    n.putNull("layers_pattern");
+    n.putNull("layers_to_transform");
+    n.put("lora_alpha", peft.alpha());
+    n.put("lora_dropout", peft.dropout());
+    if (peft.modulesToSave().isEmpty()) {
+      n.putNull("modules_to_save");
+    } else {
+      peft.modulesToSave().forEach(n.putArray("modules_to_save")::add);
+    }
+    n.put("peft_type", "LORA");
+    n.put("r", peft.r());
+    n.putObject("rank_pattern");
+    n.putNull("revision");
+    peft.targetModules().forEach(n.putArray("target_modules")::add);
+    n.put("task_type", "CAUSAL_LM");
+    n.put("use_dora", false);
+    n.put("use_rslora", false);
+    return n.toPrettyString() + "\n";
+  }
+
+  /** Reads and checks a PEFT adapter folder into a new adapter set. */
+  private Lora readAdapter(String folder, Storage storage, boolean trainable) {
+    String configPath = Storage.join(folder, ADAPTER_CONFIG);
+    String weightsPath = Storage.join(folder, ADAPTER_WEIGHTS);
+    if (!storage.exists(configPath)) {
+      throw new IllegalArgumentException(configPath + ": not found (a PEFT adapter folder holds " + ADAPTER_CONFIG
+          + " and " + ADAPTER_WEIGHTS + ")");
+    }
+    if (!storage.exists(weightsPath)) {
+      throw new IllegalArgumentException(weightsPath + ": not found (adapter_model.bin, PyTorch's pickle format, is "
+          + "not read: save the adapter with safe_serialization=True)");
+    }
+    byte[] configBytes = storage.readBytes(configPath);
+    PeftSettings peft = parseAdapterConfig(configPath, configBytes);
+    checkNoTiedCopy(peft, configPath + ": modules_to_save");
+    Map<String, ModelFolder.Located> headers = new LinkedHashMap<>();
+    try (java.io.InputStream in = storage.open(weightsPath)) {
+      for (Safetensors.Entry e : Safetensors.readHeader(in, weightsPath, storage.status(weightsPath).getLen())
+          .entries()) {
+        headers.put(e.name(), new ModelFolder.Located(weightsPath, e));
+      }
+    } catch (java.io.IOException e) {
+      throw new java.io.UncheckedIOException(weightsPath + ": cannot read: " + e.getMessage(), e);
+    }
+    Lora lora = new Lora(peft, trainable, (module, shape) -> null, null);
+    try {
+      for (Map.Entry<String, Parameter> e : lora.byKey.entrySet()) {
+        ModelFolder.Located t = headers.get(e.getKey());
+        Shape shape = e.getValue().getArray().getShape();
+        if (t == null) {
+          throw new IllegalArgumentException(weightsPath + ": tensor " + e.getKey() + " is missing (expected shape "
+              + shape + " for r=" + peft.r() + ", target_modules " + peft.targetModules() + ", modules_to_save "
+              + peft.modulesToSave() + ")");
+        }
+        if (!Arrays.equals(t.entry().shape(), shape.getShape())) {
+          throw new IllegalArgumentException(weightsPath + ": tensor " + e.getKey() + " has shape "
+              + Arrays.toString(t.entry().shape()) + " but " + ADAPTER_CONFIG + " (r=" + peft.r()
+              + ") and the model's config.json imply " + shape);
+        }
+      }
+      for (String name : headers.keySet()) {
+        if (!lora.byKey.containsKey(name)) {
+          throw new IllegalArgumentException(weightsPath + ": unexpected tensor " + name + " (not an adapter of "
+              + ADAPTER_CONFIG + "'s target_modules " + peft.targetModules() + " and modules_to_save "
+              + peft.modulesToSave() + " on this model)");
+        }
+      }
+      byte[] weightsSha = Safetensors.stream(storage, weightsPath, (entry, data) ->
+          fill(lora.byKey.get(entry.name()).getArray(), data, DataType.FLOAT32));
+      java.security.MessageDigest sha = Safetensors.sha256();
+      sha.update(configBytes);
+      lora.fingerprint = "peft adapter " + HexFormat.of().formatHex(sha.digest()) + " "
+          + HexFormat.of().formatHex(weightsSha);
+      lora.fingerprint = sha256Hex(lora.fingerprint);
+      return lora;
+    } catch (RuntimeException e) {
+      lora.close();
+      throw e;
+    }
+  }
+
+  /** An adapter_config.json as settings, refusing what the forward pass here does not compute. */
+  private static PeftSettings parseAdapterConfig(String path, byte[] bytes) {
+    com.fasterxml.jackson.databind.JsonNode n;
+    try {
+      n = io.sparkdpo.io.Json.MAPPER.readTree(bytes);
+    } catch (java.io.IOException e) {
+      throw new IllegalArgumentException(path + ": not valid JSON: " + e.getMessage(), e);
+    }
+    if (n == null || !n.isObject()) {
+      throw new IllegalArgumentException(path + ": must be a JSON object");
+    }
+    String type = n.path("peft_type").asText("");
+    if (!type.equals("LORA")) {
+      throw new IllegalArgumentException(path + ": peft_type must be LORA (got " + n.get("peft_type") + ")");
+    }
+    String task = n.path("task_type").asText("CAUSAL_LM");
+    if (!n.path("task_type").isNull() && !task.equals("CAUSAL_LM")) {
+      throw new IllegalArgumentException(path + ": task_type must be CAUSAL_LM (got " + task + ")");
+    }
+    requireAbsentOr(path, n, "bias", "\"none\"", v -> v.isTextual() && v.asText().equals("none"));
+    requireAbsentOr(path, n, "fan_in_fan_out", "false", v -> v.isBoolean() && !v.asBoolean());
+    requireAbsentOr(path, n, "use_dora", "false", v -> v.isBoolean() && !v.asBoolean());
+    requireAbsentOr(path, n, "use_rslora", "false (scaling alpha/sqrt(r) is not implemented)",
+        v -> v.isBoolean() && !v.asBoolean());
+    requireAbsentOr(path, n, "rank_pattern", "empty", v -> v.isObject() && v.isEmpty());
+    requireAbsentOr(path, n, "alpha_pattern", "empty", v -> v.isObject() && v.isEmpty());
+    requireAbsentOr(path, n, "layers_to_transform", "null", v -> false);
+    com.fasterxml.jackson.databind.JsonNode r = n.get("r");
+    if (r == null || !r.canConvertToExactIntegral() || r.asInt() <= 0) {
+      throw new IllegalArgumentException(path + ": r must be an integer > 0 (got " + r + ")");
+    }
+    com.fasterxml.jackson.databind.JsonNode alpha = n.get("lora_alpha");
+    if (alpha == null || !alpha.isNumber() || !(alpha.asDouble() > 0)) {
+      throw new IllegalArgumentException(path + ": lora_alpha must be a number > 0 (got " + alpha + ")");
+    }
+    com.fasterxml.jackson.databind.JsonNode dropout = n.get("lora_dropout");
+    double p = dropout == null || dropout.isNull() ? 0.0 : dropout.asDouble(Double.NaN);
+    if (!(p >= 0 && p < 1)) {
+      throw new IllegalArgumentException(path + ": lora_dropout must be in [0, 1) (got " + dropout + ")");
+    }
+    com.fasterxml.jackson.databind.JsonNode targets = n.get("target_modules");
+    List<String> targetNames = new ArrayList<>();
+    if (targets != null && targets.isTextual() && targets.asText().equals(PeftSettings.ALL_LINEAR)) {
+      targetNames.add(PeftSettings.ALL_LINEAR);
+    } else if (targets != null && targets.isArray() && !targets.isEmpty()) {
+      for (com.fasterxml.jackson.databind.JsonNode t : targets) {
+        if (!PeftSettings.PROJECTIONS.contains(t.asText())) {
+          throw new IllegalArgumentException(path + ": target_modules names " + t + ", which is not a linear layer "
+              + "of this model (known: " + PeftSettings.PROJECTIONS + ")");
+        }
+        targetNames.add(t.asText());
+      }
+    } else {
+      throw new IllegalArgumentException(path + ": target_modules must be a non-empty list of "
+          + PeftSettings.PROJECTIONS + " or \"" + PeftSettings.ALL_LINEAR + "\" (a regex is not supported; got "
+          + targets + ")");
+    }
+    List<String> save = new ArrayList<>();
+    com.fasterxml.jackson.databind.JsonNode modules = n.get("modules_to_save");
+    if (modules != null && !modules.isNull()) {
+      if (!modules.isArray()) {
+        throw new IllegalArgumentException(path + ": modules_to_save must be null or a list (got " + modules + ")");
+      }
+      for (com.fasterxml.jackson.databind.JsonNode m : modules) {
+        if (!PeftSettings.SAVABLE.contains(m.asText())) {
+          throw new IllegalArgumentException(path + ": modules_to_save names " + m + " (known: "
+              + PeftSettings.SAVABLE + ")");
+        }
+        save.add(m.asText());
+      }
+    }
+    return new PeftSettings("lora", r.asInt(), alpha.asDouble(), p, targetNames, save);
+  }
+
+  private static void requireAbsentOr(String path, com.fasterxml.jackson.databind.JsonNode n, String field,
+      String expected, java.util.function.Predicate<com.fasterxml.jackson.databind.JsonNode> ok) {
+    com.fasterxml.jackson.databind.JsonNode v = n.get(field);
+    if (v != null && !v.isNull() && !ok.test(v)) {
+      throw new IllegalArgumentException(path + ": " + field + " must be " + expected + " (got " + v + ")");
+    }
+  }
+
+  // ---------------------------------------------------------------------------------------------------------
   // Forward
 
   /**
@@ -611,8 +1035,7 @@ public final class CausalLM implements AutoCloseable {
       }
       Rope rope = new Rope(scope, batch, time, rowStart, past);
       NDArray bias = attentionBias(scope, batch, time, past, keyMask);
-      NDArray x = ids.getNDArrayInternal().embedding(ids, embedTokens.getArray(), SparseFormat.DENSE)
-          .singletonOrThrow();
+      NDArray x = embed(ids);
       for (int i = 0; i < layers.size(); i++) {
         x = layers.get(i).forward(x, rope, bias, cache, i);
       }
@@ -630,12 +1053,16 @@ public final class CausalLM implements AutoCloseable {
 
   /** hidden W^T with the LM head (the embedding when tied), handed out in float32, attached to hidden's manager. */
   private NDArray lmHead(NDArray hidden) {
+    Lora lora = activeAdapter();
+    if (lora != null && lora.headCopy != null) {
+      return lora.head(hidden);
+    }
     NDArray logits = linear(hidden, lmHead == null ? embedTokens : lmHead, null);
     if (dtype == DataType.FLOAT32) {
       return logits;
     }
     try (logits) {
-      return logits.toType(DataType.FLOAT32, false); // transformers' logits.float(): losses run in float32
+      return Casts.to(logits, DataType.FLOAT32); // transformers' logits.float(): losses run in float32
     }
   }
 
@@ -690,6 +1117,26 @@ public final class CausalLM implements AutoCloseable {
 
   private static NDArray linear(NDArray x, Parameter weight, Parameter bias) {
     return linearArrays(x, weight.getArray(), bias == null ? null : bias.getArray());
+  }
+
+  /** A linear layer as {@link #linear}, plus this thread's adapter when the layer is one of its targets. */
+  private NDArray project(NDArray x, Parameter weight, Parameter bias) {
+    NDArray y = linear(x, weight, bias);
+    Lora lora = activeAdapter();
+    return lora == null ? y : lora.add(x, y, weight.getName(), null);
+  }
+
+  /** The token embedding, from the adapter's trainable copy when it saves embed_tokens whole. */
+  private NDArray embed(NDArray ids) {
+    Lora lora = activeAdapter();
+    Parameter table = lora != null && lora.embedCopy != null ? lora.embedCopy : embedTokens;
+    NDArray x = ids.getNDArrayInternal().embedding(ids, table.getArray(), SparseFormat.DENSE).singletonOrThrow();
+    if (table == embedTokens || dtype == DataType.FLOAT32) {
+      return x;
+    }
+    try (x) {
+      return Casts.to(x, dtype); // the float32 copy's rows enter the stack in the model's dtype
+    }
   }
 
   /** x W^T + b in one fused libtorch call; the result is attached to x's manager. */
@@ -764,6 +1211,16 @@ public final class CausalLM implements AutoCloseable {
       return p == null ? null : p.getArray().get(scope, new NDIndex("{}", order));
     }
 
+    /**
+     * A query or key projection with its output rows in {@code order}: the base weight's rows gathered, and an
+     * adapter's B rows gathered the same way, since B's rows are the adapter's output rows.
+     */
+    NDArray project(NDManager scope, NDArray x, Parameter weight, Parameter bias, NDArray order) {
+      NDArray y = linearArrays(x, gather(scope, weight, order), gather(scope, bias, order));
+      Lora lora = activeAdapter();
+      return lora == null ? y : lora.add(x, y, weight.getName(), order);
+    }
+
     /** x [B, T, heads, hd] in interleaved order, rotated. */
     NDArray apply(NDArray x) {
       return FusedOps.rope(x, rotation, fused);
@@ -779,7 +1236,7 @@ public final class CausalLM implements AutoCloseable {
     if (dtype == DataType.FLOAT32) {
       return normalise(x).mul(weight.getArray());
     }
-    NDArray normalised = normalise(x.toType(DataType.FLOAT32, false));
+    NDArray normalised = normalise(Casts.to(x, DataType.FLOAT32));
     return Casts.to(normalised, dtype).mul(weight.getArray());
   }
 
@@ -821,11 +1278,11 @@ public final class CausalLM implements AutoCloseable {
       long kvHeads = config.numKeyValueHeads();
       long hd = config.headDim();
       // [B, T, heads, hd] (interleaved, see Rope) -> rotary embedding -> [B, heads, T, hd], a view
-      NDArray query = rope.apply(linearArrays(x, rope.gather(scope, q, rope.queryRows),
-          rope.gather(scope, qBias, rope.queryRows)).reshape(b, t, heads, hd)).transpose(0, 2, 1, 3);
-      NDArray key = rope.apply(linearArrays(x, rope.gather(scope, k, rope.keyRows),
-          rope.gather(scope, kBias, rope.keyRows)).reshape(b, t, kvHeads, hd)).transpose(0, 2, 1, 3);
-      NDArray value = linear(x, v, vBias).reshape(b, t, kvHeads, hd).transpose(0, 2, 1, 3);
+      NDArray query = rope.apply(rope.project(scope, x, q, qBias, rope.queryRows).reshape(b, t, heads, hd))
+          .transpose(0, 2, 1, 3);
+      NDArray key = rope.apply(rope.project(scope, x, k, kBias, rope.keyRows).reshape(b, t, kvHeads, hd))
+          .transpose(0, 2, 1, 3);
+      NDArray value = project(x, v, vBias).reshape(b, t, kvHeads, hd).transpose(0, 2, 1, 3);
       if (cache != null) {
         key = cache.append(layer, 0, key, scope);
         value = cache.append(layer, 1, value, scope);
@@ -836,7 +1293,7 @@ public final class CausalLM implements AutoCloseable {
         value = value.repeat(1, heads / kvHeads);
       }
       NDArray y = FusedOps.attention(query, key, value, bias, fused);
-      return linear(y.transpose(0, 2, 1, 3).reshape(b, t, heads * hd), o, oBias);
+      return project(y.transpose(0, 2, 1, 3).reshape(b, t, heads * hd), o, oBias);
     }
   }
 
@@ -861,7 +1318,134 @@ public final class CausalLM implements AutoCloseable {
     }
 
     NDArray forward(NDArray x) {
-      return linear(FusedOps.swiglu(linear(x, gate, gateBias), linear(x, up, upBias), fused), down, downBias);
+      return project(FusedOps.swiglu(project(x, gate, gateBias), project(x, up, upBias), fused), down, downBias);
+    }
+  }
+
+  /** Initial values of one lora_A [r, in] for a module, or null for zeros (values loaded afterwards). */
+  @FunctionalInterface
+  private interface LoraInit {
+    float[] values(String module, Shape shape);
+  }
+
+  /**
+   * One adapter set, PEFT's LoraLayer for every target linear layer at once: for the layer W of module m,
+   * {@code y = W x + b + scaling * B (A dropout(x))} with A = lora_A [r, in], B = lora_B [out, r] and
+   * scaling = alpha / r. Adapters are float32 whatever the base dtype: the layer input is cast to float32 for
+   * them, and in a lower precision the sum is taken in float32 and cast back to the activations' dtype (PEFT's
+   * {@code result + lora_B(lora_A(dropout(x))) * scaling} promotes, then {@code result.to(torch_result_dtype)}).
+   * Dropout acts on the adapter input only, in passes that record gradients. Modules saved whole
+   * (embed_tokens, lm_head) are float32 copies used in place of the base module.
+   */
+  private final class Lora implements AutoCloseable {
+    final PeftSettings peft;
+    final double scaling;
+    /** Base weight name (e.g. model.layers.0.self_attn.q_proj.weight) to {lora_A, lora_B}. */
+    final Map<String, Parameter[]> pairs = new java.util.HashMap<>();
+    /** Every parameter under its PEFT key, in PEFT's state-dict order (module order, A before B). */
+    final LinkedHashMap<String, Parameter> byKey = new LinkedHashMap<>();
+    Parameter embedCopy;
+    Parameter headCopy;
+    String fingerprint;
+
+    Lora(PeftSettings peft, boolean trainable, LoraInit init, String fingerprint) {
+      this.peft = peft;
+      this.scaling = peft.scaling();
+      this.fingerprint = fingerprint;
+      try (NoGrad ignored = NoGrad.enter()) {
+        for (Map.Entry<String, Parameter> e : parameters.entrySet()) {
+          String name = e.getKey();
+          Shape shape = e.getValue().getArray().getShape();
+          if (name.equals("model.embed_tokens.weight") && peft.modulesToSave().contains("embed_tokens")) {
+            embedCopy = copy(PEFT_PREFIX + name, e.getValue(), trainable);
+          } else if (name.equals("lm_head.weight") && peft.modulesToSave().contains("lm_head")) {
+            headCopy = copy(PEFT_PREFIX + name, e.getValue(), trainable);
+          } else if (name.endsWith(".weight") && shape.dimension() == 2 && isTarget(name)) {
+            String module = name.substring(0, name.length() - ".weight".length());
+            Shape aShape = new Shape(peft.r(), shape.get(1));
+            float[] a = init.values(module, aShape);
+            pairs.put(name, new Parameter[] {
+                adapter(PEFT_PREFIX + module + ".lora_A.weight", aShape, a, trainable),
+                adapter(PEFT_PREFIX + module + ".lora_B.weight", new Shape(shape.get(0), peft.r()), null, trainable)});
+          }
+        }
+      } catch (RuntimeException ex) {
+        close();
+        throw ex;
+      }
+    }
+
+    private boolean isTarget(String weightName) {
+      for (String t : peft.targetModules()) {
+        if (weightName.endsWith("." + t + ".weight")) {
+          return true;
+        }
+      }
+      return false;
+    }
+
+    private Parameter adapter(String key, Shape shape, float[] values, boolean trainable) {
+      NDArray array;
+      try (NDManager staging = manager.newSubManager()) {
+        NDArray made = values == null ? staging.zeros(shape, DataType.FLOAT32) : owned(staging.create(values, shape));
+        array = made;
+        array.attach(manager);
+      }
+      return register(key, array, trainable);
+    }
+
+    private Parameter copy(String key, Parameter base, boolean trainable) {
+      NDArray array = base.getArray().toType(DataType.FLOAT32, true);
+      array.attach(manager);
+      return register(key, array, trainable);
+    }
+
+    private Parameter register(String key, NDArray array, boolean trainable) {
+      if (trainable) {
+        array.setRequiresGradient(true);
+      }
+      Parameter p = Parameter.builder().setName(key).setType(Parameter.Type.WEIGHT).build();
+      p.setArray(array);
+      byKey.put(key, p);
+      return p;
+    }
+
+    /**
+     * y (the base layer's output for x) plus this module's adapter output; {@code rows} (null: all, in order)
+     * selects and orders the output rows as the base projection's were.
+     */
+    NDArray add(NDArray x, NDArray y, String weightName, NDArray rows) {
+      Parameter[] ab = pairs.get(weightName);
+      if (ab == null) {
+        return y;
+      }
+      NDArray in = dtype == DataType.FLOAT32 ? x : Casts.to(x, DataType.FLOAT32);
+      if (peft.dropout() > 0 && ai.djl.pytorch.jni.JniUtils.isGradMode()) {
+        in = in.getNDArrayInternal().dropout(in, (float) peft.dropout(), true).singletonOrThrow();
+      }
+      NDArray b = rows == null ? ab[1].getArray() : ab[1].getArray().get(x.getManager(), new NDIndex("{}", rows));
+      NDArray delta = ScalarOps.mul(linearArrays(linearArrays(in, ab[0].getArray(), null), b, null), scaling);
+      if (dtype == DataType.FLOAT32) {
+        return y.add(delta);
+      }
+      return Casts.to(Casts.to(y, DataType.FLOAT32).add(delta), dtype);
+    }
+
+    /** Logits [..., V] in float32 from the float32 copy of lm_head. */
+    NDArray head(NDArray hidden) {
+      if (dtype == DataType.FLOAT32) {
+        return linearArrays(hidden, headCopy.getArray(), null);
+      }
+      try (NDArray h = Casts.to(hidden, DataType.FLOAT32)) {
+        return linearArrays(h, headCopy.getArray(), null);
+      }
+    }
+
+    @Override
+    public void close() {
+      for (Parameter p : byKey.values()) {
+        p.getArray().close();
+      }
     }
   }
 

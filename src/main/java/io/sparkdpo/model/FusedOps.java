@@ -137,7 +137,7 @@ final class FusedOps {
     // cast back; DJL's softmax of a bf16 array would abort (see Casts).
     NDArray scores = ScalarOps.mul(q.matMul(k.transpose(0, 1, 3, 2)), scale).add(bias != null ? b : Casts.typeAs(
         b.maximum(-65504f), q));
-    return Casts.typeAs(scores.toType(DataType.FLOAT32, false).softmax(-1), q).matMul(v);
+    return Casts.typeAs(Casts.to(scores, DataType.FLOAT32).softmax(-1), q).matMul(v);
   }
 
   /**
