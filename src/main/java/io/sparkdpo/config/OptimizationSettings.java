@@ -70,6 +70,12 @@ public interface OptimizationSettings {
   /** Longest the other workers wait for rank 0 to verify or write a checkpoint, in seconds. */
   int saveTimeoutS();
 
+  /**
+   * Recompute each decoder layer in backward instead of keeping its activations (transformers'
+   * {@code gradient_checkpointing}): less memory for about one more forward pass of the decoder stack.
+   */
+  boolean gradientCheckpointing();
+
   /** {@link #allreduceBucketMb()} in bytes. */
   default long allreduceBucketBytes() {
     return (long) (allreduceBucketMb() * (1 << 20));

@@ -33,7 +33,8 @@ public record SftSettings(
     double allreduceBucketMb,
     int ringConnectTimeoutS,
     int ringIoTimeoutS,
-    int saveTimeoutS) implements Validated, OptimizationSettings {
+    int saveTimeoutS,
+    boolean gradientCheckpointing) implements Validated, OptimizationSettings {
 
   @Override
   public void validate(String prefix, Violations v) {

@@ -36,7 +36,8 @@ public record TrainSettings(
     double allreduceBucketMb,
     int ringConnectTimeoutS,
     int ringIoTimeoutS,
-    int saveTimeoutS) implements Validated, OptimizationSettings {
+    int saveTimeoutS,
+    boolean gradientCheckpointing) implements Validated, OptimizationSettings {
 
   /** DPO loss variants with TRL's names. */
   public enum LossType {

@@ -43,10 +43,15 @@ public final class TrainingStage {
   private static final Logger LOG = LoggerFactory.getLogger(TrainingStage.class);
   public static final String MODEL = "model";
   public static final String RUN_FILE = "run.json";
-  /** Settings that change when a run logs, saves or retries, not what it computes: they may change on a resume. */
+  /**
+   * Settings that change when a run logs, saves or retries, not what it computes: they may change on a resume.
+   * {@code gradient_checkpointing} trades memory for compute on the same maths (equal up to float rounding), so a run
+   * that ran out of memory can resume with it on.
+   */
   private static final Set<String> FREE_ON_RESUME = Set.of("maxAttempts", "loggingSteps", "evalSteps", "saveSteps",
       "saveTotalLimit", "outputDir", "checksumSteps", "faultInjection", "perDeviceEvalBatchSize", "device",
-      "saveDtype", "allreduceBucketMb", "ringConnectTimeoutS", "ringIoTimeoutS", "saveTimeoutS");
+      "saveDtype", "allreduceBucketMb", "ringConnectTimeoutS", "ringIoTimeoutS", "saveTimeoutS",
+      "gradientCheckpointing");
 
   /** What to train on: a prepared (or referenced) folder, or plain text files (SFT). */
   public record Inputs(String preparedDir, List<String> text, List<String> evalText) {

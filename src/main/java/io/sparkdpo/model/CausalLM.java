@@ -68,6 +68,8 @@ public final class CausalLM implements AutoCloseable {
   private Lora reference;
   private boolean baseFrozen;
   private final ThreadLocal<AdapterMode> adapterMode = ThreadLocal.withInitial(() -> AdapterMode.TRAINED);
+  /** The activation checkpoints this thread's training passes feed, while a caller holds them open. */
+  private final ThreadLocal<ActivationCheckpoints> checkpointing = new ThreadLocal<>();
 
   private final Parameter embedTokens;
   private final List<DecoderLayer> layers = new ArrayList<>();
@@ -962,6 +964,11 @@ public final class CausalLM implements AutoCloseable {
    * The result is attached to {@code inputIds}' manager.
    */
   public NDArray logits(NDArray inputIds, boolean training) {
+    if (training && checkpointing.get() != null) {
+      try (NDArray hidden = hiddenStates(inputIds, true)) {
+        return lmHead(hidden);
+      }
+    }
     if (training) {
       return forward(inputIds, null, null, null, false);
     }
@@ -978,7 +985,9 @@ public final class CausalLM implements AutoCloseable {
    */
   public NDArray hiddenStates(NDArray inputIds, boolean training) {
     if (training) {
-      return hiddenStates(inputIds, null, null, null, false);
+      ActivationCheckpoints checkpoints = checkpointing.get();
+      return checkpoints == null ? hiddenStates(inputIds, null, null, null, false)
+          : checkpointedHiddenStates(inputIds, checkpoints);
     }
     try (NoGrad ignored = NoGrad.enter()) {
       return hiddenStates(inputIds, null, null, null, false);
@@ -1046,6 +1055,92 @@ public final class CausalLM implements AutoCloseable {
       if (cache != null) {
         cache.advance(time);
       }
+      x.attach(caller);
+      return x;
+    }
+  }
+
+  /**
+   * Activation checkpointing for this model's training passes on the current thread until the result is closed
+   * (transformers' {@code gradient_checkpointing}): {@link #hiddenStates(NDArray, boolean)} and
+   * {@link #logits(NDArray, boolean)} with {@code training} keep only each decoder layer's input and record the final
+   * norm onwards; after back-propagating the loss the caller calls {@link ActivationCheckpoints#backward()}, which
+   * recomputes the layers one by one and adds their gradients. Passes without {@code training} are unaffected. The
+   * kept arrays live in a sub-manager of {@code manager}.
+   *
+   * <pre>{@code
+   * try (ActivationCheckpoints checkpoints = model.gradientCheckpointing(scope)) {
+   *   NDArray loss = ...;                 // from model.hiddenStates(ids, true) or model.logits(ids, true)
+   *   collector.backward(loss);
+   *   checkpoints.backward();
+   * }
+   * }</pre>
+   *
+   * @throws IllegalStateException when this thread already holds checkpoints of this model open
+   */
+  public ActivationCheckpoints gradientCheckpointing(NDManager manager) {
+    if (checkpointing.get() != null) {
+      throw new IllegalStateException("gradient checkpointing is already on for this model on this thread");
+    }
+    ActivationCheckpoints checkpoints = new ActivationCheckpoints(manager.newSubManager(device), checkpointing::remove);
+    checkpointing.set(checkpoints);
+    return checkpoints;
+  }
+
+  /**
+   * {@link #hiddenStates(NDArray, boolean)} in training under activation checkpointing: the decoder stack without
+   * graph through {@code checkpoints}, the final norm recorded from the leaf it returns. The ids, rotary table and
+   * mask stay with the checkpoints for the recomputation.
+   */
+  private NDArray checkpointedHiddenStates(NDArray inputIds, ActivationCheckpoints checkpoints) {
+    NDManager caller = inputIds.getManager();
+    Shape shape = inputIds.getShape();
+    if (shape.dimension() != 2) {
+      throw new IllegalArgumentException("input ids must be [batch, time], got " + shape);
+    }
+    int batch = Math.toIntExact(shape.get(0));
+    int time = Math.toIntExact(shape.get(1));
+    if (time > config.maxPositionEmbeddings()) {
+      throw new IllegalArgumentException("sequence of " + time + " tokens exceeds max_position_embeddings="
+          + config.maxPositionEmbeddings());
+    }
+    NDManager keep = checkpoints.newPassManager();
+    NDArray ids;
+    try (NDManager staging = caller.newSubManager(device)) {
+      inputIds.tempAttach(staging);
+      NDArray x = inputIds.toDevice(device, false);
+      if (x.getDataType() != DataType.INT64) {
+        x = x.toType(DataType.INT64, false);
+      }
+      ids = x.duplicate(); // libtorch-owned: the recomputed embedding reads the ids again in backward
+      ids.attach(keep);
+    }
+    Rope rope = new Rope(keep, batch, time, null, 0);
+    NDArray bias = attentionBias(keep, batch, time, 0, null);
+    NDArray top = checkpoints.forward(keep, ids, new ActivationCheckpoints.Segments() {
+      @Override
+      public int layers() {
+        return layers.size();
+      }
+
+      @Override
+      public NDArray embed(NDArray tokens) {
+        return CausalLM.this.embed(tokens);
+      }
+
+      @Override
+      public boolean embeddingTrains() {
+        return embedTokens.getArray().hasGradient();
+      }
+
+      @Override
+      public NDArray layer(int index, NDArray x) {
+        return layers.get(index).forward(x, rope, bias, null, index);
+      }
+    });
+    try (NDManager scope = caller.newSubManager(device)) {
+      top.tempAttach(scope);
+      NDArray x = rmsNorm(top, finalNorm);
       x.attach(caller);
       return x;
     }

@@ -12,6 +12,7 @@ import io.sparkdpo.config.TrainSettings;
 import io.sparkdpo.data.PreparedPair;
 import io.sparkdpo.data.PreparedShardReader;
 import io.sparkdpo.io.Storage;
+import io.sparkdpo.model.ActivationCheckpoints;
 import io.sparkdpo.model.CausalLM;
 import java.io.IOException;
 import java.io.UncheckedIOException;
@@ -31,7 +32,9 @@ import java.util.stream.Stream;
  * shards. {@link #step} is the unit the loop (single or distributed) calls: take this replica's examples of the
  * step from each of its shards, forward and backward per micro-batch into the accumulated gradients, hand them to
  * the {@link GradientReducer} (identity for one replica, the TCP ring for several), then the update every replica
- * applies identically (clip, AdamW, schedule). Everything a step depends on is in a checkpoint
+ * applies identically (clip, AdamW, schedule). With {@code gradient_checkpointing} each micro-batch's policy passes
+ * keep only the decoder layers' inputs, and the layers are recomputed right after the loss's backward
+ * ({@link ActivationCheckpoints}). Everything a step depends on is in a checkpoint
  * ({@link #checkpoint}), so a session opened from one continues bit for bit.
  *
  * <p>Each replica takes {@code per_device_train_batch_size x gradient_accumulation_steps / shards} examples from
@@ -253,13 +256,18 @@ public final class TrainingSession<E> implements AutoCloseable {
     long items = 0;
     long tokens = 0;
     int micro = spec.optimization().perDeviceTrainBatchSize();
+    boolean checkpointing = spec.optimization().gradientCheckpointing();
     try (GradientCollector collector = Engine.getEngine("PyTorch").newGradientCollector()) {
       for (int from = 0; from < batch.size(); from += micro) {
         List<E> part = batch.subList(from, Math.min(batch.size(), from + micro));
-        try (NDManager scope = manager.newSubManager()) {
+        try (NDManager scope = manager.newSubManager();
+            ActivationCheckpoints checkpoints = checkpointing ? policy.gradientCheckpointing(scope) : null) {
           Objective.Forward f = objective.forward(scope, part);
           NonFiniteException.requireFinite(step, "loss", f.lossValue(), ids);
           collector.backward(f.lossSum());
+          if (checkpoints != null) {
+            checkpoints.backward(); // the decoder layers' gradients, each layer recomputed from its kept input
+          }
           accumulator.addMicroBatch(f.items());
           add(stats, f.stats());
           items += f.items();
