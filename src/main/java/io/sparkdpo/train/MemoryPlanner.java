@@ -1,8 +1,13 @@
 package io.sparkdpo.train;
 
 import ai.djl.ndarray.types.DataType;
+import com.fasterxml.jackson.core.JsonProcessingException;
+import com.fasterxml.jackson.databind.JsonNode;
+import io.sparkdpo.config.ConfigLoader;
 import io.sparkdpo.config.JobConfig;
+import io.sparkdpo.config.PeftSettings;
 import io.sparkdpo.config.TrainSettings;
+import io.sparkdpo.io.Json;
 import io.sparkdpo.model.CausalLM;
 import io.sparkdpo.model.ModelConfig;
 import java.util.ArrayList;
@@ -56,7 +61,7 @@ public final class MemoryPlanner {
    * classes for Parquet and Hadoop IO, a training step of a 0.1M-parameter model (MemoryCalibrationBench,
    * docs/benchmarks.md).
    */
-  public static final long CPU_OVERHEAD_BYTES = 360L << 20;
+  public static final long CPU_OVERHEAD_BYTES = 753L << 20;
   /**
    * On a GPU: the CUDA context and cuBLAS/cuDNN workspaces and the caching allocator's slack. An assumption from
    * PyTorch's usual figures (no GPU here to measure on); the JVM itself lives in host memory.
@@ -166,22 +171,41 @@ public final class MemoryPlanner {
   private MemoryPlanner() {}
 
   /**
-   * The job {@code cfg} describes for a model of {@code model}: the train section's batch, method and reference,
-   * the sequence length of {@code prepare.max_length}, responses of {@code responseLength} tokens (null: the worst
-   * case, a one-token prompt), {@code workers} (null: {@code train.workers}) and the overhead of the configured
-   * device.
+   * The job {@code cfg} describes for a model of {@code model}: the train section's batch, method ({@code peft},
+   * {@code gradient_checkpointing}, {@code mixed_precision}) and reference, the sequence length of
+   * {@code prepare.max_length}, responses of {@code responseLength} tokens (null: the worst case, a one-token
+   * prompt), {@code workers} (null: {@code train.workers}) and the overhead of the configured device.
    */
   public static Job jobOf(JobConfig cfg, ModelConfig model, Integer workers, Integer responseLength) {
     TrainSettings t = cfg.train();
+    // train.peft and train.mixed_precision are read from the bound tree: absent (older configs) means full
+    // fine-tuning in float32.
+    JsonNode train = ConfigLoader.toRedactedTree(cfg).path("train");
+    Lora lora = loraOf(train.path("peft"));
+    String mixed = train.path("mixed_precision").asText("no").toLowerCase(Locale.ROOT);
     int sequence = cfg.prepare().maxLength();
     boolean inLoop = t.referenceMode() == TrainSettings.ReferenceMode.IN_LOOP && DpoLoss.of(t).needsReference();
     String referenceDtype = cfg.reference().dtype().equals("auto") ? storedDtype(model) : cfg.reference().dtype();
     String baseDtype = cfg.model().dtype().equals("auto") ? storedDtype(model) : cfg.model().dtype();
     long overhead = cfg.model().device().startsWith("gpu") ? GPU_OVERHEAD_BYTES : CPU_OVERHEAD_BYTES;
-    return new Job(model, baseDtype, null, false, "no", inLoop ? Reference.IN_LOOP : Reference.NONE,
-        referenceDtype, t.perDeviceTrainBatchSize(), t.gradientAccumulationSteps(), sequence,
-        responseLength == null ? Math.max(1, sequence - 1) : responseLength, workers == null ? t.workers() : workers,
-        t.allreduceBucketBytes(), overhead);
+    return new Job(model, baseDtype, lora, t.gradientCheckpointing(), mixed,
+        inLoop ? Reference.IN_LOOP : Reference.NONE, referenceDtype, t.perDeviceTrainBatchSize(),
+        t.gradientAccumulationSteps(), sequence, responseLength == null ? Math.max(1, sequence - 1) : responseLength,
+        workers == null ? t.workers() : workers, t.allreduceBucketBytes(), overhead);
+  }
+
+  /** A bound {@code peft:} section as the planner's LoRA; null when absent or not {@code type: lora}. */
+  static Lora loraOf(JsonNode peft) {
+    if (peft.isMissingNode() || peft.isNull() || !"lora".equals(peft.path("type").asText())) {
+      return null;
+    }
+    PeftSettings p;
+    try {
+      p = Json.MAPPER.treeToValue(peft, PeftSettings.class);
+    } catch (JsonProcessingException e) {
+      throw new IllegalArgumentException("train.peft: " + e.getOriginalMessage(), e);
+    }
+    return new Lora(p.r(), p.dropout(), p.targetModules(), p.modulesToSave());
   }
 
   /** The dtype {@code auto} loads a model of this config in (config.json's torch_dtype), as CausalLM resolves it. */
