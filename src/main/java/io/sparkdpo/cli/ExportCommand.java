@@ -3,8 +3,11 @@ package io.sparkdpo.cli;
 import io.sparkdpo.config.ConfigException;
 import io.sparkdpo.config.JobConfig;
 import io.sparkdpo.dist.TrainingStage;
+import com.fasterxml.jackson.databind.JsonNode;
+import io.sparkdpo.io.Json;
 import io.sparkdpo.io.S3aSettings;
 import io.sparkdpo.io.Storage;
+import io.sparkdpo.model.CausalLM;
 import io.sparkdpo.model.ModelExport;
 import io.sparkdpo.model.ModelFolder;
 import java.io.PrintWriter;
@@ -18,12 +21,18 @@ import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Spec;
 
-/** {@code spark-dpo export}: a model or a training run's final model as a Hugging Face folder. */
+/**
+ * {@code spark-dpo export}: a model or a training run's final model as a Hugging Face folder; a LoRA run's (or a
+ * {@code --model} with {@code --adapter}) adapter as a PEFT adapter folder, or with {@code --merge} merged into a
+ * Hugging Face folder.
+ */
 @Command(name = "export", mixinStandardHelpOptions = true,
     description = {"Write a Hugging Face folder (config.json, model.safetensors or shards with",
         "model.safetensors.index.json, generation_config.json, tokenizer.json, tokenizer_config.json) from a",
         "training run (RUN/model) or a model folder, in float32, bfloat16 or float16, reload it and compare its",
-        "log-probs with the source's. No Spark involved. The same source, dtype and shard size again: nothing to do."})
+        "log-probs with the source's. A LoRA run (RUN/adapter), or --model with --adapter, exports its PEFT adapter",
+        "folder (adapter_config.json, adapter_model.safetensors), or with --merge the base with the adapter folded",
+        "in as a Hugging Face folder. No Spark involved. The same source, dtype and shard size again: nothing to do."})
 public final class ExportCommand implements Callable<Integer> {
   @Mixin
   JobOptions job;
@@ -37,6 +46,13 @@ public final class ExportCommand implements Callable<Integer> {
   @Option(names = "--model", paramLabel = "PATH", description = "A model folder or builtin:tiny (instead of --run).")
   String model;
 
+  @Option(names = "--adapter", paramLabel = "DIR",
+      description = "A PEFT adapter folder trained on --model: export it (or, with --merge, the merged model).")
+  String adapter;
+
+  @Option(names = "--merge", description = "Fold the LoRA adapter into the base and write a Hugging Face folder.")
+  boolean merge;
+
   @Option(names = "--output", required = true, paramLabel = "DIR", description = "The Hugging Face folder to write.")
   String output;
 
@@ -48,6 +64,19 @@ public final class ExportCommand implements Callable<Integer> {
       description = "Largest weight file, as transformers' max_shard_size: bytes, or 500MB, 5GB, 2GiB...; "
           + "default 5GB.")
   String maxShardSize;
+
+  /** A run's run.json {@code spec} (what it trained: stage, model, settings). */
+  private JsonNode runSpec(Storage storage) {
+    String path = Storage.join(run, TrainingStage.RUN_FILE);
+    if (!storage.exists(path)) {
+      throw new ConfigException(run + " is not a training run folder: " + TrainingStage.RUN_FILE + " is missing");
+    }
+    try {
+      return Json.MAPPER.readTree(storage.readBytes(path)).path("spec");
+    } catch (java.io.IOException e) {
+      throw new ConfigException(path + ": not valid JSON: " + e.getMessage());
+    }
+  }
 
   @Override
   public Integer call() {
@@ -69,9 +98,38 @@ public final class ExportCommand implements Callable<Integer> {
     JobConfig cfg = job.load(List.of());
     Configuration hadoop = new Configuration();
     S3aSettings.hadoopProperties(cfg.storage().s3()).forEach(hadoop::set);
-    String source = run != null ? Storage.join(run, TrainingStage.MODEL) : model;
-    ModelExport.Result r = ModelExport.export(new Storage(hadoop), source, output, type, cfg.model().seed(),
-        shardBytes);
+    Storage storage = new Storage(hadoop);
+    String base = model;
+    String lora = adapter;
+    long seed = cfg.model().seed();
+    if (run != null && adapter != null) {
+      throw new ConfigException("--adapter goes with --model; a LoRA run's adapter is RUN/adapter");
+    }
+    if (run != null) {
+      String runAdapter = Storage.join(run, TrainingStage.ADAPTER);
+      if (storage.exists(Storage.join(runAdapter, CausalLM.ADAPTER_CONFIG))) {
+        JsonNode started = runSpec(storage).path("model");
+        lora = runAdapter;
+        base = started.path("path").asText();
+        seed = started.path("seed").asLong(seed);
+      } else if (merge) {
+        throw new ConfigException("--merge: " + run + " is not a LoRA run (it has no " + TrainingStage.ADAPTER
+            + "/ folder); its model is exported as it is without --merge");
+      }
+    }
+    if (merge && lora == null) {
+      throw new ConfigException("--merge needs a LoRA adapter: --run of a LoRA run, or --model with --adapter");
+    }
+    if (lora != null && !merge && !type.equals("float32")) {
+      throw new ConfigException("--dtype " + dtype + ": an adapter is exported as PEFT saves it (float32); --dtype "
+          + "applies to --merge");
+    }
+    String source = lora != null ? base + " + adapter " + lora
+        : run != null ? Storage.join(run, TrainingStage.MODEL) : model;
+    ModelExport.Result r = lora == null
+        ? ModelExport.export(storage, source, output, type, seed, shardBytes)
+        : merge ? ModelExport.exportMerged(storage, base, lora, output, type, seed, shardBytes)
+        : ModelExport.exportAdapter(storage, base, lora, output, seed);
     PrintWriter w = spec.commandLine().getOut();
     if (r.upToDate()) {
       w.printf("export: %s is up to date (same source %s, %s); nothing to do%n", output,

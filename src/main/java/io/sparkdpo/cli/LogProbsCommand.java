@@ -46,6 +46,10 @@ public final class LogProbsCommand implements Callable<Integer> {
   @Option(names = "--model", paramLabel = "PATH", description = "A model folder or builtin:tiny (default model.path).")
   String model;
 
+  @Option(names = "--adapter", paramLabel = "DIR",
+      description = "A PEFT adapter folder applied to the model (sets model.adapter).")
+  String adapter;
+
   @Option(names = "--dtype", paramLabel = "TYPE",
       description = "auto | float32 | bfloat16 | float16 (default model.dtype): the dtype the weights are held in.")
   String dtype;
@@ -66,6 +70,9 @@ public final class LogProbsCommand implements Callable<Integer> {
     if (dtype != null) {
       overrides.add("model.dtype=" + dtype);
     }
+    if (adapter != null) {
+      overrides.add("model.adapter=" + adapter);
+    }
     JobConfig cfg = job.load(overrides);
     Configuration hadoop = new Configuration();
     S3aSettings.hadoopProperties(cfg.storage().s3()).forEach(hadoop::set);
@@ -84,9 +91,16 @@ public final class LogProbsCommand implements Callable<Integer> {
     long start = System.nanoTime();
     ObjectNode out = JsonNodeFactory.instance.objectNode();
     try (CausalLM lm = CausalLM.load(cfg.model(), storage)) {
+      if (cfg.model().adapter() != null) {
+        lm.loadAdapter(cfg.model().adapter(), storage); // base + adapter, as PEFT's PeftModel computes
+      }
       double loadSeconds = (System.nanoTime() - start) / 1e9;
       out.put("model", cfg.model().path());
       out.put("model_fingerprint", lm.fingerprint());
+      if (cfg.model().adapter() != null) {
+        out.put("adapter", cfg.model().adapter());
+        out.put("adapter_fingerprint", lm.adapterFingerprint());
+      }
       out.put("dtype", lm.dtype().toString().toLowerCase(Locale.ROOT));
       out.put("parameters", lm.numParameters());
       out.put("seconds_load", loadSeconds);

@@ -4,6 +4,7 @@ import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import io.sparkdpo.config.ConfigLoader;
 import io.sparkdpo.config.JobConfig;
+import io.sparkdpo.config.PeftSettings;
 import io.sparkdpo.config.PipelineSettings;
 import io.sparkdpo.data.BuiltinTemplate;
 import io.sparkdpo.data.PrepareJob;
@@ -33,7 +34,9 @@ import org.apache.spark.sql.SparkSession;
  * {@code prepared/} -> {@code referenced/} -> {@code dpo-beta-B/} per beta -> {@code evaluation/} -> {@code export/}
  * (the best beta's policy). A stage whose folder already holds its output for the same inputs and settings (its
  * manifest's fingerprint, or run.json and the final checkpoint for training) is skipped and says so. Writes
- * {@code pipeline.json}: every stage's status, folder and seconds.
+ * {@code pipeline.json}: every stage's status, folder and seconds. With {@code pipeline.peft} the sft and train stages
+ * train LoRA adapters: sft writes {@code sft/adapter} on {@code model.path} (and {@code sft/model}, the base with it
+ * merged, for generate and prepare); reference, train and evaluate's pi_SFT are base + that adapter.
  */
 final class Pipeline {
   static final String SFT = "sft";
@@ -79,9 +82,19 @@ final class Pipeline {
     List<String> runDirs = p.betas().stream().map(b -> Storage.join(root, "dpo-beta-" + EvaluateJob.betaText(b)))
         .toList();
 
+    // With pipeline.peft: sft trains an adapter on model.path; reference and train run on base + that adapter (DPO
+    // continues it, its reference keeps it); generate and prepare read sft/model, the base with it merged.
+    PeftSettings peft = p.peft();
+    String sftAdapter = Storage.join(sftDir, TrainingStage.ADAPTER);
+    List<String> onSft = peft == null ? List.of("model.path=" + sftModel, "model.adapter=null")
+        : List.of("model.adapter=" + sftAdapter);
+
     if (p.runs("sft")) {
-      stage("sft", sftDir, () -> new TrainingStage(spark, config("sft.output_dir=" + sftDir), SessionSpec.Stage.SFT)
-          .replacingOtherRun().run(TrainingStage.Inputs.text(p.text(), p.evalText())).upToDate());
+      List<String> settings = new ArrayList<>(List.of("sft.output_dir=" + sftDir));
+      settings.addAll(peftSettings("sft.peft", peft));
+      stage("sft", sftDir, () -> new TrainingStage(spark, config(settings.toArray(String[]::new)),
+          SessionSpec.Stage.SFT).replacingOtherRun().run(TrainingStage.Inputs.text(p.text(), p.evalText()))
+          .upToDate());
     }
     if (p.runs("generate")) {
       JobConfig cfg = config("generate.model=" + sftModel, "generate.prompts=" + StageOptions.yamlList(p.text()),
@@ -99,14 +112,19 @@ final class Pipeline {
           .run(List.of(Storage.join(generated, GenerateJob.PAIRS)), prepared).upToDate());
     }
     if (p.runs("reference")) {
-      stage("reference", referenced, () -> new ReferenceJob(spark, config("model.path=" + sftModel,
-          "reference.model=null")).run(prepared, referenced).upToDate());
+      List<String> settings = new ArrayList<>(onSft);
+      settings.add("reference.model=null");
+      stage("reference", referenced, () -> new ReferenceJob(spark, config(settings.toArray(String[]::new)))
+          .run(prepared, referenced).upToDate());
     }
     if (p.runs("train")) {
       for (int i = 0; i < runDirs.size(); i++) {
         String dir = runDirs.get(i);
-        JobConfig cfg = config("model.path=" + sftModel, "train.beta=" + p.betas().get(i), "train.output_dir=" + dir,
-            "train.reference_mode=precomputed");
+        List<String> settings = new ArrayList<>(onSft);
+        settings.addAll(List.of("train.beta=" + p.betas().get(i), "train.output_dir=" + dir,
+            "train.reference_mode=precomputed"));
+        settings.addAll(peftSettings("train.peft", peft));
+        JobConfig cfg = config(settings.toArray(String[]::new));
         stage("train β=" + EvaluateJob.betaText(p.betas().get(i)), dir, () -> new TrainingStage(spark, cfg,
             SessionSpec.Stage.DPO).replacingOtherRun().run(TrainingStage.Inputs.prepared(referenced)).upToDate());
       }
@@ -116,7 +134,8 @@ final class Pipeline {
     if (p.runs("evaluate")) {
       EvaluateJob.Result[] r = new EvaluateJob.Result[1];
       stage("evaluate", evalDir, () -> {
-        r[0] = new EvaluateJob(spark, config()).run(runDirs, sftModel, referenced,
+        // pi_SFT: sft/model, or with peft what the runs started from (base + sft adapter), as the reference was.
+        r[0] = new EvaluateJob(spark, config()).run(runDirs, peft == null ? sftModel : null, referenced,
             List.of(Storage.join(generated, GenerateJob.EVAL_PROMPTS)), evalDir);
         return r[0].upToDate();
       });
@@ -140,6 +159,16 @@ final class Pipeline {
         stages.size(), seconds, stages.stream().filter(StageRun::skipped).count(), root, SUMMARY);
     out.flush();
     return new Outcome(List.copyOf(stages), evaluation, exportDir, seconds);
+  }
+
+  /** {@code --set} overrides that make {@code section} (sft.peft or train.peft) the pipeline's peft; none when off. */
+  static List<String> peftSettings(String section, PeftSettings peft) {
+    if (peft == null) {
+      return List.of();
+    }
+    return List.of(section + ".type=" + peft.type(), section + ".r=" + peft.r(), section + ".alpha=" + peft.alpha(),
+        section + ".dropout=" + peft.dropout(), section + ".target_modules=" + StageOptions.yamlList(
+            peft.targetModules()), section + ".modules_to_save=" + StageOptions.yamlList(peft.modulesToSave()));
   }
 
   /** A stage's work; returns true when it found its output up to date and did nothing. */

@@ -19,7 +19,8 @@ import picocli.CommandLine.Spec;
         "response, or on the whole sequence with sft.completion_only_loss=false), or on plain text (--text;",
         "one paragraph per line, cut into windows of sft.block_size tokens). Runs like train (barrier stage,",
         "checkpoints, metrics, resume) and writes OUTPUT/model, a Hugging Face folder with the tokenizer",
-        "files, usable as --model for reference and train."})
+        "files, usable as --model for reference and train. With --lora also OUTPUT/adapter (PEFT), usable as",
+        "--adapter (model.adapter) on the same base for reference and train."})
 public final class SftCommand implements Callable<Integer> {
   @Mixin
   JobOptions job;
@@ -41,6 +42,14 @@ public final class SftCommand implements Callable<Integer> {
   @Option(names = "--model", paramLabel = "PATH", description = "Starting model (sets model.path).")
   String model;
 
+  @Option(names = "--lora", description = "Train LoRA adapters on the frozen base (sets sft.peft.type=lora; "
+      + "r, alpha, target_modules... under sft.peft).")
+  boolean lora;
+
+  @Option(names = "--adapter", paramLabel = "DIR", description = "A PEFT adapter folder trained on the model to go on "
+      + "training (sets model.adapter; needs LoRA).")
+  String adapter;
+
   @Option(names = "--output", paramLabel = "DIR", description = "Run folder (sets sft.output_dir).")
   String output;
 
@@ -60,6 +69,8 @@ public final class SftCommand implements Callable<Integer> {
     }
     List<String> o = new ArrayList<>();
     StageOptions.add(o, "model.path", model);
+    StageOptions.add(o, "model.adapter", adapter);
+    StageOptions.add(o, "sft.peft.type", lora ? "lora" : null);
     StageOptions.add(o, "sft.output_dir", output);
     StageOptions.add(o, "sft.workers", workers);
     StageOptions.add(o, "sft.max_steps", maxSteps);

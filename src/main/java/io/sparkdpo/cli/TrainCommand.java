@@ -17,7 +17,8 @@ import picocli.CommandLine.Spec;
     description = {"Direct Preference Optimization of model.path on a prepared folder (spark-dpo prepare) or a",
         "referenced one (reference log-probs precomputed). Runs W replicas in a Spark barrier stage (one per",
         "executor; W = 1 runs one task, in the driver JVM on a local master), checkpoints to",
-        "OUTPUT/checkpoints, logs OUTPUT/metrics.jsonl and writes the final model to OUTPUT/model.",
+        "OUTPUT/checkpoints, logs OUTPUT/metrics.jsonl and writes the final model to OUTPUT/model (with",
+        "--lora also the adapter to OUTPUT/adapter, OUTPUT/model being the base with it merged).",
         "Running it again on the same OUTPUT resumes from the newest valid checkpoint."})
 public final class TrainCommand implements Callable<Integer> {
   @Mixin
@@ -33,6 +34,14 @@ public final class TrainCommand implements Callable<Integer> {
       description = "Starting policy and reference (sets model.path): builtin:tiny or a model folder, e.g. the "
           + "output of sft.")
   String model;
+
+  @Option(names = "--lora", description = "Train LoRA adapters on the frozen base (sets train.peft.type=lora; "
+      + "r, alpha, target_modules... under train.peft).")
+  boolean lora;
+
+  @Option(names = "--adapter", paramLabel = "DIR", description = "A PEFT adapter folder trained on the model to go on "
+      + "training (sets model.adapter; needs LoRA).")
+  String adapter;
 
   @Option(names = "--output", paramLabel = "DIR", description = "Run folder (sets train.output_dir).")
   String output;
@@ -51,6 +60,8 @@ public final class TrainCommand implements Callable<Integer> {
   public Integer call() {
     List<String> o = new ArrayList<>();
     StageOptions.add(o, "model.path", model);
+    StageOptions.add(o, "model.adapter", adapter);
+    StageOptions.add(o, "train.peft.type", lora ? "lora" : null);
     StageOptions.add(o, "train.output_dir", output);
     StageOptions.add(o, "train.workers", workers);
     StageOptions.add(o, "train.reference_mode", referenceMode);

@@ -73,6 +73,7 @@ public final class ConfigLoader {
     for (String override : overrides) {
       applyOverride(tree, override);
     }
+    switchOffOptionalSections(tree);
     JobConfig config = bind(tree);
     Violations v = new Violations();
     config.validate("", v);
@@ -83,7 +84,7 @@ public final class ConfigLoader {
   /** The effective configuration as YAML, with every secret-looking value replaced. Safe to log. */
   public static String toRedactedYaml(JobConfig config) {
     try {
-      return YAML.writeValueAsString(redact(YAML.valueToTree(config)));
+      return YAML.writeValueAsString(redact(showOptionalSections(YAML.valueToTree(config))));
     } catch (JsonProcessingException e) {
       throw new IllegalStateException(e);
     }
@@ -91,7 +92,52 @@ public final class ConfigLoader {
 
   /** The effective configuration as a JSON tree with secrets redacted, for manifests. */
   public static JsonNode toRedactedTree(JobConfig config) {
-    return redact(YAML.valueToTree(config));
+    return redact(showOptionalSections(YAML.valueToTree(config)));
+  }
+
+  /**
+   * Sections that are off unless turned on: defaults.yaml lists each with every key and {@code type: none}, so
+   * {@code --set train.peft.type=lora} (or a file) switches one on with the other keys' defaults, and a misspelt key
+   * is named as anywhere else. An off section binds as null (its record's "not configured") and prints as its
+   * defaults.
+   */
+  static final List<String> OPTIONAL_SECTIONS = List.of("sft.peft", "train.peft", "pipeline.peft");
+  private static final String OFF = "none";
+
+  private static void switchOffOptionalSections(ObjectNode tree) {
+    ObjectNode defaults = defaultsTree();
+    for (String path : OPTIONAL_SECTIONS) {
+      int dot = path.lastIndexOf('.');
+      JsonNode parent = valueAt(tree, path.substring(0, dot));
+      String key = path.substring(dot + 1);
+      if (parent instanceof ObjectNode p && p.get(key) instanceof ObjectNode section
+          && OFF.equals(section.path("type").asText(null))) {
+        // A key set in a section that stays off would be ignored without a word: refuse it instead.
+        JsonNode byDefault = valueAt(defaults, path);
+        Iterator<String> names = section.fieldNames();
+        while (names.hasNext()) {
+          String name = names.next();
+          if (!section.get(name).equals(byDefault.get(name))) {
+            throw new ConfigException(path + "." + name + " is set, but " + path + ".type is none (off): set "
+                + path + ".type=lora to use it");
+          }
+        }
+        p.set(key, NullNode.instance);
+      }
+    }
+  }
+
+  private static JsonNode showOptionalSections(JsonNode tree) {
+    ObjectNode defaults = defaultsTree();
+    for (String path : OPTIONAL_SECTIONS) {
+      int dot = path.lastIndexOf('.');
+      JsonNode parent = valueAt(tree, path.substring(0, dot));
+      String key = path.substring(dot + 1);
+      if (parent instanceof ObjectNode p && p.path(key).isNull()) {
+        p.set(key, valueAt(defaults, path));
+      }
+    }
+    return tree;
   }
 
   /** Whether a key (in any spelling: snake_case, dotted Hadoop names) holds a secret. */

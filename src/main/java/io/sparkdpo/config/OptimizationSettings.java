@@ -76,6 +76,9 @@ public interface OptimizationSettings {
    */
   boolean gradientCheckpointing();
 
+  /** LoRA on the frozen base ({@code peft:} with {@code type: lora}); null: full fine-tuning. */
+  PeftSettings peft();
+
   /** {@link #allreduceBucketMb()} in bytes. */
   default long allreduceBucketBytes() {
     return (long) (allreduceBucketMb() * (1 << 20));

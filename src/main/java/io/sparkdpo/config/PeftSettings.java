@@ -18,8 +18,8 @@ public record PeftSettings(
     int r,
     double alpha,
     double dropout,
-    List<String> targetModules,
-    List<String> modulesToSave) implements Validated {
+    @JsonProperty("target_modules") List<String> targetModules,
+    @JsonProperty("modules_to_save") List<String> modulesToSave) implements Validated {
   /** The linear layers of a Llama-family decoder layer, in state-dict order. */
   public static final List<String> PROJECTIONS = List.of("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj",
       "up_proj", "down_proj");

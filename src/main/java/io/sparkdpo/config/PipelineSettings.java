@@ -8,7 +8,9 @@ import java.util.Set;
  * session: SFT on {@code text} (with {@code evalText} held out), {@code generate} (training prompts from
  * {@code text}, evaluation prompts from {@code evalText}), {@code prepare}, {@code reference}, one DPO run per value
  * of {@code betas}, {@code evaluate} and the export of the best run as {@code exportDtype}. Every stage writes a
- * folder under {@code outputDir}; {@code stages} names the ones to run (the others must have run before).
+ * folder under {@code outputDir}; {@code stages} names the ones to run (the others must have run before). With
+ * {@code peft} (null: full fine-tuning) the sft and train stages train LoRA adapters: sft writes an adapter on
+ * {@code model.path}, and reference and DPO run on base + that adapter (DPO continues it, the reference keeps it).
  */
 public record PipelineSettings(
     String outputDir,
@@ -16,7 +18,8 @@ public record PipelineSettings(
     List<String> evalText,
     List<Double> betas,
     List<String> stages,
-    String exportDtype) implements Validated {
+    String exportDtype,
+    PeftSettings peft) implements Validated {
 
   /** Every stage, in the order the pipeline runs them. */
   public static final List<String> STAGES = List.of("sft", "generate", "prepare", "reference", "train", "evaluate",
@@ -43,5 +46,8 @@ public record PipelineSettings(
     v.require(!stages.isEmpty() && STAGES.containsAll(stages), prefix + ".stages", "must be a non-empty subset of "
         + STAGES, stages);
     v.oneOf(prefix + ".export_dtype", exportDtype, "float32", "bfloat16");
+    if (peft != null) {
+      peft.validate(prefix + ".peft", v);
+    }
   }
 }

@@ -3,7 +3,8 @@ package io.sparkdpo.config;
 /**
  * Supervised fine-tuning on prompt + chosen response (the paper's pi_SFT), before DPO. Loss on response
  * tokens only unless {@code completion_only_loss} is false (TRL's key and default). Plain text ({@code sft --text})
- * is cut into windows of {@code block_size} tokens.
+ * is cut into windows of {@code block_size} tokens. {@code peft} (null: full fine-tuning) trains LoRA adapters on the
+ * frozen base instead.
  */
 public record SftSettings(
     double learningRate,
@@ -34,11 +35,15 @@ public record SftSettings(
     int ringConnectTimeoutS,
     int ringIoTimeoutS,
     int saveTimeoutS,
-    boolean gradientCheckpointing) implements Validated, OptimizationSettings {
+    boolean gradientCheckpointing,
+    PeftSettings peft) implements Validated, OptimizationSettings {
 
   @Override
   public void validate(String prefix, Violations v) {
     validateOptimization(prefix, v);
+    if (peft != null) {
+      peft.validate(prefix + ".peft", v);
+    }
     v.require(blockSize >= 2, prefix + ".block_size", "must be at least 2 tokens", blockSize);
   }
 }

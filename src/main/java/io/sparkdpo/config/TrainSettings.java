@@ -37,7 +37,8 @@ public record TrainSettings(
     int ringConnectTimeoutS,
     int ringIoTimeoutS,
     int saveTimeoutS,
-    boolean gradientCheckpointing) implements Validated, OptimizationSettings {
+    boolean gradientCheckpointing,
+    PeftSettings peft) implements Validated, OptimizationSettings {
 
   /** DPO loss variants with TRL's names. */
   public enum LossType {
@@ -57,7 +58,10 @@ public record TrainSettings(
   public enum ReferenceMode {
     /** Read from the shards (the reference stage computed them once). */
     @JsonProperty("precomputed") PRECOMPUTED,
-    /** A frozen copy of the initial policy computes them during training. */
+    /**
+     * The initial policy computes them during training, without graph: a frozen copy of it, or with
+     * {@code peft} the policy itself with its adapters switched off (base + {@code model.adapter} when set).
+     */
     @JsonProperty("in_loop") IN_LOOP
   }
 
@@ -76,6 +80,9 @@ public record TrainSettings(
     v.require(referenceMode != null, prefix + ".reference_mode", "must be set", null);
     validateOptimization(prefix, v);
     v.nonNegative(prefix + ".checksum_steps", checksumSteps);
+    if (peft != null) {
+      peft.validate(prefix + ".peft", v);
+    }
     v.require(faultInjection != null, prefix + ".fault_injection", "must be set", null);
     if (faultInjection != null) {
       faultInjection.validate(prefix + ".fault_injection", workers, v);

@@ -2,8 +2,11 @@ package io.sparkdpo.dist;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
+import ai.djl.ndarray.types.DataType;
 import io.sparkdpo.config.JobConfig;
+import io.sparkdpo.config.ModelSettings;
 import io.sparkdpo.config.OptimizationSettings;
+import io.sparkdpo.config.PeftSettings;
 import io.sparkdpo.config.TrainSettings;
 import io.sparkdpo.data.TextTokenizer;
 import io.sparkdpo.io.Json;
@@ -11,6 +14,7 @@ import io.sparkdpo.io.Storage;
 import io.sparkdpo.model.CausalLM;
 import io.sparkdpo.model.ModelConfig;
 import io.sparkdpo.model.ModelFolder;
+import io.sparkdpo.model.AdapterFolder;
 import io.sparkdpo.train.Checkpoint;
 import io.sparkdpo.train.CheckpointStore;
 import io.sparkdpo.train.DpoLoss;
@@ -42,6 +46,8 @@ import org.slf4j.LoggerFactory;
 public final class TrainingStage {
   private static final Logger LOG = LoggerFactory.getLogger(TrainingStage.class);
   public static final String MODEL = "model";
+  /** A LoRA run's final adapter (PEFT layout), next to {@link #MODEL} (the base with it merged). */
+  public static final String ADAPTER = "adapter";
   public static final String RUN_FILE = "run.json";
   /**
    * Settings that change when a run logs, saves or retries, not what it computes: they may change on a resume.
@@ -113,6 +119,7 @@ public final class TrainingStage {
     int workers = s.workers();
     // The models the workers will load: a config they would refuse fails here, once, before any Spark job.
     ModelFolder.configOf(storage, modelPath);
+    checkPeft(storage);
     String referenceDtype = null;
     if (stage == SessionSpec.Stage.DPO) {
       referenceDtype = referenceDtype(config, storage);
@@ -177,6 +184,10 @@ public final class TrainingStage {
         || !storage.exists(Storage.join(runDir, MetricsLog.CONSOLIDATED))) {
       return false;
     }
+    if (settings().peft() != null
+        && !storage.exists(Storage.join(Storage.join(runDir, ADAPTER), CausalLM.ADAPTER_CONFIG))) {
+      return false;
+    }
     Optional<Checkpoint> last = new CheckpointStore(storage, runDir, null).latestValid();
     return last.isPresent() && last.get().step() == totalSteps
         && ModelFolder.readConfig(storage, model).torchDtype().equals(config.model().saveDtype());
@@ -189,6 +200,62 @@ public final class TrainingStage {
    */
   static String referenceModel(JobConfig config) {
     return config.reference().modelOr(config.model());
+  }
+
+  /**
+   * What the precomputed reference log-probs must come from: the reference model's fingerprint, or with
+   * {@code model.adapter} (and no other {@code reference.model}) base + adapter's ({@link AdapterFolder#withBase}):
+   * the model the reference stage runs, and the in-loop LoRA reference.
+   */
+  static String referenceFingerprint(JobConfig config, Storage storage) {
+    String reference = referenceModel(config);
+    String base = CausalLM.fingerprintOf(reference, storage, config.model().seed());
+    String adapter = config.reference().model() == null ? config.model().adapter() : null;
+    return adapter == null ? base : AdapterFolder.withBase(base, AdapterFolder.fingerprint(storage, adapter));
+  }
+
+  /**
+   * LoRA settings checked against each other before any Spark job: {@code model.adapter} continues LoRA training
+   * (so needs {@code peft}) and must be a PEFT adapter folder of the same shape as {@code peft} says; with LoRA the
+   * in-loop reference is the policy's own base, so {@code reference.model} cannot name another model.
+   */
+  private void checkPeft(Storage storage) {
+    String section = stage == SessionSpec.Stage.SFT ? "sft" : "train";
+    PeftSettings peft = settings().peft();
+    String adapter = config.model().adapter();
+    if (adapter != null && peft == null) {
+      throw new IllegalArgumentException("model.adapter is " + adapter + ", but " + section + ".peft is off: set "
+          + section + ".peft.type=lora to go on training the adapter, or train the merged model in full (spark-dpo "
+          + "export --model BASE --adapter " + adapter + " --merge)");
+    }
+    if (adapter != null) {
+      PeftSettings saved = AdapterFolder.settings(storage, adapter);
+      List<String> differ = new ArrayList<>();
+      if (saved.r() != peft.r()) {
+        differ.add(section + ".peft.r=" + peft.r() + " (adapter: " + saved.r() + ")");
+      }
+      if (saved.alpha() != peft.alpha()) {
+        differ.add(section + ".peft.alpha=" + peft.alpha() + " (adapter: " + saved.alpha() + ")");
+      }
+      if (!Set.copyOf(saved.targetModules()).equals(Set.copyOf(peft.targetModules()))) {
+        differ.add(section + ".peft.target_modules=" + peft.targetModules() + " (adapter: " + saved.targetModules()
+            + ")");
+      }
+      if (!Set.copyOf(saved.modulesToSave()).equals(Set.copyOf(peft.modulesToSave()))) {
+        differ.add(section + ".peft.modules_to_save=" + peft.modulesToSave() + " (adapter: " + saved.modulesToSave()
+            + ")");
+      }
+      if (!differ.isEmpty()) {
+        throw new IllegalArgumentException("model.adapter " + adapter + " is not the adapter " + section + ".peft "
+            + "describes: " + String.join(", ", differ) + "; set those keys to the adapter's values");
+      }
+    }
+    if (peft != null && stage == SessionSpec.Stage.DPO && config.reference().model() != null
+        && !config.reference().model().equals(config.model().path())) {
+      throw new IllegalArgumentException("reference.model is " + config.reference().model() + ", but with train.peft "
+          + "the reference is the policy's base with its adapters off (" + config.model().path()
+          + (adapter == null ? "" : " + model.adapter") + "): leave reference.model null");
+    }
   }
 
   /** {@code reference.dtype} resolved against the reference model's config.json (checked here, on the driver). */
@@ -209,8 +276,7 @@ public final class TrainingStage {
       TrainSettings t = config.train();
       if (t.referenceMode() == TrainSettings.ReferenceMode.PRECOMPUTED && DpoLoss.of(t).needsReference()) {
         String reference = referenceModel(config);
-        d.requireReferenceFrom(reference, CausalLM.fingerprintOf(reference, storage, config.model().seed()),
-            referenceDtype(config, storage));
+        d.requireReferenceFrom(reference, referenceFingerprint(config, storage), referenceDtype(config, storage));
       }
     }
     Map<String, Long> rows = new java.util.HashMap<>();
@@ -280,7 +346,7 @@ public final class TrainingStage {
           LOG.warn("{} held a run with other settings ({}): cleared, training from scratch", runDir,
               String.join(", ", changed));
           for (String part : List.of(RUN_FILE, "checkpoints", MetricsLog.PARTS, MetricsLog.CONSOLIDATED, MODEL,
-              "faults")) {
+              ADAPTER, "faults")) {
             storage.delete(Storage.join(runDir, part));
           }
         } else if (!changed.isEmpty()) {
@@ -319,19 +385,29 @@ public final class TrainingStage {
 
   /**
    * Writes the model of the final checkpoint to {@code RUN/model}: the checkpoint's float32 files, verified as they
-   * are copied, or converted to {@code model.save_dtype} bfloat16.
+   * are copied, or converted to {@code model.save_dtype} bfloat16. A LoRA run's checkpoint holds an adapter: it is
+   * copied (verified) to {@code RUN/adapter}, and {@code RUN/model} is the base with it merged (in
+   * {@code model.save_dtype}), so that generate, evaluate and export read a LoRA run as any other.
    */
   private String export(Storage storage, String runDir, long totalSteps) {
     Checkpoint last = new CheckpointStore(storage, runDir, null).open(totalSteps);
     String out = Storage.join(runDir, MODEL);
     storage.delete(out);
-    if (config.model().saveDtype().equals("float32")) {
-      String prefix = TrainerCheckpoint.MODEL + "/";
-      for (String name : last.files()) {
-        if (name.startsWith(prefix)) {
-          storage.writeBytes(Storage.join(out, name.substring(prefix.length())), last.read(name));
-        }
+    if (TrainerCheckpoint.holdsAdapter(last)) {
+      String adapter = Storage.join(runDir, ADAPTER);
+      storage.delete(adapter);
+      copyFolder(storage, last, TrainerCheckpoint.ADAPTER, adapter);
+      ModelSettings m = config.model();
+      DataType base = m.dtype().equals("auto") ? null : CausalLM.resolveDtype(m.dtype(), null);
+      try (CausalLM merged = CausalLM.load(m.path(), storage, CausalLM.device("cpu"), m.seed(), base)) {
+        merged.loadAdapter(adapter, storage);
+        merged.saveMerged(out, storage, CausalLM.saveDtype(m.saveDtype()), ModelFolder.DEFAULT_MAX_SHARD_BYTES);
       }
+      LOG.info("adapter of step {} exported to {}, merged into {} as {}", totalSteps, adapter, m.path(), out);
+      return out;
+    }
+    if (config.model().saveDtype().equals("float32")) {
+      copyFolder(storage, last, TrainerCheckpoint.MODEL, out);
     } else {
       try (CausalLM m = CausalLM.load(TrainerCheckpoint.modelFolder(last), storage, CausalLM.device("cpu"))) {
         m.save(out, storage, CausalLM.saveDtype(config.model().saveDtype()));
@@ -339,5 +415,15 @@ public final class TrainingStage {
     }
     LOG.info("model of step {} exported to {}", totalSteps, out);
     return out;
+  }
+
+  /** The checkpoint's files under {@code folder/}, each verified against its checksum as it is copied. */
+  private static void copyFolder(Storage storage, Checkpoint checkpoint, String folder, String to) {
+    String prefix = folder + "/";
+    for (String name : checkpoint.files()) {
+      if (name.startsWith(prefix)) {
+        storage.writeBytes(Storage.join(to, name.substring(prefix.length())), checkpoint.read(name));
+      }
+    }
   }
 }

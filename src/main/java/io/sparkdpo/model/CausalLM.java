@@ -717,7 +717,10 @@ public final class CausalLM implements AutoCloseable {
       } else if (ab != null) {
         tensors.add(new Safetensors.Tensor(name, shape, Safetensors.Dtype.F32, slices -> {
           try (NDManager scratch = manager.newSubManager(); NoGrad ignored = NoGrad.enter()) {
-            NDArray w = p.getArray().toType(DataType.FLOAT32, true);
+            // toType to the same dtype returns the tensor itself (torch's to() does not copy): duplicate instead,
+            // or addi would fold the adapter into this model's own weights.
+            NDArray w = this.dtype == DataType.FLOAT32 ? p.getArray().duplicate()
+                : p.getArray().toType(DataType.FLOAT32, true);
             w.attach(scratch);
             NDArray delta = ab[1].getArray().matMul(ab[0].getArray());
             delta.attach(scratch);
@@ -873,7 +876,7 @@ public final class CausalLM implements AutoCloseable {
   }
 
   /** An adapter_config.json as settings, refusing what the forward pass here does not compute. */
-  private static PeftSettings parseAdapterConfig(String path, byte[] bytes) {
+  static PeftSettings parseAdapterConfig(String path, byte[] bytes) {
     com.fasterxml.jackson.databind.JsonNode n;
     try {
       n = io.sparkdpo.io.Json.MAPPER.readTree(bytes);
@@ -1490,7 +1493,9 @@ public final class CausalLM implements AutoCloseable {
     }
 
     private Parameter copy(String key, Parameter base, boolean trainable) {
-      NDArray array = base.getArray().toType(DataType.FLOAT32, true);
+      // A float32 base: toType would hand back the base tensor itself, and training the copy would train the base.
+      NDArray array = dtype == DataType.FLOAT32 ? base.getArray().duplicate()
+          : base.getArray().toType(DataType.FLOAT32, true);
       array.attach(manager);
       return register(key, array, trainable);
     }

@@ -59,6 +59,8 @@ public final class EvaluateJob {
   public static final String STAGE = "evaluate";
   private static final String POLICY_CHOSEN = "policy_chosen_logp";
   private static final String POLICY_REJECTED = "policy_rejected_logp";
+  /** Between a base path and its adapter folder in a run's starting model (neither path holds it). */
+  private static final String ADAPTER_SEPARATOR = " + adapter ";
   /** Side-by-side continuations per policy in the report. */
   private static final int EXAMPLES_PER_POLICY = 3;
 
@@ -72,8 +74,11 @@ public final class EvaluateJob {
     }
   }
 
-  /** An earlier checkpoint of a run: its step and model folder ({@code RUN/checkpoints/step-N/model}). */
-  public record Checkpoint(long step, String model, String fingerprint) {}
+  /**
+   * An earlier checkpoint of a run: its step and model folder ({@code RUN/checkpoints/step-N/model}), or for a LoRA
+   * run the base ({@code model.path}) and the checkpoint's adapter folder ({@code adapter}, else null).
+   */
+  public record Checkpoint(long step, String model, String fingerprint, String adapter) {}
 
   /**
    * @param upToDate the folder already held this evaluation and nothing was sampled
@@ -121,7 +126,11 @@ public final class EvaluateJob {
       JsonNode spec = readRunSpec(storage, d);
       specs.add(spec);
       double beta = spec.path("dpo").path("beta").asDouble();
-      startingModels.add(spec.path("model").path("path").asText());
+      // pi_SFT is what the run started from: model.path, with model.adapter on it when the run continued one.
+      JsonNode start = spec.path("model");
+      startingModels.add(start.path("adapter").isTextual()
+          ? start.path("path").asText() + ADAPTER_SEPARATOR + start.path("adapter").asText()
+          : start.path("path").asText());
       String model = Storage.join(d, "model");
       List<Checkpoint> earlier = new ArrayList<>();
       if (e.checkpoints()) {
@@ -129,8 +138,17 @@ public final class EvaluateJob {
         long last = spec.path("total_steps").asLong();
         for (long step : store.committedSteps()) {
           if (step < last) {
-            String folder = TrainerCheckpoint.modelFolder(store.open(step));
-            earlier.add(new Checkpoint(step, folder, ModelSpec.resolve(folder, seed, device, storage).fingerprint()));
+            io.sparkdpo.train.Checkpoint c = store.open(step);
+            if (TrainerCheckpoint.holdsAdapter(c)) {
+              String base = start.path("path").asText();
+              String adapter = TrainerCheckpoint.adapterFolder(c);
+              earlier.add(new Checkpoint(step, base, ModelSpec.resolve(base, adapter, seed, device, "auto", storage)
+                  .fingerprint(), adapter));
+            } else {
+              String folder = TrainerCheckpoint.modelFolder(c);
+              earlier.add(new Checkpoint(step, folder, ModelSpec.resolve(folder, seed, device, storage).fingerprint(),
+                  null));
+            }
           }
         }
       }
@@ -148,7 +166,12 @@ public final class EvaluateJob {
       }
       sftPath = startingModels.iterator().next();
     }
-    ModelSpec sft = ModelSpec.resolve(sftPath, seed, device, config.model().dtype(), storage);
+    String sftAdapter = null;
+    if (sftPath.contains(ADAPTER_SEPARATOR)) {
+      sftAdapter = sftPath.substring(sftPath.indexOf(ADAPTER_SEPARATOR) + ADAPTER_SEPARATOR.length());
+      sftPath = sftPath.substring(0, sftPath.indexOf(ADAPTER_SEPARATOR));
+    }
+    ModelSpec sft = ModelSpec.resolve(sftPath, sftAdapter, seed, device, config.model().dtype(), storage);
     TokenizerFiles tokenizer = TokenizerFiles.read(GenerateJob.tokenizerSpec(sftPath, storage), storage);
     List<TextPrompts.Prompt> heldOut = prompts(storage, prompts, tokenizer);
     String rewardName = RewardFunctions.load(e.reward(), storage).name();
@@ -205,7 +228,7 @@ public final class EvaluateJob {
       training.add(run);
       for (Checkpoint c : r.earlier()) {
         List<SampledPrompt> at = SamplingJob.run(spark, heldOut, new SamplingRequest(
-            new ModelSpec(c.model(), seed, device, c.fingerprint(), config.model().dtype()), sft, tokenizer, sampling, e.samplesPerPrompt(),
+            new ModelSpec(c.model(), seed, device, c.fingerprint(), config.model().dtype(), c.adapter()), sft, tokenizer, sampling, e.samplesPerPrompt(),
             perBatch, e.reward(), partitions)).prompts();
         builder.addPolicy(r.label(), r.beta(), c.step(), SampledArrays.rewards(at), SampledArrays.logProbs(at),
             SampledArrays.scorerLogProbs(at));

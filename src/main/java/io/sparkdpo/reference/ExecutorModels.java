@@ -2,6 +2,7 @@ package io.sparkdpo.reference;
 
 import ai.djl.Device;
 import io.sparkdpo.io.Storage;
+import io.sparkdpo.model.AdapterFolder;
 import io.sparkdpo.model.CausalLM;
 import java.util.Iterator;
 import java.util.LinkedHashMap;
@@ -103,11 +104,22 @@ public final class ExecutorModels {
 
   private static CausalLM load(ModelSpec spec, Device device, Configuration conf) {
     long start = System.nanoTime();
-    CausalLM model = CausalLM.load(spec.path(), new Storage(conf), device, spec.builtinSeed(), spec.loadDtype());
-    if (!model.fingerprint().equals(spec.fingerprint())) {
-      String actual = model.fingerprint();
+    Storage storage = new Storage(conf);
+    CausalLM model = CausalLM.load(spec.path(), storage, device, spec.builtinSeed(), spec.loadDtype());
+    String actual = model.fingerprint();
+    if (spec.adapter() != null) {
+      try {
+        model.loadAdapter(spec.adapter(), storage);
+      } catch (RuntimeException | Error e) {
+        model.close();
+        throw e;
+      }
+      actual = AdapterFolder.withBase(actual, model.adapterFingerprint());
+    }
+    if (!actual.equals(spec.fingerprint())) {
       model.close();
-      throw new IllegalStateException("model " + spec.path() + " has fingerprint " + actual.substring(0, 16)
+      String what = spec.path() + (spec.adapter() == null ? "" : " + adapter " + spec.adapter());
+      throw new IllegalStateException("model " + what + " has fingerprint " + actual.substring(0, 16)
           + " on this executor, but the driver planned the job with " + spec.shortFingerprint()
           + ": the model changed while the job ran; run it again");
     }

@@ -78,7 +78,9 @@ public final class GenerateJob {
           + "sample-data/corpus/moby-dick/train");
     }
     String modelPath = g.modelOr(config.model());
-    ModelSpec model = ModelSpec.resolve(modelPath, config.model().seed(), g.deviceOr(config.model()),
+    // model.adapter belongs to model.path: sampled from base + adapter unless generate.model names another model.
+    String adapter = g.model() == null ? config.model().adapter() : null;
+    ModelSpec model = ModelSpec.resolve(modelPath, adapter, config.model().seed(), g.deviceOr(config.model()),
         config.model().dtype(), storage);
     TokenizerFiles tokenizerFiles = TokenizerFiles.read(tokenizerSpec(modelPath, storage), storage);
     List<FileStatus> promptFiles = TextPrompts.files(storage, g.prompts());

@@ -78,8 +78,10 @@ public final class ReferenceJob {
     }
     PreparedManifest prepared = PreparedManifest.read(storage, data);
     String modelPath = s.modelOr(config.model());
-    ModelSpec model = ModelSpec.resolve(modelPath, config.model().seed(), s.deviceOr(config.model()), s.dtype(),
-        storage);
+    // model.adapter belongs to model.path: the reference is base + adapter unless reference.model names another.
+    String adapter = s.model() == null ? config.model().adapter() : null;
+    ModelSpec model = ModelSpec.resolve(modelPath, adapter, config.model().seed(), s.deviceOr(config.model()),
+        s.dtype(), storage);
     requireSameTokenizer(prepared, data, modelPath, storage);
     String dataFingerprint = dataFingerprint(prepared);
     // float32 log-probs keep the fingerprint they had before dtypes existed; other dtypes give other log-probs.
@@ -140,7 +142,7 @@ public final class ReferenceJob {
         : JavaSparkContext.fromSparkContext(spark.sparkContext()).defaultParallelism();
     ReferenceLogProbs transformer = new ReferenceLogProbs()
         .setModel(model.path()).setModelSeed(model.builtinSeed()).setModelFingerprint(model.fingerprint())
-        .setDevice(model.device()).setDtype(model.dtype()).setBatchTokens(s.batchTokens()).setSortWindow(s.sortWindow())
+        .setAdapter(model.adapter() == null ? "" : model.adapter()).setDevice(model.device()).setDtype(model.dtype()).setBatchTokens(s.batchTokens()).setSortWindow(s.sortWindow())
         .withStats(stats);
     // Tasks get rows by a hash of the pair's content id, in shard and row order: which pairs share a forward batch
     // (and so the float rounding of their sums) then depends on the data alone. A round-robin repartition sorts
@@ -224,7 +226,7 @@ public final class ReferenceJob {
     return new ReferenceManifest(referenced, new ReferenceManifest.Info(run.modelPath(), run.model().fingerprint(),
         run.dataFingerprint(), run.data(), run.model().device(), run.model().dtype(), run.batchTokens(), pairs,
         responseTokens,
-        stepTokens, ex.modelLoads(), ex.tasks(), ex.jvms().size(), run.seconds()));
+        stepTokens, ex.modelLoads(), ex.tasks(), ex.jvms().size(), run.seconds(), run.model().adapter()));
   }
 
   /** The data's identity: the prepared fingerprint and the checksum of every shard, in order. */

@@ -49,6 +49,7 @@ public final class ReferenceLogProbs extends Transformer implements DefaultParam
   private final Param<String> model;
   private final LongParam modelSeed;
   private final Param<String> modelFingerprint;
+  private final Param<String> adapter;
   private final Param<String> device;
   private final Param<String> dtype;
   private final IntParam batchTokens;
@@ -73,6 +74,7 @@ public final class ReferenceLogProbs extends Transformer implements DefaultParam
     modelSeed = new LongParam(this, "modelSeed", "initialisation seed of a builtin model");
     modelFingerprint = new Param<>(this, "modelFingerprint",
         "the model's expected fingerprint; empty: computed on the driver at transform");
+    adapter = new Param<>(this, "adapter", "a PEFT adapter folder applied to the model; empty: none");
     device = new Param<>(this, "device", "cpu | gpu (the task's assigned GPU) | gpu:N");
     dtype = new Param<>(this, "dtype", "weights dtype: auto (config.json's torch_dtype) | float32 | bfloat16 | float16");
     batchTokens = new IntParam(this, "batchTokens", "padded tokens per forward pass", ParamValidators.gt(0));
@@ -89,6 +91,7 @@ public final class ReferenceLogProbs extends Transformer implements DefaultParam
     setDefault(model, CausalLM.BUILTIN_TINY);
     setDefault(modelSeed, CausalLM.DEFAULT_SEED);
     setDefault(modelFingerprint, "");
+    setDefault(adapter, "");
     setDefault(device, "cpu");
     setDefault(dtype, "auto");
     setDefault(batchTokens, 8192);
@@ -112,6 +115,7 @@ public final class ReferenceLogProbs extends Transformer implements DefaultParam
   public Param<String> model() { return model; }
   public LongParam modelSeed() { return modelSeed; }
   public Param<String> modelFingerprint() { return modelFingerprint; }
+  public Param<String> adapter() { return adapter; }
   public Param<String> device() { return device; }
   public Param<String> dtype() { return dtype; }
   public IntParam batchTokens() { return batchTokens; }
@@ -128,6 +132,7 @@ public final class ReferenceLogProbs extends Transformer implements DefaultParam
   public ReferenceLogProbs setModel(String v) { set(model, v); return this; }
   public ReferenceLogProbs setModelSeed(long v) { set(modelSeed, v); return this; }
   public ReferenceLogProbs setModelFingerprint(String v) { set(modelFingerprint, v); return this; }
+  public ReferenceLogProbs setAdapter(String v) { set(adapter, v); return this; }
   public ReferenceLogProbs setDevice(String v) { set(device, v); return this; }
   public ReferenceLogProbs setDtype(String v) { set(dtype, v); return this; }
   public ReferenceLogProbs setBatchTokens(int v) { set(batchTokens, v); return this; }
@@ -139,11 +144,15 @@ public final class ReferenceLogProbs extends Transformer implements DefaultParam
     return this;
   }
 
-  /** The model as executors will load it: the fingerprint param, else resolved now on the driver. */
+  /**
+   * The model (with the adapter, if set) as executors will load it: the fingerprint param, else resolved now on the
+   * driver.
+   */
   public ModelSpec modelSpec(Storage storage) {
     String fp = $(modelFingerprint);
-    return fp.isEmpty() ? ModelSpec.resolve($(model), (Long) $(modelSeed), $(device), $(dtype), storage)
-        : new ModelSpec($(model), (Long) $(modelSeed), $(device), fp, $(dtype));
+    String a = $(adapter).isEmpty() ? null : $(adapter);
+    return fp.isEmpty() ? ModelSpec.resolve($(model), a, (Long) $(modelSeed), $(device), $(dtype), storage)
+        : new ModelSpec($(model), (Long) $(modelSeed), $(device), fp, $(dtype), a);
   }
 
   @Override

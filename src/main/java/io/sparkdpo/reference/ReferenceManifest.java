@@ -35,6 +35,8 @@ public record ReferenceManifest(PreparedManifest data, Info reference) {
    * @param tasks tasks of the scoring stage
    * @param executors JVMs whose tasks used the model
    * @param seconds wall time of the Spark job
+   * @param adapter the PEFT adapter folder applied to {@code model} (model.adapter), null when none; the model
+   *     fingerprint is then base + adapter's
    */
   public record Info(
       @JsonProperty("model") String model,
@@ -50,7 +52,8 @@ public record ReferenceManifest(PreparedManifest data, Info reference) {
       @JsonProperty("model_loads") long modelLoads,
       @JsonProperty("tasks") long tasks,
       @JsonProperty("executors") int executors,
-      @JsonProperty("seconds") double seconds) {
+      @JsonProperty("seconds") double seconds,
+      @JsonProperty("adapter") String adapter) {
 
     /** Forward-pass throughput of the stage: step tokens per second of wall time. */
     public double tokensPerSecond() {

@@ -12,13 +12,16 @@ import java.util.Map;
 
 /**
  * The DPO objective over preference pairs: one policy forward of chosen and rejected together (with graph), the
- * reference log-probs from a frozen model run without graph ({@code in_loop}) or from the pairs' columns
- * ({@code precomputed}), then {@link DpoLoss}. Statistics are {@link DpoStats} arrays.
+ * reference log-probs run without graph ({@code in_loop}: a frozen model, or with LoRA the policy itself with its
+ * adapters switched to the reference set) or from the pairs' columns ({@code precomputed}), then {@link DpoLoss}.
+ * Statistics are {@link DpoStats} arrays.
  */
 public final class DpoObjective implements Objective<PreparedPair> {
   private final SequenceLogProbs policy;
   private final CausalLM reference;
   private final SequenceLogProbs referenceLogProbs;
+  /** LoRA: the policy model, whose {@link CausalLM.AdapterMode#REFERENCE} passes are the reference; else null. */
+  private final CausalLM adapterPolicy;
   private final DpoLoss loss;
 
   /**
@@ -26,10 +29,29 @@ public final class DpoObjective implements Objective<PreparedPair> {
    *     reference or the pairs carry precomputed reference log-probs
    */
   public DpoObjective(CausalLM policy, CausalLM reference, DpoLoss loss) {
+    this(policy, reference, null, loss);
+  }
+
+  private DpoObjective(CausalLM policy, CausalLM reference, CausalLM adapterPolicy, DpoLoss loss) {
     this.policy = new SequenceLogProbs(policy);
     this.reference = reference;
-    this.referenceLogProbs = reference == null ? null : new SequenceLogProbs(reference);
+    this.referenceLogProbs = reference != null ? new SequenceLogProbs(reference)
+        : adapterPolicy != null ? this.policy : null;
+    this.adapterPolicy = adapterPolicy;
     this.loss = loss;
+  }
+
+  /**
+   * DPO with LoRA and an in-loop reference: the reference is the policy with its trained adapter switched off (the
+   * base, or base + the frozen reference adapter of {@code model.adapter}), as TRL does with PEFT; no second model.
+   * While the trained adapter's B is zero (a fresh {@code addLora}) or equals the reference adapter, policy and
+   * reference compute the same numbers.
+   */
+  public static DpoObjective withAdapterReference(CausalLM policy, DpoLoss loss) {
+    if (!policy.hasAdapters()) {
+      throw new IllegalArgumentException("an adapter reference needs a policy with LoRA adapters");
+    }
+    return new DpoObjective(policy, null, policy, loss);
   }
 
   @Override
@@ -68,7 +90,14 @@ public final class DpoObjective implements Objective<PreparedPair> {
     NDArray refRejected = null;
     if (loss.needsReference()) {
       if (referenceLogProbs != null) {
-        SequenceLogProbs.Pairs ref = referenceLogProbs.computePairs(scope, prompts, chosen, rejected, false);
+        SequenceLogProbs.Pairs ref;
+        if (adapterPolicy != null) {
+          try (CausalLM.AdapterScope ignored = adapterPolicy.adapters(CausalLM.AdapterMode.REFERENCE)) {
+            ref = referenceLogProbs.computePairs(scope, prompts, chosen, rejected, false);
+          }
+        } else {
+          ref = referenceLogProbs.computePairs(scope, prompts, chosen, rejected, false);
+        }
         refChosen = pick(ref.chosen());
         refRejected = pick(ref.rejected());
       } else {

@@ -8,32 +8,59 @@ import java.util.Map;
 
 /**
  * What a training checkpoint holds and under which names: the model folder ({@code model/}, Hugging Face
- * layout), the optimizer state ({@code optimizer.safetensors}) and the loop's state ({@code trainer_state.json}:
- * step, epoch, schedule, data cursor, RNG). Resuming from it continues the run exactly.
+ * layout) or, for a LoRA run, the adapter folder ({@code adapter/}, PEFT layout; the frozen base is the run's
+ * {@code model.path}), the optimizer state ({@code optimizer.safetensors}, of the trained parameters only) and the
+ * loop's state ({@code trainer_state.json}: step, epoch, schedule, data cursor, RNG, and for LoRA the base's
+ * fingerprint). Resuming from it continues the run exactly.
  */
 public final class TrainerCheckpoint {
   public static final String MODEL = "model";
+  public static final String ADAPTER = "adapter";
   public static final String OPTIMIZER = "optimizer.safetensors";
   public static final String STATE = "trainer_state.json";
 
   private TrainerCheckpoint() {}
 
-  /** The loop's state after {@code step} completed updates. */
+  /**
+   * The loop's state after {@code step} completed updates.
+   *
+   * @param baseFingerprint LoRA: the fingerprint of the frozen base the adapter was trained on (a resume on another
+   *     base is refused); null for full fine-tuning, whose checkpoint holds the whole model
+   */
   public record State(
       @JsonProperty("step") long step,
       @JsonProperty("epoch") double epoch,
       @JsonProperty("schedule") LearningRateSchedule schedule,
       @JsonProperty("data") DataCursor data,
-      @JsonProperty("rng") SeededRng.State rng) {}
+      @JsonProperty("rng") SeededRng.State rng,
+      @JsonProperty("base_fingerprint") String baseFingerprint) {
+
+    /** The state of a full fine-tuning run. */
+    public State(long step, double epoch, LearningRateSchedule schedule, DataCursor data, SeededRng.State rng) {
+      this(step, epoch, schedule, data, rng, null);
+    }
+  }
 
   /** Files for {@link CheckpointStore#save}; the model was saved to a local scratch folder first. */
   public static Map<String, PayloadWriter> payload(Path localModelFolder, OptimizerState optimizer, State state)
       throws IOException {
+    return payload(localModelFolder, MODEL, optimizer, state);
+  }
+
+  /**
+   * Files for {@link CheckpointStore#save}: {@code folder} is {@link #MODEL} (a Hugging Face folder) or {@link #ADAPTER}
+   * (a PEFT adapter folder), saved to a local scratch folder first.
+   */
+  public static Map<String, PayloadWriter> payload(Path localFolder, String folder, OptimizerState optimizer,
+      State state) throws IOException {
     if (optimizer.step() != state.step()) {
       throw new IllegalArgumentException("optimizer state is at step " + optimizer.step() + ", the loop at step "
           + state.step());
     }
-    Map<String, PayloadWriter> files = new LinkedHashMap<>(PayloadWriter.localFolder(localModelFolder, MODEL));
+    if (!folder.equals(MODEL) && !folder.equals(ADAPTER)) {
+      throw new IllegalArgumentException("a checkpoint holds " + MODEL + "/ or " + ADAPTER + "/, not " + folder);
+    }
+    Map<String, PayloadWriter> files = new LinkedHashMap<>(PayloadWriter.localFolder(localFolder, folder));
     files.put(OPTIMIZER, optimizer::write);
     files.put(STATE, PayloadWriter.json(state));
     return files;
@@ -74,5 +101,15 @@ public final class TrainerCheckpoint {
   /** The model folder inside the checkpoint, for the model's loader. */
   public static String modelFolder(Checkpoint checkpoint) {
     return checkpoint.path(MODEL);
+  }
+
+  /** The PEFT adapter folder inside a LoRA run's checkpoint. */
+  public static String adapterFolder(Checkpoint checkpoint) {
+    return checkpoint.path(ADAPTER);
+  }
+
+  /** Whether the checkpoint holds an adapter (a LoRA run) rather than a whole model. */
+  public static boolean holdsAdapter(Checkpoint checkpoint) {
+    return checkpoint.files().stream().anyMatch(f -> f.startsWith(ADAPTER + "/"));
   }
 }

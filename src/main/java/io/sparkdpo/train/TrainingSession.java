@@ -7,6 +7,8 @@ import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.DataType;
 import ai.djl.nn.Parameter;
 import ai.djl.training.GradientCollector;
+import io.sparkdpo.config.ModelSettings;
+import io.sparkdpo.config.PeftSettings;
 import io.sparkdpo.config.SftSettings;
 import io.sparkdpo.config.TrainSettings;
 import io.sparkdpo.data.PreparedPair;
@@ -68,6 +70,8 @@ public final class TrainingSession<E> implements AutoCloseable {
   private final OptimizerStep optimizerStep;
   private final NDManager manager;
   private final int perShard;
+  /** LoRA dropout's seed (the run's); null without dropout. */
+  private final Long dropoutSeed;
   private long steps;
   private Path scratch;
 
@@ -87,8 +91,11 @@ public final class TrainingSession<E> implements AutoCloseable {
     }
     this.perShard = spec.examplesPerReplicaStep() / shards.size();
     this.schedule = LearningRateSchedule.of(settings, spec.totalSteps());
+    // Only what training updates: every parameter, or with LoRA the adapters (their gradients alone are
+    // accumulated, all-reduced and clipped; AdamW's moments exist for them alone).
     LinkedHashMap<String, NDArray> arrays = new LinkedHashMap<>();
-    policy.parameters().forEach((name, p) -> arrays.put(name, p.getArray()));
+    policy.trainableParameters().forEach((name, p) -> arrays.put(name, p.getArray()));
+    this.dropoutSeed = policy.hasAdapters() && policy.peft().dropout() > 0 ? settings.seed() : null;
     this.manager = NDManager.newBaseManager(policy.device(), "PyTorch");
     this.adamw = new AdamW(arrays, AdamW.Hyper.of(settings), AdamW.decaysByDefault());
     this.accumulator = new GradientAccumulator(new ArrayList<>(arrays.values()));
@@ -98,6 +105,11 @@ public final class TrainingSession<E> implements AutoCloseable {
       DataCursor cursor = null;
       if (resume.isPresent()) {
         TrainerCheckpoint.State state = TrainerCheckpoint.readState(resume.get());
+        if (policy.hasAdapters() && !policy.fingerprint().equals(state.baseFingerprint())) {
+          throw new IllegalArgumentException("checkpoint " + resume.get().dir() + " holds an adapter trained on a base "
+              + "with fingerprint " + state.baseFingerprint() + ", but model.path " + spec.model().path() + " has "
+              + policy.fingerprint() + ": resume with the base the run started from");
+        }
         if (!state.schedule().equals(schedule)) {
           throw new IllegalArgumentException("checkpoint " + resume.get().dir() + " was written with the schedule "
               + state.schedule() + ", this run's is " + schedule + ": the settings changed since (steps, rate, "
@@ -122,23 +134,14 @@ public final class TrainingSession<E> implements AutoCloseable {
   }
 
   /**
-   * Loads what {@code spec} names and builds this replica: the policy (from the checkpoint when resuming), the
-   * objective (with a frozen reference for DPO {@code in_loop}, loaded from {@code spec.referenceModel()} on a resume
-   * too), and its shards (with checks for DPO
+   * Loads what {@code spec} names and builds this replica: the policy ({@link #loadPolicy}), the objective (DPO
+   * {@code in_loop}: a frozen reference model loaded from {@code spec.referenceModel()}, on a resume too, or with
+   * LoRA the policy itself with its adapters switched to the reference set), and its shards (with checks for DPO
    * {@code precomputed}: every pair must carry reference log-probs).
    */
-  /** The in-loop reference's dtype: {@code reference.dtype} as the driver resolved it (float32 when unset). */
-  private static DataType referenceDtype(SessionSpec spec) {
-    return CausalLM.resolveDtype(spec.referenceDtype() == null ? "float32" : spec.referenceDtype(), null);
-  }
-
   public static TrainingSession<?> open(SessionSpec spec, Storage storage, Device device, List<String> trainShards,
       List<String> evalShards, GradientReducer reducer, Optional<Checkpoint> resume) {
-    // The trained policy keeps float32 master weights whatever model.dtype says (mixed precision: a later issue).
-    CausalLM policy = resume.isPresent()
-        ? CausalLM.load(TrainerCheckpoint.modelFolder(resume.get()), storage, device, spec.model().seed(),
-            DataType.FLOAT32)
-        : CausalLM.load(spec.model().path(), storage, device, spec.model().seed(), DataType.FLOAT32);
+    CausalLM policy = loadPolicy(spec, storage, device, resume);
     Objective<?> objective = null;
     try {
       if (spec.stage() == SessionSpec.Stage.DPO) {
@@ -148,10 +151,16 @@ public final class TrainingSession<E> implements AutoCloseable {
         boolean requireColumns = loss.needsReference() && precomputed;
         List<Shard<PreparedPair>> train = pairShards(storage, trainShards, requireColumns);
         List<PreparedPair> evalPairs = flatten(pairShards(storage, evalShards, requireColumns));
-        CausalLM reference = loss.needsReference() && !precomputed
-            ? CausalLM.load(spec.referenceModel(), storage, device, spec.model().seed(), referenceDtype(spec))
-            : null;
-        DpoObjective dpo = new DpoObjective(policy, reference, loss);
+        boolean inLoop = loss.needsReference() && !precomputed;
+        DpoObjective dpo;
+        if (inLoop && policy.hasAdapters()) {
+          dpo = DpoObjective.withAdapterReference(policy, loss);
+        } else {
+          CausalLM reference = inLoop
+              ? CausalLM.load(spec.referenceModel(), storage, device, spec.model().seed(), referenceDtype(spec))
+              : null;
+          dpo = new DpoObjective(policy, reference, loss);
+        }
         objective = dpo;
         return new TrainingSession<>(spec, policy, dpo, train, evalPairs, reducer, resume);
       }
@@ -165,6 +174,46 @@ public final class TrainingSession<E> implements AutoCloseable {
       if (objective != null) {
         objective.close();
       }
+      policy.close();
+      throw e;
+    }
+  }
+
+  /** The in-loop reference's dtype: {@code reference.dtype} as the driver resolved it (float32 when unset). */
+  private static DataType referenceDtype(SessionSpec spec) {
+    return CausalLM.resolveDtype(spec.referenceDtype() == null ? "float32" : spec.referenceDtype(), null);
+  }
+
+  /**
+   * The policy to train. Full fine-tuning: float32 master weights whatever {@code model.dtype} says (mixed precision
+   * is its own setting), from the checkpoint when resuming. LoRA ({@code peft}): the frozen base from
+   * {@code model.path} in {@code model.dtype} (a bf16 base stays bf16), on a resume too, plus float32 adapters: the
+   * checkpoint's when resuming, else {@code model.adapter}'s, else new ones seeded from the run's seed; with
+   * {@code model.adapter} the same adapter is also loaded, frozen, as the reference set (DPO on top of an SFT adapter:
+   * the reference is base + that adapter, TRL's {@code ref_adapter_name}).
+   */
+  static CausalLM loadPolicy(SessionSpec spec, Storage storage, Device device, Optional<Checkpoint> resume) {
+    ModelSettings m = spec.model();
+    PeftSettings peft = spec.optimization().peft();
+    if (peft == null) {
+      String from = resume.isPresent() ? TrainerCheckpoint.modelFolder(resume.get()) : m.path();
+      return CausalLM.load(from, storage, device, m.seed(), DataType.FLOAT32);
+    }
+    DataType base = m.dtype().equals("auto") ? null : CausalLM.resolveDtype(m.dtype(), null);
+    CausalLM policy = CausalLM.load(m.path(), storage, device, m.seed(), base);
+    try {
+      if (resume.isPresent()) {
+        policy.loadAdapter(TrainerCheckpoint.adapterFolder(resume.get()), storage);
+      } else if (m.adapter() != null) {
+        policy.loadAdapter(m.adapter(), storage);
+      } else {
+        policy.addLora(peft, spec.optimization().seed());
+      }
+      if (m.adapter() != null) {
+        policy.loadReferenceAdapter(m.adapter(), storage);
+      }
+      return policy;
+    } catch (RuntimeException | Error e) {
       policy.close();
       throw e;
     }
@@ -260,6 +309,7 @@ public final class TrainingSession<E> implements AutoCloseable {
     try (GradientCollector collector = Engine.getEngine("PyTorch").newGradientCollector()) {
       for (int from = 0; from < batch.size(); from += micro) {
         List<E> part = batch.subList(from, Math.min(batch.size(), from + micro));
+        seedDropout(step, from, ids.get(from));
         try (NDManager scope = manager.newSubManager();
             ActivationCheckpoints checkpoints = checkpointing ? policy.gradientCheckpointing(scope) : null) {
           Objective.Forward f = objective.forward(scope, part);
@@ -303,6 +353,19 @@ public final class TrainingSession<E> implements AutoCloseable {
   }
 
   /**
+   * LoRA dropout draws from torch's generator: seeded before every micro-batch from the run's seed, the step, the
+   * micro-batch's place and its first example, the masks are the same on a resume (exact resume) and differ between
+   * replicas, whose examples differ. Without dropout nothing draws and nothing is seeded.
+   */
+  private void seedDropout(long step, int offset, String firstExample) {
+    if (dropoutSeed != null) {
+      long seed = SeededRng.derive(SeededRng.derive(SeededRng.derive(dropoutSeed, step), offset),
+          firstExample.hashCode());
+      Engine.getEngine("PyTorch").setRandomSeed((int) (seed ^ (seed >>> 32)));
+    }
+  }
+
+  /**
    * The global batch's items (pairs, or SFT target tokens, which differ between replicas): a sum over replicas
    * through the reducer, exact as two float halves of a count below 2^35.
    */
@@ -339,8 +402,8 @@ public final class TrainingSession<E> implements AutoCloseable {
   }
 
   /**
-   * The files of checkpoint {@code step}: the policy in Hugging Face layout (float32, with its tokenizer files),
-   * AdamW's moments and step, and the loop state with {@code data} (every replica's cursors merged). The model is
+   * The files of checkpoint {@code step}: the policy in Hugging Face layout (float32, with its tokenizer files) or,
+   * with LoRA, the adapter in PEFT layout, AdamW's moments and step, and the loop state with {@code data} (every replica's cursors merged). The model is
    * staged in a local scratch folder, deleted at the next checkpoint or on close.
    */
   public Map<String, PayloadWriter> checkpoint(long step, DataCursor data) {
@@ -350,21 +413,30 @@ public final class TrainingSession<E> implements AutoCloseable {
     deleteScratch();
     try {
       scratch = Files.createTempDirectory("spark-dpo-checkpoint-");
+      // Shuffles derive from the seed, shard and epoch, and LoRA dropout from the seed and the step: the RNG state is
+      // the seed's; it is stored so that a resumed run can check it and later randomness can use it.
+      SeededRng.State rng = new SeededRng(spec.optimization().seed()).state();
+      if (policy.hasAdapters()) {
+        // The base is model.path, unchanged by training: the adapter alone (PEFT layout, float32) is the model state.
+        policy.saveAdapter(scratch.toString(), Storage.local());
+        return TrainerCheckpoint.payload(scratch, TrainerCheckpoint.ADAPTER, adamw.exportState(),
+            new TrainerCheckpoint.State(step, epochAt(step), schedule, data, rng, policy.fingerprint()));
+      }
       policy.save(scratch.toString(), Storage.local(), DataType.FLOAT32);
-      // No step draws random numbers (no dropout; shuffles derive from the seed, shard and epoch), so the RNG
-      // state is the seed's; it is stored so that a resumed run can check it and later randomness can use it.
-      TrainerCheckpoint.State state = new TrainerCheckpoint.State(step, epochAt(step), schedule, data,
-          new SeededRng(spec.optimization().seed()).state());
-      return TrainerCheckpoint.payload(scratch, adamw.exportState(), state);
+      return TrainerCheckpoint.payload(scratch, adamw.exportState(),
+          new TrainerCheckpoint.State(step, epochAt(step), schedule, data, rng));
     } catch (IOException e) {
       throw new UncheckedIOException("cannot stage checkpoint " + step + ": " + e.getMessage(), e);
     }
   }
 
-  /** Every parameter's array in the model's order (for checksums). */
+  /**
+   * Every trained parameter's array in the model's order (for checksums): all parameters, or with LoRA the
+   * adapters (the frozen base is the same file on every replica).
+   */
   public List<NDArray> parameterArrays() {
     List<NDArray> out = new ArrayList<>();
-    for (Parameter p : policy.parameters().values()) {
+    for (Parameter p : policy.trainableParameters().values()) {
       out.add(p.getArray());
     }
     return out;

@@ -194,6 +194,61 @@ class PipelineTest {
     assertTrue(json(dir.resolve("bf16/config.json")).path("torch_dtype").asText().equals("bfloat16"));
   }
 
+  /**
+   * pipeline.peft: sft trains an adapter on builtin:tiny, reference and DPO run on base + that adapter, evaluate's
+   * pi_SFT is base + adapter, and each run's adapter exports as a PEFT folder or merged.
+   */
+  @Test
+  void withPeftSftWritesAnAdapterThatReferenceAndDpoContinueOnTheBase() throws IOException {
+    Path root = dir.resolve("lora-pipeline");
+    List<String> a = args(root);
+    a.addAll(List.of("--set", "pipeline.betas=[0.1]", "--set", "pipeline.peft.type=lora", "--set",
+        "pipeline.peft.r=4", "--set", "sft.learning_rate=1.0e-2", "--set", "train.learning_rate=1.0e-2"));
+    PrepareCommandTest.Run run = PrepareCommandTest.run(a.toArray(String[]::new));
+    assertEquals(0, run.exit(), run.err());
+    Storage storage = Storage.local();
+    Path sftAdapter = root.resolve("sft/adapter");
+    for (String f : ModelExport.ADAPTER_FILES) {
+      assertTrue(Files.exists(sftAdapter.resolve(f)), f);
+    }
+    assertEquals(4, json(sftAdapter.resolve("adapter_config.json")).path("r").asInt());
+    String withAdapter = io.sparkdpo.model.AdapterFolder.withBase(
+        CausalLM.fingerprintOf(CausalLM.BUILTIN_TINY, storage, CausalLM.DEFAULT_SEED),
+        io.sparkdpo.model.AdapterFolder.fingerprint(storage, sftAdapter.toString()));
+    ReferenceManifest referenced = ReferenceManifest.read(storage, root.resolve("referenced").toString());
+    assertEquals(withAdapter, referenced.reference().modelFingerprint(), "reference = base + sft adapter");
+    assertEquals(sftAdapter.toString(), referenced.reference().adapter());
+    Path dpo = root.resolve("dpo-beta-0.1");
+    JsonNode spec = json(dpo.resolve("run.json")).path("spec");
+    assertEquals(CausalLM.BUILTIN_TINY, spec.path("model").path("path").asText());
+    assertEquals(sftAdapter.toString(), spec.path("model").path("adapter").asText());
+    assertEquals(4, spec.path("dpo").path("peft").path("r").asInt());
+    List<String> lines = Files.readAllLines(dpo.resolve("metrics.jsonl"));
+    JsonNode first = Json.MAPPER.readTree(lines.stream().filter(l -> l.contains("\"loss\"") && !l.contains("eval/"))
+        .findFirst().orElseThrow());
+    // The policy starts at base + sft adapter, the precomputed reference is the same model (batched differently).
+    assertEquals(Math.log(2), first.path("loss").asDouble(), 1e-5, first.toString());
+    assertTrue(Files.exists(dpo.resolve("adapter/adapter_model.safetensors")));
+    assertTrue(Files.exists(dpo.resolve("model/config.json")), "the merged model for generate and evaluate");
+    assertEquals(withAdapter, json(root.resolve("evaluation/manifest.json")).path("sft").path("fingerprint").asText(),
+        "evaluate's pi_SFT is base + sft adapter");
+    assertTrue(Files.exists(root.resolve("export/model.safetensors")));
+
+    PrepareCommandTest.Run peft = PrepareCommandTest.run("export", "--run", dpo.toString(), "--output",
+        dir.resolve("lora-export").toString());
+    assertEquals(0, peft.exit(), peft.err());
+    assertArrayEquals(Files.readAllBytes(dpo.resolve("adapter/adapter_model.safetensors")),
+        Files.readAllBytes(dir.resolve("lora-export/adapter_model.safetensors")));
+    PrepareCommandTest.Run merged = PrepareCommandTest.run("export", "--run", dpo.toString(), "--merge", "--output",
+        dir.resolve("lora-merged").toString());
+    assertEquals(0, merged.exit(), merged.err());
+    double[] folded = logProbs(dir.resolve("lora-merged"), storage);
+    double[] fromRun = logProbs(dpo.resolve("model"), storage);
+    for (int i = 0; i < folded.length; i++) {
+      assertEquals(fromRun[i], folded[i], 1e-6, "the run's merged model and export --merge agree");
+    }
+  }
+
   private static double[] logProbs(Path model, Storage storage) {
     try (CausalLM m = CausalLM.load(model.toString(), storage, CausalLM.device("cpu"))) {
       return ModelExport.sums(m, ModelExport.probes(m.config().vocabSize()));

@@ -14,7 +14,7 @@ class PipelineSettingsTest {
   void defaultsRunEveryStageOnTheSampleCorpusAtTwoBetas() {
     PipelineSettings p = ConfigLoader.defaults().pipeline();
     assertEquals(new PipelineSettings("runs/pipeline", List.of("sample-data/corpus/moby-dick/train"),
-        List.of("sample-data/corpus/moby-dick/heldout"), List.of(0.1, 0.5), PipelineSettings.STAGES, "float32"), p);
+        List.of("sample-data/corpus/moby-dick/heldout"), List.of(0.1, 0.5), PipelineSettings.STAGES, "float32", null), p);
     assertTrue(p.runs("export"));
   }
 

@@ -129,6 +129,58 @@ class DjlTrainingClusterTest {
     assertTrue(two.lastEval().containsKey("eval/rewards/accuracies"), two.lastEval().toString());
   }
 
+  /** The trained adapter of a LoRA run (RUN/adapter on its base), by PEFT key. */
+  private static Map<String, float[]> adapter(TrainingStage.Result r) {
+    Map<String, float[]> out = new LinkedHashMap<>();
+    try (CausalLM m = CausalLM.load(model, Storage.local(), CausalLM.device("cpu"))) {
+      m.loadAdapter(Storage.join(r.runDir(), TrainingStage.ADAPTER), Storage.local());
+      m.trainableParameters().forEach((name, p) -> out.put(name, p.getArray().toFloatArray()));
+    }
+    return out;
+  }
+
+  /**
+   * LoRA (r = 4 on every projection, in-loop reference = the policy with its adapters off): two workers equal one,
+   * and only the adapters' gradients travel.
+   */
+  @Test
+  void loraWithTwoWorkersMatchesOneWorkerAndAllReducesOnlyTheAdapters() {
+    String[] lora = {"train.peft.type=lora", "train.peft.r=4", "train.learning_rate=0.01", "train.max_steps=12",
+        "train.eval_steps=0", "train.save_steps=6"};
+    TrainingStage.Result one = train("lora-w1", 1, lora);
+    TrainingStage.Result two = train("lora-w2", 2, lora);
+    Map<Long, Double> lossOne = SyntheticRunSpecs.losses(one.runDir());
+    Map<Long, Double> lossTwo = SyntheticRunSpecs.losses(two.runDir());
+    assertEquals(12, lossOne.size());
+    assertEquals(Math.log(2), lossOne.get(1L), 1e-6, "lora_B = 0 at step 1: policy = reference");
+    double lossGap = 0;
+    for (long s = 1; s <= 12; s++) {
+      assertEquals(lossOne.get(s), lossTwo.get(s), 1e-5, "loss at step " + s);
+      lossGap = Math.max(lossGap, Math.abs(lossOne.get(s) - lossTwo.get(s)));
+    }
+    assertTrue(lossOne.get(12L) < lossOne.get(1L) - 0.01, lossOne.toString());
+    Map<String, float[]> a1 = adapter(one);
+    Map<String, float[]> a2 = adapter(two);
+    assertEquals(a1.keySet(), a2.keySet());
+    double worst = 0;
+    for (String name : a1.keySet()) {
+      for (int i = 0; i < a1.get(name).length; i++) {
+        worst = Math.max(worst, Math.abs(a1.get(name)[i] - a2.get(name)[i]));
+      }
+    }
+    long adapterParameters = a2.values().stream().mapToLong(a -> a.length).sum();
+    System.out.printf("LoRA W=2 vs W=1 over 12 steps: largest loss difference %.2e, largest adapter difference %.2e; "
+        + "%d adapter parameters%n", lossGap, worst, adapterParameters);
+    assertTrue(worst <= 1e-5, "largest adapter difference " + worst);
+    for (Map<String, Object> record : MetricsLog.readAll(Storage.local(), two.runDir())) {
+      if (record.containsKey("loss")) {
+        assertEquals(4.0 * adapterParameters, ((Number) record.get("perf/allreduce_bytes")).doubleValue(),
+            "only the adapters' gradients are all-reduced");
+      }
+    }
+    assertTrue(Storage.local().exists(Storage.join(two.modelDir(), "config.json")), "RUN/model: the merged model");
+  }
+
   @Test
   void anExceptionInjectedIntoRankOneIsRecoveredFromTheLastCheckpointWithTheSameBits() {
     // With all-reduce buckets of 4 KiB (the clean run has one bucket): at W = 2 the bits do not depend on them.
