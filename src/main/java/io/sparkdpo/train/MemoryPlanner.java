@@ -57,9 +57,9 @@ public final class MemoryPlanner {
   public static final String OVERHEAD = "runtime_overhead";
 
   /**
-   * Resident memory of a training JVM before any model: JVM, libtorch's CPU kernels and thread pools, Spark-free
-   * classes for Parquet and Hadoop IO, a training step of a 0.1M-parameter model (MemoryCalibrationBench,
-   * docs/benchmarks.md).
+   * Resident memory of a training JVM before any model: the JVM with a 512 MiB Java heap, libtorch's CPU kernels and
+   * thread pools, the Parquet and Hadoop classes, a training step of a 0.1M-parameter model: 753 MiB measured
+   * (MemoryCalibrationBench, docs/benchmarks.md). A larger executor heap adds what it touches.
    */
   public static final long CPU_OVERHEAD_BYTES = 753L << 20;
   /**

@@ -2,10 +2,14 @@ package io.sparkdpo.train;
 
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import ai.djl.ndarray.types.DataType;
 import io.sparkdpo.config.ConfigLoader;
 import io.sparkdpo.config.JobConfig;
 import io.sparkdpo.data.PreparedPair;
+import io.sparkdpo.io.Storage;
+import io.sparkdpo.model.CausalLM;
 import io.sparkdpo.model.ModelConfig;
+import io.sparkdpo.model.ModelFolder;
 import java.io.BufferedReader;
 import java.io.IOException;
 import java.io.InputStreamReader;
@@ -31,7 +35,10 @@ import org.junit.jupiter.api.io.TempDir;
  * within 15 %.
  *
  * <p>Run: {@code mvn -B -o -Pbench test -Dtest=MemoryCalibrationBench} ({@code -Dbench.configs=a,b} picks
- * configurations by name, {@code -Dbench.steps=N}); figures go to docs/benchmarks.md.
+ * configurations by name, {@code -Dbench.steps=N}); figures go to docs/benchmarks.md. The children inherit the
+ * environment: {@code MALLOC_MMAP_THRESHOLD_=131072 mvn ...} makes glibc return freed blocks of 128 KiB and more to
+ * the system, so that RSS follows the live bytes the planner counts (with glibc's defaults freed activation memory
+ * stays resident and is reused imperfectly: see docs/memory.md).
  */
 @Tag("bench")
 public class MemoryCalibrationBench {
@@ -50,13 +57,32 @@ public class MemoryCalibrationBench {
   /** The baseline: 0.1M parameters, what the runtime costs with a model that costs nothing. */
   static final ModelConfig BASE = ModelConfig.llama(512, 64, 128, 2, 4, 2, true);
 
-  record Config(String name, ModelConfig model, int batch, int prompt, int response, List<String> overrides) {}
+  record Config(String name, ModelConfig model, int batch, int prompt, int response, List<String> overrides,
+      DataType stored) {
+    Config(String name, ModelConfig model, int batch, int prompt, int response, List<String> overrides) {
+      this(name, model, batch, prompt, response, overrides, DataType.FLOAT32);
+    }
+  }
+
+  private static final List<String> LORA = List.of("train.peft.type=lora", "train.peft.r=16");
+
+  private static List<String> with(List<String> a, String... more) {
+    List<String> all = new ArrayList<>(a);
+    all.addAll(List.of(more));
+    return all;
+  }
 
   static final List<Config> CONFIGS = List.of(
       new Config("full-34M-b4-s256", M34, 4, 64, 192, List.of()),
       new Config("full-34M-b2-s512", M34, 2, 128, 384, List.of()),
       new Config("full-88M-b2-s256-inloop", M88, 2, 64, 192, List.of("train.reference_mode=in_loop")),
-      new Config("full-88M-b4-s128", M88, 4, 32, 96, List.of()));
+      new Config("full-88M-b4-s128", M88, 4, 32, 96, List.of()),
+      new Config("lora-34M-b4-s256", M34, 4, 64, 192, LORA),
+      new Config("lora-ckpt-34M-b4-s256", M34, 4, 64, 192, with(LORA, "train.gradient_checkpointing=true")),
+      new Config("lora-88M-b2-s256-inloop", M88, 2, 64, 192, with(LORA, "train.reference_mode=in_loop")),
+      new Config("lora-ckpt-88M-b4-s256", M88, 4, 64, 192, with(LORA, "train.gradient_checkpointing=true")),
+      new Config("lora-bf16-88M-b2-s256", M88, 2, 64, 192, LORA, DataType.BFLOAT16),
+      new Config("full-ckpt-34M-b4-s256", M34, 4, 64, 192, List.of("train.gradient_checkpointing=true")));
 
   @TempDir
   Path tmp;
@@ -65,6 +91,7 @@ public class MemoryCalibrationBench {
   void plannedPeakMemoryIsWithin15PercentOfTheMeasuredPeak() throws Exception {
     List<String> pick = System.getProperty("bench.configs") == null ? null
         : Arrays.asList(System.getProperty("bench.configs").split(","));
+    System.out.println("MALLOC_MMAP_THRESHOLD_=" + System.getenv("MALLOC_MMAP_THRESHOLD_") + " (inherited by the children)");
     Measured base = run(new Config("baseline", BASE, 1, 8, 8, List.of()));
     long baseline = base.peakBytes() - base.plan().bytesAboveOverhead();
     System.out.printf(Locale.ROOT, "baseline (%,d params): VmHWM %.1f MB, planned above the runtime %.1f MB -> "
@@ -106,7 +133,10 @@ public class MemoryCalibrationBench {
 
   private Measured run(Config c) throws Exception {
     Path dir = Files.createDirectories(tmp.resolve(c.name()));
-    String model = TrainingFixtures.writeModel(dir.resolve("model"), c.model(), 7);
+    String model = dir.resolve("model").toString();
+    try (CausalLM m = CausalLM.create(c.model(), CausalLM.device("cpu"), 7)) {
+      m.save(model, Storage.local(), c.stored());
+    }
     int pairs = c.batch() * STEPS;
     List<PreparedPair> train = pairs(c, pairs, 11);
     String data = TrainingFixtures.writePrepared(dir.resolve("data"), List.of(train), pairs(c, 2, 13), null);
@@ -116,7 +146,9 @@ public class MemoryCalibrationBench {
         "train.max_steps=" + STEPS, "train.learning_rate=1e-5"));
     overrides.addAll(c.overrides());
     JobConfig cfg = ConfigLoader.load(null, overrides);
-    MemoryPlan plan = MemoryPlanner.plan(MemoryPlanner.jobOf(cfg, c.model(), 1, c.response()));
+    // The folder's config.json, as plan-memory reads it (its torch_dtype is the stored dtype).
+    MemoryPlan plan = MemoryPlanner.plan(MemoryPlanner.jobOf(cfg, ModelFolder.readConfig(Storage.local(), model), 1,
+        c.response()));
 
     List<String> command = new ArrayList<>();
     command.add(Path.of(System.getProperty("java.home"), "bin", "java").toString());
