@@ -42,6 +42,9 @@ import java.util.Set;
  *       gradient before it is added into place;</li>
  *   <li><b>optimizer</b>: AdamW's two temporaries the size of the largest trainable tensor.</li>
  * </ol>
+ * With gradient checkpointing the layers run one at a time (ActivationCheckpoints): the trunk keeps each layer's
+ * input and the top leaf, a forward holds one layer's intermediates at a time, and backward re-runs one layer with
+ * graph (its intermediates, its gradients, the upstream gradient) while the inputs below it wait.
  * The peak is the lasting parts plus the largest phase. Gradient accumulation changes none of this (micro-batches
  * run one after another); more workers change only the all-reduce bucket (every worker holds a full replica).
  */
