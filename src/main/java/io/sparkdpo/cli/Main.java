@@ -23,6 +23,7 @@ import picocli.CommandLine.Command;
         EvaluateCommand.class,
         ExportCommand.class,
         LogProbsCommand.class,
+        PlanMemoryCommand.class,
         PipelineCommand.class,
     })
 public final class Main implements Runnable {
