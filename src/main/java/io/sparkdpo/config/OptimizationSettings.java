@@ -111,6 +111,11 @@ public interface OptimizationSettings {
     v.nonNegative(prefix + ".save_steps", saveSteps());
     v.require(saveTotalLimit() == null || saveTotalLimit() >= 1, prefix + ".save_total_limit",
         "must be null (keep all) or >= 1", saveTotalLimit());
+    // Checkpointed layers run their forward without graph (no dropout) and draw fresh masks when recomputed in
+    // backward, so LoRA dropout would differentiate another function than the one whose loss was computed.
+    v.require(!gradientCheckpointing() || peft() == null || peft().dropout() == 0, prefix + ".gradient_checkpointing",
+        "cannot be combined with LoRA dropout (" + prefix + ".peft.dropout > 0): the recomputed layers would draw "
+            + "other dropout masks; set peft.dropout: 0 or gradient_checkpointing: false", gradientCheckpointing());
     v.positive(prefix + ".workers", workers());
     v.positive(prefix + ".max_attempts", maxAttempts());
     v.notBlank(prefix + ".output_dir", outputDir());

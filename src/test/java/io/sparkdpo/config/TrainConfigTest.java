@@ -65,6 +65,20 @@ class TrainConfigTest {
   }
 
   @Test
+  void gradientCheckpointingRefusesLoraDropoutButTakesLoraWithout() {
+    ConfigException e = rejected("train.gradient_checkpointing=true", "train.peft.type=lora", "train.peft.dropout=0.05");
+    assertEquals(1, e.problems().size(), e.getMessage());
+    assertTrue(e.problems().get(0).startsWith("train.gradient_checkpointing: cannot be combined with LoRA dropout"),
+        e.getMessage());
+    JobConfig ok = ConfigLoader.load(null, List.of("sft.gradient_checkpointing=true", "sft.peft.type=lora",
+        "sft.peft.dropout=0"));
+    assertTrue(ok.sft().gradientCheckpointing());
+    assertEquals(0.0, ok.sft().peft().dropout());
+    assertTrue(ConfigLoader.load(null, List.of("train.peft.type=lora", "train.peft.dropout=0.05")).train().peft()
+        .dropout() > 0, "dropout without checkpointing is fine");
+  }
+
+  @Test
   void labelSmoothingMustBeBelowOneHalf() {
     ConfigException e = rejected("train.label_smoothing=0.5");
     assertEquals(List.of("train.label_smoothing: must be in [0.0, 0.5) (got 0.5)"), e.problems());
