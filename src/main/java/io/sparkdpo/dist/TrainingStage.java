@@ -1,9 +1,10 @@
 package io.sparkdpo.dist;
 
+import ai.djl.ndarray.types.DataType;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
-import ai.djl.ndarray.types.DataType;
 import io.sparkdpo.config.JobConfig;
+import io.sparkdpo.config.MixedPrecision;
 import io.sparkdpo.config.ModelSettings;
 import io.sparkdpo.config.OptimizationSettings;
 import io.sparkdpo.config.PeftSettings;
@@ -252,6 +253,16 @@ public final class TrainingStage {
       if (!differ.isEmpty()) {
         throw new IllegalArgumentException("model.adapter " + adapter + " is not the adapter " + section + ".peft "
             + "describes: " + String.join(", ", differ) + "; set those keys to the adapter's values");
+      }
+    }
+    if (peft != null && settings().mixedPrecision() != MixedPrecision.NO) {
+      String path = config.model().path();
+      DataType base = CausalLM.resolveDtype(config.model().dtype(),
+          path.startsWith("builtin:") ? null : ModelFolder.configOf(storage, path));
+      if (base != DataType.FLOAT32) {
+        throw new IllegalArgumentException(section + ".mixed_precision is " + settings().mixedPrecision().yamlName()
+            + ", but the LoRA base is held in " + base + " (model.dtype " + config.model().dtype() + ") and "
+            + "computes in it: set mixed_precision to no, or model.dtype to float32");
       }
     }
     if (peft != null && stage == SessionSpec.Stage.DPO && config.reference().model() != null

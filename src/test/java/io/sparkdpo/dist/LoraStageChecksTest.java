@@ -94,6 +94,13 @@ class LoraStageChecksTest {
   }
 
   @Test
+  void mixedPrecisionOnABfloat16LoraBaseIsRefused() {
+    IllegalArgumentException e = refused("train.peft.type=lora", "model.dtype=bfloat16", "train.mixed_precision=bf16");
+    assertTrue(e.getMessage().startsWith("train.mixed_precision is bf16, but the LoRA base is held in"),
+        e.getMessage());
+  }
+
+  @Test
   void anotherReferenceModelIsRefusedWithPeft() {
     IllegalArgumentException e = refused("train.peft.type=lora", "reference.model=builtin:tiny");
     assertTrue(e.getMessage().startsWith("reference.model is builtin:tiny, but with train.peft the reference is the "
