@@ -76,8 +76,14 @@ class PublishedSizeTrainingBench {
     assertTrue(Files.isRegularFile(Path.of(DATA, "manifest.json")), DATA + " is not a referenced folder (see this "
         + "class's comment)");
     // Fewer malloc arenas: freed activations and optimizer temporaries go back to the few arenas in use.
-    try (LocalClusterSpark cluster = LocalClusterSpark.start(2, 1, EXECUTOR_HEAP_MB,
-        Map.of("spark.executorEnv.OMP_WAIT_POLICY", "PASSIVE", "spark.executorEnv.MALLOC_ARENA_MAX", "2"))) {
+    Map<String, String> conf = new java.util.HashMap<>(Map.of("spark.executorEnv.OMP_WAIT_POLICY", "PASSIVE",
+        "spark.executorEnv.MALLOC_ARENA_MAX", "2"));
+    // -Dbench.mmap.threshold=131072: glibc hands freed blocks above it back to the kernel (docs/memory.md).
+    String threshold = System.getProperty("bench.mmap.threshold");
+    if (threshold != null) {
+      conf.put("spark.executorEnv.MALLOC_MMAP_THRESHOLD_", threshold);
+    }
+    try (LocalClusterSpark cluster = LocalClusterSpark.start(2, 1, EXECUTOR_HEAP_MB, conf)) {
       String data = DATA;
 
       Map<Long, Long> peakKb = new ConcurrentHashMap<>();
