@@ -82,7 +82,8 @@ public class MemoryCalibrationBench {
       new Config("lora-88M-b2-s256-inloop", M88, 2, 64, 192, with(LORA, "train.reference_mode=in_loop")),
       new Config("lora-ckpt-88M-b4-s256", M88, 4, 64, 192, with(LORA, "train.gradient_checkpointing=true")),
       new Config("lora-bf16-88M-b2-s256", M88, 2, 64, 192, LORA, DataType.BFLOAT16),
-      new Config("full-ckpt-34M-b4-s256", M34, 4, 64, 192, List.of("train.gradient_checkpointing=true")));
+      new Config("full-ckpt-34M-b4-s256", M34, 4, 64, 192, List.of("train.gradient_checkpointing=true")),
+      new Config("full-bf16mixed-34M-b4-s256", M34, 4, 64, 192, List.of("train.mixed_precision=bf16")));
 
   @TempDir
   Path tmp;
