@@ -1429,23 +1429,45 @@ public final class CausalLM implements AutoCloseable {
 
     /**
      * y (the base layer's output for x) plus this module's adapter output; {@code rows} (null: all, in order)
-     * selects and orders the output rows as the base projection's were.
+     * selects and orders the output rows as the base projection's were. {@code y} is consumed (closed). The
+     * intermediates are closed as soon as the sum exists: DJL would keep every one of them until the caller's scope
+     * ends (three [tokens, out] arrays per adapted linear), while autograd keeps on its own what backward needs (the
+     * adapter's input and A x).
      */
     NDArray add(NDArray x, NDArray y, String weightName, NDArray rows) {
       Parameter[] ab = pairs.get(weightName);
       if (ab == null) {
         return y;
       }
-      NDArray in = dtype == DataType.FLOAT32 ? x : Casts.to(x, DataType.FLOAT32);
+      List<NDArray> done = new ArrayList<>();
+      NDArray in = x;
+      if (dtype != DataType.FLOAT32) {
+        in = Casts.to(x, DataType.FLOAT32);
+        done.add(in);
+      }
       if (peft.dropout() > 0 && ai.djl.pytorch.jni.JniUtils.isGradMode()) {
         in = in.getNDArrayInternal().dropout(in, (float) peft.dropout(), true).singletonOrThrow();
+        done.add(in);
       }
-      NDArray b = rows == null ? ab[1].getArray() : ab[1].getArray().get(x.getManager(), new NDIndex("{}", rows));
-      NDArray delta = ScalarOps.mul(linearArrays(linearArrays(in, ab[0].getArray(), null), b, null), scaling);
+      NDArray b = ab[1].getArray();
+      if (rows != null) {
+        b = b.get(x.getManager(), new NDIndex("{}", rows));
+        done.add(b);
+      }
+      NDArray ax = linearArrays(in, ab[0].getArray(), null);
+      NDArray bax = linearArrays(ax, b, null);
+      NDArray delta = ScalarOps.mul(bax, scaling);
+      done.addAll(List.of(ax, bax, delta, y));
+      NDArray out;
       if (dtype == DataType.FLOAT32) {
-        return y.add(delta);
+        out = y.add(delta);
+      } else {
+        try (NDArray y32 = Casts.to(y, DataType.FLOAT32); NDArray sum = y32.add(delta)) {
+          out = Casts.to(sum, dtype);
+        }
       }
-      return Casts.to(Casts.to(y, DataType.FLOAT32).add(delta), dtype);
+      done.forEach(NDArray::close);
+      return out;
     }
 
     /** Logits [..., V] in float32 from the float32 copy of lm_head. */

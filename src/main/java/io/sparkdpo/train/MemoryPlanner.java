@@ -476,19 +476,18 @@ public final class MemoryPlanner {
 
     /**
      * Bytes per token LoRA adds to one adapted linear layer {@code module}: {all, saved}. As CausalLM computes
-     * {@code y + scaling * B (A dropout(x))} with float32 adapters: A x [r], B A x [out], its scaling [out], the sum
-     * [out]; A keeps its input, B keeps A x. With a 16-bit base the input is cast to float32 first (kept by A), and
-     * the sum is taken on a float32 copy of the base output and cast back ({@code 4 in + 4 r + 16 out + 2 out}).
-     * Dropout adds its output and mask, both kept.
+     * {@code y + scaling * B (A dropout(x))} with float32 adapters, closing every intermediate once the sum exists:
+     * what stays is what autograd keeps, A x [r] (B's input; A's input is the layer input, kept anyway) and, with a
+     * 16-bit base, the float32 copy of the input [in]; the sum replaces the base output. Dropout adds its output and
+     * mask, both kept.
      */
     long[] adapter(Lora lora, String module, int act) {
       long in = inDim(module);
-      long out = outDim(module);
       long dropout = lora.dropout() > 0 ? 2 * 4 * in : 0;
       if (act == 4) {
-        return new long[] {4 * (lora.r() + 3 * out) + dropout, 4 * lora.r() + dropout};
+        return new long[] {4 * lora.r() + dropout, 4 * lora.r() + dropout};
       }
-      return new long[] {4 * (in + lora.r() + 4 * out) + act * out + dropout, 4 * (in + lora.r()) + dropout};
+      return new long[] {4 * (in + lora.r()) + dropout, 4 * (in + lora.r()) + dropout};
     }
 
     /** q_proj and k_proj rows gathered into rotary order per pass, per layer. */
