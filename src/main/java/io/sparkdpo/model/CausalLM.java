@@ -930,21 +930,27 @@ public final class CausalLM implements AutoCloseable {
     }
   }
 
-  /** The decoder stack and final norm: hidden states [B, T or 1, d] attached to {@code inputIds}' manager. */
-  private NDArray hiddenStates(NDArray inputIds, long[] rowStart, boolean[][] keyMask, KvCache cache,
-      boolean lastOnly) {
-    NDManager caller = inputIds.getManager();
+  /** The shape of token ids, which must be [batch, time] and fit max_position_embeddings after {@code past}. */
+  private Shape checkedIds(NDArray inputIds, int past) {
     Shape shape = inputIds.getShape();
     if (shape.dimension() != 2) {
       throw new IllegalArgumentException("input ids must be [batch, time], got " + shape);
     }
+    if (past + shape.get(1) > config.maxPositionEmbeddings()) {
+      throw new IllegalArgumentException("sequence of " + (past + shape.get(1)) + " tokens exceeds "
+          + "max_position_embeddings=" + config.maxPositionEmbeddings());
+    }
+    return shape;
+  }
+
+  /** The decoder stack and final norm: hidden states [B, T or 1, d] attached to {@code inputIds}' manager. */
+  private NDArray hiddenStates(NDArray inputIds, long[] rowStart, boolean[][] keyMask, KvCache cache,
+      boolean lastOnly) {
+    NDManager caller = inputIds.getManager();
+    int past = cache == null ? 0 : cache.length();
+    Shape shape = checkedIds(inputIds, past);
     int batch = Math.toIntExact(shape.get(0));
     int time = Math.toIntExact(shape.get(1));
-    int past = cache == null ? 0 : cache.length();
-    if (past + time > config.maxPositionEmbeddings()) {
-      throw new IllegalArgumentException("sequence of " + (past + time) + " tokens exceeds max_position_embeddings="
-          + config.maxPositionEmbeddings());
-    }
     try (NDManager scope = caller.newSubManager(device)) {
       // Borrow the input into the scope so every array derived from it is freed with the scope.
       inputIds.tempAttach(scope);
@@ -1004,16 +1010,9 @@ public final class CausalLM implements AutoCloseable {
    */
   private NDArray checkpointedHiddenStates(NDArray inputIds, ActivationCheckpoints checkpoints) {
     NDManager caller = inputIds.getManager();
-    Shape shape = inputIds.getShape();
-    if (shape.dimension() != 2) {
-      throw new IllegalArgumentException("input ids must be [batch, time], got " + shape);
-    }
+    Shape shape = checkedIds(inputIds, 0);
     int batch = Math.toIntExact(shape.get(0));
     int time = Math.toIntExact(shape.get(1));
-    if (time > config.maxPositionEmbeddings()) {
-      throw new IllegalArgumentException("sequence of " + time + " tokens exceeds max_position_embeddings="
-          + config.maxPositionEmbeddings());
-    }
     NDManager keep = checkpoints.newPassManager();
     NDArray ids;
     try (NDManager staging = caller.newSubManager(device)) {

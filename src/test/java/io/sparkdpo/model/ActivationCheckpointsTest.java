@@ -65,6 +65,12 @@ class ActivationCheckpointsTest {
 
   /** With {@code churn}, the JVM collects and reuses direct memory between the forward pass and the backward. */
   static float[][] logProbGradients(CausalLM model, List<Pairs> batches, boolean checkpointed, boolean churn) {
+    backwardThroughLogProbs(model, batches, checkpointed, churn);
+    return takeGradients(model);
+  }
+
+  /** Accumulates into the trained parameters' gradients the backward of a fixed function of response log-probs. */
+  static void backwardThroughLogProbs(CausalLM model, List<Pairs> batches, boolean checkpointed, boolean churn) {
     SequenceLogProbs logProbs = new SequenceLogProbs(model);
     try (GradientCollector collector = Engine.getInstance().newGradientCollector()) {
       for (Pairs b : batches) {
@@ -84,7 +90,6 @@ class ActivationCheckpointsTest {
         }
       }
     }
-    return takeGradients(model);
   }
 
   /** One step's accumulated gradients through full logits [B, T, V] (SFT's path), weighted by fixed random values. */
@@ -115,7 +120,11 @@ class ActivationCheckpointsTest {
 
   /** Every parameter's gradient in model order, then zeroed. */
   static float[][] takeGradients(CausalLM model) {
-    List<Parameter> params = new ArrayList<>(model.parameters().values());
+    return takeGradients(new ArrayList<>(model.parameters().values()));
+  }
+
+  /** Each parameter's gradient, then zeroed. */
+  static float[][] takeGradients(List<Parameter> params) {
     float[][] out = new float[params.size()][];
     try (NoGrad ignored = NoGrad.enter()) {
       for (int i = 0; i < out.length; i++) {
@@ -224,6 +233,22 @@ class ActivationCheckpointsTest {
       }
       try (ActivationCheckpoints again = model.gradientCheckpointing(m)) {
         assertEquals(0, again.pendingPasses(), "closing released the thread's checkpoints");
+      }
+    }
+  }
+
+  @Test
+  void idsOfTheWrongRankOrBeyondMaxPositionsAreRefusedWithAndWithoutCheckpointing() {
+    try (CausalLM model = CausalLM.create(LLAMA, Device.cpu(), 3); NDManager scope = NDManager.newBaseManager()) {
+      for (boolean checkpointed : new boolean[] {false, true}) {
+        try (ActivationCheckpoints checkpoints = checkpointed ? model.gradientCheckpointing(scope) : null) {
+          IllegalArgumentException rank = assertThrows(IllegalArgumentException.class,
+              () -> model.hiddenStates(scope.create(new int[] {1, 2, 3}), true));
+          assertEquals("input ids must be [batch, time], got (3)", rank.getMessage());
+          IllegalArgumentException length = assertThrows(IllegalArgumentException.class,
+              () -> model.hiddenStates(scope.zeros(new Shape(1, 2049), ai.djl.ndarray.types.DataType.INT32), true));
+          assertEquals("sequence of 2049 tokens exceeds max_position_embeddings=2048", length.getMessage());
+        }
       }
     }
   }

@@ -3,15 +3,10 @@ package io.sparkdpo.model;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import ai.djl.Device;
-import ai.djl.engine.Engine;
 import ai.djl.ndarray.NDArray;
-import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.DataType;
-import ai.djl.nn.Parameter;
-import ai.djl.training.GradientCollector;
 import io.sparkdpo.config.PeftSettings;
 import java.util.ArrayList;
-import java.util.List;
 import java.util.SplittableRandom;
 import org.junit.jupiter.api.Test;
 
@@ -48,30 +43,9 @@ class LoraCombinationsTest {
 
   /** The adapters' accumulated gradients of one step (two micro-batches, DPO's log-prob path), then zeroed. */
   private static float[][] adapterGradients(CausalLM model, boolean checkpointed) {
-    SequenceLogProbs logProbs = new SequenceLogProbs(model);
-    try (GradientCollector collector = Engine.getInstance().newGradientCollector()) {
-      for (ActivationCheckpointsTest.Pairs b : ActivationCheckpointsTest.microBatches(9, 2, 3)) {
-        try (NDManager scope = NDManager.newBaseManager();
-            ActivationCheckpoints checkpoints = checkpointed ? model.gradientCheckpointing(scope) : null) {
-          SequenceLogProbs.Pairs p = logProbs.computePairs(scope, b.prompts(), b.chosen(), b.rejected(), true);
-          collector.backward(p.chosen().sum().mul(p.chosen().mean()).sub(p.rejected().sum().square()).sum());
-          if (checkpoints != null) {
-            checkpoints.backward();
-          }
-        }
-      }
-    }
-    List<Parameter> params = new ArrayList<>(model.trainableParameters().values());
-    float[][] out = new float[params.size()][];
-    try (NoGrad ignored = NoGrad.enter()) {
-      for (int i = 0; i < out.length; i++) {
-        try (NDArray g = params.get(i).getArray().getGradient()) {
-          out[i] = g.toFloatArray();
-          g.subi(g);
-        }
-      }
-    }
-    return out;
+    ActivationCheckpointsTest.backwardThroughLogProbs(model, ActivationCheckpointsTest.microBatches(9, 2, 3),
+        checkpointed, false);
+    return ActivationCheckpointsTest.takeGradients(new ArrayList<>(model.trainableParameters().values()));
   }
 
   /** Largest |a - b| relative to the largest |a| of each tensor; every tensor of a must be nonzero and finite. */
