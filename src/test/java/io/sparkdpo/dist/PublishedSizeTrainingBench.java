@@ -8,6 +8,7 @@ import io.sparkdpo.model.ModelConfig;
 import io.sparkdpo.model.ModelFolder;
 import io.sparkdpo.io.Storage;
 import io.sparkdpo.testing.LocalClusterSpark;
+import io.sparkdpo.testing.ProcStatus;
 import io.sparkdpo.train.SessionSpec;
 import io.sparkdpo.train.MetricNames;
 import io.sparkdpo.train.MetricsLog;
@@ -88,7 +89,8 @@ class PublishedSizeTrainingBench {
 
       Map<Long, Long> peakKb = new ConcurrentHashMap<>();
       ScheduledExecutorService sampler = Executors.newSingleThreadScheduledExecutor();
-      sampler.scheduleAtFixedRate(() -> executorPids().forEach(pid -> peakKb.merge(pid, vmHwmKb(pid), Math::max)),
+      sampler.scheduleAtFixedRate(
+          () -> executorPids().forEach(pid -> peakKb.merge(pid, ProcStatus.of(pid, "VmHWM"), Math::max)),
           0, 1, TimeUnit.SECONDS);
       long start = System.nanoTime();
       TrainingStage.Result r;
@@ -110,7 +112,7 @@ class PublishedSizeTrainingBench {
         sampler.shutdownNow();
       }
       double seconds = (System.nanoTime() - start) / 1e9;
-      executorPids().forEach(pid -> peakKb.merge(pid, vmHwmKb(pid), Math::max));
+      executorPids().forEach(pid -> peakKb.merge(pid, ProcStatus.of(pid, "VmHWM"), Math::max));
 
       assertEquals(1, r.outcome().attempts(), r.outcome().failures().toString());
       assertEquals(STEPS, r.steps());
@@ -170,18 +172,5 @@ class PublishedSizeTrainingBench {
       throw new java.io.UncheckedIOException(e);
     }
     return pids;
-  }
-
-  private static long vmHwmKb(long pid) {
-    try {
-      for (String line : Files.readAllLines(Path.of("/proc", Long.toString(pid), "status"))) {
-        if (line.startsWith("VmHWM:")) {
-          return Long.parseLong(line.replaceAll("[^0-9]", ""));
-        }
-      }
-    } catch (IOException | RuntimeException e) {
-      // the process ended between listing and reading
-    }
-    return 0;
   }
 }

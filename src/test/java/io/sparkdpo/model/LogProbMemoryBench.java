@@ -4,15 +4,12 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import ai.djl.Device;
 import ai.djl.ndarray.NDManager;
-import java.io.IOException;
-import java.io.UncheckedIOException;
-import java.nio.file.Files;
-import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
 import java.util.Locale;
 import java.util.SplittableRandom;
+import io.sparkdpo.testing.ProcStatus;
 import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 
@@ -45,7 +42,7 @@ public class LogProbMemoryBench {
       responses.add(random.ints(RESPONSE, 0, VOCAB).toArray());
     }
     try (CausalLM model = CausalLM.create(ModelConfig.llama(VOCAB, 256, 704, 2, 4, 4, true), Device.cpu(), 1)) {
-      long afterLoad = status("VmHWM");
+      long afterLoad = ProcStatus.self("VmHWM");
       double[] seconds = new double[ROUNDS];
       float[] sums = null;
       for (int r = 0; r < ROUNDS; r++) {
@@ -57,26 +54,12 @@ public class LogProbMemoryBench {
         }
         seconds[r] = (System.nanoTime() - start) / 1e9;
       }
-      long peak = status("VmHWM");
+      long peak = ProcStatus.self("VmHWM");
       Arrays.sort(seconds);
       System.out.printf(Locale.ROOT, "path=%s chunk=%d params=%.1fM VmHWM after model %d MB, after %d passes %d MB "
           + "(pass adds %d MB); median pass %.2f s; sum[0]=%.4f%n", path, SequenceLogProbs.HEAD_CHUNK_ROWS, model.numParameters() / 1e6,
           afterLoad >> 10, ROUNDS, peak >> 10, (peak - afterLoad) >> 10, seconds[ROUNDS / 2], sums[0]);
       assertTrue(Float.isFinite(sums[0]) && sums[0] < 0);
     }
-  }
-
-  /** A /proc/self/status field in kB. */
-  private static long status(String field) {
-    try {
-      for (String line : Files.readAllLines(Path.of("/proc/self/status"))) {
-        if (line.startsWith(field + ":")) {
-          return Long.parseLong(line.replaceAll("[^0-9]", ""));
-        }
-      }
-    } catch (IOException e) {
-      throw new UncheckedIOException(e);
-    }
-    throw new IllegalStateException("no " + field + " in /proc/self/status");
   }
 }

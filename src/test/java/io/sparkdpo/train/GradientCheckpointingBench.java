@@ -11,11 +11,8 @@ import io.sparkdpo.model.ActivationCheckpoints;
 import io.sparkdpo.model.CausalLM;
 import io.sparkdpo.model.ModelConfig;
 import java.io.BufferedReader;
-import java.io.IOException;
 import java.io.InputStreamReader;
-import java.io.UncheckedIOException;
 import java.nio.charset.StandardCharsets;
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Arrays;
@@ -23,6 +20,7 @@ import java.util.List;
 import java.util.Locale;
 import java.util.SplittableRandom;
 import java.util.concurrent.TimeUnit;
+import io.sparkdpo.testing.ProcStatus;
 import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 
@@ -94,7 +92,7 @@ public class GradientCheckpointingBench {
         List<ai.djl.ndarray.NDArray> params = new ArrayList<>();
         policy.parameters().values().forEach(p -> params.add(p.getArray()));
         GradientAccumulator zero = new GradientAccumulator(params);
-        long afterModel = status("VmHWM");
+        long afterModel = ProcStatus.self("VmHWM");
         double[] seconds = new double[rounds];
         double loss = 0;
         for (int r = -1; r < rounds; r++) {
@@ -114,7 +112,7 @@ public class GradientCheckpointingBench {
             seconds[r] = (System.nanoTime() - start) / 1e9;
           }
         }
-        long peak = status("VmHWM");
+        long peak = ProcStatus.self("VmHWM");
         Arrays.sort(seconds);
         int tokens = PAIRS * 2 * 2 * length;
         System.out.printf(Locale.ROOT, "RESULT params=%.1fM sequences=%d x %d tokens checkpointing=%s: VmHWM after model "
@@ -123,19 +121,5 @@ public class GradientCheckpointingBench {
             (peak - afterModel) >> 10, seconds[rounds / 2], tokens / seconds[rounds / 2], loss / PAIRS);
       }
     }
-  }
-
-  /** A /proc/self/status field in kB. */
-  static long status(String field) {
-    try {
-      for (String line : Files.readAllLines(Path.of("/proc/self/status"))) {
-        if (line.startsWith(field + ":")) {
-          return Long.parseLong(line.replaceAll("[^0-9]", ""));
-        }
-      }
-    } catch (IOException e) {
-      throw new UncheckedIOException(e);
-    }
-    throw new IllegalStateException("no " + field + " in /proc/self/status");
   }
 }

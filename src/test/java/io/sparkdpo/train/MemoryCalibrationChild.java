@@ -5,12 +5,8 @@ import io.sparkdpo.config.ConfigLoader;
 import io.sparkdpo.config.JobConfig;
 import io.sparkdpo.io.Storage;
 import io.sparkdpo.model.CausalLM;
-import java.io.IOException;
-import java.io.UncheckedIOException;
-import java.nio.file.Files;
-import java.nio.file.Path;
+import io.sparkdpo.testing.ProcStatus;
 import java.util.Arrays;
-import java.util.List;
 import java.util.Locale;
 import java.util.Optional;
 
@@ -38,12 +34,12 @@ public final class MemoryCalibrationChild {
     StringBuilder seconds = new StringBuilder();
     try (TrainingSession<?> session = TrainingSession.open(spec, storage, CausalLM.device("cpu"), d.trainFiles(),
         d.evalFiles(), GradientReducer.SINGLE, Optional.empty())) {
-      hwm.append(status("VmHWM"));
+      hwm.append(ProcStatus.self("VmHWM"));
       for (int s = 1; s <= steps; s++) {
         long start = System.nanoTime();
         TrainingSession.Outcome o = session.step(s);
         seconds.append(String.format(Locale.ROOT, " %.2f", (System.nanoTime() - start) / 1e9));
-        hwm.append(' ').append(status("VmHWM"));
+        hwm.append(' ').append(ProcStatus.self("VmHWM"));
         if (!Double.isFinite(o.metrics().get(MetricNames.LOSS))) {
           throw new IllegalStateException("step " + s + ": loss " + o.metrics().get(MetricNames.LOSS));
         }
@@ -52,20 +48,5 @@ public final class MemoryCalibrationChild {
     System.out.println("vmhwm-kb " + hwm);
     System.out.println("step-seconds" + seconds);
     System.out.flush();
-  }
-
-  /** A /proc/self/status field in kB. */
-  static long status(String field) {
-    try {
-      List<String> lines = Files.readAllLines(Path.of("/proc/self/status"));
-      for (String line : lines) {
-        if (line.startsWith(field + ":")) {
-          return Long.parseLong(line.replaceAll("[^0-9]", ""));
-        }
-      }
-    } catch (IOException e) {
-      throw new UncheckedIOException(e);
-    }
-    throw new IllegalStateException("no " + field + " in /proc/self/status");
   }
 }
