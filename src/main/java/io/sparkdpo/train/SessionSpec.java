@@ -103,11 +103,15 @@ public record SessionSpec(
     }
   }
 
+  /**
+   * The spec a driver wrote with {@link #toJson}. One that does not parse is a bad setting, not a passing fault (a
+   * resubmitted task would fail the same way), hence an {@link IllegalArgumentException}, which workers do not retry.
+   */
   public static SessionSpec fromJson(String json) {
     try {
       return Json.MAPPER.readValue(json.getBytes(StandardCharsets.UTF_8), SessionSpec.class);
     } catch (IOException e) {
-      throw new UncheckedIOException("not a session spec: " + e.getMessage(), e);
+      throw new IllegalArgumentException("not a session spec: " + e.getMessage(), e);
     }
   }
 }
