@@ -2,7 +2,9 @@ package io.sparkdpo.dist;
 
 import java.io.IOException;
 import java.io.UncheckedIOException;
+import java.net.InetAddress;
 import java.net.InetSocketAddress;
+import java.net.UnknownHostException;
 import java.nio.channels.ServerSocketChannel;
 import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
@@ -41,12 +43,12 @@ final class BarrierRendezvous {
     ServerSocketChannel listener;
     int port;
     try {
-      // The wildcard address, as Spark's own block manager binds; peers reach it by the executor's host name.
-      listener = RingAllReduce.openListener(null, options);
+      listener = RingAllReduce.openListener(listenerAddress(host), options);
       port = ((InetSocketAddress) listener.getLocalAddress()).getPort();
     } catch (IOException e) {
-      throw new UncheckedIOException("rank " + spec.rank() + ": cannot open the ring listener: " + e.getMessage(),
-          e);
+      throw new UncheckedIOException("rank " + spec.rank() + ": cannot open the ring listener on " + host + " (the "
+          + "executor's advertised address, where peers dial it; set SPARK_LOCAL_IP on executors to an address of "
+          + "this host): " + e.getMessage(), e);
     }
     String hostPart = host.contains(":") ? "[" + host + "]" : host;
     String[] published;
@@ -69,6 +71,14 @@ final class BarrierRendezvous {
       }
     }
     return RingAllReduce.connect(spec.rank(), peers.stream().map(Peer::address).toList(), listener, options);
+  }
+
+  /**
+   * Where a rank's ring listener binds: the address its peers dial (the executor's advertised host), never the
+   * wildcard, so the ring is not reachable through every interface of a shared machine.
+   */
+  static InetAddress listenerAddress(String host) throws UnknownHostException {
+    return InetAddress.getByName(host);
   }
 
   /** Every rank in its own executor: two ranks sharing a JVM would share DJL's single gradient collector. */

@@ -2,10 +2,14 @@ package io.sparkdpo.dist;
 
 import static org.junit.jupiter.api.Assertions.assertDoesNotThrow;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertNotEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import java.net.InetAddress;
+import java.net.InetSocketAddress;
+import java.nio.channels.ServerSocketChannel;
 import java.util.List;
 import org.junit.jupiter.api.Test;
 
@@ -13,6 +17,17 @@ class BarrierRendezvousTest {
   private static WorkerSpec spec(String runId, int attempt) {
     return new WorkerSpec(runId, "file:/tmp/run", attempt, 0, 2, List.of(), List.of(), SyntheticRunSpecs.SCHEDULE,
         FaultPlan.NONE, null, SyntheticRunSpecs.RING, "127.0.0.1", 1, "t", true);
+  }
+
+  @Test
+  void theRingListenerBindsTheAdvertisedAddressNotTheWildcard() throws Exception {
+    InetAddress bind = BarrierRendezvous.listenerAddress("127.0.0.1");
+    assertTrue(bind.isLoopbackAddress(), bind.toString());
+    try (ServerSocketChannel listener = RingAllReduce.openListener(bind, RingOptions.defaults())) {
+      InetSocketAddress local = (InetSocketAddress) listener.getLocalAddress();
+      assertFalse(local.getAddress().isAnyLocalAddress(), "bound to " + local);
+      assertEquals("127.0.0.1", local.getAddress().getHostAddress());
+    }
   }
 
   @Test
