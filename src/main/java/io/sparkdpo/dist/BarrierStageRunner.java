@@ -8,11 +8,13 @@ import io.sparkdpo.train.MetricsLog;
 import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.net.InetAddress;
+import java.nio.charset.StandardCharsets;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.Comparator;
 import java.util.List;
 import org.apache.spark.SparkConf;
+import org.apache.spark.SparkEnv;
 import org.apache.spark.SparkContext;
 import org.apache.spark.SparkException;
 import org.apache.spark.api.java.JavaSparkContext;
@@ -80,7 +82,7 @@ public final class BarrierStageRunner {
     List<String> failures = new ArrayList<>();
     try (RunMonitor monitor = new RunMonitor(spec.label(), spec.schedule(), MetricsLog.open(storage, spec.runDir()),
         progress);
-         DriverTracker tracker = startTracker(conf, monitor)) {
+         DriverTracker tracker = startTracker(conf, runSecret(conf, spec.runId()), monitor)) {
       for (int attempt = 1; ; attempt++) {
         // The workers verify and choose the checkpoint; the driver only needs the step for display.
         List<Long> committed = checkpoints.committedSteps();
@@ -157,11 +159,26 @@ public final class BarrierStageRunner {
     return new RunOutcome(total, first.checksum(), attempt, List.copyOf(reports), List.copyOf(failures));
   }
 
-  private static DriverTracker startTracker(SparkConf conf, RunMonitor monitor) throws IOException {
+  private static DriverTracker startTracker(SparkConf conf, RunSecret secret, RunMonitor monitor)
+      throws IOException {
     String host = conf.contains("spark.driver.host") ? conf.get("spark.driver.host")
         : InetAddress.getLocalHost().getHostAddress();
     InetAddress bind = InetAddress.getByName(conf.get("spark.driver.bindAddress", host));
-    return DriverTracker.start(host, bind, monitor);
+    return DriverTracker.start(host, bind, secret, monitor);
+  }
+
+  /**
+   * Spark's own secret when {@code spark.authenticate=true} (one secret to manage, rotated by Spark per
+   * application on YARN and Kubernetes), keyed to the run; otherwise a fresh random key.
+   */
+  static RunSecret runSecret(SparkConf conf, String runId) {
+    if (conf.getBoolean("spark.authenticate", false) && SparkEnv.get() != null) {
+      String sparkSecret = SparkEnv.get().securityManager().getSecretKey();
+      if (sparkSecret != null && !sparkSecret.isEmpty()) {
+        return RunSecret.derivedFrom(sparkSecret.getBytes(StandardCharsets.UTF_8), runId);
+      }
+    }
+    return RunSecret.random();
   }
 
   private static void awaitQuiet(DriverTracker tracker, int attempt) {

@@ -10,7 +10,6 @@ import java.net.InetSocketAddress;
 import java.net.ServerSocket;
 import java.net.Socket;
 import java.nio.charset.StandardCharsets;
-import java.security.SecureRandom;
 import java.time.Duration;
 import java.util.HexFormat;
 import java.util.Map;
@@ -42,6 +41,7 @@ public final class DriverTracker implements AutoCloseable {
 
   private final ServerSocket server;
   private final String advertisedHost;
+  private final RunSecret secret;
   private final String token;
   private final Listener listener;
   private final Object listenerLock = new Object();
@@ -50,24 +50,28 @@ public final class DriverTracker implements AutoCloseable {
   private volatile int currentAttempt;
   private volatile boolean closed;
 
-  private DriverTracker(ServerSocket server, String advertisedHost, Listener listener) {
+  private DriverTracker(ServerSocket server, String advertisedHost, RunSecret secret, Listener listener) {
     this.server = server;
     this.advertisedHost = advertisedHost;
     this.listener = listener;
-    byte[] secret = new byte[16];
-    new SecureRandom().nextBytes(secret);
-    this.token = HexFormat.of().formatHex(secret);
+    this.secret = secret;
+    this.token = helloToken(secret);
+  }
+
+  /** What a rank presents in its hello: derived from the run's secret, never the key itself. */
+  static String helloToken(RunSecret secret) {
+    return HexFormat.of().formatHex(secret.mac("tracker hello"));
   }
 
   /**
    * Listens on an ephemeral port of {@code bindAddress}; tasks connect to {@code advertisedHost} (the driver's
    * host as executors see it, {@code spark.driver.host}).
    */
-  public static DriverTracker start(String advertisedHost, InetAddress bindAddress, Listener listener)
-      throws IOException {
+  public static DriverTracker start(String advertisedHost, InetAddress bindAddress, RunSecret secret,
+      Listener listener) throws IOException {
     ServerSocket server = new ServerSocket();
     server.bind(new InetSocketAddress(bindAddress, 0), 128);
-    DriverTracker tracker = new DriverTracker(server, advertisedHost, listener);
+    DriverTracker tracker = new DriverTracker(server, advertisedHost, secret, listener);
     Thread accept = new Thread(tracker::acceptLoop, "spark-dpo-tracker-accept");
     accept.setDaemon(true);
     accept.start();
@@ -84,9 +88,9 @@ public final class DriverTracker implements AutoCloseable {
     return server.getLocalPort();
   }
 
-  /** The secret a task presents in its hello; travels inside the serialised task spec. */
-  public String token() {
-    return token;
+  /** The run's secret; travels inside the serialised task spec. */
+  public RunSecret secret() {
+    return secret;
   }
 
   /** From now on only tasks of {@code attempt} are accepted. */

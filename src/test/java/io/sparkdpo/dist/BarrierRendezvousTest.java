@@ -16,7 +16,7 @@ import org.junit.jupiter.api.Test;
 class BarrierRendezvousTest {
   private static WorkerSpec spec(String runId, int attempt) {
     return new WorkerSpec(runId, "file:/tmp/run", attempt, 0, 2, List.of(), List.of(), SyntheticRunSpecs.SCHEDULE,
-        FaultPlan.NONE, null, SyntheticRunSpecs.RING, "127.0.0.1", 1, "t", true);
+        FaultPlan.NONE, null, SyntheticRunSpecs.RING, "127.0.0.1", 1, RunSecret.random(), true);
   }
 
   @Test

@@ -23,7 +23,7 @@ class DriverTrackerTest {
   private final List<TrackerEvent> events = Collections.synchronizedList(new ArrayList<>());
 
   private DriverTracker start() throws Exception {
-    return DriverTracker.start("127.0.0.1", InetAddress.getLoopbackAddress(), events::add);
+    return DriverTracker.start("127.0.0.1", InetAddress.getLoopbackAddress(), RunSecret.random(), events::add);
   }
 
   private static TrackerClient client(DriverTracker t, String token, int attempt, int rank) {
@@ -35,8 +35,8 @@ class DriverTrackerTest {
   void streamsEveryRanksEventsToTheListenerStampedWithAttemptAndRank() throws Exception {
     try (DriverTracker tracker = start()) {
       tracker.beginAttempt(1);
-      try (TrackerClient r0 = client(tracker, tracker.token(), 1, 0);
-           TrackerClient r1 = client(tracker, tracker.token(), 1, 1)) {
+      try (TrackerClient r0 = client(tracker, DriverTracker.helloToken(tracker.secret()), 1, 0);
+           TrackerClient r1 = client(tracker, DriverTracker.helloToken(tracker.secret()), 1, 1)) {
         r0.started(0);
         r1.started(0);
         r0.step(1, Map.of("loss", 1.5, "learning_rate", 1e-6));
@@ -77,7 +77,7 @@ class DriverTrackerTest {
           wrong.getMessage());
       tracker.beginAttempt(2);
       IllegalStateException stale = assertThrows(IllegalStateException.class,
-          () -> client(tracker, tracker.token(), 1, 1));
+          () -> client(tracker, DriverTracker.helloToken(tracker.secret()), 1, 1));
       assertTrue(stale.getMessage().endsWith("attempt 1 is over; the driver now runs attempt 2"),
           stale.getMessage());
       assertTrue(tracker.attempt(1).connectedRanks().isEmpty());
@@ -89,8 +89,8 @@ class DriverTrackerTest {
   void keepsFailureReportsAndNamesRanksThatHungUpWithoutOne() throws Exception {
     try (DriverTracker tracker = start()) {
       tracker.beginAttempt(3);
-      TrackerClient r0 = client(tracker, tracker.token(), 3, 0);
-      TrackerClient r1 = client(tracker, tracker.token(), 3, 1);
+      TrackerClient r0 = client(tracker, DriverTracker.helloToken(tracker.secret()), 3, 0);
+      TrackerClient r1 = client(tracker, DriverTracker.helloToken(tracker.secret()), 3, 1);
       r0.step(4, Map.of("loss", 0.5));
       r0.failed(5, "IllegalStateException: boom", false);
       r0.close();
@@ -112,7 +112,7 @@ class DriverTrackerTest {
   void aStragglerOfAnEarlierAttemptIsLoggedThereButKeptFromTheListener() throws Exception {
     try (DriverTracker tracker = start()) {
       tracker.beginAttempt(1);
-      try (TrackerClient late = client(tracker, tracker.token(), 1, 0)) {
+      try (TrackerClient late = client(tracker, DriverTracker.helloToken(tracker.secret()), 1, 0)) {
         tracker.beginAttempt(2);
         late.step(9, Map.of("loss", 9.0));
         late.failed(9, "CollectiveException: peer gone", true);
@@ -137,7 +137,7 @@ class DriverTrackerTest {
 
     DriverTracker tracker = start();
     tracker.beginAttempt(1);
-    try (TrackerClient client = client(tracker, tracker.token(), 1, 0)) {
+    try (TrackerClient client = client(tracker, DriverTracker.helloToken(tracker.secret()), 1, 0)) {
       tracker.close();
       UncheckedIOException lost = assertThrows(UncheckedIOException.class, () -> {
         for (int i = 0; i < 200; i++) { // the first writes may still land in the socket buffers
