@@ -64,6 +64,12 @@ public interface OptimizationSettings {
   /** Longest a worker joining the ring waits for its neighbours, in seconds. */
   int ringConnectTimeoutS();
 
+  /**
+   * Longest one connection to a worker's ring listener may take to authenticate, in seconds, before it is dropped
+   * (others are served meanwhile).
+   */
+  int ringHandshakeTimeoutS();
+
   /** Longest a collective waits with no byte (or keepalive) moving before it fails, in seconds. */
   int ringIoTimeoutS();
 
@@ -124,6 +130,7 @@ public interface OptimizationSettings {
         "must hold at least one float and less than 2048 MiB", allreduceBucketMb());
     v.positive(prefix + ".ring_connect_timeout_s", ringConnectTimeoutS());
     v.positive(prefix + ".ring_io_timeout_s", ringIoTimeoutS());
+    v.positive(prefix + ".ring_handshake_timeout_s", ringHandshakeTimeoutS());
     v.require(saveTimeoutS() >= ringIoTimeoutS(), prefix + ".save_timeout_s",
         "must be at least ring_io_timeout_s (" + ringIoTimeoutS() + ")", saveTimeoutS());
   }

@@ -13,15 +13,20 @@ import java.util.List;
 import java.util.Map;
 import java.util.UUID;
 import org.apache.spark.BarrierTaskContext;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
 
 /**
  * Connects the ranks of a barrier stage into a ring: each task opens its ring listener, publishes
  * {@code host:port|executor|pid} with ONE {@code BarrierTaskContext.allGather} (about a second, whatever the
  * size), checks that ranks that need their own JVM got one, and joins the ring directly over TCP. The ring's
  * session is a hash of the run, the driver's attempt and Spark's stage attempt, so a straggler of an earlier
- * attempt cannot join.
+ * attempt cannot join. Peers authenticate with the run's secret ({@link RingHandshake}), which reaches each task
+ * inside its {@link WorkerSpec}.
  */
 final class BarrierRendezvous {
+  private static final Logger LOG = LoggerFactory.getLogger(BarrierRendezvous.class);
+
   private BarrierRendezvous() {}
 
   /** A rank's entry in the all-gather. */
@@ -39,7 +44,8 @@ final class BarrierRendezvous {
     if (spec.worldSize() == 1) {
       return new LocalAllReduce(); // nothing to exchange: skip the allGather's second
     }
-    RingOptions options = spec.ring().toOptions(session(spec, barrier.stageId(), barrier.stageAttemptNumber()));
+    RingOptions options = spec.ring().toOptions(session(spec, barrier.stageId(), barrier.stageAttemptNumber()),
+        spec.secret());
     ServerSocketChannel listener;
     int port;
     try {
@@ -51,6 +57,7 @@ final class BarrierRendezvous {
           + "this host): " + e.getMessage(), e);
     }
     String hostPart = host.contains(":") ? "[" + host + "]" : host;
+    LOG.info("rank {} of {}: ring listener on {}:{}", spec.rank(), spec.worldSize(), hostPart, port);
     String[] published;
     try {
       published = barrier.allGather(hostPart + ":" + port + "|" + executorId + "|" + pid);

@@ -18,13 +18,18 @@ import java.util.Objects;
  *     writing a checkpoint), as long as rank 0's keepalives arrive; at least {@code ioTimeout}
  * @param session identifies one group (a job and attempt); handshakes from another session are
  *     refused, so a straggler of a failed attempt cannot join a new ring
+ * @param secret the run's key: a peer joins only by proving it holds it ({@link RingHandshake}); every rank of a
+ *     ring needs the same one
+ * @param handshakeTimeout how long one connection may take to authenticate before it is dropped (an accepted
+ *     candidate) or dialled again (the dial to the right neighbour); other candidates are served meanwhile
  */
 public record RingOptions(
     int chunkBytes, int socketBufferBytes, Duration ioTimeout, Duration connectTimeout,
-    Duration rankZeroTimeout, long session) {
+    Duration rankZeroTimeout, long session, RunSecret secret, Duration handshakeTimeout) {
 
   public static final int DEFAULT_CHUNK_BYTES = 1 << 20;
   public static final int DEFAULT_SOCKET_BUFFER_BYTES = 4 << 20;
+  public static final Duration DEFAULT_HANDSHAKE_TIMEOUT = Duration.ofSeconds(10);
   /** The longest pause between keepalives; shorter I/O timeouts get 4 per timeout. */
   static final Duration MAX_KEEPALIVE_INTERVAL = Duration.ofSeconds(5);
 
@@ -40,42 +45,65 @@ public record RingOptions(
     requirePositive(ioTimeout, "ioTimeout");
     requirePositive(connectTimeout, "connectTimeout");
     requirePositive(rankZeroTimeout, "rankZeroTimeout");
+    Objects.requireNonNull(secret, "secret");
+    requirePositive(handshakeTimeout, "handshakeTimeout");
     if (rankZeroTimeout.compareTo(ioTimeout) < 0) {
       throw new IllegalArgumentException("rankZeroTimeout (" + rankZeroTimeout
           + ") must be at least ioTimeout (" + ioTimeout + ")");
     }
   }
 
-  /** 1 MiB chunks, 4 MiB socket buffers, 5 min I/O timeout, 2 min to join, 1 h for rank 0's work, session 0. */
+  /**
+   * 1 MiB chunks, 4 MiB socket buffers, 5 min I/O timeout, 2 min to join, 1 h for rank 0's work, session 0, a fresh
+   * random secret (so ranks must share this one value, or be given one with {@link #withSecret}), 10 s per
+   * handshake.
+   */
   public static RingOptions defaults() {
     return new RingOptions(DEFAULT_CHUNK_BYTES, DEFAULT_SOCKET_BUFFER_BYTES,
-        Duration.ofMinutes(5), Duration.ofMinutes(2), Duration.ofHours(1), 0L);
+        Duration.ofMinutes(5), Duration.ofMinutes(2), Duration.ofHours(1), 0L, RunSecret.random(),
+        DEFAULT_HANDSHAKE_TIMEOUT);
   }
 
   public RingOptions withChunkBytes(int value) {
-    return new RingOptions(value, socketBufferBytes, ioTimeout, connectTimeout, rankZeroTimeout, session);
+    return new RingOptions(value, socketBufferBytes, ioTimeout, connectTimeout, rankZeroTimeout, session,
+        secret, handshakeTimeout);
   }
 
   public RingOptions withSocketBufferBytes(int value) {
-    return new RingOptions(chunkBytes, value, ioTimeout, connectTimeout, rankZeroTimeout, session);
+    return new RingOptions(chunkBytes, value, ioTimeout, connectTimeout, rankZeroTimeout, session,
+        secret, handshakeTimeout);
   }
 
   /** Also raises {@link #rankZeroTimeout()} to {@code value} if it was shorter. */
   public RingOptions withIoTimeout(Duration value) {
     Duration rankZero = rankZeroTimeout.compareTo(value) < 0 ? value : rankZeroTimeout;
-    return new RingOptions(chunkBytes, socketBufferBytes, value, connectTimeout, rankZero, session);
+    return new RingOptions(chunkBytes, socketBufferBytes, value, connectTimeout, rankZero, session,
+        secret, handshakeTimeout);
   }
 
   public RingOptions withConnectTimeout(Duration value) {
-    return new RingOptions(chunkBytes, socketBufferBytes, ioTimeout, value, rankZeroTimeout, session);
+    return new RingOptions(chunkBytes, socketBufferBytes, ioTimeout, value, rankZeroTimeout, session,
+        secret, handshakeTimeout);
   }
 
   public RingOptions withRankZeroTimeout(Duration value) {
-    return new RingOptions(chunkBytes, socketBufferBytes, ioTimeout, connectTimeout, value, session);
+    return new RingOptions(chunkBytes, socketBufferBytes, ioTimeout, connectTimeout, value, session,
+        secret, handshakeTimeout);
   }
 
   public RingOptions withSession(long value) {
-    return new RingOptions(chunkBytes, socketBufferBytes, ioTimeout, connectTimeout, rankZeroTimeout, value);
+    return new RingOptions(chunkBytes, socketBufferBytes, ioTimeout, connectTimeout, rankZeroTimeout, value,
+        secret, handshakeTimeout);
+  }
+
+  public RingOptions withSecret(RunSecret value) {
+    return new RingOptions(chunkBytes, socketBufferBytes, ioTimeout, connectTimeout, rankZeroTimeout, session, value,
+        handshakeTimeout);
+  }
+
+  public RingOptions withHandshakeTimeout(Duration value) {
+    return new RingOptions(chunkBytes, socketBufferBytes, ioTimeout, connectTimeout, rankZeroTimeout, session, secret,
+        value);
   }
 
   /** How often rank 0 sends a keepalive while it works alone: 4 per I/O timeout, at most every 5 s. */

@@ -5,43 +5,74 @@ import java.net.InetAddress;
 import java.net.InetSocketAddress;
 import java.net.StandardSocketOptions;
 import java.nio.ByteBuffer;
-import java.nio.ByteOrder;
-import java.nio.channels.SelectableChannel;
 import java.nio.channels.SelectionKey;
 import java.nio.channels.Selector;
 import java.nio.channels.ServerSocketChannel;
 import java.nio.channels.SocketChannel;
+import java.util.ArrayDeque;
+import java.util.ArrayList;
+import java.util.Deque;
 import java.util.List;
 import java.util.concurrent.TimeUnit;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
 
 /**
- * Builds the ring: rank r connects to rank r+1 and accepts rank r-1.
+ * Builds the ring: rank r connects to rank r+1 and accepts rank r-1, and each pair authenticates with
+ * {@link RingHandshake} (challenge and response over fresh nonces, keyed by the run's {@link RunSecret}) before any
+ * ring data flows.
  *
- * <p>Order: (1) connect to the right and send a greeting, retrying while the right rank's listener
- * is not up yet; (2) accept from the left, check its greeting, answer with ours; (3) read the right
- * rank's answer. Steps 1 and 2 need only the peers' kernels (listen backlogs), never their threads,
- * so no ordering of ranks can deadlock. Greetings carry session, world size and both ranks, so a
- * stray or stale connection is refused rather than joined.
+ * <p>How the join runs, all on one thread and one selector:
+ * <ol>
+ *   <li>the dial to the right neighbour: connect, hello, proof, check its answer. Each attempt has
+ *       {@link RingOptions#handshakeTimeout()}; a refused connection, a closed one or a wrong answer is retried every
+ *       {@value #RETRY_PAUSE_MS} ms while the right rank comes up, until {@link RingOptions#connectTimeout()};
+ *   <li>at the same time, every connection accepted on the listener is a candidate with its own handshake deadline,
+ *       served concurrently (at most {@value #MAX_CANDIDATES} at once; a new one pushes out the oldest): an idle
+ *       connection, garbage or a forged proof is dropped without a word when it fails or its deadline passes, and
+ *       never holds up the others. The first candidate that proves to be the left neighbour is the left link; the
+ *       listener then closes;
+ *   <li>the join ends when both links have authenticated.
+ * </ol>
+ * A rank serves its listener while it dials, and dialling needs only the peer's kernel (its listen backlog) until
+ * the peer serves in turn, so no ordering of ranks can deadlock.
  */
 final class RingRendezvous {
 
-  private static final int MAGIC = 0x52494E47; // "RING"
-  private static final int VERSION = 1;
-  private static final int GREETING_BYTES = 28;
+  private static final Logger LOG = LoggerFactory.getLogger(RingRendezvous.class);
+  static final int MAX_CANDIDATES = 32;
   private static final long RETRY_PAUSE_MS = 100;
+  private static final int DROPS_SHOWN = 4;
 
   private final int rank;
   private final int world;
+  private final int leftRank;
+  private final int rightRank;
   private final List<InetSocketAddress> addresses;
   private final RingOptions options;
   private final long deadline;
+  private final long handshakeNanos;
+
+  private final Deque<Candidate> candidates = new ArrayDeque<>();
+  private Dial dial;
+  private long nextDialAt;
+  private int dialAttempts;
+  private String lastDialError = "none";
+  private SocketChannel left;
+  private SocketChannel right;
+  private int dropped;
+  private final Deque<String> recentDrops = new ArrayDeque<>();
 
   private RingRendezvous(int rank, List<InetSocketAddress> addresses, RingOptions options) {
     this.rank = rank;
     this.world = addresses.size();
+    this.leftRank = Math.floorMod(rank - 1, world);
+    this.rightRank = (rank + 1) % world;
     this.addresses = addresses;
     this.options = options;
-    this.deadline = System.nanoTime() + options.connectTimeout().toNanos();
+    this.nextDialAt = System.nanoTime();
+    this.deadline = nextDialAt + options.connectTimeout().toNanos();
+    this.handshakeNanos = options.handshakeTimeout().toNanos();
   }
 
   /** A listener on an ephemeral port, with the receive buffer set before bind so TCP can scale its window. */
@@ -67,15 +98,14 @@ final class RingRendezvous {
   }
 
   private RingLinks join(ServerSocketChannel listener) {
-    int rightRank = (rank + 1) % world;
-    int leftRank = Math.floorMod(rank - 1, world);
-    SocketChannel right = null;
-    SocketChannel left = null;
-    try (listener) {
-      right = connectWithRetries(rightRank);
-      writeFully(right, new Greeting(options.session(), world, rank, rightRank).encode(), rightRank);
-      left = acceptFrom(leftRank, listener);
-      checkAnswer(right, rightRank);
+    try {
+      try (listener; Selector selector = Selector.open()) {
+        authenticateBoth(listener, selector);
+      } // closing the selector deregisters the links, which RingLinks registers on its own
+      if (dropped > 0) {
+        LOG.warn("rank {} of {}: dropped {} unauthenticated connection(s) to the ring listener while joining{}",
+            rank, world, dropped, drops());
+      }
       RingLinks links = new RingLinks(rank, world, left, addresses.get(leftRank), right,
           addresses.get(rightRank), options);
       left = null;
@@ -86,89 +116,158 @@ final class RingRendezvous {
     } finally {
       closeQuietly(left);
       closeQuietly(right);
+      if (dial != null) {
+        closeQuietly(dial.channel);
+      }
+      candidates.forEach(c -> closeQuietly(c.channel));
     }
   }
 
-  private SocketChannel connectWithRetries(int peer) {
-    InetSocketAddress address = addresses.get(peer);
-    IOException last = null;
-    int attempts = 0;
-    while (true) {
-      attempts++;
-      SocketChannel channel = null;
-      try {
-        InetSocketAddress target = address.isUnresolved()
-            ? new InetSocketAddress(address.getHostString(), address.getPort()) : address;
-        if (target.isUnresolved()) {
-          throw new IOException("cannot resolve host " + address.getHostString());
+  private void authenticateBoth(ServerSocketChannel listener, Selector selector) throws IOException {
+    listener.configureBlocking(false);
+    SelectionKey acceptKey = listener.register(selector, SelectionKey.OP_ACCEPT);
+    while (left == null || right == null) {
+      if (Thread.currentThread().isInterrupted()) {
+        throw new CollectiveException("rank " + rank + " of " + world + ", connect: interrupted while waiting"
+            + " for peers", -1, null);
+      }
+      long now = System.nanoTime();
+      if (right == null && dial == null && now - nextDialAt >= 0) {
+        startDial(selector, now);
+      }
+      expire(now);
+      if (now - deadline >= 0) {
+        throw timedOut();
+      }
+      selector.select(Math.max(1, TimeUnit.NANOSECONDS.toMillis(nextWake(now) - now)));
+      for (SelectionKey key : selector.selectedKeys()) {
+        if (key == acceptKey) {
+          acceptAll(listener, selector);
+        } else if (key.isValid()) {
+          ((Exchange) key.attachment()).advance();
         }
-        channel = SocketChannel.open();
+      }
+      selector.selectedKeys().clear();
+      if (left != null && acceptKey.isValid()) {
+        acceptKey.cancel();
+        listener.close(); // the ring is closed to newcomers: later dials are refused by the kernel
+        while (!candidates.isEmpty()) {
+          drop(candidates.peekFirst(), "the left neighbour had already authenticated");
+        }
+      }
+    }
+  }
+
+  private void startDial(Selector selector, long now) {
+    dialAttempts++;
+    SocketChannel channel = null;
+    try {
+      InetSocketAddress address = addresses.get(rightRank);
+      InetSocketAddress target = address.isUnresolved()
+          ? new InetSocketAddress(address.getHostString(), address.getPort()) : address;
+      if (target.isUnresolved()) {
+        throw new IOException("cannot resolve host " + address.getHostString());
+      }
+      channel = SocketChannel.open();
+      configure(channel);
+      channel.configureBlocking(false);
+      dial = new Dial(channel, Math.min(now + handshakeNanos - deadline, 0) + deadline);
+      dial.key = channel.register(selector, SelectionKey.OP_CONNECT, dial);
+      if (channel.connect(target)) {
+        dial.advance();
+      }
+    } catch (IOException e) {
+      if (dial == null) {
+        closeQuietly(channel);
+        nextDialAt = now + TimeUnit.MILLISECONDS.toNanos(RETRY_PAUSE_MS);
+        lastDialError = String.valueOf(e.getMessage());
+      } else {
+        dialFailed(e.getMessage());
+      }
+    }
+  }
+
+  private void acceptAll(ServerSocketChannel listener, Selector selector) throws IOException {
+    long now = System.nanoTime();
+    // Bounded per wake-up, so a flood of connections cannot keep the dial or the candidates from being served.
+    for (int i = 0; i < MAX_CANDIDATES; i++) {
+      SocketChannel channel = listener.accept();
+      if (channel == null) {
+        return;
+      }
+      if (candidates.size() >= MAX_CANDIDATES) {
+        drop(candidates.peekFirst(), "pushed out by newer connections");
+      }
+      Candidate candidate = new Candidate(channel, now + handshakeNanos);
+      candidates.addLast(candidate);
+      try {
         configure(channel);
         channel.configureBlocking(false);
-        if (!channel.connect(target)) {
-          await(channel, SelectionKey.OP_CONNECT);
-          if (!channel.finishConnect()) {
-            throw new IOException("connect did not complete");
-          }
-        }
-        return channel;
+        candidate.key = channel.register(selector, SelectionKey.OP_READ, candidate);
       } catch (IOException e) {
-        closeQuietly(channel);
-        last = e;
+        drop(candidate, e.getMessage());
       }
-      long remainingMs = TimeUnit.NANOSECONDS.toMillis(deadline - System.nanoTime());
-      if (remainingMs <= 0) {
-        throw failure(peer, "could not connect to " + peer(peer) + " within the connect timeout ("
-            + attempts + " attempts, last error: " + last.getMessage() + ")", last);
-      }
-      sleep(Math.min(RETRY_PAUSE_MS, remainingMs));
     }
   }
 
-  /** Accepts until the expected left neighbour greets us, refusing strays and stale sessions. */
-  private SocketChannel acceptFrom(int peer, ServerSocketChannel listener) throws IOException {
-    Greeting expected = new Greeting(options.session(), world, peer, rank);
-    Greeting mine = new Greeting(options.session(), world, rank, peer);
-    String refusals = "";
-    listener.configureBlocking(false);
-    while (true) {
-      SocketChannel candidate = listener.accept();
-      if (candidate == null) {
-        if (!await(listener, SelectionKey.OP_ACCEPT)) {
-          throw failure(peer, peer(peer) + " did not connect within the connect timeout"
-              + refusals, null);
-        }
-        continue;
-      }
-      try {
-        configure(candidate);
-        candidate.configureBlocking(false);
-        String mismatch = Greeting.decode(readFully(candidate, peer)).mismatch(expected);
-        // Answer even a mismatch with who we are, so the other side can say what is wrong.
-        writeFully(candidate, mine.encode(), peer);
-        if (mismatch == null) {
-          return candidate;
-        }
-        refusals += "; refused " + describe(candidate) + ": " + mismatch;
-      } catch (CollectiveException | IOException e) {
-        refusals += "; dropped " + describe(candidate) + ": " + e.getMessage();
-      }
-      closeQuietly(candidate);
+  private void expire(long now) {
+    if (dial != null && now - dial.deadline >= 0) {
+      dialFailed("no answer within the handshake timeout (" + options.handshakeTimeout().toMillis() + " ms)");
+    }
+    // Candidates are kept in accept order and share one timeout, so the expired ones come first.
+    while (!candidates.isEmpty() && now - candidates.peekFirst().deadline >= 0) {
+      drop(candidates.peekFirst(), "did not authenticate within the handshake timeout ("
+          + options.handshakeTimeout().toMillis() + " ms)");
     }
   }
 
-  private void checkAnswer(SocketChannel right, int peer) {
-    String mismatch;
-    try {
-      mismatch = Greeting.decode(readFully(right, peer))
-          .mismatch(new Greeting(options.session(), world, peer, rank));
-    } catch (IOException e) {
-      mismatch = e.getMessage();
+  private long nextWake(long now) {
+    long wake = deadline;
+    if (dial != null) {
+      wake = earlier(wake, dial.deadline);
+    } else if (right == null) {
+      wake = earlier(wake, nextDialAt);
     }
-    if (mismatch != null) {
-      throw failure(peer, "the listener at " + addresses.get(peer) + " is not rank " + peer
-          + " of this group: " + mismatch, null);
+    if (!candidates.isEmpty()) {
+      wake = earlier(wake, candidates.peekFirst().deadline);
     }
+    return wake - now < 0 ? now : wake;
+  }
+
+  private static long earlier(long a, long b) {
+    return a - b <= 0 ? a : b;
+  }
+
+  private CollectiveException timedOut() {
+    if (right == null) {
+      return failure(rightRank, "could not connect to " + peer(rightRank) + " within the connect timeout ("
+          + dialAttempts + " attempts, last error: " + lastDialError + ")", null);
+    }
+    return failure(leftRank, peer(leftRank) + " did not connect within the connect timeout"
+        + (dropped == 0 ? "" : "; dropped " + dropped + " unauthenticated connection(s)" + drops()), null);
+  }
+
+  private void dialFailed(String why) {
+    closeQuietly(dial.channel);
+    dial = null;
+    lastDialError = why;
+    nextDialAt = System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(RETRY_PAUSE_MS);
+  }
+
+  /** Closes a candidate without telling it anything, and remembers why for the log and for a timeout's message. */
+  private void drop(Candidate candidate, String why) {
+    candidates.remove(candidate);
+    String who = describe(candidate.channel);
+    closeQuietly(candidate.channel);
+    dropped++;
+    if (recentDrops.size() == DROPS_SHOWN) {
+      recentDrops.removeFirst();
+    }
+    recentDrops.addLast(who + ": " + why);
+  }
+
+  private String drops() {
+    return " (latest: " + String.join("; ", recentDrops) + ")";
   }
 
   private void configure(SocketChannel channel) throws IOException {
@@ -177,42 +276,6 @@ final class RingRendezvous {
     if (options.socketBufferBytes() > 0) {
       channel.setOption(StandardSocketOptions.SO_SNDBUF, options.socketBufferBytes());
       channel.setOption(StandardSocketOptions.SO_RCVBUF, options.socketBufferBytes());
-    }
-  }
-
-  private ByteBuffer readFully(SocketChannel channel, int peer) throws IOException {
-    ByteBuffer buffer = ByteBuffer.allocate(GREETING_BYTES);
-    while (buffer.hasRemaining()) {
-      int n = channel.read(buffer);
-      if (n < 0) {
-        throw failure(peer, peer(peer) + " closed the connection during the handshake", null);
-      }
-      if (n == 0 && !await(channel, SelectionKey.OP_READ)) {
-        throw failure(peer, peer(peer) + " did not complete the handshake within the connect"
-            + " timeout", null);
-      }
-    }
-    return buffer.flip();
-  }
-
-  private void writeFully(SocketChannel channel, ByteBuffer buffer, int peer) throws IOException {
-    while (buffer.hasRemaining()) {
-      if (channel.write(buffer) == 0 && !await(channel, SelectionKey.OP_WRITE)) {
-        throw failure(peer, peer(peer) + " did not take the handshake within the connect timeout",
-            null);
-      }
-    }
-  }
-
-  /** Waits until the channel is ready for {@code op}; false once the deadline has passed. */
-  private boolean await(SelectableChannel channel, int op) throws IOException {
-    long remainingMs = TimeUnit.NANOSECONDS.toMillis(deadline - System.nanoTime());
-    if (remainingMs <= 0) {
-      return false;
-    }
-    try (Selector selector = Selector.open()) {
-      channel.register(selector, op);
-      return selector.select(remainingMs) > 0 || System.nanoTime() - deadline < 0;
     }
   }
 
@@ -233,15 +296,6 @@ final class RingRendezvous {
     }
   }
 
-  private static void sleep(long ms) {
-    try {
-      Thread.sleep(ms);
-    } catch (InterruptedException e) {
-      Thread.currentThread().interrupt();
-      throw new CollectiveException("connect: interrupted while waiting for peers", -1, e);
-    }
-  }
-
   private static void closeQuietly(AutoCloseable c) {
     if (c == null) {
       return;
@@ -253,41 +307,169 @@ final class RingRendezvous {
     }
   }
 
-  /** The first message on a ring connection, in both directions: who is speaking, to whom. */
-  private record Greeting(long session, int worldSize, int fromRank, int toRank) {
+  /**
+   * One side of a handshake in progress: writes {@code out}, then fills {@code in}, then hands it to
+   * {@link #received}, which sets the next pair; with neither left the handshake is complete.
+   */
+  private abstract static class Exchange {
+    final SocketChannel channel;
+    final long deadline;
+    SelectionKey key;
+    ByteBuffer out;
+    ByteBuffer in;
 
-    ByteBuffer encode() {
-      return ByteBuffer.allocate(GREETING_BYTES).order(ByteOrder.LITTLE_ENDIAN)
-          .putInt(MAGIC).putInt(VERSION).putLong(session).putInt(worldSize).putInt(fromRank)
-          .putInt(toRank).flip();
+    Exchange(SocketChannel channel, long deadline) {
+      this.channel = channel;
+      this.deadline = deadline;
     }
 
-    static Greeting decode(ByteBuffer in) throws IOException {
-      in.order(ByteOrder.LITTLE_ENDIAN);
-      int magic = in.getInt();
-      int version = in.getInt();
-      if (magic != MAGIC) {
-        throw new IOException("not a spark-dpo ring peer (bad greeting)");
+    /** Moves as far as the socket allows without blocking; failures end this handshake only. */
+    final void advance() {
+      try {
+        if (!ready()) {
+          return;
+        }
+        while (out != null || in != null) {
+          if (out != null) {
+            channel.write(out);
+            if (out.hasRemaining()) {
+              key.interestOps(SelectionKey.OP_WRITE);
+              return;
+            }
+            out = null;
+          } else {
+            if (channel.read(in) < 0) {
+              throw new IOException("closed the connection during the handshake");
+            }
+            if (in.hasRemaining()) {
+              key.interestOps(SelectionKey.OP_READ);
+              return;
+            }
+            ByteBuffer full = in.flip();
+            in = null;
+            received(full);
+          }
+        }
+        key.cancel();
+        completed();
+      } catch (IOException e) {
+        failed(e.getMessage());
       }
-      if (version != VERSION) {
-        throw new IOException("ring protocol version " + version + ", expected " + VERSION);
-      }
-      return new Greeting(in.getLong(), in.getInt(), in.getInt(), in.getInt());
     }
 
-    /** Null when this greeting is the expected one, else what differs. */
-    String mismatch(Greeting expected) {
-      if (session != expected.session) {
-        return "session " + session + ", expected " + expected.session;
-      }
-      if (worldSize != expected.worldSize) {
-        return "world size " + worldSize + ", expected " + expected.worldSize;
-      }
-      if (fromRank != expected.fromRank || toRank != expected.toRank) {
-        return "rank " + fromRank + " addressing rank " + toRank + ", expected rank "
-            + expected.fromRank + " addressing rank " + expected.toRank;
-      }
-      return null;
+    /** False while a prerequisite (the TCP connect) is still pending. */
+    boolean ready() throws IOException {
+      return true;
     }
+
+    abstract void received(ByteBuffer message) throws IOException;
+
+    abstract void completed();
+
+    abstract void failed(String why);
+  }
+
+  /** This rank dialling its right neighbour. */
+  private final class Dial extends Exchange {
+    private final byte[] nonce = RunSecret.nonce(RingHandshake.NONCE_BYTES);
+    private byte[] listenerNonce;
+
+    Dial(SocketChannel channel, long deadline) {
+      super(channel, deadline);
+    }
+
+    @Override
+    boolean ready() throws IOException {
+      if (channel.isConnectionPending()) {
+        if (!channel.finishConnect()) {
+          return false;
+        }
+      }
+      if (listenerNonce == null && out == null && in == null) {
+        out = RingHandshake.hello(nonce);
+        in = ByteBuffer.allocate(RingHandshake.NONCE_BYTES);
+      }
+      return true;
+    }
+
+    @Override
+    void received(ByteBuffer message) throws IOException {
+      if (listenerNonce == null) {
+        listenerNonce = bytes(message);
+        out = ByteBuffer.wrap(RingHandshake.connectorProof(options.secret(), nonce, listenerNonce,
+            options.session(), world, rank, rightRank));
+        in = ByteBuffer.allocate(RingHandshake.PROOF_BYTES);
+        return;
+      }
+      byte[] expected = RingHandshake.listenerProof(options.secret(), nonce, listenerNonce, options.session(),
+          world, rightRank, rank);
+      if (!RunSecret.matches(expected, bytes(message))) {
+        throw new IOException("the listener answered with a wrong proof: it is not rank " + rightRank
+            + " of this run and attempt");
+      }
+    }
+
+    @Override
+    void completed() {
+      right = channel;
+      dial = null;
+    }
+
+    @Override
+    void failed(String why) {
+      if (listenerNonce != null && why != null && why.startsWith("closed the connection")) {
+        why = "closed the connection after our proof: it holds another run's secret or another session";
+      }
+      dialFailed(why);
+    }
+  }
+
+  /** A connection accepted on the listener, until it proves to be the left neighbour or is dropped. */
+  private final class Candidate extends Exchange {
+    private byte[] connectorNonce;
+    private byte[] listenerNonce;
+
+    Candidate(SocketChannel channel, long deadline) {
+      super(channel, deadline);
+      in = ByteBuffer.allocate(RingHandshake.HELLO_BYTES);
+    }
+
+    @Override
+    void received(ByteBuffer message) throws IOException {
+      if (connectorNonce == null) {
+        connectorNonce = RingHandshake.connectorNonce(message);
+        if (connectorNonce == null) {
+          throw new IOException("not a ring hello of this version");
+        }
+        listenerNonce = RunSecret.nonce(RingHandshake.NONCE_BYTES);
+        out = ByteBuffer.wrap(listenerNonce.clone());
+        in = ByteBuffer.allocate(RingHandshake.PROOF_BYTES);
+        return;
+      }
+      byte[] expected = RingHandshake.connectorProof(options.secret(), connectorNonce, listenerNonce,
+          options.session(), world, leftRank, rank);
+      if (!RunSecret.matches(expected, bytes(message))) {
+        throw new IOException("wrong proof (another secret, session, world size or rank)");
+      }
+      out = ByteBuffer.wrap(RingHandshake.listenerProof(options.secret(), connectorNonce, listenerNonce,
+          options.session(), world, rank, leftRank));
+    }
+
+    @Override
+    void completed() {
+      candidates.remove(this);
+      left = channel;
+    }
+
+    @Override
+    void failed(String why) {
+      drop(this, why);
+    }
+  }
+
+  private static byte[] bytes(ByteBuffer b) {
+    byte[] out = new byte[b.remaining()];
+    b.get(out);
+    return out;
   }
 }

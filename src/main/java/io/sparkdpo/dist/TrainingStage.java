@@ -58,7 +58,7 @@ public final class TrainingStage {
   private static final Set<String> FREE_ON_RESUME = Set.of("maxAttempts", "loggingSteps", "evalSteps", "saveSteps",
       "saveTotalLimit", "outputDir", "checksumSteps", "faultInjection", "perDeviceEvalBatchSize", "device",
       "saveDtype", "allreduceBucketMb", "ringConnectTimeoutS", "ringIoTimeoutS", "saveTimeoutS",
-      "gradientCheckpointing");
+      "gradientCheckpointing", "ringHandshakeTimeoutS");
 
   /** What to train on: a prepared (or referenced) folder, or plain text files (SFT). */
   public record Inputs(String preparedDir, List<String> text, List<String> evalText) {

@@ -21,13 +21,17 @@ import java.util.List;
  */
 public final class RingPeerProcess {
 
+  /** The key every process of these tests shares (each JVM derives the same one), as a run's tasks share theirs. */
+  static final RunSecret SECRET = RunSecret.derivedFrom("ring-peer-process test key".getBytes(StandardCharsets.UTF_8),
+      "ring-peer-process");
+
   private RingPeerProcess() {}
 
   public static void main(String[] args) throws Exception {
     String mode = args[0];
     int chunkBytes = mode.equals("bench") ? Integer.parseInt(args[4]) : RingOptions.DEFAULT_CHUNK_BYTES;
     RingOptions options = RingOptions.defaults().withChunkBytes(chunkBytes)
-        .withIoTimeout(Duration.ofSeconds(120)).withConnectTimeout(Duration.ofSeconds(60));
+        .withIoTimeout(Duration.ofSeconds(120)).withConnectTimeout(Duration.ofSeconds(60)).withSecret(SECRET);
     ServerSocketChannel listener =
         RingAllReduce.openListener(InetAddress.getLoopbackAddress(), options);
     System.out.println("listening " + ((InetSocketAddress) listener.getLocalAddress()).getPort());

@@ -1,6 +1,7 @@
 package io.sparkdpo.dist;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertSame;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 
 import io.sparkdpo.config.ConfigException;
@@ -17,12 +18,15 @@ class RingSettingsTest {
   void theDefaultsAreTheRingsAndTheBucketIsPyTorchDdps() {
     JobConfig cfg = ConfigLoader.defaults();
     for (var stage : List.of(cfg.train(), cfg.sft())) {
-      RingOptions o = RingSettings.of(stage).toOptions(7);
+      RunSecret secret = RunSecret.random();
+      RingOptions o = RingSettings.of(stage).toOptions(7, secret);
       assertEquals(Duration.ofMinutes(5), o.ioTimeout());
       assertEquals(Duration.ofMinutes(2), o.connectTimeout());
       assertEquals(Duration.ofHours(1), o.rankZeroTimeout());
       assertEquals(Duration.ofSeconds(5), o.keepaliveInterval());
       assertEquals(7, o.session());
+      assertSame(secret, o.secret());
+      assertEquals(Duration.ofSeconds(10), o.handshakeTimeout());
       assertEquals(25L << 20, stage.allreduceBucketBytes());
     }
   }
@@ -31,25 +35,28 @@ class RingSettingsTest {
   void eachStageShipsItsOwnTimeouts() {
     JobConfig cfg = ConfigLoader.load(null, List.of("train.ring_io_timeout_s=2", "train.ring_connect_timeout_s=30",
         "train.save_timeout_s=900", "sft.ring_io_timeout_s=600", "sft.save_timeout_s=7200",
-        "train.allreduce_bucket_mb=0.5"));
-    RingOptions train = RingSettings.of(cfg.train()).toOptions(0);
+        "train.allreduce_bucket_mb=0.5", "train.ring_handshake_timeout_s=3"));
+    RingOptions train = RingSettings.of(cfg.train()).toOptions(0, RunSecret.random());
     assertEquals(Duration.ofSeconds(2), train.ioTimeout());
     assertEquals(Duration.ofSeconds(30), train.connectTimeout());
     assertEquals(Duration.ofSeconds(900), train.rankZeroTimeout());
+    assertEquals(Duration.ofSeconds(3), train.handshakeTimeout());
     assertEquals(Duration.ofMillis(500), train.keepaliveInterval(), "4 keepalives per I/O timeout");
     assertEquals(512L << 10, cfg.train().allreduceBucketBytes());
-    RingOptions sft = RingSettings.of(cfg.sft()).toOptions(0);
+    RingOptions sft = RingSettings.of(cfg.sft()).toOptions(0, RunSecret.random());
     assertEquals(Duration.ofSeconds(600), sft.ioTimeout());
     assertEquals(Duration.ofSeconds(7200), sft.rankZeroTimeout());
+    assertEquals(Duration.ofSeconds(10), sft.handshakeTimeout());
   }
 
   @Test
   void timeoutsAndBucketsOutsideTheirRangesAreRefused() {
     ConfigException e = assertThrows(ConfigException.class, () -> ConfigLoader.load(null, List.of(
         "train.ring_io_timeout_s=0", "sft.save_timeout_s=10", "sft.allreduce_bucket_mb=2048",
-        "train.allreduce_bucket_mb=0")));
+        "train.allreduce_bucket_mb=0", "sft.ring_handshake_timeout_s=0")));
     assertEquals(List.of(
         "sft.allreduce_bucket_mb: must hold at least one float and less than 2048 MiB (got 2048.0)",
+        "sft.ring_handshake_timeout_s: must be > 0 (got 0)",
         "sft.save_timeout_s: must be at least ring_io_timeout_s (300) (got 10)",
         "train.allreduce_bucket_mb: must hold at least one float and less than 2048 MiB (got 0.0)",
         "train.ring_io_timeout_s: must be > 0 (got 0)"), e.problems().stream().sorted().toList());
