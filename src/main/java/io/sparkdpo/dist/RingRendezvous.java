@@ -457,6 +457,10 @@ final class RingRendezvous {
 
     @Override
     void completed() {
+      if (left != null) { // a second proof from the left neighbour in the same wake-up: the first one is the link
+        drop(this, "the left neighbour had already authenticated");
+        return;
+      }
       candidates.remove(this);
       left = channel;
     }
