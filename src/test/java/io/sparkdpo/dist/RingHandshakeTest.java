@@ -28,6 +28,7 @@ import java.util.concurrent.Executors;
 import java.util.concurrent.Future;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
+import java.util.function.Supplier;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
 
@@ -200,13 +201,33 @@ class RingHandshakeTest {
   /** An impostor on the right neighbour's port that cannot prove the secret is never taken for rank 1. */
   @Test
   void theDiallerRefusesAListenerThatCannotProveTheSecret() throws Exception {
-    RingOptions options = OPTIONS.withSecret(RunSecret.random()).withConnectTimeout(Duration.ofMillis(2000));
+    RunSecret other = RunSecret.random();
+    assertImpostorRefused(RunSecret.random(), () -> RunSecret.nonce(RingHandshake.NONCE_BYTES),
+        (nc, nl) -> RingHandshake.listenerProof(other, nc, nl, SESSION, 2, 1, 0));
+  }
+
+  /**
+   * An impostor replaying the listener's side of an earlier genuine handshake (its nonce and its proof, made with
+   * the real key) is refused: the dialler's fresh nonce makes the recorded answer wrong.
+   */
+  @Test
+  void theDiallerRefusesAReplayedAnswer() throws Exception {
+    RunSecret key = RunSecret.random();
+    byte[] recordedNc = RunSecret.nonce(RingHandshake.NONCE_BYTES);
+    byte[] recordedNl = RunSecret.nonce(RingHandshake.NONCE_BYTES);
+    byte[] recordedAnswer = RingHandshake.listenerProof(key, recordedNc, recordedNl, SESSION, 2, 1, 0);
+    assertImpostorRefused(key, recordedNl::clone, (nc, nl) -> recordedAnswer);
+  }
+
+  private static void assertImpostorRefused(RunSecret key, Supplier<byte[]> nonces, RingIntruder.Forger answer)
+      throws Exception {
+    RingOptions options = OPTIONS.withSecret(key).withConnectTimeout(Duration.ofMillis(2000));
     ServerSocketChannel mine = RingAllReduce.openListener(InProcessRing.LOOPBACK, options);
     AtomicInteger dials = new AtomicInteger();
     try (ServerSocket impostor = new ServerSocket(0, 50, InProcessRing.LOOPBACK)) {
       List<InetSocketAddress> addresses = List.of(InProcessRing.published(mine),
           new InetSocketAddress(InProcessRing.LOOPBACK, impostor.getLocalPort()));
-      Thread answering = new Thread(() -> answerWithTheWrongKey(impostor, dials));
+      Thread answering = new Thread(() -> impersonate(impostor, dials, nonces, answer));
       answering.setDaemon(true);
       answering.start();
       CollectiveException e = assertThrows(CollectiveException.class,
@@ -220,9 +241,9 @@ class RingHandshakeTest {
     }
   }
 
-  /** Plays a listener with another key: nonce, then a proof the dialler must reject. */
-  private static void answerWithTheWrongKey(ServerSocket impostor, AtomicInteger dials) {
-    RunSecret other = RunSecret.random();
+  /** Plays rank 1's listener: sends the nonce it is given, then the answer it is given, to every dial. */
+  private static void impersonate(ServerSocket impostor, AtomicInteger dials, Supplier<byte[]> nonces,
+      RingIntruder.Forger answer) {
     while (!impostor.isClosed()) {
       try (Socket s = impostor.accept()) {
         dials.incrementAndGet();
@@ -230,10 +251,10 @@ class RingHandshakeTest {
         InputStream in = s.getInputStream();
         OutputStream out = s.getOutputStream();
         byte[] nc = RingHandshake.connectorNonce(ByteBuffer.wrap(in.readNBytes(RingHandshake.HELLO_BYTES)));
-        byte[] nl = RunSecret.nonce(RingHandshake.NONCE_BYTES);
+        byte[] nl = nonces.get();
         out.write(nl);
         in.readNBytes(RingHandshake.PROOF_BYTES);
-        out.write(RingHandshake.listenerProof(other, nc, nl, SESSION, 2, 1, 0));
+        out.write(answer.proof(nc, nl));
         out.flush();
         in.read(); // until the dialler hangs up
       } catch (IOException ignored) {
