@@ -63,7 +63,7 @@ public final class TrackerClient implements MetricsChannel, AutoCloseable {
         } else {
           byte[] nonce = nonce(first, address);
           TrackerClient client = new TrackerClient(socket, address);
-          client.send(hello.withProof(HexFormat.of().formatHex(DriverTracker.proof(secret, nonce, hello))));
+          client.write(hello.withProof(HexFormat.of().formatHex(DriverTracker.proof(secret, nonce, hello))));
           String answer = in.readLine();
           if ("ok".equals(answer)) {
             socket.setSoTimeout(0);
@@ -168,12 +168,16 @@ public final class TrackerClient implements MetricsChannel, AutoCloseable {
 
   private synchronized void send(TrackerEvent event) {
     try {
-      out.write((Json.LINES.writeValueAsString(event) + "\n").getBytes(StandardCharsets.UTF_8));
-      out.flush();
+      write(event);
     } catch (IOException e) {
       throw new UncheckedIOException("lost the connection to the driver's tracker at " + address + ": "
           + e.getMessage(), e);
     }
+  }
+
+  private synchronized void write(TrackerEvent event) throws IOException {
+    out.write((Json.LINES.writeValueAsString(event) + "\n").getBytes(StandardCharsets.UTF_8));
+    out.flush();
   }
 
   @Override

@@ -253,6 +253,47 @@ class DriverTrackerDrillTest {
     }
   }
 
+  /** A tracker shedding handshakes under a flood closes a real rank's connection too: the rank dials again. */
+  @Test
+  void aRankWhoseHandshakeWasShedConnectsAgain() throws Exception {
+    RunSecret secret = RunSecret.random();
+    try (java.net.ServerSocket shedding = new java.net.ServerSocket(0, 8, InetAddress.getLoopbackAddress())) {
+      AtomicInteger accepted = new AtomicInteger();
+      Thread server = new Thread(() -> {
+        try {
+          while (true) {
+            Socket s = shedding.accept();
+            int n = accepted.incrementAndGet();
+            if (n == 1) {
+              s.close(); // shed before the challenge
+              continue;
+            }
+            byte[] nonce = RunSecret.nonce(TrackerGate.NONCE_BYTES);
+            s.getOutputStream().write(TrackerGate.line(TrackerEvent.challenge(HexFormat.of().formatHex(nonce)))
+                .getBytes(StandardCharsets.UTF_8));
+            BoundedLineReader in = new BoundedLineReader(s.getInputStream(), 4096);
+            TrackerEvent hello = Json.LINES.readValue(in.readLine(), TrackerEvent.class);
+            if (n == 2) {
+              s.close(); // shed after the hello, before the answer
+              continue;
+            }
+            boolean good = RunSecret.matches(DriverTracker.proof(secret, nonce, hello),
+                HexFormat.of().parseHex(hello.proof()));
+            s.getOutputStream().write((good ? "ok\n" : "refused: bad proof\n").getBytes(StandardCharsets.UTF_8));
+          }
+        } catch (IOException closed) {
+          // The test is over.
+        }
+      }, "drill-shedding-tracker");
+      server.setDaemon(true);
+      server.start();
+      try (TrackerClient c = TrackerClient.connect("127.0.0.1", shedding.getLocalPort(), TIMEOUT, secret,
+          DriverTrackerTest.hello(1, 0))) {
+        assertEquals(3, accepted.get(), "shed twice, admitted on the third connection");
+      }
+    }
+  }
+
   private static TrackerClient client(DriverTracker tracker, int rank) {
     return TrackerClient.connect("127.0.0.1", tracker.port(), TIMEOUT, tracker.secret(),
         DriverTrackerTest.hello(1, rank));
