@@ -46,7 +46,7 @@ final class BarrierWorker extends AbstractFunction1<Iterator<WorkerSpec>, Iterat
     String device = device(barrier.resourcesJMap());
     Storage storage = new Storage(hadoopConf(env.conf()));
     try (TrackerClient tracker = TrackerClient.connect(spec.trackerHost(), spec.trackerPort(), TRACKER_TIMEOUT,
-        TrackerEvent.hello(DriverTracker.helloToken(spec.secret()), spec.attempt(), spec.rank(), executorId, host, pid, device))) {
+        spec.secret(), TrackerEvent.hello(spec.attempt(), spec.rank(), executorId, host, pid, device))) {
       AllReduce group = null;
       WorkerLoop loop = null;
       try {

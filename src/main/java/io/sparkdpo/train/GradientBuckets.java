@@ -52,6 +52,15 @@ public final class GradientBuckets {
    * @return the bytes all-reduced (4 per gradient element)
    */
   public long allReduceMean(List<NDArray> grads, GradientReducer reducer) {
+    return allReduceMean(grads, reducer, new SquareSum());
+  }
+
+  /**
+   * {@link #allReduceMean(List, GradientReducer)}, adding each reduced bucket to {@code reducedSquares} while it is
+   * on the host anyway: the clipping norm of the reduced gradient without another pass over it, and the same bits
+   * as {@link SquareSum#normOf} of the reduced gradients (the sum does not depend on the bucket boundaries).
+   */
+  public long allReduceMean(List<NDArray> grads, GradientReducer reducer, SquareSum reducedSquares) {
     requireFloat32(grads);
     BucketPlan p = planFor(grads);
     if (buffer == null || buffer.capacity() < p.largestBucket()) {
@@ -65,6 +74,7 @@ public final class GradientBuckets {
           read(grads.get(s.tensor()), s, buffer);
         }
         reducer.allReduceMean(buffer);
+        reducedSquares.add(buffer.duplicate().position(0).limit(bucket.elements()));
         for (BucketPlan.Segment s : bucket.segments()) {
           write(buffer, s, grads.get(s.tensor()), s.tensor());
         }

@@ -7,7 +7,9 @@ import java.util.List;
  * The update half of a training step, identical on every replica: scale the accumulated gradient sums to a
  * global-batch mean, refuse non-finite gradients (before the all-reduce, so the replica that went wrong is the
  * one that reports), average across replicas in fixed-size buckets ({@link GradientBuckets}), clip by global norm,
- * take the scheduled rate, apply AdamW, zero the gradients.
+ * take the scheduled rate, apply AdamW, zero the gradients. The clipping norm is the reduced gradient's
+ * {@link SquareSum} (float64, fixed order, summed from the buckets as they come back from the all-reduce), so it is
+ * the same bits on every replica whatever its CPU, device or thread count.
  *
  * <p>With float16 loss scaling ({@link LossScaler#dynamic()}) the gradients are also divided by the loss scale, and
  * non-finite ones skip the update instead of failing the run. They are checked after the all-reduce, where every
@@ -67,13 +69,18 @@ public final class OptimizerStep {
       accumulator.scale((double) reducer.worldSize() / globalItems / scaler.scale());
       List<NDArray> grads = accumulator.gradients();
       long reduced = 0;
+      double norm;
       if (reducer.worldSize() > 1) {
         if (!scaler.isDynamic()) {
-          NonFiniteException.requireFinite(step, "gradient", GlobalNormClip.norm(grads), pairIds);
+          NonFiniteException.requireFinite(step, "gradient", GlobalNormClip.deviceNorm(grads), pairIds);
         }
-        reduced = buckets.allReduceMean(grads, reducer);
+        SquareSum squares = new SquareSum();
+        reduced = buckets.allReduceMean(grads, reducer, squares);
+        norm = squares.norm();
+      } else {
+        norm = SquareSum.normOf(grads);
       }
-      double norm = GlobalNormClip.clip(grads, maxGradNorm);
+      GlobalNormClip.scale(grads, norm, maxGradNorm);
       double lr = schedule.at(step);
       if (scaler.isDynamic()) {
         scaler.update(Double.isFinite(norm));

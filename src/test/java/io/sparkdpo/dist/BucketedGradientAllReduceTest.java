@@ -9,6 +9,7 @@ import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.Shape;
 import io.sparkdpo.train.GradientBuckets;
 import io.sparkdpo.train.GradientReducer;
+import io.sparkdpo.train.SquareSum;
 import java.nio.FloatBuffer;
 import java.time.Duration;
 import java.util.ArrayList;
@@ -117,5 +118,45 @@ class BucketedGradientAllReduceTest {
       }
     }
     assertTrue(worst <= 2, "largest difference in ulps of the largest addend: " + worst);
+  }
+
+  /**
+   * The clipping norm, summed from the buckets as they come back from the all-reduce, is the same bits on every
+   * rank, and the bits of {@link SquareSum#normOf} of the reduced gradients, whatever the bucket size.
+   */
+  @Test
+  void everyRankGetsTheSameNormOfTheReducedGradientFromItsBuckets() throws Exception {
+    for (long bucketBytes : new long[] {SMALL_BUCKET, 4 * 777, ONE_BUFFER}) {
+      try (InProcessRing ring = InProcessRing.connect(3, RING)) {
+        List<long[]> bits = ring.onEveryRank(group -> {
+          try (NDManager m = NDManager.newBaseManager()) {
+            List<NDArray> grads = new ArrayList<>();
+            for (int t = 0; t < SHAPES.length; t++) {
+              grads.add(m.create(values(group.rank(), t, (int) SHAPES[t].size()), SHAPES[t]));
+            }
+            GradientReducer reducer = new GradientReducer() {
+              @Override
+              public int worldSize() {
+                return group.worldSize();
+              }
+
+              @Override
+              public void allReduceMean(FloatBuffer direct) {
+                group.allReduceMean(direct);
+              }
+            };
+            SquareSum squares = new SquareSum();
+            new GradientBuckets(bucketBytes).allReduceMean(grads, reducer, squares);
+            assertEquals(total(), squares.count());
+            return new long[] {Double.doubleToRawLongBits(squares.norm()),
+                Double.doubleToRawLongBits(SquareSum.normOf(grads))};
+          }
+        });
+        for (int r = 0; r < 3; r++) {
+          assertEquals(bits.get(0)[0], bits.get(r)[0], "rank " + r + ", buckets of " + bucketBytes + " bytes");
+          assertEquals(bits.get(r)[1], bits.get(r)[0], "rank " + r + ": buckets' sum = the reduced gradients' norm");
+        }
+      }
+    }
   }
 }

@@ -26,17 +26,24 @@ class DriverTrackerTest {
     return DriverTracker.start("127.0.0.1", InetAddress.getLoopbackAddress(), RunSecret.random(), events::add);
   }
 
-  private static TrackerClient client(DriverTracker t, String token, int attempt, int rank) {
-    return TrackerClient.connect(t.host(), t.port(), TIMEOUT,
-        TrackerEvent.hello(token, attempt, rank, "exec-" + rank, "10.0.0." + rank, 100 + rank, "cpu"));
+  private static TrackerClient client(DriverTracker t, RunSecret secret, int attempt, int rank) {
+    return TrackerClient.connect(t.host(), t.port(), TIMEOUT, secret, hello(attempt, rank));
+  }
+
+  private static TrackerClient client(DriverTracker t, int attempt, int rank) {
+    return client(t, t.secret(), attempt, rank);
+  }
+
+  static TrackerEvent hello(int attempt, int rank) {
+    return TrackerEvent.hello(attempt, rank, "exec-" + rank, "10.0.0." + rank, 100 + rank, "cpu");
   }
 
   @Test
   void streamsEveryRanksEventsToTheListenerStampedWithAttemptAndRank() throws Exception {
     try (DriverTracker tracker = start()) {
       tracker.beginAttempt(1);
-      try (TrackerClient r0 = client(tracker, DriverTracker.helloToken(tracker.secret()), 1, 0);
-           TrackerClient r1 = client(tracker, DriverTracker.helloToken(tracker.secret()), 1, 1)) {
+      try (TrackerClient r0 = client(tracker, 1, 0);
+           TrackerClient r1 = client(tracker, 1, 1)) {
         r0.started(0);
         r1.started(0);
         r0.step(1, Map.of("loss", 1.5, "learning_rate", 1e-6));
@@ -63,21 +70,22 @@ class DriverTrackerTest {
           .findFirst().orElseThrow();
       assertEquals("exec-1", hello.executor());
       assertEquals(101L, hello.pid());
-      assertNull(hello.token(), "the token is not passed on");
+      assertNull(hello.proof(), "the proof is not passed on");
       assertEquals(2, events.stream().filter(e -> e.type().equals(TrackerEvent.FINISHED)).count());
     }
   }
 
   @Test
-  void refusesAWrongTokenAndAStragglerOfAnEarlierAttempt() throws Exception {
+  void refusesAnotherRunsSecretAndAStragglerOfAnEarlierAttempt() throws Exception {
     try (DriverTracker tracker = start()) {
       tracker.beginAttempt(1);
-      IllegalStateException wrong = assertThrows(IllegalStateException.class, () -> client(tracker, "guess", 1, 0));
-      assertTrue(wrong.getMessage().endsWith("refused rank 0: wrong run token (a task of another run?)"),
+      IllegalStateException wrong = assertThrows(IllegalStateException.class,
+          () -> client(tracker, RunSecret.random(), 1, 0));
+      assertTrue(wrong.getMessage().endsWith("refused rank 0: authentication failed (a task of another run?)"),
           wrong.getMessage());
       tracker.beginAttempt(2);
       IllegalStateException stale = assertThrows(IllegalStateException.class,
-          () -> client(tracker, DriverTracker.helloToken(tracker.secret()), 1, 1));
+          () -> client(tracker, 1, 1));
       assertTrue(stale.getMessage().endsWith("attempt 1 is over; the driver now runs attempt 2"),
           stale.getMessage());
       assertTrue(tracker.attempt(1).connectedRanks().isEmpty());
@@ -89,8 +97,8 @@ class DriverTrackerTest {
   void keepsFailureReportsAndNamesRanksThatHungUpWithoutOne() throws Exception {
     try (DriverTracker tracker = start()) {
       tracker.beginAttempt(3);
-      TrackerClient r0 = client(tracker, DriverTracker.helloToken(tracker.secret()), 3, 0);
-      TrackerClient r1 = client(tracker, DriverTracker.helloToken(tracker.secret()), 3, 1);
+      TrackerClient r0 = client(tracker, 3, 0);
+      TrackerClient r1 = client(tracker, 3, 1);
       r0.step(4, Map.of("loss", 0.5));
       r0.failed(5, "IllegalStateException: boom", false);
       r0.close();
@@ -112,7 +120,7 @@ class DriverTrackerTest {
   void aStragglerOfAnEarlierAttemptIsLoggedThereButKeptFromTheListener() throws Exception {
     try (DriverTracker tracker = start()) {
       tracker.beginAttempt(1);
-      try (TrackerClient late = client(tracker, DriverTracker.helloToken(tracker.secret()), 1, 0)) {
+      try (TrackerClient late = client(tracker, 1, 0)) {
         tracker.beginAttempt(2);
         late.step(9, Map.of("loss", 9.0));
         late.failed(9, "CollectiveException: peer gone", true);
@@ -131,13 +139,13 @@ class DriverTrackerTest {
       closedPort = s.getLocalPort();
     }
     IllegalStateException e = assertThrows(IllegalStateException.class, () -> TrackerClient.connect("127.0.0.1",
-        closedPort, TIMEOUT, TrackerEvent.hello("t", 1, 2, "e", "h", 1, "cpu")));
+        closedPort, TIMEOUT, RunSecret.random(), hello(1, 2)));
     assertTrue(e.getMessage().startsWith("cannot reach the driver's tracker at 127.0.0.1:" + closedPort
         + " from rank 2: "), e.getMessage());
 
     DriverTracker tracker = start();
     tracker.beginAttempt(1);
-    try (TrackerClient client = client(tracker, DriverTracker.helloToken(tracker.secret()), 1, 0)) {
+    try (TrackerClient client = client(tracker, 1, 0)) {
       tracker.close();
       UncheckedIOException lost = assertThrows(UncheckedIOException.class, () -> {
         for (int i = 0; i < 200; i++) { // the first writes may still land in the socket buffers
