@@ -11,6 +11,12 @@ public record SparkSettings(String master, String appName, Map<String, String> c
     conf = conf == null ? Map.of() : Map.copyOf(conf);
   }
 
+  /** {@code conf} is the user's own and may hold credentials (s3a, Azure keys): shown as {@link Redaction} allows. */
+  @Override
+  public String toString() {
+    return "SparkSettings[master=" + master + ", appName=" + appName + ", conf=" + Redaction.freeForm(conf) + "]";
+  }
+
   @Override
   public void validate(String prefix, Violations v) {
     v.notBlank(prefix + ".app_name", appName);
