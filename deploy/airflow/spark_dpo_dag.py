@@ -27,6 +27,14 @@ from airflow.providers.apache.spark.operators.spark_submit import SparkSubmitOpe
 APP_JAR = "/opt/spark-dpo/spark-dpo-app.jar"
 MAIN_CLASS = "io.sparkdpo.cli.Main"
 CONN_ID = "spark_dpo"
+# Every credential-like key (*.key, keyfile, encryption.key, account.key, oauth, signature, credential, token, secret,
+# password): the same expression as io.sparkdpo.config.Redaction.SPARK_REGEX (AirflowDagTest checks).
+REDACTION_REGEX = (
+    "(?i)secret|passw(?:or)?d|passphrase|credential|oauth|signature|keyfile"
+    "|(?<![a-z])token(?![a-z])|(?<![a-z0-9])key(?![a-z])"
+    "|(?:access|account|encryption|private|secret|client|api|sse|signing|master|shared|storage)[._-]?key(?![a-z])"
+    "|(?-i:[a-z0-9](?:Token|Key)(?![a-z]))"
+)
 
 # Per-date folders: every stage reads the previous stage's folder and writes its own.
 RUN = "{{ params.work_uri }}/{{ ds }}"
@@ -50,6 +58,16 @@ COMMON_CONF = {
     "spark.eventLog.enabled": "true",
     "spark.eventLog.dir": "{{ params.work_uri }}/spark-events",
     "spark.sql.session.timeZone": "UTC",
+    # Spark's RPC and block transfers authenticated and encrypted. YARN and Kubernetes make a secret per
+    # application; a standalone master needs spark.authenticate.secret in the Airflow worker's spark-defaults.conf
+    # (never in this file or in Airflow variables), and the same in the master's and workers'.
+    "spark.authenticate": "true",
+    "spark.network.crypto.enabled": "true",
+    # A killed task whose thread is stuck (a native call) gets its executor JVM killed after the timeout.
+    "spark.task.reaper.enabled": "true",
+    "spark.task.reaper.killTimeout": "120s",
+    # Credential-like values hidden in the UI, logs and event log (io.sparkdpo.config.Redaction.SPARK_REGEX).
+    "spark.redaction.regex": REDACTION_REGEX,
 }
 
 # A barrier stage: one training replica per executor, every executor at once, no dynamic allocation.

@@ -96,6 +96,19 @@ class SparkDpoDagTest(unittest.TestCase):
         self.assertEqual(str(self.params.workers * self.params.executor_cores), conf["spark.cores.max"])
         self.assertIn("spark.scheduler.barrier.maxConcurrentTasksCheck.interval", conf)
 
+    def test_every_stage_is_authenticated_encrypted_reaped_and_redacted(self):
+        # The regex is deploy/common.sh's, which DeployScriptsTest holds equal to Redaction.SPARK_REGEX.
+        common = (HERE.parent.parent / "common.sh").read_text()
+        regex = re.search(r"^SPARK_DPO_REDACTION_REGEX='([^']*)'$", common, re.M).group(1)
+        for task_id, task in self.dag.task_dict.items():
+            conf = render(task.conf, "2026-01-02", self.params)
+            self.assertEqual("true", conf["spark.authenticate"], task_id)
+            self.assertEqual("true", conf["spark.network.crypto.enabled"], task_id)
+            self.assertEqual("true", conf["spark.task.reaper.enabled"], task_id)
+            self.assertEqual("120s", conf["spark.task.reaper.killTimeout"], task_id)
+            self.assertEqual(regex, conf["spark.redaction.regex"], task_id)
+            self.assertNotIn("spark.authenticate.secret", conf, task_id)
+
     def test_outputs_are_per_run_date_and_chain_between_stages(self):
         args = {t: render(task.application_args, "2026-01-02", self.params)
                 for t, task in self.dag.task_dict.items()}

@@ -27,7 +27,6 @@ import java.util.Iterator;
 import java.util.List;
 import java.util.Map;
 import java.util.TreeSet;
-import java.util.regex.Pattern;
 import java.util.stream.Collectors;
 
 /**
@@ -37,9 +36,6 @@ import java.util.stream.Collectors;
  */
 public final class ConfigLoader {
   private static final String DEFAULTS = "/io/sparkdpo/config/defaults.yaml";
-  private static final Pattern SECRET_KEY = Pattern.compile(
-      "(?i).*(secret|password|passwd|credential|access[._-]?key|private[._-]?key).*|(?i)(.*[._-])?token([._-].*)?");
-  private static final String REDACTED = "***redacted***";
 
   private static final ObjectMapper YAML = new ObjectMapper(new YAMLFactory()
       .disable(YAMLGenerator.Feature.WRITE_DOC_START_MARKER)
@@ -142,28 +138,22 @@ public final class ConfigLoader {
     return tree;
   }
 
-  /** Whether a key (in any spelling: snake_case, dotted Hadoop names) holds a secret. */
+  /** Whether a key (in any spelling: snake_case, dotted Hadoop names) holds a secret: {@link Redaction}'s rule. */
   public static boolean isSecretKey(String key) {
-    return SECRET_KEY.matcher(key).matches();
+    return Redaction.isCredentialKey(key);
   }
 
+  /** Credential-like keys hidden everywhere; in the free-form Spark conf also values that mention one. */
   private static JsonNode redact(JsonNode node) {
-    if (node instanceof ObjectNode obj) {
-      Iterator<Map.Entry<String, JsonNode>> it = obj.fields();
-      List<String> secrets = new ArrayList<>();
-      while (it.hasNext()) {
-        Map.Entry<String, JsonNode> e = it.next();
-        if (isSecretKey(e.getKey()) && !e.getValue().isNull() && !e.getValue().isContainerNode()) {
-          secrets.add(e.getKey());
-        } else {
-          redact(e.getValue());
-        }
-      }
-      secrets.forEach(k -> obj.put(k, REDACTED));
-    } else if (node != null && node.isArray()) {
-      node.forEach(ConfigLoader::redact);
-    }
-    return node;
+    return Redaction.redactTree(node, FREE_FORM_MAPS);
+  }
+
+  /** An override as it may appear in an error message: the value hidden when the key names a credential. */
+  private static String shown(String override) {
+    int eq = override.indexOf('=');
+    return eq > 0 && (Redaction.isCredentialKey(override.substring(0, eq))
+        || Redaction.mentionsCredential(override.substring(eq + 1)))
+        ? override.substring(0, eq + 1) + Redaction.REDACTED : override;
   }
 
   private static ObjectNode defaultsTree() {
@@ -228,7 +218,7 @@ public final class ConfigLoader {
   private static void applyOverride(ObjectNode tree, String override) {
     int eq = override.indexOf('=');
     if (eq <= 0) {
-      throw new ConfigException("--set " + override + ": expected key.path=value");
+      throw new ConfigException("--set " + shown(override) + ": expected key.path=value");
     }
     String path = override.substring(0, eq).trim();
     String raw = override.substring(eq + 1);
@@ -247,7 +237,7 @@ public final class ConfigLoader {
     for (int i = 0; i < parts.length - 1; i++) {
       JsonNode child = node.get(parts[i]);
       if (child == null) {
-        throw unknownKey(node, parts[i], prefix.toString(), "--set " + override);
+        throw unknownKey(node, parts[i], prefix.toString(), "--set " + shown(override));
       }
       if (freeForm(prefix + parts[i])) {
         // Free-form maps (spark.conf) take the rest of the path as one key: spark.conf.spark.x.y=1.
@@ -256,7 +246,7 @@ public final class ConfigLoader {
         return;
       }
       if (!child.isObject()) {
-        throw new ConfigException("--set " + override + ": " + prefix + parts[i] + " is a value, not a section");
+        throw new ConfigException("--set " + shown(override) + ": " + prefix + parts[i] + " is a value, not a section");
       }
       node = (ObjectNode) child;
       prefix.append(parts[i]).append('.');
@@ -265,10 +255,10 @@ public final class ConfigLoader {
     JsonNode existing = node.get(last);
     if (existing == null) {
       throw unknownKey(node, last, prefix.length() == 0 ? "" : prefix.substring(0, prefix.length() - 1),
-          "--set " + override);
+          "--set " + shown(override));
     }
     if (existing.isObject() && !freeForm(path) && !value.isNull()) {
-      throw new ConfigException("--set " + override + ": " + path + " is a section with keys " + keysOf(existing)
+      throw new ConfigException("--set " + shown(override) + ": " + path + " is a section with keys " + keysOf(existing)
           + "; set one of them, e.g. " + path + "." + existing.fieldNames().next() + "=...");
     }
     node.set(last, value);
@@ -299,7 +289,8 @@ public final class ConfigLoader {
         throw new ConfigException(key + ": '" + e.getValue() + "' is not allowed; allowed values: "
             + enumValues(target));
       }
-      throw new ConfigException(key + ": '" + e.getValue() + "' is not a valid " + typeName(target));
+      throw new ConfigException(key + ": '" + Redaction.value(key, String.valueOf(e.getValue())) + "' is not a valid "
+          + typeName(target));
     } catch (MismatchedInputException e) {
       String key = pathOf(e);
       Class<?> target = e.getTargetType();
@@ -308,7 +299,8 @@ public final class ConfigLoader {
         throw new ConfigException(key + ": " + describe(given) + " is not allowed; allowed values: "
             + enumValues(target));
       }
-      throw new ConfigException(key + ": expected " + typeName(target) + ", got " + describe(given));
+      throw new ConfigException(key + ": expected " + typeName(target) + ", got "
+          + (Redaction.isCredentialKey(key) && given.isValueNode() ? Redaction.REDACTED : describe(given)));
     } catch (ValueInstantiationException e) {
       // A value type's own check (its @JsonCreator) refused the value; its message says what is allowed.
       throw new ConfigException(pathOf(e) + ": " + (e.getCause() != null ? e.getCause().getMessage()

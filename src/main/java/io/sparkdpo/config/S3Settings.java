@@ -2,7 +2,8 @@ package io.sparkdpo.config;
 
 /**
  * s3a settings. Keys left null fall back to the AWS default chain (environment, instance profile), which is
- * what a cluster should use; explicit keys exist for test servers and are always redacted in logs.
+ * what a cluster should use; explicit keys exist for test servers and are always redacted in logs, manifests and
+ * {@link #toString()}.
  */
 public record S3Settings(
     String endpoint,
@@ -15,6 +16,14 @@ public record S3Settings(
 
   public boolean hasStaticCredentials() {
     return accessKey != null && secretKey != null;
+  }
+
+  /** The keys hidden: a record printed in a log line or an exception message must not carry them. */
+  @Override
+  public String toString() {
+    return "S3Settings[endpoint=" + endpoint + ", region=" + region + ", pathStyleAccess=" + pathStyleAccess
+        + ", ssl=" + ssl + ", accessKey=" + Redaction.hidden(accessKey) + ", secretKey=" + Redaction.hidden(secretKey)
+        + ", sessionToken=" + Redaction.hidden(sessionToken) + "]";
   }
 
   @Override

@@ -5,6 +5,7 @@ import io.sparkdpo.config.ConfigLoader;
 import io.sparkdpo.config.JobConfig;
 import io.sparkdpo.config.PrepareSettings;
 import io.sparkdpo.config.PrepareSettings.Format;
+import io.sparkdpo.config.RecordedSettings;
 import io.sparkdpo.io.S3aSettings;
 import io.sparkdpo.io.Storage;
 import java.io.IOException;
@@ -84,7 +85,8 @@ public final class PrepareJob {
     }
     TemplateSpec template = TemplateSpec.resolve(s.template(), tokenizer, storage);
     int shards = shardCount(s, trainingWorkers);
-    JsonNode redacted = ConfigLoader.toRedactedTree(config);
+    // The manifest records the settings prepare's output depends on, never the whole configuration (Spark conf).
+    JsonNode redacted = RecordedSettings.of(config, RecordedSettings.PREPARE);
     String inputFingerprint = inputFingerprint(files);
     String fingerprint = sha256("prepare-v" + VERSION, inputFingerprint, tokenizerFiles.fingerprint(),
         template.template().fingerprint(), redacted.get("prepare").toString(), Integer.toString(shards));

@@ -3,10 +3,10 @@ package io.sparkdpo.reference;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
-import io.sparkdpo.config.ConfigLoader;
 import io.sparkdpo.config.EvaluateSettings;
 import io.sparkdpo.config.GenerateSettings;
 import io.sparkdpo.config.JobConfig;
+import io.sparkdpo.config.RecordedSettings;
 import io.sparkdpo.data.PrepareJob;
 import io.sparkdpo.data.TextPrompts;
 import io.sparkdpo.data.TextTokenizer;
@@ -184,7 +184,7 @@ public final class EvaluateJob {
       }
     }
 
-    ObjectNode settings = (ObjectNode) ConfigLoader.toRedactedTree(config).get("evaluate").deepCopy();
+    ObjectNode settings = (ObjectNode) RecordedSettings.section(config, "evaluate");
     List<String> parts = new ArrayList<>(List.of("evaluate-v" + VERSION, sft.fingerprint(), tokenizer.fingerprint(),
         settings.toString(), promptsDigest(heldOut), evalData == null ? "no eval split" : evalData.fingerprint()));
     for (Run r : runs) {
@@ -369,7 +369,7 @@ public final class EvaluateJob {
     files.add(EvaluationReport.REPORT_HTML);
     written.charts().forEach(c -> files.add(c.substring(c.lastIndexOf('/') + 1)));
     m.put("seconds", seconds);
-    m.set("config", ConfigLoader.toRedactedTree(config).get("evaluate"));
+    m.set("config", RecordedSettings.section(config, "evaluate"));
     storage.writeJson(Storage.join(out, MANIFEST), m);
   }
 

@@ -2,9 +2,9 @@ package io.sparkdpo.reference;
 
 import com.fasterxml.jackson.core.JsonProcessingException;
 import com.fasterxml.jackson.databind.node.ObjectNode;
-import io.sparkdpo.config.ConfigLoader;
 import io.sparkdpo.config.GenerateSettings;
 import io.sparkdpo.config.JobConfig;
+import io.sparkdpo.config.RecordedSettings;
 import io.sparkdpo.data.PrepareJob;
 import io.sparkdpo.data.TextPrompts;
 import io.sparkdpo.data.TextTokenizer;
@@ -88,7 +88,7 @@ public final class GenerateJob {
     refuseSharedFiles(promptFiles, evalFiles);
     String rewardName = RewardFunctions.load(config.evaluate().reward(), storage).name();
 
-    ObjectNode settings = (ObjectNode) ConfigLoader.toRedactedTree(config).get("generate").deepCopy();
+    ObjectNode settings = (ObjectNode) RecordedSettings.section(config, "generate");
     settings.remove(List.of("partitions", "prompts", "eval_prompts", "model", "device"));
     // float32 samples keep the fingerprint they had before dtypes existed.
     String modelKey = model.dtype().equals("float32") ? model.fingerprint() : model.fingerprint() + "/" + model.dtype();
@@ -156,8 +156,8 @@ public final class GenerateJob {
     PreferenceLabeler.Result r = labels.result();
     ExecutorStats.Summary ex = sampled.executors();
     ObjectNode cfg = Json.MAPPER.createObjectNode();
-    cfg.set("generate", ConfigLoader.toRedactedTree(config).get("generate"));
-    cfg.set("evaluate", ConfigLoader.toRedactedTree(config).get("evaluate"));
+    cfg.set("generate", RecordedSettings.section(config, "generate"));
+    cfg.set("evaluate", RecordedSettings.section(config, "evaluate"));
     GenerateManifest manifest = new GenerateManifest(GenerateManifest.STAGE, VERSION, Instant.now().toString(),
         fingerprint, new GenerateManifest.Model(modelPath, model.fingerprint()), tokenizerFiles.fingerprint(),
         new GenerateManifest.Reward(config.evaluate().reward(), rewardName), paths(promptFiles), paths(evalFiles),

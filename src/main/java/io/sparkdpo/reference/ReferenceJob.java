@@ -4,6 +4,7 @@ import static org.apache.spark.sql.functions.col;
 import static org.apache.spark.sql.functions.lit;
 
 import io.sparkdpo.config.JobConfig;
+import io.sparkdpo.config.RecordedSettings;
 import io.sparkdpo.config.ReferenceSettings;
 import io.sparkdpo.data.PrepareJob;
 import io.sparkdpo.data.PreparedManifest;
@@ -221,7 +222,8 @@ public final class ReferenceJob {
     }
     PreparedManifest m = prepared;
     PreparedManifest referenced = new PreparedManifest(ReferenceManifest.STAGE, m.version(), Instant.now().toString(),
-        fingerprint, m.input(), m.tokenizer(), m.template(), m.config(), m.counts(), splits, m.quarantine(),
+        fingerprint, m.input(), m.tokenizer(), m.template(),
+        RecordedSettings.filter(m.config(), RecordedSettings.PREPARE), m.counts(), splits, m.quarantine(),
         m.histograms());
     ExecutorStats.Summary ex = run.executors();
     return new ReferenceManifest(referenced, new ReferenceManifest.Info(run.modelPath(), run.model().fingerprint(),

@@ -11,12 +11,14 @@ import com.fasterxml.jackson.dataformat.yaml.YAMLFactory;
 import io.sparkdpo.cli.Main;
 import io.sparkdpo.config.ConfigLoader;
 import io.sparkdpo.config.JobConfig;
+import io.sparkdpo.config.Redaction;
 import java.io.IOException;
 import java.io.Reader;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Map;
 import java.util.Properties;
 import org.junit.jupiter.api.Test;
 
@@ -76,6 +78,26 @@ class ConfFilesTest {
     assertTrue(gpu.getProperty("spark.executor.resource.gpu.discoveryScript").endsWith("getGpusResources.sh"));
     assertNull(sparkDefaults("spark-defaults.cluster-cpu.conf").getProperty("spark.task.resource.gpu.amount"));
     assertEquals("local[*]", sparkDefaults("spark-defaults.local.conf").getProperty("spark.master"));
+  }
+
+  @Test
+  void clusterSettingsAuthenticateEncryptReapStuckTasksAndRedactCredentials() throws IOException {
+    JsonNode operator = new ObjectMapper(new YAMLFactory()).readTree(
+        ProcessRun.projectDir().resolve("deploy/k8s/spark-application.yaml").toFile()).path("spec").path("sparkConf");
+    Properties fromOperator = new Properties();
+    operator.fields().forEachRemaining(e -> fromOperator.setProperty(e.getKey(), e.getValue().asText()));
+    Map<String, Properties> files = Map.of("spark-defaults.cluster-cpu.conf", sparkDefaults(
+        "spark-defaults.cluster-cpu.conf"), "spark-defaults.cluster-gpu.conf", sparkDefaults(
+        "spark-defaults.cluster-gpu.conf"), "spark-application.yaml", fromOperator);
+    files.forEach((name, p) -> {
+      assertEquals("true", p.getProperty("spark.authenticate"), name);
+      assertEquals("true", p.getProperty("spark.network.crypto.enabled"), name);
+      assertEquals("true", p.getProperty("spark.task.reaper.enabled"), name);
+      assertEquals("120s", p.getProperty("spark.task.reaper.killTimeout"), name);
+      assertEquals(Redaction.SPARK_REGEX, p.getProperty("spark.redaction.regex"), name);
+      assertNull(p.getProperty("spark.authenticate.secret"), name + " holds the cluster secret");
+    });
+    assertEquals(Redaction.SPARK_REGEX, sparkDefaults("spark-defaults.local.conf").getProperty("spark.redaction.regex"));
   }
 
   @Test

@@ -4,6 +4,7 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import io.sparkdpo.config.Redaction;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -38,6 +39,9 @@ class DeployScriptsTest {
   /** Runs a submit script in dry-run mode and returns the spark-submit arguments it would run. */
   private List<String> dryRun(String script, Map<String, String> env, String... args) throws Exception {
     Map<String, String> e = new HashMap<>(env);
+    if (script.contains("standalone") && !e.containsKey("SPARK_DPO_AUTHENTICATE")) {
+      e.putIfAbsent("SPARK_DPO_CONF_FILE", clusterSecretFile().toString());
+    }
     e.put("SPARK_DPO_DRY_RUN", "1");
     e.put("SPARK_DPO_JAR", "/jars/app.jar");
     e.putIfAbsent("SPARK_SUBMIT", "spark-submit");
@@ -51,6 +55,15 @@ class DeployScriptsTest {
       words.add(w.replaceAll("\\\\(.)", "$1"));
     }
     return words;
+  }
+
+  private static final String CLUSTER_SECRET = "fake-cluster-secret-4711";
+
+  /** A standalone cluster's shared secret, in a properties file as deploy/README.md says. */
+  private Path clusterSecretFile() throws IOException {
+    Path file = tmp.resolve("cluster-secret.conf");
+    Files.writeString(file, "spark.authenticate.secret " + CLUSTER_SECRET + "\n");
+    return file;
   }
 
   private static String conf(List<String> argv, String key) {
@@ -112,6 +125,44 @@ class DeployScriptsTest {
     assertTrue(conf(argv, "spark.hadoop.fs.s3a.aws.credentials.provider").contains("IAMInstanceCredentialsProvider"));
     assertFalse(String.join(" ", argv).contains("must-not-appear"));
     assertFalse(String.join(" ", argv).matches("(?s).*fs\\.s3a\\.(access|secret)\\.key.*"));
+  }
+
+  @Test
+  void everyScriptAuthenticatesEncryptsReapsStuckTasksAndRedactsCredentials() throws Exception {
+    Map<String, List<String>> runs = Map.of(
+        "standalone", dryRun("deploy/standalone/submit.sh", Map.of("SPARK_MASTER", "spark://m:7077"), "train"),
+        "yarn", dryRun("deploy/yarn/submit.sh", Map.of("HADOOP_CONF_DIR", "/etc/hadoop"), "prepare"),
+        "k8s", dryRun("deploy/k8s/submit.sh", Map.of("SPARK_K8S_MASTER", "k8s://https://api:6443",
+            "SPARK_DPO_IMAGE", "reg/spark-dpo:1"), "reference"));
+    runs.forEach((cluster, argv) -> {
+      assertEquals("true", conf(argv, "spark.authenticate"), cluster);
+      assertEquals("true", conf(argv, "spark.network.crypto.enabled"), cluster);
+      assertEquals("true", conf(argv, "spark.task.reaper.enabled"), cluster);
+      assertEquals("120s", conf(argv, "spark.task.reaper.killTimeout"), cluster);
+      assertEquals(Redaction.SPARK_REGEX, conf(argv, "spark.redaction.regex"), cluster);
+      assertFalse(String.join(" ", argv).contains(CLUSTER_SECRET), cluster + ": the secret is on the command line");
+    });
+    // The standalone secret reaches spark-submit in the properties file only.
+    List<String> standalone = runs.get("standalone");
+    assertEquals(clusterSecretFile().toString(), standalone.get(standalone.indexOf("--properties-file") + 1));
+  }
+
+  @Test
+  void standaloneRefusesToSubmitWithoutTheClusterSecretUnlessAuthenticationIsTurnedOff() throws Exception {
+    Path noSecret = tmp.resolve("no-secret.conf");
+    Files.writeString(noSecret, "spark.driver.host 127.0.0.1\n");
+    ProcessRun refused = ProcessRun.run(tmp, Map.of("SPARK_DPO_DRY_RUN", "1", "SPARK_DPO_JAR", "/a.jar",
+        "SPARK_MASTER", "spark://m:7077", "SPARK_DPO_CONF_FILE", noSecret.toString()),
+        List.of("bash", DIR.resolve("deploy/standalone/submit.sh").toString(), "train"));
+    assertEquals(2, refused.exitCode(), refused.output());
+    assertTrue(refused.output().contains("spark.authenticate.secret"), refused.output());
+    assertTrue(refused.output().contains(noSecret.toString()), refused.output());
+
+    List<String> off = dryRun("deploy/standalone/submit.sh", Map.of("SPARK_MASTER", "spark://m:7077",
+        "SPARK_DPO_AUTHENTICATE", "false"), "train");
+    assertEquals(null, conf(off, "spark.authenticate"));
+    assertEquals(null, conf(off, "spark.network.crypto.enabled"));
+    assertEquals(Redaction.SPARK_REGEX, conf(off, "spark.redaction.regex"), "redaction stays on");
   }
 
   @Test

@@ -87,9 +87,11 @@ class StandaloneClusterSubmitTest {
   @Test
   void submitScriptRunsClusterCheckWithOneBarrierTaskPerExecutorAndTheEngineFromTheAppJar() throws Exception {
     // deploy/standalone/submit.sh, as an operator runs it, scaled to this machine; the properties file carries
-    // what only a single-host test needs.
+    // the cluster's secret and what only a single-host test needs.
+    // The cluster's secret goes in the properties file, as deploy/README.md tells operators; the script refuses to
+    // submit without it.
     Path props = cluster.directory().resolve("test-spark-defaults.conf");
-    Files.writeString(props, String.join("\n",
+    Files.writeString(props, Files.readString(cluster.securityProperties()) + String.join("\n",
         "spark.driver.host 127.0.0.1",
         "spark.ui.enabled false",
         "spark.scheduler.barrier.maxConcurrentTasksCheck.interval 1s", ""));
@@ -136,6 +138,7 @@ class StandaloneClusterSubmitTest {
    * core each give two executors of one core: one training task per executor JVM.
    */
   @Test
+  @Timeout(value = 600, unit = TimeUnit.SECONDS) // three submissions; with authentication and encryption on
   void preparesAndTrainsWithTwoWorkersEndToEnd() throws Exception {
     Path work = Files.createDirectories(cluster.directory().resolve("end-to-end"));
     Path input = Path.of(System.getProperty("project.basedir")).resolve("sample-data/preferences/trl-sample.jsonl");

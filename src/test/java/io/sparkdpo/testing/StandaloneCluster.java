@@ -11,9 +11,12 @@ import java.net.URI;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.nio.file.attribute.PosixFilePermissions;
+import java.security.SecureRandom;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.Arrays;
+import java.util.HexFormat;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.TimeUnit;
@@ -26,6 +29,10 @@ import org.apache.spark.launcher.JavaModuleOptions;
  * go in through {@link #submit}, i.e. {@code org.apache.spark.deploy.SparkSubmit}, the class behind
  * {@code spark-submit}. Logs and work folders are under {@code target/standalone/<name>/}. {@link #close()} kills
  * every process this started (and their children: the executors).
+ *
+ * <p>The cluster is secured as deploy/README.md says: {@code spark.authenticate} with a shared secret (fresh per
+ * cluster) and {@code spark.network.crypto.enabled}, in a properties file ({@link #securityProperties()}) that the
+ * master, the workers and every submission read; an application without the secret cannot register.
  */
 public final class StandaloneCluster implements AutoCloseable {
   /** Master and workers up and registered: each is a fresh JVM (a few seconds each here). */
@@ -37,6 +44,7 @@ public final class StandaloneCluster implements AutoCloseable {
   private final Path dir;
   private final String masterUrl;
   private final int masterWebUiPort;
+  private final Path securityProperties;
   private final List<Process> processes = new ArrayList<>();
 
   private StandaloneCluster(Path sparkHome, Path dir, int masterPort, int masterWebUiPort) {
@@ -44,6 +52,7 @@ public final class StandaloneCluster implements AutoCloseable {
     this.dir = dir;
     this.masterUrl = "spark://127.0.0.1:" + masterPort;
     this.masterWebUiPort = masterWebUiPort;
+    this.securityProperties = dir.resolve("security.conf");
   }
 
   /**
@@ -63,9 +72,11 @@ public final class StandaloneCluster implements AutoCloseable {
     }
     StandaloneCluster cluster = new StandaloneCluster(home, dir, freePort(), freePort());
     try {
+      cluster.writeSecurityProperties();
+      String props = cluster.securityProperties.toString();
       cluster.spawn("master", List.of("-Xmx512m"), "org.apache.spark.deploy.master.Master",
           "--host", "127.0.0.1", "--port", cluster.masterUrl.substring(cluster.masterUrl.lastIndexOf(':') + 1),
-          "--webui-port", Integer.toString(cluster.masterWebUiPort));
+          "--webui-port", Integer.toString(cluster.masterWebUiPort), "--properties-file", props);
       for (int w = 0; w < workers; w++) {
         Path work = dir.resolve("worker-" + w + "-work");
         Files.createDirectories(work);
@@ -73,7 +84,7 @@ public final class StandaloneCluster implements AutoCloseable {
             "--host", "127.0.0.1", "--port", Integer.toString(freePort()),
             "--webui-port", Integer.toString(freePort()),
             "--cores", Integer.toString(coresPerWorker), "--memory", memoryMbPerWorker + "m",
-            "--work-dir", work.toString(), cluster.masterUrl);
+            "--work-dir", work.toString(), "--properties-file", props, cluster.masterUrl);
       }
       cluster.awaitWorkers(workers, START_TIMEOUT);
       return cluster;
@@ -81,6 +92,24 @@ public final class StandaloneCluster implements AutoCloseable {
       cluster.close();
       throw e instanceof IOException io ? new UncheckedIOException(io) : (RuntimeException) e;
     }
+  }
+
+  /**
+   * The spark-defaults style file holding {@code spark.authenticate=true}, the cluster's shared secret and
+   * {@code spark.network.crypto.enabled=true} (owner-readable only): what a submission needs to join.
+   */
+  public Path securityProperties() {
+    return securityProperties;
+  }
+
+  private void writeSecurityProperties() throws IOException {
+    byte[] secret = new byte[32];
+    new SecureRandom().nextBytes(secret);
+    Files.writeString(securityProperties, String.join("\n",
+        "spark.authenticate true",
+        "spark.authenticate.secret " + HexFormat.of().formatHex(secret),
+        "spark.network.crypto.enabled true", ""));
+    Files.setPosixFilePermissions(securityProperties, PosixFilePermissions.fromString("rw-------"));
   }
 
   /** {@code spark://127.0.0.1:<port>}. */
@@ -110,14 +139,16 @@ public final class StandaloneCluster implements AutoCloseable {
   }
 
   /**
-   * Runs {@code spark-submit --master <this cluster> <args>} through the {@code SparkSubmit} main class (client
-   * deploy mode: the driver is the submitting process) and waits for it to end.
+   * Runs {@code spark-submit --master <this cluster> --properties-file <security properties> <args>} through the
+   * {@code SparkSubmit} main class (client deploy mode: the driver is the submitting process) and waits for it to
+   * end.
    *
    * @param label names the log files, {@code <label>.out/.err}
    * @param env extra environment for the submitting process
    */
   public Submission submit(String label, Duration timeout, Map<String, String> env, String... args) {
-    List<String> sparkSubmitArgs = new ArrayList<>(List.of("--master", masterUrl));
+    List<String> sparkSubmitArgs = new ArrayList<>(List.of("--master", masterUrl, "--properties-file",
+        securityProperties.toString()));
     sparkSubmitArgs.addAll(Arrays.asList(args));
     ProcessBuilder pb = processBuilder(List.of("-Xmx1g"), "org.apache.spark.deploy.SparkSubmit", sparkSubmitArgs);
     pb.environment().putAll(env);
