@@ -37,7 +37,9 @@ public record SftSettings(
     int saveTimeoutS,
     MixedPrecision mixedPrecision,
     boolean gradientCheckpointing,
-    PeftSettings peft) implements Validated, OptimizationSettings {
+    PeftSettings peft,
+    boolean restartOnCorruptCheckpoints,
+    int leaseTimeoutS) implements Validated, OptimizationSettings {
 
   @Override
   public void validate(String prefix, Violations v) {

@@ -39,7 +39,9 @@ public record TrainSettings(
     int saveTimeoutS,
     MixedPrecision mixedPrecision,
     boolean gradientCheckpointing,
-    PeftSettings peft) implements Validated, OptimizationSettings {
+    PeftSettings peft,
+    boolean restartOnCorruptCheckpoints,
+    int leaseTimeoutS) implements Validated, OptimizationSettings {
 
   /** DPO loss variants with TRL's names. */
   public enum LossType {

@@ -96,6 +96,69 @@ class WorkerLoopTest {
     assertEquals(clean.channels().get(0).steps.get(9L), resumed.channels().get(0).steps.get(9L));
   }
 
+  /** The drill: with every checkpoint corrupt, training silently restarted at step 0 and pruned the evidence. */
+  @Test
+  void whenNoCheckpointVerifiesTheRunStopsNamingThemUnlessARestartIsAsked() throws Exception {
+    ShardPlan byRank = shards(2);
+    TrainingSchedule schedule = new TrainingSchedule(10, 1, 0, 5, 5);
+    InProcessRun.Result clean = InProcessRun.run(TASK, runDir("fresh"), byRank, schedule, FaultPlan.NONE);
+    InProcessRun.Result first = InProcessRun.run(TASK, runDir("corrupt"), byRank, schedule, FaultPlan.NONE);
+    assertEquals(10, first.completed(0).stepsDone());
+    for (long step : List.of(5L, 10L)) {
+      Path weights = tmp.resolve("corrupt/checkpoints/step-" + step + "/" + SyntheticRegressionTask.WEIGHTS);
+      byte[] bytes = Files.readAllBytes(weights);
+      bytes[17] ^= 1;
+      Files.write(weights, bytes);
+    }
+
+    InProcessRun.Result stopped = InProcessRun.run(TASK, runDir("corrupt"), byRank, schedule, FaultPlan.NONE);
+    Throwable e = stopped.error(0);
+    assertInstanceOf(NonRetryableTrainingException.class, e, String.valueOf(e));
+    assertTrue(e.getMessage().contains("holds 2 committed checkpoint(s) and none verifies"), e.getMessage());
+    assertTrue(e.getMessage().contains("checkpoints/step-10/" + SyntheticRegressionTask.WEIGHTS + " is corrupt"),
+        e.getMessage());
+    assertTrue(e.getMessage().contains("checkpoints/step-5/"), e.getMessage());
+    assertTrue(stopped.error(1) != null, "rank 1 does not train on alone");
+    assertTrue(stopped.channels().get(0).steps.isEmpty(), "no step was taken");
+    assertEquals(List.of(5L, 10L), new CheckpointStore(Storage.local(), runDir("corrupt"), null).committedSteps(),
+        "the evidence stays");
+
+    InProcessRun.Result restarted = InProcessRun.run(TASK, runDir("corrupt"), byRank, schedule, FaultPlan.NONE,
+        InProcessRun.RING, true);
+    assertEquals(10, restarted.completed(1).stepsDone());
+    assertEquals(List.of("started 0", "finished 10"), restarted.channels().get(0).events);
+    assertEquals(clean.completed(0).checksum(), restarted.completed(0).checksum());
+  }
+
+  /** A task of attempt 1 still running after the driver moved the lease to attempt 2 commits nothing. */
+  @Test
+  void aStragglerOfAnEarlierAttemptIsFencedOutOfCommitting() throws Exception {
+    ShardPlan plan = shards(1);
+    String dir = runDir("fenced");
+    Storage storage = Storage.local();
+    TrainingSchedule schedule = new TrainingSchedule(10, 1, 0, 5, 5);
+    try (io.sparkdpo.io.FolderLease lease = io.sparkdpo.io.FolderLease.acquire(storage, dir, "train-fence",
+        Duration.ofSeconds(60))) {
+      lease.beginAttempt(2);
+      WorkerContext straggler = new WorkerContext(0, 1, 1, "train-fence", dir, plan.train().get(0),
+          plan.eval().get(0), "cpu", storage, new LocalAllReduce(), new RecordingChannel(),
+          new FaultInjector(FaultPlan.NONE, 0, storage, dir), schedule, null, true, false);
+      Exception e = org.junit.jupiter.api.Assertions.assertThrows(Exception.class,
+          () -> new WorkerLoop(straggler, TASK, () -> { }).run());
+      assertInstanceOf(io.sparkdpo.io.FolderLease.LeaseException.class, e, String.valueOf(e));
+      assertTrue(e.getMessage().contains("attempt 1 of run train-fence may not commit checkpoint step 5"),
+          e.getMessage());
+      assertFalse(TASK.retryable(e), "a fenced task is not worth a resubmission");
+      assertTrue(new CheckpointStore(storage, dir, null).committedSteps().isEmpty());
+
+      WorkerContext current = new WorkerContext(0, 1, 2, "train-fence", dir, plan.train().get(0),
+          plan.eval().get(0), "cpu", storage, new LocalAllReduce(), new RecordingChannel(),
+          new FaultInjector(FaultPlan.NONE, 0, storage, dir), schedule, null, true, false);
+      assertEquals(10, new WorkerLoop(current, TASK, () -> { }).run().stepsDone());
+      assertEquals(List.of(5L, 10L), new CheckpointStore(storage, dir, null).committedSteps());
+    }
+  }
+
   @Test
   void aReplicaThatDriftsIsCaughtBeforeTheNextCheckpoint() throws Exception {
     ShardPlan byRank = shards(2);
