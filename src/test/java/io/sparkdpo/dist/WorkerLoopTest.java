@@ -159,6 +159,57 @@ class WorkerLoopTest {
     }
   }
 
+  /**
+   * Rank 1 reads the checkpoint through a host that flips a bit: it fails naming the file before it builds its
+   * replica (a model loader reads its files by path, past the checkpoint's checksums), though rank 0 verified it.
+   */
+  @Test
+  void everyRankVerifiesTheCheckpointItResumesFromBeforeLoadingIt() throws Exception {
+    ShardPlan plan = shards(2);
+    String dir = runDir("flipped");
+    TrainingSchedule schedule = new TrainingSchedule(10, 1, 0, 5, 5);
+    InProcessRun.Result first = InProcessRun.run(TASK, dir, plan, schedule, FaultPlan.NONE);
+    assertEquals(10, first.completed(0).stepsDone());
+    new CheckpointStore(Storage.local(), dir, null).open(10).verify(); // intact on disk
+
+    org.apache.hadoop.conf.Configuration flipping = new org.apache.hadoop.conf.Configuration();
+    flipping.set("fs.file.impl", FlippingLocalFileSystem.class.getName());
+    flipping.setBoolean("fs.file.impl.disable.cache", true);
+    java.util.Set<Integer> started = java.util.concurrent.ConcurrentHashMap.newKeySet();
+    WorkerTask recording = new WorkerTask() {
+      @Override
+      public Replica start(WorkerContext context, Optional<Checkpoint> resume) throws Exception {
+        started.add(context.rank());
+        return TASK.start(context, resume);
+      }
+
+      @Override
+      public boolean needsOwnJvm() {
+        return false;
+      }
+    };
+    try (InProcessRing ring = InProcessRing.connect(2, InProcessRun.RING)) {
+      List<InProcessRing.Outcome<WorkerLoop.Completed>> outcomes = ring.outcomes(group -> {
+        int rank = group.rank();
+        Storage storage = rank == 1 ? new Storage(flipping) : Storage.local();
+        WorkerContext ctx = new WorkerContext(rank, 2, 1, "in-process", dir, plan.train().get(rank),
+            plan.eval().get(rank), "cpu", storage, group, new RecordingChannel(),
+            new FaultInjector(FaultPlan.NONE, rank, storage, dir), schedule, null);
+        try {
+          return new WorkerLoop(ctx, recording, () -> { }).run();
+        } catch (Exception | Error e) {
+          group.close();
+          throw e;
+        }
+      }, 60);
+      Throwable e = outcomes.get(1).error();
+      assertInstanceOf(io.sparkdpo.train.CheckpointException.class, e, String.valueOf(e));
+      assertTrue(e.getMessage().contains("step-10/" + SyntheticRegressionTask.WEIGHTS + " is corrupt"),
+          e.getMessage());
+      assertFalse(started.contains(1), "rank 1 did not build a replica from what it read");
+    }
+  }
+
   @Test
   void aReplicaThatDriftsIsCaughtBeforeTheNextCheckpoint() throws Exception {
     ShardPlan byRank = shards(2);
