@@ -22,7 +22,8 @@ import org.slf4j.LoggerFactory;
  * <ol>
  *   <li>Acquire: a lease of another run whose heartbeat is younger than the timeout refuses the newcomer
  *   ({@link LeaseException} naming the folder and the holder: run, attempt, host, pid, heartbeat age). An older
- *   one is stale (its writer died): taken over with a warning.</li>
+ *   one is stale (its writer died): taken over with a warning; so is one held by a process of this host that no
+ *   longer exists.</li>
  *   <li>The file is created only if absent (atomic on local disk and HDFS): losing that race is a refusal too.
  *   Where create is a check then a put (S3), the newcomer waits {@code settle} and reads the file back; another
  *   run's id there means it lost.</li>
@@ -219,8 +220,13 @@ public final class FolderLease implements AutoCloseable {
     }
   }
 
+  /**
+   * No heartbeat within the timeout, or a holder on this very host whose process is gone (a driver killed and
+   * started again need not wait out the timeout). A live pid is trusted even if reused: the timeout still ends it.
+   */
   private static boolean stale(Holder h, Duration timeout, Clock clock) {
-    return Duration.between(h.heartbeat(), clock.instant()).compareTo(timeout) > 0;
+    boolean deadHere = h.host().equals(hostName()) && h.pid() > 0 && ProcessHandle.of(h.pid()).isEmpty();
+    return deadHere || Duration.between(h.heartbeat(), clock.instant()).compareTo(timeout) > 0;
   }
 
   /**
