@@ -88,6 +88,18 @@ public interface OptimizationSettings {
   /** LoRA on the frozen base ({@code peft:} with {@code type: lora}); null: full fine-tuning. */
   PeftSettings peft();
 
+  /**
+   * When committed checkpoints exist but none verifies: false (default) stops the run with an error naming them;
+   * true discards them and trains from step 0, a deliberate restart.
+   */
+  boolean restartOnCorruptCheckpoints();
+
+  /**
+   * The run folder's lease ({@code _lease.json}): a lease whose heartbeat is older than this many seconds is stale
+   * (its writer is gone) and taken over; a younger one refuses a second writer.
+   */
+  int leaseTimeoutS();
+
   /** {@link #allreduceBucketMb()} in bytes. */
   default long allreduceBucketBytes() {
     return (long) (allreduceBucketMb() * (1 << 20));
@@ -133,5 +145,7 @@ public interface OptimizationSettings {
     v.positive(prefix + ".ring_handshake_timeout_s", ringHandshakeTimeoutS());
     v.require(saveTimeoutS() >= ringIoTimeoutS(), prefix + ".save_timeout_s",
         "must be at least ring_io_timeout_s (" + ringIoTimeoutS() + ")", saveTimeoutS());
+    v.require(leaseTimeoutS() >= 10, prefix + ".lease_timeout_s",
+        "must be at least 10 s (the heartbeat comes every quarter of it)", leaseTimeoutS());
   }
 }

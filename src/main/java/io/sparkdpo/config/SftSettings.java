@@ -38,7 +38,9 @@ public record SftSettings(
     MixedPrecision mixedPrecision,
     boolean gradientCheckpointing,
     PeftSettings peft,
-    int ringHandshakeTimeoutS) implements Validated, OptimizationSettings {
+    int ringHandshakeTimeoutS,
+    boolean restartOnCorruptCheckpoints,
+    int leaseTimeoutS) implements Validated, OptimizationSettings {
 
   @Override
   public void validate(String prefix, Violations v) {

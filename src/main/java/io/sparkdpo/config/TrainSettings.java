@@ -40,7 +40,9 @@ public record TrainSettings(
     MixedPrecision mixedPrecision,
     boolean gradientCheckpointing,
     PeftSettings peft,
-    int ringHandshakeTimeoutS) implements Validated, OptimizationSettings {
+    int ringHandshakeTimeoutS,
+    boolean restartOnCorruptCheckpoints,
+    int leaseTimeoutS) implements Validated, OptimizationSettings {
 
   /** DPO loss variants with TRL's names. */
   public enum LossType {

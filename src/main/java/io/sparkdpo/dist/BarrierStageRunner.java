@@ -1,6 +1,7 @@
 package io.sparkdpo.dist;
 
 import io.sparkdpo.config.FaultInjectionSettings.Kind;
+import io.sparkdpo.io.FolderLease;
 import io.sparkdpo.io.Storage;
 import io.sparkdpo.train.CheckpointStore;
 import io.sparkdpo.train.ConsoleProgress;
@@ -38,6 +39,10 @@ import scala.reflect.ClassTag$;
  * attempt's tasks to hang up, diagnoses the failure ({@link StageFailure}), logs it, and resubmits: the new
  * attempt's rank 0 resumes from the newest valid checkpoint. Non-retryable failures (diverged replicas,
  * placement errors) stop at once; otherwise it gives up after {@code maxAttempts} submissions.
+ *
+ * <p>The run folder has one writer: the runner holds its {@link FolderLease} (the caller's, or its own for the
+ * stage) and records each attempt in it before submitting, so the tasks of an earlier attempt still running
+ * somewhere (a straggler Spark could not kill) are fenced out of committing checkpoints.
  */
 public final class BarrierStageRunner {
   private static final Logger LOG = LoggerFactory.getLogger(BarrierStageRunner.class);
@@ -48,6 +53,7 @@ public final class BarrierStageRunner {
   private final RunSpec spec;
   private final WorkerTask task;
   private RunMonitor.ProgressFactory progress = ConsoleProgress::onStderr;
+  private FolderLease lease;
 
   public BarrierStageRunner(SparkSession spark, RunSpec spec, WorkerTask task) {
     this.spark = spark;
@@ -58,6 +64,16 @@ public final class BarrierStageRunner {
   /** Where the progress bar goes (stderr by default). */
   public BarrierStageRunner withProgress(RunMonitor.ProgressFactory factory) {
     this.progress = factory;
+    return this;
+  }
+
+  /** The run folder's lease, held by the caller for the run id of the spec; without it the runner takes its own. */
+  public BarrierStageRunner withLease(FolderLease held) {
+    if (!held.holder().runId().equals(spec.runId()) || !held.folder().equals(spec.runDir())) {
+      throw new IllegalArgumentException("the lease of " + held.folder() + " is run " + held.holder().runId()
+          + "'s, not run " + spec.runId() + "'s on " + spec.runDir());
+    }
+    this.lease = held;
     return this;
   }
 
@@ -78,15 +94,20 @@ public final class BarrierStageRunner {
     LOG.info("{}: {} workers, {} steps, run folder {}; placement: {}", spec.label(), spec.worldSize(),
         spec.schedule().totalSteps(), spec.runDir(), placement.description());
     Storage storage = new Storage(sc.hadoopConfiguration());
+    FolderLease own = lease != null ? null
+        : FolderLease.acquire(storage, spec.runDir(), spec.runId(), Duration.ofSeconds(spec.leaseTimeoutS()));
+    FolderLease held = lease != null ? lease : own;
     CheckpointStore checkpoints = new CheckpointStore(storage, spec.runDir(), spec.keepCheckpoints());
     List<String> failures = new ArrayList<>();
-    try (RunMonitor monitor = new RunMonitor(spec.label(), spec.schedule(), MetricsLog.open(storage, spec.runDir()),
+    try (FolderLease ignored = own;
+         RunMonitor monitor = new RunMonitor(spec.label(), spec.schedule(), MetricsLog.open(storage, spec.runDir()),
         progress);
          DriverTracker tracker = startTracker(conf, runSecret(conf, spec.runId()), monitor)) {
       for (int attempt = 1; ; attempt++) {
         // The workers verify and choose the checkpoint; the driver only needs the step for display.
         List<Long> committed = checkpoints.committedSteps();
         long resume = committed.isEmpty() ? 0 : committed.get(committed.size() - 1);
+        held.beginAttempt(attempt); // from here, the tasks of earlier attempts cannot commit
         monitor.beginAttempt(attempt, resume);
         tracker.beginAttempt(attempt);
         try {

@@ -54,7 +54,7 @@ final class BarrierWorker extends AbstractFunction1<Iterator<WorkerSpec>, Iterat
         WorkerContext ctx = new WorkerContext(spec.rank(), spec.worldSize(), spec.attempt(), spec.runId(),
             spec.runDir(), spec.shards(), spec.evalShards(), device, storage, group, tracker,
             new FaultInjector(spec.faults(), spec.rank(), storage, spec.runDir()), spec.schedule(),
-            spec.keepCheckpoints());
+            spec.keepCheckpoints(), true, spec.restartOnCorruptCheckpoints());
         loop = new WorkerLoop(ctx, task, barrier::killTaskIfInterrupted);
         WorkerLoop.Completed done = loop.run();
         WorkerReport report = new WorkerReport(spec.rank(), spec.attempt(), executorId, host, pid, device,

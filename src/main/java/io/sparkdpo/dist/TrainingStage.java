@@ -10,6 +10,7 @@ import io.sparkdpo.config.OptimizationSettings;
 import io.sparkdpo.config.PeftSettings;
 import io.sparkdpo.config.TrainSettings;
 import io.sparkdpo.data.TextTokenizer;
+import io.sparkdpo.io.FolderLease;
 import io.sparkdpo.io.Json;
 import io.sparkdpo.io.Storage;
 import io.sparkdpo.model.CausalLM;
@@ -27,6 +28,7 @@ import io.sparkdpo.train.TextWindows;
 import io.sparkdpo.train.TrainerCheckpoint;
 import java.io.IOException;
 import java.io.UncheckedIOException;
+import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
@@ -42,7 +44,8 @@ import org.slf4j.LoggerFactory;
  * steps, run the barrier stage of {@code workers} DJL replicas through {@link BarrierStageRunner} (W = 1 too: one
  * barrier task, in the driver JVM on a {@code local} master), and export the final checkpoint's model as
  * {@code RUN/model} in Hugging Face layout. Running it again on the same run folder resumes from the newest valid
- * checkpoint; on a finished run it only re-exports.
+ * checkpoint; on a finished run it only re-exports. The run folder has one writer: the stage holds its
+ * {@link FolderLease} from the first write (run.json) to the exported model.
  */
 public final class TrainingStage {
   private static final Logger LOG = LoggerFactory.getLogger(TrainingStage.class);
@@ -58,7 +61,7 @@ public final class TrainingStage {
   private static final Set<String> FREE_ON_RESUME = Set.of("maxAttempts", "loggingSteps", "evalSteps", "saveSteps",
       "saveTotalLimit", "outputDir", "checksumSteps", "faultInjection", "perDeviceEvalBatchSize", "device",
       "saveDtype", "allreduceBucketMb", "ringConnectTimeoutS", "ringIoTimeoutS", "saveTimeoutS",
-      "gradientCheckpointing", "ringHandshakeTimeoutS");
+      "gradientCheckpointing", "ringHandshakeTimeoutS", "restartOnCorruptCheckpoints", "leaseTimeoutS");
 
   /** What to train on: a prepared (or referenced) folder, or plain text files (SFT). */
   public record Inputs(String preparedDir, List<String> text, List<String> evalText) {
@@ -126,6 +129,18 @@ public final class TrainingStage {
       referenceDtype = referenceDtype(config, storage);
     }
 
+    String runId = stage.name().toLowerCase() + "-" + UUID.randomUUID().toString().substring(0, 8);
+    // One writer per run folder from here on: run.json, data windows, checkpoints, metrics, the exported model.
+    try (FolderLease lease = FolderLease.acquire(storage, runDir, runId, Duration.ofSeconds(s.leaseTimeoutS()))) {
+      return run(inputs, storage, runDir, runId, referenceDtype, lease);
+    }
+  }
+
+  private Result run(Inputs inputs, Storage storage, String runDir, String runId, String referenceDtype,
+      FolderLease lease) {
+    OptimizationSettings s = settings();
+    String modelPath = config.model().path();
+    int workers = s.workers();
     Planned data = inputs.preparedDir() != null ? preparedPairs(storage, inputs.preparedDir(), modelPath)
         : textWindows(storage, inputs, modelPath, runDir, workers);
     ShardPlan plan = ShardPlan.of(data.train(), data.eval(), workers);
@@ -155,12 +170,13 @@ public final class TrainingStage {
     int checksumSteps = stage == SessionSpec.Stage.DPO ? config.train().checksumSteps() : 0;
     FaultPlan faults = stage == SessionSpec.Stage.DPO ? FaultPlan.of(config.train().faultInjection()) : FaultPlan.NONE;
     String label = "spark-dpo " + (stage == SessionSpec.Stage.SFT ? "sft" : "train");
-    RunSpec run = new RunSpec(label, stage.name().toLowerCase() + "-" + UUID.randomUUID().toString().substring(0, 8),
-        runDir, plan, TrainingSchedule.of(steps, checksumSteps), s.maxAttempts(), s.saveTotalLimit(), faults,
-        RingSettings.of(s));
+    RunSpec run = new RunSpec(label, runId, runDir, plan, TrainingSchedule.of(steps, checksumSteps), s.maxAttempts(),
+        s.saveTotalLimit(), faults, RingSettings.of(s), s.restartOnCorruptCheckpoints(), s.leaseTimeoutS());
     LOG.info("{}: {} training examples in {} shard(s), {} worker(s), {} per worker per step, {} steps", label,
         data.examples(), data.train().size(), workers, perStep, steps.totalSteps());
-    RunOutcome outcome = new BarrierStageRunner(spark, run, new DjlWorkerTask(spec)).withProgress(progress).run();
+    RunOutcome outcome = new BarrierStageRunner(spark, run, new DjlWorkerTask(spec)).withProgress(progress)
+        .withLease(lease).run();
+    lease.requireHeld("export the final model");
     String modelDir = export(storage, runDir, steps.totalSteps());
     return new Result(runDir, modelDir, steps.totalSteps(), outcome, lastEval(storage, runDir), false);
   }

@@ -1,5 +1,6 @@
 package io.sparkdpo.dist;
 
+import io.sparkdpo.io.FolderLease;
 import io.sparkdpo.io.Storage;
 import io.sparkdpo.train.CheckpointStore;
 import io.sparkdpo.train.GradientReducer;
@@ -20,6 +21,10 @@ import java.util.List;
  * @param metrics the line to the driver (used by {@link WorkerLoop}; a task may send nothing itself)
  * @param faults the run's fault injection (used by {@link WorkerLoop})
  * @param keepCheckpoints committed checkpoints to keep ({@code save_total_limit}); null keeps all
+ * @param fenced the run folder holds the run's lease ({@link FolderLease}): checkpoints commit only while it names
+ *     this run and attempt
+ * @param restartOnCorruptCheckpoints committed checkpoints exist and none verifies: discard them and start at step
+ *     0 instead of stopping
  */
 public record WorkerContext(
     int rank,
@@ -35,7 +40,17 @@ public record WorkerContext(
     MetricsChannel metrics,
     FaultInjector faults,
     TrainingSchedule schedule,
-    Integer keepCheckpoints) {
+    Integer keepCheckpoints,
+    boolean fenced,
+    boolean restartOnCorruptCheckpoints) {
+
+  /** Unfenced (no lease: in-process runs), stopping on corrupt checkpoints. */
+  public WorkerContext(int rank, int worldSize, int attempt, String runId, String runDir, List<String> shards,
+      List<String> evalShards, String device, Storage storage, AllReduce allReduce, MetricsChannel metrics,
+      FaultInjector faults, TrainingSchedule schedule, Integer keepCheckpoints) {
+    this(rank, worldSize, attempt, runId, runDir, shards, evalShards, device, storage, allReduce, metrics, faults,
+        schedule, keepCheckpoints, false, false);
+  }
 
   public WorkerContext {
     shards = List.copyOf(shards);
@@ -62,8 +77,16 @@ public record WorkerContext(
     };
   }
 
-  /** The run's checkpoints ({@code RUN/checkpoints}). */
+  /** The run's checkpoints ({@code RUN/checkpoints}), fenced to this attempt when the folder is leased. */
   public CheckpointStore checkpoints() {
-    return new CheckpointStore(storage, runDir, keepCheckpoints);
+    CheckpointStore store = new CheckpointStore(storage, runDir, keepCheckpoints);
+    if (!fenced) {
+      return store;
+    }
+    Storage files = storage;
+    String dir = runDir;
+    String run = runId;
+    int a = attempt;
+    return store.fencedBy(attempt, action -> FolderLease.requireHolder(files, dir, run, a, action));
   }
 }

@@ -18,7 +18,10 @@ import org.slf4j.LoggerFactory;
  * in tests on an in-process ring):
  * <ol>
  *   <li>rank 0 picks the newest valid checkpoint (verifying its checksums: work done alone, see 4) and tells the
- *   others, so all ranks resume from the same one;</li>
+ *   others, so all ranks resume from the same one; each other rank verifies it again before loading it. When
+ *   committed checkpoints exist and none verifies, the run stops naming them (unless
+ *   {@code restart_on_corrupt_checkpoints}); checkpoints commit only while the run folder's lease names this
+ *   run and attempt (see {@link WorkerContext#checkpoints()});</li>
  *   <li>the task builds its replica, which must stand at that checkpoint's step; the ranks compare parameter
  *   checksums before training;</li>
  *   <li>per step: fault injection, the replica's step (gradient all-reduce inside), metrics averaged over ranks
@@ -106,15 +109,31 @@ public final class WorkerLoop {
     }
   }
 
-  /** Rank 0's newest valid checkpoint, broadcast, so every rank opens the same one. */
-  private static Optional<Checkpoint> agreeOnResume(AllReduce group, CheckpointStore store) throws Exception {
+  /**
+   * Rank 0's newest valid checkpoint, broadcast, so every rank opens the same one; the others verify it too before
+   * they load it (their reads, not rank 0's, are what they train from). Committed checkpoints of which none
+   * verifies stop the run (not retryable: another attempt would find the same) unless a restart was asked for.
+   */
+  private Optional<Checkpoint> agreeOnResume(AllReduce group, CheckpointStore store) throws Exception {
     long[] newest = {-1};
     // Verifying reads every byte of the checkpoint: rank 0's work alone, with its own timeout.
-    group.onRankZero(group.rank() != 0 ? null : () -> newest[0] = store.latestValid().map(Checkpoint::step)
-        .orElse(-1L));
+    group.onRankZero(group.rank() != 0 ? null : () -> {
+      try {
+        newest[0] = store.resumePoint(ctx.restartOnCorruptCheckpoints()).map(Checkpoint::step).orElse(-1L);
+      } catch (CheckpointStore.NoValidCheckpointException e) {
+        throw new NonRetryableTrainingException(e.getMessage(), e);
+      }
+    });
     byte[] mine = group.rank() == 0 ? longBytes(newest[0]) : null;
     long step = ByteBuffer.wrap(group.broadcast(mine)).order(ByteOrder.LITTLE_ENDIAN).getLong();
-    return step < 0 ? Optional.empty() : Optional.of(store.open(step));
+    if (step < 0) {
+      return Optional.empty();
+    }
+    Checkpoint checkpoint = store.open(step);
+    if (group.rank() != 0) {
+      checkpoint.verify();
+    }
+    return Optional.of(checkpoint);
   }
 
   private void evaluate(AllReduce group, Replica replica, long s) throws Exception {

@@ -9,12 +9,22 @@ import java.util.List;
  */
 record WorkerSpec(String runId, String runDir, int attempt, int rank, int worldSize, List<String> shards,
                   List<String> evalShards, TrainingSchedule schedule, FaultPlan faults, Integer keepCheckpoints,
-                  RingSettings ring, String trackerHost, int trackerPort, RunSecret secret, boolean ownJvm)
+                  RingSettings ring, String trackerHost, int trackerPort, RunSecret secret, boolean ownJvm,
+                  boolean restartOnCorruptCheckpoints)
     implements Serializable {
+
+  /** Stops on corrupt checkpoints. */
+  WorkerSpec(String runId, String runDir, int attempt, int rank, int worldSize, List<String> shards,
+      List<String> evalShards, TrainingSchedule schedule, FaultPlan faults, Integer keepCheckpoints,
+      RingSettings ring, String trackerHost, int trackerPort, RunSecret secret, boolean ownJvm) {
+    this(runId, runDir, attempt, rank, worldSize, shards, evalShards, schedule, faults, keepCheckpoints, ring,
+        trackerHost, trackerPort, secret, ownJvm, false);
+  }
 
   static WorkerSpec of(RunSpec run, int attempt, int rank, DriverTracker tracker, boolean ownJvm) {
     return new WorkerSpec(run.runId(), run.runDir(), attempt, rank, run.worldSize(),
         run.shards().train().get(rank), run.shards().eval().get(rank), run.schedule(), run.faults(),
-        run.keepCheckpoints(), run.ring(), tracker.host(), tracker.port(), tracker.secret(), ownJvm);
+        run.keepCheckpoints(), run.ring(), tracker.host(), tracker.port(), tracker.secret(), ownJvm,
+        run.restartOnCorruptCheckpoints());
   }
 }

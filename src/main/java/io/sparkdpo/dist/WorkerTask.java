@@ -34,12 +34,13 @@ public interface WorkerTask extends Serializable {
   /**
    * Whether resubmitting the stage from the latest checkpoint can help after {@code failure}. Lost executors,
    * dropped connections and I/O errors can; deterministic failures (diverged replicas, non-finite gradients,
-   * bad data) would fail again at the same step. The default refuses retries for
-   * {@link NonRetryableTrainingException} only.
+   * bad data) would fail again at the same step, and a task fenced out of the run folder
+   * ({@link io.sparkdpo.io.FolderLease.LeaseException}) must not write again. The default refuses retries for
+   * those two only.
    */
   default boolean retryable(Throwable failure) {
     for (Throwable t = failure; t != null; t = t.getCause()) {
-      if (t instanceof NonRetryableTrainingException) {
+      if (t instanceof NonRetryableTrainingException || t instanceof io.sparkdpo.io.FolderLease.LeaseException) {
         return false;
       }
       if (t.getCause() == t) {

@@ -118,6 +118,43 @@ public final class Storage {
     return fs(path).create(hpath(path), true);
   }
 
+  /**
+   * Writes a file that must not exist yet: false when it does. Atomic on local disk (O_EXCL) and HDFS (the name
+   * node decides); on S3 the check and the upload are separate requests, so callers that need exclusivity there
+   * read the file back after a while ({@link FolderLease} does).
+   */
+  public boolean writeNew(String path, byte[] bytes) {
+    FileSystem fs = fs(path);
+    if ("file".equals(fs.getUri().getScheme())) {
+      // Hadoop's local create checks, then opens: O_EXCL through NIO is the atomic form.
+      java.nio.file.Path local = java.nio.file.Path.of(URI.create(qualify(path)));
+      try {
+        java.nio.file.Files.createDirectories(local.getParent());
+        java.nio.file.Files.write(local, bytes, java.nio.file.StandardOpenOption.CREATE_NEW,
+            java.nio.file.StandardOpenOption.WRITE);
+        return true;
+      } catch (java.nio.file.FileAlreadyExistsException e) {
+        return false;
+      } catch (IOException e) {
+        throw new UncheckedIOException("cannot write " + path + ": " + e.getMessage(), e);
+      }
+    }
+    try (OutputStream out = fs.create(hpath(path), false)) {
+      out.write(bytes);
+      return true;
+    } catch (org.apache.hadoop.fs.FileAlreadyExistsException e) {
+      return false;
+    } catch (IOException e) {
+      throw new UncheckedIOException("cannot write " + path + ": " + e.getMessage(), e);
+    }
+  }
+
+  /** Whether creating a file is atomic with respect to other creators (local disk, HDFS), not a check then a put. */
+  public boolean atomicCreate(String path) {
+    String scheme = String.valueOf(fs(path).getUri().getScheme());
+    return scheme.equals("file") || scheme.equals("hdfs") || scheme.equals("viewfs");
+  }
+
   public byte[] readBytes(String path) {
     try (InputStream in = open(path)) {
       return in.readAllBytes();

@@ -27,6 +27,10 @@ import org.apache.hadoop.fs.FileStatus;
  * A model folder in Hugging Face layout: {@code config.json}, {@code model.safetensors} or shards listed in
  * {@code model.safetensors.index.json}, and the companion files (tokenizer, generation config) that travel
  * with the weights. Paths go through {@link Storage}, so a folder may be local, on HDFS or in S3.
+ *
+ * <p>Folders this project writes record the sha256 of config.json and of each weight file in {@link #SHA256S}
+ * (written last); a load checks the bytes it streams against it and names the file that differs. Folders
+ * without it (Hugging Face downloads, older versions) load unchecked.
  */
 public final class ModelFolder {
   public static final String CONFIG = "config.json";
@@ -37,6 +41,8 @@ public final class ModelFolder {
   public static final List<String> COMPANIONS = List.of("tokenizer.json", "tokenizer_config.json",
       "special_tokens_map.json", "tokenizer.model", "vocab.json", "merges.txt", "added_tokens.json",
       "chat_template.jinja", GENERATION_CONFIG);
+  /** The sha256 of config.json and of every weight file, by file name, as {@link #write} wrote them. */
+  public static final String SHA256S = "spark-dpo-sha256.json";
   /** transformers' default max_shard_size ("5GB"). */
   public static final long DEFAULT_MAX_SHARD_BYTES = 5_000_000_000L;
 
@@ -199,9 +205,11 @@ public final class ModelFolder {
 
   /**
    * Streams every tensor of the folder into {@code sink} and returns the folder's fingerprint
-   * (see {@link #fingerprint}), computed from the same bytes.
+   * (see {@link #fingerprint}), computed from the same bytes. Where the folder records sha256s ({@link #SHA256S}),
+   * a file whose bytes differ fails naming it (after its tensors reached the sink: callers discard the model).
    */
   public static String readWeights(Storage storage, String folder, TensorSink sink) {
+    Map<String, String> recorded = recordedSha256s(storage, folder);
     List<String> files = new ArrayList<>();
     Map<String, String> weightMap = weightMap(storage, folder, files);
     Map<String, String> seen = new HashMap<>();
@@ -214,9 +222,40 @@ public final class ModelFolder {
         sink.accept(path, entry, data);
       });
       digests.put(f, digest);
+      checkRecorded(folder, f, digest, recorded);
     }
     checkIndexComplete(folder, weightMap, seen.keySet());
-    return fingerprint(sha256(storage, Storage.join(folder, CONFIG)), digests);
+    byte[] config = sha256(storage, Storage.join(folder, CONFIG));
+    checkRecorded(folder, CONFIG, config, recorded);
+    return fingerprint(config, digests);
+  }
+
+  /** The sha256s {@link #SHA256S} records, by file name; empty when the folder has none. */
+  public static Map<String, String> recordedSha256s(Storage storage, String folder) {
+    String path = Storage.join(folder, SHA256S);
+    if (!storage.exists(path)) {
+      return Map.of();
+    }
+    try {
+      JsonNode files = Json.MAPPER.readTree(storage.readBytes(path)).get("files");
+      if (files == null || !files.isObject()) {
+        throw new IllegalStateException(path + ": needs a 'files' object of sha256s");
+      }
+      Map<String, String> out = new TreeMap<>();
+      files.fields().forEachRemaining(e -> out.put(e.getKey(), e.getValue().asText()));
+      return out;
+    } catch (IOException e) {
+      throw new IllegalStateException(path + ": not valid JSON (a torn write?): " + e.getMessage(), e);
+    }
+  }
+
+  private static void checkRecorded(String folder, String file, byte[] digest, Map<String, String> recorded) {
+    String expected = recorded.get(file);
+    String actual = HexFormat.of().formatHex(digest);
+    if (expected != null && !expected.equals(actual)) {
+      throw new IllegalStateException(Storage.join(folder, file) + " is corrupt: sha256 " + actual + ", "
+          + SHA256S + " records " + expected);
+    }
   }
 
   /**
@@ -267,17 +306,20 @@ public final class ModelFolder {
         storage.delete(Storage.join(folder, name));
       }
     }
-    storage.writeString(Storage.join(folder, CONFIG), config.withTorchDtype(dtype.torchName).toJson());
+    TreeMap<String, String> sums = new TreeMap<>();
+    byte[] configBytes = config.withTorchDtype(dtype.torchName).toJson().getBytes(java.nio.charset.StandardCharsets.UTF_8);
+    storage.writeBytes(Storage.join(folder, CONFIG), configBytes);
+    sums.put(CONFIG, HexFormat.of().formatHex(Safetensors.sha256().digest(configBytes)));
     List<List<Safetensors.Tensor>> shards = shard(tensors, dtype, maxShardBytes);
     if (shards.size() == 1) {
-      writeFile(storage, Storage.join(folder, WEIGHTS), shards.get(0), dtype);
+      sums.put(WEIGHTS, writeFile(storage, Storage.join(folder, WEIGHTS), shards.get(0), dtype));
     } else {
       ObjectNode index = JsonNodeFactory.instance.objectNode();
       long total = 0;
       ObjectNode map = JsonNodeFactory.instance.objectNode();
       for (int i = 0; i < shards.size(); i++) {
         String name = String.format("model-%05d-of-%05d.safetensors", i + 1, shards.size());
-        writeFile(storage, Storage.join(folder, name), shards.get(i), dtype);
+        sums.put(name, writeFile(storage, Storage.join(folder, name), shards.get(i), dtype));
         for (Safetensors.Tensor t : shards.get(i)) {
           map.put(t.name(), name);
           total += Safetensors.numel(t.shape()) * dtype.bytes;
@@ -302,6 +344,7 @@ public final class ModelFolder {
     if (!hasGenerationConfig) {
       storage.writeString(Storage.join(folder, GENERATION_CONFIG), generationConfig(config));
     }
+    storage.writeJson(Storage.join(folder, SHA256S), Map.of("files", sums));
   }
 
   /** What transformers' {@code GenerationConfig.from_model_config} would derive: the special token ids. */
@@ -384,12 +427,16 @@ public final class ModelFolder {
     return shards;
   }
 
-  private static void writeFile(Storage storage, String path, List<Safetensors.Tensor> tensors,
+  /** Writes one weight file and returns its sha256 (hex), computed on the way. */
+  private static String writeFile(Storage storage, String path, List<Safetensors.Tensor> tensors,
       Safetensors.Dtype dtype) {
-    try (OutputStream out = new java.io.BufferedOutputStream(storage.create(path), 1 << 20)) {
+    MessageDigest sha = Safetensors.sha256();
+    try (OutputStream out = new java.io.BufferedOutputStream(
+        new java.security.DigestOutputStream(storage.create(path), sha), 1 << 20)) {
       Safetensors.write(out, tensors, dtype);
     } catch (IOException e) {
       throw new UncheckedIOException("cannot write " + path + ": " + e.getMessage(), e);
     }
+    return HexFormat.of().formatHex(sha.digest());
   }
 }

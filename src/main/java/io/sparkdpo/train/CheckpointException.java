@@ -1,7 +1,7 @@
 package io.sparkdpo.train;
 
 /** A checkpoint that cannot be used: not committed, a file missing, or a checksum that does not match. */
-public final class CheckpointException extends RuntimeException {
+public class CheckpointException extends RuntimeException {
   public CheckpointException(String message) {
     super(message);
   }

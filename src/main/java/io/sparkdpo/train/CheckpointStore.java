@@ -36,14 +36,23 @@ import org.slf4j.LoggerFactory;
  * is why validity is decided by the marker alone, never by the folder's existence.
  *
  * <p>Reading: {@link #latestValid()} takes the newest folder with a marker whose files all match their
- * checksums, skipping (and logging) corrupt or uncommitted ones. After each save, all but the newest
- * {@code keepLast} committed checkpoints are deleted (marker first), with any uncommitted leftovers.
+ * checksums, skipping (and logging) corrupt or uncommitted ones. {@link #resumePoint} does the same for a run
+ * that resumes, but when committed checkpoints exist and none verifies it stops with an error naming them (a
+ * silent restart at step 0 would throw the run's progress away and prune the evidence), unless a deliberate
+ * restart is asked for. After each save, all but the newest {@code keepLast} committed checkpoints are deleted
+ * (marker first), with any uncommitted leftovers.
+ *
+ * <p>Fencing: a store {@link #fencedBy fenced} for stage attempt {@code a} names its temporary folders
+ * {@code .tmp-step-N-a<a>-<uuid>}, asks its {@link Fence} right before it replaces, renames into place or marks
+ * a checkpoint committed (so a straggler of an earlier attempt cannot commit), and prunes only temporary folders
+ * of its own or earlier attempts (and untagged ones older than itself), never those of a later attempt.
  */
 public final class CheckpointStore {
   private static final Logger LOG = LoggerFactory.getLogger(CheckpointStore.class);
   static final String CHECKSUMS = "checksums.json";
   static final String MARKER = "COMMITTED";
   private static final Pattern STEP_DIR = Pattern.compile("step-(\\d+)");
+  private static final Pattern TMP_DIR = Pattern.compile("\\.tmp-step-\\d+-(?:a(\\d+)-)?.*");
   private static final Pattern RESERVED = Pattern.compile("(^|.*/)(" + CHECKSUMS + "|" + MARKER + ")$");
 
   /** Size and sha256 of one file, as recorded in checksums.json. */
@@ -56,21 +65,46 @@ public final class CheckpointStore {
   public record Marker(@JsonProperty("step") long step, @JsonProperty("checksums_sha256") String checksumsSha256,
                        @JsonProperty("committed_at") String committedAt) {}
 
+  /** Says whether this writer may still change the run's checkpoints; throws when not. */
+  @FunctionalInterface
+  public interface Fence {
+    Fence NONE = action -> { };
+
+    void check(String action);
+  }
+
   private final Storage storage;
   private final String root;
   private final Integer keepLast;
+  private final int attempt;
+  private final Fence fence;
+  private final long createdMillis = System.currentTimeMillis();
 
   /**
    * @param runDir the run folder (local path, {@code file:}, {@code hdfs:}, {@code s3a:})
    * @param keepLast committed checkpoints to keep after each save; null keeps all
    */
   public CheckpointStore(Storage storage, String runDir, Integer keepLast) {
+    this(storage, Storage.join(Storage.qualify(runDir), "checkpoints"), keepLast, 0, Fence.NONE);
+  }
+
+  private CheckpointStore(Storage storage, String root, Integer keepLast, int attempt, Fence fence) {
     if (keepLast != null && keepLast < 1) {
       throw new IllegalArgumentException("keep_last must be >= 1 or null, got " + keepLast);
     }
     this.storage = storage;
-    this.root = Storage.join(Storage.qualify(runDir), "checkpoints");
+    this.root = root;
     this.keepLast = keepLast;
+    this.attempt = attempt;
+    this.fence = fence;
+  }
+
+  /** This store as the writer of stage attempt {@code attempt} (>= 1), asking {@code fence} before each commit. */
+  public CheckpointStore fencedBy(int attempt, Fence fence) {
+    if (attempt < 1) {
+      throw new IllegalArgumentException("attempt must be >= 1, got " + attempt);
+    }
+    return new CheckpointStore(storage, root, keepLast, attempt, fence);
   }
 
   /** {@code RUN/checkpoints}. */
@@ -95,7 +129,7 @@ public final class CheckpointStore {
         throw new IllegalArgumentException("invalid checkpoint file name '" + name + "'");
       }
     }
-    String tmp = Storage.join(root, ".tmp-step-" + step + "-" + UUID.randomUUID());
+    String tmp = Storage.join(root, ".tmp-step-" + step + "-a" + attempt + "-" + UUID.randomUUID());
     TreeMap<String, FileSum> sums = new TreeMap<>();
     try {
       storage.mkdirs(tmp);
@@ -105,12 +139,14 @@ public final class CheckpointStore {
       byte[] checksums = Json.MAPPER.writeValueAsBytes(new Manifest(step, sums));
       storage.writeBytes(Storage.join(tmp, CHECKSUMS), checksums);
       String dir = dirOf(step);
+      fence.check("commit checkpoint step " + step);
       if (storage.exists(dir)) {
         storage.delete(Storage.join(dir, MARKER));
         storage.delete(dir);
       }
       storage.rename(tmp, dir);
       Marker marker = new Marker(step, sha256(checksums), Instant.now().toString());
+      fence.check("mark checkpoint step " + step + " committed");
       storage.writeBytes(Storage.join(dir, MARKER), Json.MAPPER.writeValueAsBytes(marker));
       LOG.info("checkpoint step {} committed at {} ({} files)", step, dir, sums.size());
       Checkpoint saved = new Checkpoint(storage, dir, step, sums);
@@ -151,6 +187,67 @@ public final class CheckpointStore {
       }
     }
     return Optional.empty();
+  }
+
+  /**
+   * The checkpoint a resuming run starts from: the newest committed one that verifies, or empty when there is
+   * none to resume (no committed checkpoint: a fresh run, or one that died before its first commit).
+   *
+   * @param restart when committed checkpoints exist but none verifies: false stops with a
+   *     {@link NoValidCheckpointException} naming each and why; true deletes them (a deliberate restart from
+   *     step 0, logged) and returns empty
+   */
+  public Optional<Checkpoint> resumePoint(boolean restart) {
+    List<Map.Entry<Long, String>> newestFirst = new ArrayList<>(stepDirs().entrySet());
+    newestFirst.sort(Map.Entry.<Long, String>comparingByKey(Comparator.reverseOrder()));
+    Map<String, String> corrupt = new LinkedHashMap<>();
+    for (Map.Entry<Long, String> e : newestFirst) {
+      if (!storage.exists(Storage.join(e.getValue(), MARKER))) {
+        LOG.warn("skipping checkpoint {}: not committed (its writer did not finish)", e.getValue());
+        continue;
+      }
+      try {
+        Checkpoint c = open(e.getKey());
+        c.verify();
+        return Optional.of(c);
+      } catch (CheckpointException ex) {
+        LOG.warn("skipping checkpoint {}: {}", e.getValue(), ex.getMessage());
+        corrupt.put(e.getValue(), ex.getMessage());
+      }
+    }
+    if (corrupt.isEmpty()) {
+      return Optional.empty();
+    }
+    if (!restart) {
+      throw new NoValidCheckpointException(root, corrupt);
+    }
+    for (String dir : corrupt.keySet()) {
+      fence.check("discard corrupt checkpoint " + dir);
+      LOG.warn("deliberate restart (restart_on_corrupt_checkpoints): discarding corrupt checkpoint {}", dir);
+      storage.delete(Storage.join(dir, MARKER));
+      storage.delete(dir);
+    }
+    LOG.warn("deliberate restart: {} corrupt checkpoint(s) discarded, training starts again at step 0", corrupt.size());
+    return Optional.empty();
+  }
+
+  /** Committed checkpoints exist under a run folder, and not one of them verifies. */
+  public static final class NoValidCheckpointException extends CheckpointException {
+    private final Map<String, String> corrupt;
+
+    NoValidCheckpointException(String root, Map<String, String> corrupt) {
+      super(root + " holds " + corrupt.size() + " committed checkpoint(s) and none verifies: "
+          + String.join("; ", corrupt.entrySet().stream().map(e -> e.getKey() + ": " + e.getValue()).toList())
+          + ". Training stops instead of starting again at step 0 (that would discard the run's progress): "
+          + "restore them, or set restart_on_corrupt_checkpoints=true in the stage's section (train or sft) to "
+          + "discard them and train from scratch.");
+      this.corrupt = Map.copyOf(corrupt);
+    }
+
+    /** Each corrupt checkpoint folder and what is wrong with it. */
+    public Map<String, String> corrupt() {
+      return corrupt;
+    }
   }
 
   /**
@@ -205,7 +302,15 @@ public final class CheckpointStore {
       }
     }
     for (FileStatus s : storage.list(root)) {
-      if (s.getPath().getName().startsWith(".tmp-step-")) {
+      Matcher m = TMP_DIR.matcher(s.getPath().getName());
+      if (!m.matches()) {
+        continue;
+      }
+      // Never a later attempt's: this writer may be the straggler. Untagged (older versions): only if older than us.
+      // An unfenced store (attempt 0) is the folder's only writer: every leftover is its own.
+      boolean ours = attempt == 0 || (m.group(1) != null ? Integer.parseInt(m.group(1)) <= attempt
+          : s.getModificationTime() < createdMillis);
+      if (ours) {
         storage.delete(s.getPath().toString());
       }
     }

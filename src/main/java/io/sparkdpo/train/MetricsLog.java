@@ -14,6 +14,8 @@ import java.util.function.LongSupplier;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 import org.apache.hadoop.fs.FileStatus;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
 
 /**
  * Per-step metrics of a run as JSON lines, written through {@link Storage} so the run folder may be local, on
@@ -25,8 +27,14 @@ import org.apache.hadoop.fs.FileStatus;
  * on {@link #close()}, which also writes the consolidated {@code RUN/metrics.jsonl}. A resumed run continues the
  * part numbering; {@link #readAll} keeps the last record of each (train|eval, step), so steps repeated after a
  * resume replace the ones logged before the crash.
+ *
+ * <p>A part can be torn: a writer killed mid-flush leaves a truncated last line, or a partial file on a store
+ * without atomic writes. Metrics are a record, not state: {@link #readAll} keeps every whole record, skips what is
+ * not one with a warning naming the file and line, and so a torn part never makes the run folder unusable (a
+ * resumed run logs those steps again anyway).
  */
 public final class MetricsLog implements AutoCloseable {
+  private static final Logger LOG = LoggerFactory.getLogger(MetricsLog.class);
   public static final String PARTS = "metrics";
   public static final String CONSOLIDATED = "metrics.jsonl";
   private static final Pattern PART = Pattern.compile("part-(\\d{6})\\.jsonl");
@@ -104,26 +112,40 @@ public final class MetricsLog implements AutoCloseable {
     Map<String, Map<String, Object>> byKey = new LinkedHashMap<>();
     for (FileStatus part : parts(storage, Storage.qualify(runDir))) {
       String text = storage.readString(part.getPath().toString());
-      int lineNo = 0;
-      for (String line : text.split("\n")) {
-        lineNo++;
-        if (line.isBlank()) {
+      String[] lines = text.split("\n", -1);
+      int skipped = 0;
+      for (int i = 0; i < lines.length; i++) {
+        if (lines[i].isBlank()) {
           continue;
         }
-        Map<String, Object> record;
-        try {
-          record = Json.LINES.readValue(line, new TypeReference<LinkedHashMap<String, Object>>() {});
-        } catch (IOException e) {
-          throw new UncheckedIOException(part.getPath() + " line " + lineNo + ": not a JSON object: "
-              + e.getMessage(), e);
+        Map<String, Object> record = parse(lines[i]);
+        if (record == null) {
+          boolean last = i == lines.length - 1; // no newline after it: the flush was cut short
+          LOG.warn("{} line {}: {}; skipped", part.getPath(), i + 1,
+              last ? "a torn last line (the writer stopped mid-write)" : "not a metrics record (JSON with a numeric step)");
+          skipped++;
+          continue;
         }
         byKey.put((isEval(record) ? "eval:" : "train:") + record.get(MetricNames.STEP), record);
+      }
+      if (skipped > 0) {
+        LOG.warn("{}: {} line(s) skipped, the whole records kept", part.getPath(), skipped);
       }
     }
     List<Map<String, Object>> records = new ArrayList<>(byKey.values());
     records.sort(Comparator.<Map<String, Object>>comparingLong(r -> ((Number) r.get(MetricNames.STEP)).longValue())
         .thenComparing(MetricsLog::isEval));
     return records;
+  }
+
+  /** One line as a record, or null when it is not a JSON object with a numeric step. */
+  private static Map<String, Object> parse(String line) {
+    try {
+      Map<String, Object> record = Json.LINES.readValue(line, new TypeReference<LinkedHashMap<String, Object>>() {});
+      return record != null && record.get(MetricNames.STEP) instanceof Number ? record : null;
+    } catch (IOException e) {
+      return null;
+    }
   }
 
   private static boolean isEval(Map<String, Object> record) {

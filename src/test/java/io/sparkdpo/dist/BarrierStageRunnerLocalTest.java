@@ -2,6 +2,7 @@ package io.sparkdpo.dist;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -107,6 +108,24 @@ class BarrierStageRunnerLocalTest {
     assertTrue(outcome.failures().get(0).startsWith("attempt 1 failed after step 12: rank 0 at step 13: "
         + "InjectedFault"), outcome.failures().toString());
     assertEquals(plain.completed(0).checksum(), outcome.checksum());
+    assertFalse(java.nio.file.Files.exists(tmp.resolve("local-fault").resolve(io.sparkdpo.io.FolderLease.FILE)),
+        "the runner's own lease is released at the end");
+  }
+
+  /** Two drivers on one output folder: the second is refused before any Spark job, naming the holder. */
+  @Test
+  void aSecondLiveWriterOfTheRunFolderIsRefusedBeforeAnyJob() {
+    String dir = runDir("leased");
+    try (io.sparkdpo.io.FolderLease other = io.sparkdpo.io.FolderLease.acquire(Storage.local(), dir, "train-first",
+        java.time.Duration.ofSeconds(60))) {
+      io.sparkdpo.io.FolderLease.LeaseException e = assertThrows(io.sparkdpo.io.FolderLease.LeaseException.class,
+          () -> new BarrierStageRunner(spark(), SyntheticRunSpecs.spec(tmp, "leased", shards, 2, FaultPlan.NONE, 2),
+              SHARED_JVM_TASK).run());
+      assertTrue(e.getMessage().contains("leased/ is being written by run train-first"), e.getMessage());
+      assertTrue(e.getMessage().contains("pid " + ProcessHandle.current().pid()), e.getMessage());
+      assertFalse(java.nio.file.Files.exists(tmp.resolve("leased/checkpoints")), "nothing was written");
+      assertEquals(0, spark().sparkContext().statusTracker().getJobIdsForGroup("spark-dpo-leased").length);
+    }
   }
 
   @Test

@@ -34,6 +34,12 @@ final class InProcessRun {
 
   static Result run(WorkerTask task, String runDir, ShardPlan shards, TrainingSchedule schedule,
       FaultPlan faults, RingOptions ringOptions) throws Exception {
+    return run(task, runDir, shards, schedule, faults, ringOptions, false);
+  }
+
+  /** @param restartOnCorrupt {@code restart_on_corrupt_checkpoints} */
+  static Result run(WorkerTask task, String runDir, ShardPlan shards, TrainingSchedule schedule,
+      FaultPlan faults, RingOptions ringOptions, boolean restartOnCorrupt) throws Exception {
     int world = shards.workers();
     Storage storage = Storage.local();
     List<RecordingChannel> channels = new ArrayList<>();
@@ -42,7 +48,7 @@ final class InProcessRun {
     }
     if (world == 1) {
       WorkerContext ctx = context(0, new LocalAllReduce(), runDir, shards, schedule, faults, storage,
-          channels.get(0));
+          channels.get(0), restartOnCorrupt);
       long start = System.nanoTime();
       try {
         WorkerLoop.Completed done = new WorkerLoop(ctx, task, () -> { }).run();
@@ -54,7 +60,7 @@ final class InProcessRun {
     try (InProcessRing ring = InProcessRing.connect(world, ringOptions)) {
       return new Result(ring.outcomes(group -> {
         WorkerContext ctx = context(group.rank(), group, runDir, shards, schedule, faults, storage,
-            channels.get(group.rank()));
+            channels.get(group.rank()), restartOnCorrupt);
         try {
           return new WorkerLoop(ctx, task, () -> { }).run();
         } catch (Exception | Error e) {
@@ -66,10 +72,11 @@ final class InProcessRun {
   }
 
   private static WorkerContext context(int rank, AllReduce group, String runDir, ShardPlan shards,
-      TrainingSchedule schedule, FaultPlan faults, Storage storage, RecordingChannel channel) {
+      TrainingSchedule schedule, FaultPlan faults, Storage storage, RecordingChannel channel,
+      boolean restartOnCorrupt) {
     return new WorkerContext(rank, shards.workers(), 1, "in-process", Storage.qualify(runDir),
         shards.train().get(rank), shards.eval().get(rank), "cpu", storage, group, channel, new FaultInjector(faults, rank, storage, runDir),
-        schedule, null);
+        schedule, null, false, restartOnCorrupt);
   }
 
   private static long elapsed(long start) {

@@ -96,6 +96,120 @@ class WorkerLoopTest {
     assertEquals(clean.channels().get(0).steps.get(9L), resumed.channels().get(0).steps.get(9L));
   }
 
+  /** The drill: with every checkpoint corrupt, training silently restarted at step 0 and pruned the evidence. */
+  @Test
+  void whenNoCheckpointVerifiesTheRunStopsNamingThemUnlessARestartIsAsked() throws Exception {
+    ShardPlan byRank = shards(2);
+    TrainingSchedule schedule = new TrainingSchedule(10, 1, 0, 5, 5);
+    InProcessRun.Result clean = InProcessRun.run(TASK, runDir("fresh"), byRank, schedule, FaultPlan.NONE);
+    InProcessRun.Result first = InProcessRun.run(TASK, runDir("corrupt"), byRank, schedule, FaultPlan.NONE);
+    assertEquals(10, first.completed(0).stepsDone());
+    for (long step : List.of(5L, 10L)) {
+      Path weights = tmp.resolve("corrupt/checkpoints/step-" + step + "/" + SyntheticRegressionTask.WEIGHTS);
+      byte[] bytes = Files.readAllBytes(weights);
+      bytes[17] ^= 1;
+      Files.write(weights, bytes);
+    }
+
+    InProcessRun.Result stopped = InProcessRun.run(TASK, runDir("corrupt"), byRank, schedule, FaultPlan.NONE);
+    Throwable e = stopped.error(0);
+    assertInstanceOf(NonRetryableTrainingException.class, e, String.valueOf(e));
+    assertTrue(e.getMessage().contains("holds 2 committed checkpoint(s) and none verifies"), e.getMessage());
+    assertTrue(e.getMessage().contains("checkpoints/step-10/" + SyntheticRegressionTask.WEIGHTS + " is corrupt"),
+        e.getMessage());
+    assertTrue(e.getMessage().contains("checkpoints/step-5/"), e.getMessage());
+    assertTrue(stopped.error(1) != null, "rank 1 does not train on alone");
+    assertTrue(stopped.channels().get(0).steps.isEmpty(), "no step was taken");
+    assertEquals(List.of(5L, 10L), new CheckpointStore(Storage.local(), runDir("corrupt"), null).committedSteps(),
+        "the evidence stays");
+
+    InProcessRun.Result restarted = InProcessRun.run(TASK, runDir("corrupt"), byRank, schedule, FaultPlan.NONE,
+        InProcessRun.RING, true);
+    assertEquals(10, restarted.completed(1).stepsDone());
+    assertEquals(List.of("started 0", "finished 10"), restarted.channels().get(0).events);
+    assertEquals(clean.completed(0).checksum(), restarted.completed(0).checksum());
+  }
+
+  /** A task of attempt 1 still running after the driver moved the lease to attempt 2 commits nothing. */
+  @Test
+  void aStragglerOfAnEarlierAttemptIsFencedOutOfCommitting() throws Exception {
+    ShardPlan plan = shards(1);
+    String dir = runDir("fenced");
+    Storage storage = Storage.local();
+    TrainingSchedule schedule = new TrainingSchedule(10, 1, 0, 5, 5);
+    try (io.sparkdpo.io.FolderLease lease = io.sparkdpo.io.FolderLease.acquire(storage, dir, "train-fence",
+        Duration.ofSeconds(60))) {
+      lease.beginAttempt(2);
+      WorkerContext straggler = new WorkerContext(0, 1, 1, "train-fence", dir, plan.train().get(0),
+          plan.eval().get(0), "cpu", storage, new LocalAllReduce(), new RecordingChannel(),
+          new FaultInjector(FaultPlan.NONE, 0, storage, dir), schedule, null, true, false);
+      Exception e = org.junit.jupiter.api.Assertions.assertThrows(Exception.class,
+          () -> new WorkerLoop(straggler, TASK, () -> { }).run());
+      assertInstanceOf(io.sparkdpo.io.FolderLease.LeaseException.class, e, String.valueOf(e));
+      assertTrue(e.getMessage().contains("attempt 1 of run train-fence may not commit checkpoint step 5"),
+          e.getMessage());
+      assertFalse(TASK.retryable(e), "a fenced task is not worth a resubmission");
+      assertTrue(new CheckpointStore(storage, dir, null).committedSteps().isEmpty());
+
+      WorkerContext current = new WorkerContext(0, 1, 2, "train-fence", dir, plan.train().get(0),
+          plan.eval().get(0), "cpu", storage, new LocalAllReduce(), new RecordingChannel(),
+          new FaultInjector(FaultPlan.NONE, 0, storage, dir), schedule, null, true, false);
+      assertEquals(10, new WorkerLoop(current, TASK, () -> { }).run().stepsDone());
+      assertEquals(List.of(5L, 10L), new CheckpointStore(storage, dir, null).committedSteps());
+    }
+  }
+
+  /**
+   * Rank 1 reads the checkpoint through a host that flips a bit: it fails naming the file before it builds its
+   * replica (a model loader reads its files by path, past the checkpoint's checksums), though rank 0 verified it.
+   */
+  @Test
+  void everyRankVerifiesTheCheckpointItResumesFromBeforeLoadingIt() throws Exception {
+    ShardPlan plan = shards(2);
+    String dir = runDir("flipped");
+    TrainingSchedule schedule = new TrainingSchedule(10, 1, 0, 5, 5);
+    InProcessRun.Result first = InProcessRun.run(TASK, dir, plan, schedule, FaultPlan.NONE);
+    assertEquals(10, first.completed(0).stepsDone());
+    new CheckpointStore(Storage.local(), dir, null).open(10).verify(); // intact on disk
+
+    org.apache.hadoop.conf.Configuration flipping = new org.apache.hadoop.conf.Configuration();
+    flipping.set("fs.file.impl", FlippingLocalFileSystem.class.getName());
+    flipping.setBoolean("fs.file.impl.disable.cache", true);
+    java.util.Set<Integer> started = java.util.concurrent.ConcurrentHashMap.newKeySet();
+    WorkerTask recording = new WorkerTask() {
+      @Override
+      public Replica start(WorkerContext context, Optional<Checkpoint> resume) throws Exception {
+        started.add(context.rank());
+        return TASK.start(context, resume);
+      }
+
+      @Override
+      public boolean needsOwnJvm() {
+        return false;
+      }
+    };
+    try (InProcessRing ring = InProcessRing.connect(2, InProcessRun.RING)) {
+      List<InProcessRing.Outcome<WorkerLoop.Completed>> outcomes = ring.outcomes(group -> {
+        int rank = group.rank();
+        Storage storage = rank == 1 ? new Storage(flipping) : Storage.local();
+        WorkerContext ctx = new WorkerContext(rank, 2, 1, "in-process", dir, plan.train().get(rank),
+            plan.eval().get(rank), "cpu", storage, group, new RecordingChannel(),
+            new FaultInjector(FaultPlan.NONE, rank, storage, dir), schedule, null);
+        try {
+          return new WorkerLoop(ctx, recording, () -> { }).run();
+        } catch (Exception | Error e) {
+          group.close();
+          throw e;
+        }
+      }, 60);
+      Throwable e = outcomes.get(1).error();
+      assertInstanceOf(io.sparkdpo.train.CheckpointException.class, e, String.valueOf(e));
+      assertTrue(e.getMessage().contains("step-10/" + SyntheticRegressionTask.WEIGHTS + " is corrupt"),
+          e.getMessage());
+      assertFalse(started.contains(1), "rank 1 did not build a replica from what it read");
+    }
+  }
+
   @Test
   void aReplicaThatDriftsIsCaughtBeforeTheNextCheckpoint() throws Exception {
     ShardPlan byRank = shards(2);

@@ -135,6 +135,85 @@ class CheckpointStoreTest {
     assertThrows(IllegalArgumentException.class, () -> new CheckpointStore(storage, run.toString(), 0));
   }
 
+  /** The drill: with the only checkpoint corrupt, training restarted at step 0 and pruned the evidence. */
+  @Test
+  void whenNoCommittedCheckpointVerifiesResumingStopsNamingThem() throws IOException {
+    CheckpointStore store = new CheckpointStore(storage, run.toString(), null);
+    store.save(10, payload(10));
+    store.save(20, payload(20));
+    Files.writeString(dirOf(10).resolve("optimizer.safetensors"), "flipped");
+    Files.writeString(dirOf(20).resolve("model/model.safetensors"), "weights of step 99");
+    Files.createDirectories(dirOf(30)); // an uncommitted leftover does not count either way
+    CheckpointStore.NoValidCheckpointException e = assertThrows(CheckpointStore.NoValidCheckpointException.class,
+        () -> store.resumePoint(false));
+    assertEquals(2, e.corrupt().size());
+    assertTrue(e.getMessage().contains("checkpoints/step-20: checkpoint file"), e.getMessage());
+    assertTrue(e.getMessage().contains("step-20/model/model.safetensors is corrupt"), e.getMessage());
+    assertTrue(e.getMessage().contains("step-10/optimizer.safetensors is corrupt"), e.getMessage());
+    assertTrue(e.getMessage().contains("restart_on_corrupt_checkpoints=true"), e.getMessage());
+    assertTrue(Files.exists(dirOf(10).resolve("COMMITTED")) && Files.exists(dirOf(20).resolve("COMMITTED")),
+        "the evidence stays");
+
+    assertTrue(store.resumePoint(true).isEmpty(), "a deliberate restart starts from scratch");
+    assertFalse(Files.exists(dirOf(10)));
+    assertFalse(Files.exists(dirOf(20)));
+    assertTrue(store.resumePoint(false).isEmpty(), "nothing committed left: a fresh start, no error");
+  }
+
+  @Test
+  void resumingSkipsACorruptNewestCheckpointForAnOlderValidOne() throws IOException {
+    CheckpointStore store = new CheckpointStore(storage, run.toString(), null);
+    assertTrue(store.resumePoint(false).isEmpty(), "no checkpoint: a fresh run");
+    store.save(10, payload(10));
+    store.save(20, payload(20));
+    Files.writeString(dirOf(20).resolve("trainer_state.json"), "{}");
+    assertEquals(10, store.resumePoint(false).orElseThrow().step());
+    assertTrue(Files.exists(dirOf(20).resolve("COMMITTED")), "the corrupt one is left for a look");
+  }
+
+  /** A straggler of attempt 1 whose lease moved to attempt 2 commits nothing and leaves no temporary folder. */
+  @Test
+  void aStragglerOfAnEarlierAttemptCannotCommit() throws IOException {
+    String runDir = run.toString();
+    try (io.sparkdpo.io.FolderLease lease = io.sparkdpo.io.FolderLease.acquire(storage, runDir, "train-1234",
+        java.time.Duration.ofSeconds(60))) {
+      lease.beginAttempt(1);
+      CheckpointStore straggler = new CheckpointStore(storage, runDir, 2).fencedBy(1,
+          action -> io.sparkdpo.io.FolderLease.requireHolder(storage, runDir, "train-1234", 1, action));
+      straggler.save(5, payload(5));
+      lease.beginAttempt(2);
+      io.sparkdpo.io.FolderLease.LeaseException e = assertThrows(io.sparkdpo.io.FolderLease.LeaseException.class,
+          () -> straggler.save(10, payload(10)));
+      assertTrue(e.getMessage().contains("attempt 1 of run train-1234 may not commit checkpoint step 10"),
+          e.getMessage());
+      assertEquals(List.of(5L), straggler.committedSteps());
+      assertFalse(Files.exists(dirOf(10)));
+      try (Stream<Path> left = Files.list(run.resolve("checkpoints"))) {
+        assertEquals(List.of("step-5"), left.map(p -> p.getFileName().toString()).toList());
+      }
+      // Replacing a step is fenced too: the straggler cannot invalidate attempt 2's checkpoint 5.
+      assertThrows(io.sparkdpo.io.FolderLease.LeaseException.class, () -> straggler.save(5, payload(5)));
+      assertTrue(Files.exists(dirOf(5).resolve("COMMITTED")));
+    }
+  }
+
+  @Test
+  void pruningRemovesOwnAndEarlierAttemptsTemporaryFoldersOnly() throws IOException {
+    Path root = run.resolve("checkpoints");
+    Files.createDirectories(root.resolve(".tmp-step-7-a1-0b1c"));
+    Files.createDirectories(root.resolve(".tmp-step-7-a2-3d4e"));
+    Files.createDirectories(root.resolve(".tmp-step-9-a3-5f60"));
+    Files.createDirectories(root.resolve(".tmp-step-3-7a8b9c0d")); // untagged, older than the store
+    Files.setLastModifiedTime(root.resolve(".tmp-step-3-7a8b9c0d"),
+        java.nio.file.attribute.FileTime.fromMillis(System.currentTimeMillis() - 60_000));
+    CheckpointStore attempt2 = new CheckpointStore(storage, run.toString(), null).fencedBy(2, action -> { });
+    attempt2.save(8, payload(8));
+    try (Stream<Path> left = Files.list(root)) {
+      assertEquals(List.of(".tmp-step-9-a3-5f60", "step-8"),
+          left.map(p -> p.getFileName().toString()).sorted().toList(), "attempt 3's folder is not ours to delete");
+    }
+  }
+
   @Test
   void savingAStepAgainReplacesIt() {
     CheckpointStore store = new CheckpointStore(storage, run.toString(), null);

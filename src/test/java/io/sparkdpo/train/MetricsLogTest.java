@@ -73,13 +73,37 @@ class MetricsLogTest {
   }
 
   @Test
-  void aRecordWithoutStepIsRefusedAndBadLinesAreNamed() throws IOException {
+  void aRecordWithoutStepIsRefused() {
     MetricsLog log = MetricsLog.open(Storage.local(), run.toString());
     assertThrows(IllegalArgumentException.class, () -> log.log(Map.of("loss", 1.0)));
+  }
+
+  /** The drill: a writer killed mid-flush left a torn part; the rerun trained every step, then failed on it. */
+  @Test
+  void aTornPartKeepsItsWholeRecordsAndTheRunFolderStaysUsable() throws IOException {
+    Storage storage = Storage.local();
     Files.createDirectories(run.resolve("metrics"));
-    Files.writeString(run.resolve("metrics/part-000000.jsonl"), "{\"step\":1}\nnot json\n");
-    java.io.UncheckedIOException e = assertThrows(java.io.UncheckedIOException.class,
-        () -> MetricsLog.readAll(Storage.local(), run.toString()));
-    assertTrue(e.getMessage().contains("part-000000.jsonl line 2"), e.getMessage());
+    Files.writeString(run.resolve("metrics/part-000000.jsonl"),
+        "{\"loss\":0.69,\"step\":1}\n{\"loss\":0.68,\"step\":2}\n{\"loss\":0.6");
+    Files.writeString(run.resolve("metrics/part-000001.jsonl"), "{\"loss\":0.5,\"st");
+    assertEquals(List.of(1, 2), MetricsLog.readAll(storage, run.toString()).stream()
+        .map(r -> ((Number) r.get("step")).intValue()).toList());
+
+    MetricsLog resumed = MetricsLog.open(storage, run.toString());
+    resumed.log(train(3, 0.3));
+    resumed.close();
+    assertTrue(Files.exists(run.resolve("metrics/part-000002.jsonl")), "numbering goes on after the torn part");
+    List<String> lines = Files.readAllLines(run.resolve("metrics.jsonl"));
+    assertEquals(3, lines.size(), String.join("\n", lines));
+    assertEquals("{\"loss\":0.68,\"step\":2}", lines.get(1));
+  }
+
+  @Test
+  void aLineThatIsNoRecordIsSkippedNotFatal() throws IOException {
+    Files.createDirectories(run.resolve("metrics"));
+    Files.writeString(run.resolve("metrics/part-000000.jsonl"),
+        "{\"step\":1}\nnot json\n[1,2]\n{\"loss\":1.0}\n{\"step\":2}\n");
+    assertEquals(List.of(1, 2), MetricsLog.readAll(Storage.local(), run.toString()).stream()
+        .map(r -> ((Number) r.get("step")).intValue()).toList());
   }
 }
