@@ -158,6 +158,29 @@ public final class DpoObjective implements Objective<PreparedPair> {
     return m;
   }
 
+  /** bco_pair's running mean reward, the one piece of loss state a resume needs (TRL's BCO keeps it likewise). */
+  static final String BCO_RUNNING_MEAN = "bco_running_mean.json";
+
+  @Override
+  public Map<String, PayloadWriter> checkpointFiles() {
+    RunningMean running = loss.bcoRewards();
+    return running == null ? Map.of() : Map.of(BCO_RUNNING_MEAN, PayloadWriter.json(running.state()));
+  }
+
+  @Override
+  public void restore(Checkpoint checkpoint) {
+    RunningMean running = loss.bcoRewards();
+    if (running == null) {
+      return;
+    }
+    if (!checkpoint.files().contains(BCO_RUNNING_MEAN)) {
+      throw new IllegalArgumentException("checkpoint " + checkpoint.dir() + " has no " + BCO_RUNNING_MEAN
+          + ": it was written without loss_type bco_pair, whose running reward mean cannot be recovered; resume "
+          + "with the loss_type the run started with or start a new output folder");
+    }
+    running.restore(checkpoint.readJson(BCO_RUNNING_MEAN, RunningMean.State.class));
+  }
+
   @Override
   public void close() {
     if (reference != null) {
