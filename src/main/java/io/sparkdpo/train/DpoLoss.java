@@ -184,15 +184,11 @@ public final class DpoLoss {
       }
       NDArray nll = null;
       if (rpoAlpha != null) {
-        try (NDArray logpSum = chosenLogpSum.sum(); NDArray tokens = chosenTokens.sum();
+        try (NDArray logpSum = chosenLogpSum.sum(); NDArray minus = logpSum.neg(); NDArray tokens = chosenTokens.sum();
             NDArray count = tokens.toType(logpSum.getDataType(), false)) {
-          try (NDArray minus = logpSum.neg()) {
-            nll = minus.div(count);
-          }
+          nll = minus.div(count);
         }
-        try (NDArray term = ScalarOps.mul(nll, rpoAlpha)) {
-          losses = accumulate(losses, term, 1.0);
-        }
+        losses = accumulate(losses, ScalarOps.mul(nll, rpoAlpha), 1.0);
       }
       NDArray loss = losses.mean();
       return new DpoOutput(loss, losses, chosenRewards, rejectedRewards, policyChosen, policyRejected, nll);
@@ -289,7 +285,11 @@ public final class DpoLoss {
     try (NDArray zc = ScalarOps.mul(c, beta); NDArray zr = ScalarOps.mul(r, beta)) {
       if (training) {
         try (NDArray both = zc.concat(zr); NDArray mean = both.mean()) {
-          bcoRewards.update(mean.getFloat()); // detached: a host number
+          float x = mean.getFloat(); // detached: a host number
+          if (Float.isFinite(x)) {
+            // A NaN batch would poison every later step; its own loss is NaN anyway, so the step is refused.
+            bcoRewards.update(x);
+          }
         }
       }
       double d = bcoRewards.mean();

@@ -127,6 +127,23 @@ class DpoLossTypesTest {
   }
 
   @Test
+  void aNonFiniteBatchDoesNotPoisonBcoRunningMean() {
+    DpoLoss loss = new DpoLoss(List.of(LossType.BCO_PAIR), null, 0.1, 0, null, 0.05);
+    try (NDManager m = NDManager.newBaseManager()) {
+      NDArray a = m.create(new float[] {-3f, -4f});
+      NDArray b = m.create(new float[] {-4f, -4f});
+      loss.compute(a, b, b, b, null, null, true).close();
+      RunningMean.State before = loss.bcoRewards().state();
+      NDArray nan = m.create(new float[] {Float.NaN, -4f});
+      try (DpoOutput out = loss.compute(a, b, nan, b, null, null, true)) {
+        assertTrue(Float.isNaN(out.losses().toFloatArray()[0]), "the batch's own loss is NaN: the step is refused");
+      }
+      assertEquals(before, loss.bcoRewards().state());
+      assertEquals(0.025, before.mean(), 1e-8, "the first batch's mean reward: beta (1 + 0 + 0 + 0) / 4");
+    }
+  }
+
+  @Test
   void refusesMismatchedWeightsAndMissingNllInputs() {
     IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
         () -> new DpoLoss(List.of(LossType.SIGMOID, LossType.IPO), List.of(1.0), 0.1, 0, null, 0.05));
