@@ -319,9 +319,10 @@ public final class ConfigLoader {
   }
 
   private static String pathOf(JsonMappingException e) {
+    // train.loss_type[1], not train.loss_type.[1]
     return e.getPath().stream()
-        .map(ref -> ref.getFieldName() != null ? ref.getFieldName() : "[" + ref.getIndex() + "]")
-        .collect(Collectors.joining("."));
+        .map(ref -> ref.getFieldName() != null ? "." + ref.getFieldName() : "[" + ref.getIndex() + "]")
+        .collect(Collectors.joining()).replaceFirst("^\\.", "");
   }
 
   private static String describe(JsonNode value) {

@@ -274,7 +274,22 @@ public final class EvaluateJob {
       }
     }
     return EvalSplitMetrics.of(dpo.path("beta").asDouble(), dpo.path("labelSmoothing").asDouble(0),
-        "sigmoid".equalsIgnoreCase(dpo.path("lossType").asText()), v[0], v[1], v[2], v[3]);
+        plainSigmoid(dpo), v[0], v[1], v[2], v[3]);
+  }
+
+  /**
+   * True when the run trained on the loss {@link EvalSplitMetrics} computes: {@code loss_type} sigmoid alone (a list
+   * since TRL's loss lists, a string in older run.json files), weight 1, no {@code rpo_alpha} NLL term.
+   */
+  static boolean plainSigmoid(JsonNode dpo) {
+    JsonNode type = dpo.path("lossType");
+    JsonNode only = type.isArray() ? (type.size() == 1 ? type.get(0) : null) : type;
+    JsonNode weights = dpo.path("lossWeights");
+    boolean unweighted = weights.isMissingNode() || weights.isNull()
+        || (weights.size() == 1 && weights.get(0).asDouble() == 1.0);
+    JsonNode rpo = dpo.path("rpoAlpha");
+    return only != null && "sigmoid".equalsIgnoreCase(only.asText()) && unweighted
+        && (rpo.isMissingNode() || rpo.isNull());
   }
 
   /** The legend name of a run: its beta. */

@@ -2,6 +2,7 @@ package io.sparkdpo.train;
 
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.types.DataType;
 import io.sparkdpo.data.PreparedPair;
 import io.sparkdpo.model.CausalLM;
 import io.sparkdpo.model.SequenceLogProbs;
@@ -105,7 +106,10 @@ public final class DpoObjective implements Objective<PreparedPair> {
         refRejected = scope.create(precomputed(batch, false));
       }
     }
-    return loss.compute(pick(pi.chosen()), pick(pi.rejected()), refChosen, refRejected);
+    // The NLL term (rpo_alpha) needs the chosen sums and scored token counts whatever pick() feeds the loss.
+    NDArray chosenTokens = loss.rpoAlpha() == null ? null : pi.chosen().count().toType(DataType.FLOAT32, false);
+    return loss.compute(pick(pi.chosen()), pick(pi.rejected()), refChosen, refRejected, pi.chosen().sum(),
+        chosenTokens, training);
   }
 
   /** Summed log-probs, or per-token means for the losses that use them (ipo). */
@@ -142,12 +146,39 @@ public final class DpoObjective implements Objective<PreparedPair> {
   @Override
   public Map<String, Double> metrics(double[] stats) {
     DpoStats s = DpoStats.fromArray(stats);
+    Map<String, Double> m = new LinkedHashMap<>();
     if (s.pairs() > 0) {
-      return s.toMetrics("");
+      m.putAll(s.toMetrics(""));
+    } else {
+      new DpoStats(1, 0, 0, 0, 0, 0, 0, 0).toMetrics("").keySet().forEach(k -> m.put(k, 0.0));
     }
-    Map<String, Double> zeros = new LinkedHashMap<>();
-    new DpoStats(1, 0, 0, 0, 0, 0, 0).toMetrics("").keySet().forEach(k -> zeros.put(k, 0.0));
-    return zeros;
+    if (loss.rpoAlpha() != null) {
+      m.put(MetricNames.NLL_LOSS, s.pairs() > 0 ? s.nllLoss() : 0.0);
+    }
+    return m;
+  }
+
+  /** bco_pair's running mean reward, the one piece of loss state a resume needs (TRL's BCO keeps it likewise). */
+  static final String BCO_RUNNING_MEAN = "bco_running_mean.json";
+
+  @Override
+  public Map<String, PayloadWriter> checkpointFiles() {
+    RunningMean running = loss.bcoRewards();
+    return running == null ? Map.of() : Map.of(BCO_RUNNING_MEAN, PayloadWriter.json(running.state()));
+  }
+
+  @Override
+  public void restore(Checkpoint checkpoint) {
+    RunningMean running = loss.bcoRewards();
+    if (running == null) {
+      return;
+    }
+    if (!checkpoint.files().contains(BCO_RUNNING_MEAN)) {
+      throw new IllegalArgumentException("checkpoint " + checkpoint.dir() + " has no " + BCO_RUNNING_MEAN
+          + ": it was written without loss_type bco_pair, whose running reward mean cannot be recovered; resume "
+          + "with the loss_type the run started with or start a new output folder");
+    }
+    running.restore(checkpoint.readJson(BCO_RUNNING_MEAN, RunningMean.State.class));
   }
 
   @Override

@@ -5,10 +5,11 @@ import ai.djl.ndarray.NDArray;
 /**
  * What {@link DpoLoss#compute} returns: the mean loss (scalar, with gradient), the per-pair losses, and the
  * detached implicit rewards {@code beta (log pi - log ref)} of chosen and rejected responses, all [B]. The policy
- * log-probs are the caller's inputs, kept for the metrics; closing this output does not close them.
+ * log-probs are the caller's inputs, kept for the metrics; closing this output does not close them. {@code nll} is
+ * the micro-batch's chosen NLL per token (a scalar, with gradient) with {@code rpo_alpha}, else null.
  */
 public record DpoOutput(NDArray loss, NDArray losses, NDArray chosenRewards, NDArray rejectedRewards,
-                        NDArray policyChosen, NDArray policyRejected) implements AutoCloseable {
+                        NDArray policyChosen, NDArray policyRejected, NDArray nll) implements AutoCloseable {
 
   /** Batch sums for the metrics, copied to the host once. */
   public DpoStats stats() {
@@ -31,7 +32,9 @@ public record DpoOutput(NDArray loss, NDArray losses, NDArray chosenRewards, NDA
       logpChosen += pc[i];
       logpRejected += pr[i];
     }
-    return new DpoStats(l.length, loss, chosen, rejected, correct, logpChosen, logpRejected);
+    // The NLL is the micro-batch's, so it weighs as many pairs as the batch holds (like TRL's mean over batches).
+    double nllSum = nll == null ? 0 : (double) nll.getFloat() * l.length;
+    return new DpoStats(l.length, loss, chosen, rejected, correct, logpChosen, logpRejected, nllSum);
   }
 
   /** The mean loss as a host number (one device sync). */
@@ -45,5 +48,8 @@ public record DpoOutput(NDArray loss, NDArray losses, NDArray chosenRewards, NDA
     losses.close();
     chosenRewards.close();
     rejectedRewards.close();
+    if (nll != null) {
+      nll.close();
+    }
   }
 }

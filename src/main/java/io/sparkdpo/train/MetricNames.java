@@ -9,6 +9,8 @@ public final class MetricNames {
   public static final String REWARDS_ACCURACIES = "rewards/accuracies";
   public static final String LOGPS_CHOSEN = "logps/chosen";
   public static final String LOGPS_REJECTED = "logps/rejected";
+  /** The chosen responses' NLL per token, logged with {@code rpo_alpha}. */
+  public static final String NLL_LOSS = "nll_loss";
   public static final String GRAD_NORM = "grad_norm";
   public static final String LEARNING_RATE = "learning_rate";
   public static final String TOKENS_PER_SECOND = "tokens_per_second";

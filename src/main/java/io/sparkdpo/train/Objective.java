@@ -41,6 +41,17 @@ public interface Objective<E> extends AutoCloseable {
   /** Means with TRL's names, unprefixed; with no items every name is present with value 0. */
   Map<String, Double> metrics(double[] stats);
 
+  /**
+   * Files of the objective's own training state for a checkpoint, beside the model and optimizer (bco_pair's running
+   * mean); none by default.
+   */
+  default Map<String, PayloadWriter> checkpointFiles() {
+    return Map.of();
+  }
+
+  /** On a resume: takes back what {@link #checkpointFiles} wrote into {@code checkpoint}. */
+  default void restore(Checkpoint checkpoint) {}
+
   /** Frees what the objective holds besides the policy (a frozen reference model). */
   @Override
   void close();

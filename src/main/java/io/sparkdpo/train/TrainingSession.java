@@ -134,6 +134,7 @@ public final class TrainingSession<E> implements AutoCloseable {
         }
         scaler.restore(state.lossScale(), resume.get().dir());
         TrainerCheckpoint.restoreOptimizer(resume.get(), adamw, state.step() - scaler.skippedSteps());
+        objective.restore(resume.get());
         cursor = state.data();
         steps = state.step();
       }
@@ -460,16 +461,22 @@ public final class TrainingSession<E> implements AutoCloseable {
       if (policy.hasAdapters()) {
         // The base is model.path, unchanged by training: the adapter alone (PEFT layout, float32) is the model state.
         policy.saveAdapter(scratch.toString(), Storage.local());
-        return TrainerCheckpoint.payload(scratch, TrainerCheckpoint.ADAPTER, adamw.exportState(),
+        return withObjectiveState(TrainerCheckpoint.payload(scratch, TrainerCheckpoint.ADAPTER, adamw.exportState(),
             new TrainerCheckpoint.State(step, epochAt(step), schedule, data, rng, scaler.state(),
-                policy.fingerprint()));
+                policy.fingerprint())));
       }
       policy.save(scratch.toString(), Storage.local(), DataType.FLOAT32);
-      return TrainerCheckpoint.payload(scratch, adamw.exportState(),
-          new TrainerCheckpoint.State(step, epochAt(step), schedule, data, rng, scaler.state(), null));
+      return withObjectiveState(TrainerCheckpoint.payload(scratch, adamw.exportState(),
+          new TrainerCheckpoint.State(step, epochAt(step), schedule, data, rng, scaler.state(), null)));
     } catch (IOException e) {
       throw new UncheckedIOException("cannot stage checkpoint " + step + ": " + e.getMessage(), e);
     }
+  }
+
+  private Map<String, PayloadWriter> withObjectiveState(Map<String, PayloadWriter> files) {
+    Map<String, PayloadWriter> all = new LinkedHashMap<>(files);
+    all.putAll(objective.checkpointFiles());
+    return all;
   }
 
   /**

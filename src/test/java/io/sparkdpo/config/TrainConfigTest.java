@@ -18,7 +18,7 @@ class TrainConfigTest {
     JobConfig cfg = ConfigLoader.defaults();
     TrainSettings t = cfg.train();
     assertEquals(0.1, t.beta());
-    assertEquals(TrainSettings.LossType.SIGMOID, t.lossType());
+    assertEquals(List.of(TrainSettings.LossType.SIGMOID), t.lossType());
     assertEquals(0.0, t.labelSmoothing());
     assertEquals(1.0e-6, t.learningRate());
     assertEquals(LrSchedulerType.LINEAR, t.lrSchedulerType());
@@ -40,13 +40,50 @@ class TrainConfigTest {
     JobConfig cfg = ConfigLoader.load(null, List.of("train.loss_type=robust", "train.label_smoothing=0.2",
         "train.save_total_limit=3", "train.lr_scheduler_type=cosine", "train.reference_mode=in_loop",
         "sft.lr_scheduler_type=constant_with_warmup", "sft.completion_only_loss=false"));
-    assertEquals(TrainSettings.LossType.ROBUST, cfg.train().lossType());
+    assertEquals(List.of(TrainSettings.LossType.ROBUST), cfg.train().lossType());
     assertEquals(0.2, cfg.train().labelSmoothing());
     assertEquals(3, cfg.train().saveTotalLimit());
     assertEquals(LrSchedulerType.COSINE, cfg.train().lrSchedulerType());
     assertEquals(TrainSettings.ReferenceMode.IN_LOOP, cfg.train().referenceMode());
     assertEquals(LrSchedulerType.CONSTANT_WITH_WARMUP, cfg.sft().lrSchedulerType());
     assertEquals(false, cfg.sft().completionOnlyLoss());
+  }
+
+  @Test
+  void lossTypeTakesOneNameOrAWeightedListAsInTrl() {
+    JobConfig defaults = ConfigLoader.defaults();
+    assertNull(defaults.train().lossWeights());
+    assertNull(defaults.train().rpoAlpha());
+    assertEquals(0.05, defaults.train().discopopTau());
+    JobConfig cfg = ConfigLoader.load(null, List.of("train.loss_type=[sigmoid, bco_pair, apo_zero]",
+        "train.loss_weights=[0.8, 0.2, 1.0]", "train.rpo_alpha=1.0", "train.discopop_tau=0.1"));
+    assertEquals(List.of(TrainSettings.LossType.SIGMOID, TrainSettings.LossType.BCO_PAIR,
+        TrainSettings.LossType.APO_ZERO), cfg.train().lossType());
+    assertEquals(List.of(0.8, 0.2, 1.0), cfg.train().lossWeights());
+    assertEquals(1.0, cfg.train().rpoAlpha());
+    assertEquals(0.1, cfg.train().discopopTau());
+    assertEquals(List.of(TrainSettings.LossType.EXO_PAIR),
+        ConfigLoader.load(null, List.of("train.loss_type=exo_pair", "train.label_smoothing=0.1")).train().lossType());
+  }
+
+  @Test
+  void lossSettingsThatCannotWorkAreRefusedNamingTheKey() {
+    ConfigException e = rejected("train.loss_type=[sigmoid, ipo]", "train.loss_weights=[1.0]");
+    assertTrue(e.getMessage().contains("train.loss_weights: needs one weight per loss_type entry (sigmoid, ipo)"),
+        e.getMessage());
+    e = rejected("train.loss_type=[sigmoid, kto_pair]");
+    assertTrue(e.getMessage().contains("train.loss_type[1]: 'kto_pair' is not allowed"), e.getMessage());
+    e = rejected("train.loss_type=bco_pair", "train.workers=2");
+    assertTrue(e.getMessage().contains("train.workers: loss_type bco_pair runs on one worker only"), e.getMessage());
+    e = rejected("train.loss_type=[apo_zero, nca_pair]", "train.label_smoothing=0.1");
+    assertTrue(e.getMessage().contains("train.label_smoothing: applies to loss_type"), e.getMessage());
+    e = rejected("train.rpo_alpha=-1");
+    assertTrue(e.getMessage().contains("train.rpo_alpha: must be null (no NLL term) or a finite number >= 0"),
+        e.getMessage());
+    e = rejected("train.discopop_tau=0");
+    assertTrue(e.getMessage().contains("train.discopop_tau: must be a finite number > 0"), e.getMessage());
+    e = rejected("train.loss_type=[]");
+    assertTrue(e.getMessage().contains("train.loss_type: must name one loss type or a list of them"), e.getMessage());
   }
 
   @Test
@@ -88,15 +125,16 @@ class TrainConfigTest {
   @Test
   void labelSmoothingIsRefusedForLossTypesThatIgnoreIt() {
     ConfigException e = rejected("train.loss_type=ipo", "train.label_smoothing=0.1");
-    assertTrue(e.getMessage().contains("train.label_smoothing: applies to loss_type sigmoid, robust or "
-        + "reference_free only (loss_type is ipo) (got 0.1)"), e.getMessage());
+    assertTrue(e.getMessage().contains("train.label_smoothing: applies to loss_type sigmoid, robust, reference_free, "
+        + "exo_pair, aot or aot_pair only (loss_type is ipo) (got 0.1)"), e.getMessage());
   }
 
   @Test
   void unknownLossTypeListsTrlNames() {
     ConfigException e = rejected("train.loss_type=kto");
-    assertTrue(e.getMessage().contains("train.loss_type"), e.getMessage());
-    assertTrue(e.getMessage().contains("[sigmoid, robust, ipo, hinge, reference_free]"), e.getMessage());
+    assertTrue(e.getMessage().contains("train.loss_type[0]: 'kto' is not allowed"), e.getMessage());
+    assertTrue(e.getMessage().contains("[sigmoid, robust, ipo, hinge, reference_free, exo_pair, nca_pair, bco_pair, "
+        + "sppo_hard, aot, aot_pair, apo_zero, apo_down, discopop]"), e.getMessage());
   }
 
   @Test
