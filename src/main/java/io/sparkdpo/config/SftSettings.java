@@ -37,7 +37,8 @@ public record SftSettings(
     int saveTimeoutS,
     MixedPrecision mixedPrecision,
     boolean gradientCheckpointing,
-    PeftSettings peft) implements Validated, OptimizationSettings {
+    PeftSettings peft,
+    int ringPeerTimeoutS) implements Validated, OptimizationSettings {
 
   @Override
   public void validate(String prefix, Violations v) {

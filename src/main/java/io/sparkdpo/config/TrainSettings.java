@@ -39,7 +39,8 @@ public record TrainSettings(
     int saveTimeoutS,
     MixedPrecision mixedPrecision,
     boolean gradientCheckpointing,
-    PeftSettings peft) implements Validated, OptimizationSettings {
+    PeftSettings peft,
+    int ringPeerTimeoutS) implements Validated, OptimizationSettings {
 
   /** DPO loss variants with TRL's names. */
   public enum LossType {
