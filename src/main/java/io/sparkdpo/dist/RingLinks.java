@@ -88,6 +88,8 @@ final class RingLinks implements AutoCloseable {
   private final Inbox fromRight = new Inbox(false);
 
   private long sequence;
+  /** The selector saw the right link readable: keepalives (or an abort, or end-of-stream) wait there. */
+  private boolean rightReadable;
   private boolean rightClosed;
   private boolean closed;
   private RuntimeException failure;
@@ -289,7 +291,11 @@ final class RingLinks implements AutoCloseable {
    */
   private void idle(Exchange x, boolean needLeft, boolean needRight, long ioDeadline, long limit) {
     long now = System.nanoTime();
-    readFromRight(x, needRight);
+    // Only when something is there, or before blaming the right neighbour: a read per wait would cost a syscall.
+    if (rightReadable || (needRight && now - x.heardRight >= peerTimeoutNanos)) {
+      rightReadable = false;
+      readFromRight(x, needRight);
+    }
     if (needLeft && now - x.heardLeft >= peerTimeoutNanos) {
       throw silent(leftRank(), leftAddress, x, "receive from");
     }
@@ -393,6 +399,9 @@ final class RingLinks implements AutoCloseable {
       leftKey.interestOps((wantRead ? SelectionKey.OP_READ : 0) | (backward.idle() ? 0 : SelectionKey.OP_WRITE));
       rightKey.interestOps((forward.idle() ? 0 : SelectionKey.OP_WRITE) | (rightClosed ? 0 : SelectionKey.OP_READ));
       selector.select(Math.max(1, TimeUnit.NANOSECONDS.toMillis(remaining)));
+      if (selector.selectedKeys().contains(rightKey) && rightKey.isReadable()) {
+        rightReadable = true;
+      }
       selector.selectedKeys().clear();
     } catch (ClosedSelectorException | CancelledKeyException e) {
       throw x.fail(-1, "the group was closed during the collective", e);

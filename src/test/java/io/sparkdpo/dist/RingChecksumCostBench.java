@@ -1,5 +1,6 @@
 package io.sparkdpo.dist;
 
+import java.lang.management.ManagementFactory;
 import java.nio.ByteBuffer;
 import java.nio.FloatBuffer;
 import java.time.Duration;
@@ -13,8 +14,8 @@ import org.junit.jupiter.api.Test;
 
 /**
  * What the per-chunk CRC32C costs: the checksum's own speed on one chunk, and the time of a W=2 in-process ring
- * all-reduce of 10M floats (40 MB, both ranks in this JVM over 127.0.0.1), to compare with the same bench on a tree
- * without checksums. Not a timed test: it prints figures for docs/benchmarks.md.
+ * all-reduce of 10M floats (40 MB, both ranks in this JVM over 127.0.0.1) in wall time and in the ranks' thread CPU
+ * time (steadier on a loaded machine), to compare with the same bench on a tree without checksums. Not a timed test: it prints figures for docs/benchmarks.md.
  *
  * <p>Run: {@code mvn -B -o -Pbench test -Dtest=RingChecksumCostBench}
  */
@@ -44,16 +45,20 @@ class RingChecksumCostBench {
     RingOptions options = RingOptions.defaults().withIoTimeout(Duration.ofSeconds(60))
         .withConnectTimeout(Duration.ofSeconds(30));
     List<Long> ringNanos = new ArrayList<>();
+    List<Long> cpuNanos = Collections.synchronizedList(new ArrayList<>());
     try (InProcessRing ring = InProcessRing.connect(2, options)) {
       List<List<Long>> perRank = ring.onEveryRank(g -> {
         FloatBuffer data = RingAllReduceTest.direct(new float[FLOATS]);
         List<Long> times = new ArrayList<>();
+        var threads = ManagementFactory.getThreadMXBean();
         for (int round = 0; round < WARMUP + ROUNDS; round++) {
           g.barrier();
+          long cpu = threads.getCurrentThreadCpuTime();
           long start = System.nanoTime();
           g.allReduceMean(data);
           if (round >= WARMUP) {
             times.add(System.nanoTime() - start);
+            cpuNanos.add(threads.getCurrentThreadCpuTime() - cpu);
           }
         }
         return times;
@@ -65,7 +70,8 @@ class RingChecksumCostBench {
     System.out.printf(Locale.ROOT, "CRC32C over a 1 MiB direct chunk: %.1f GB/s (crc32c %x)%n", crcGbPerS,
         crc.getValue());
     System.out.printf(Locale.ROOT, "W=2 in-process allReduceMean of %d floats: median %.1f ms, best %.1f ms,"
-        + " load average %s%n", FLOATS, median(ringNanos) / 1e6, Collections.min(ringNanos) / 1e6,
+        + " CPU per rank median %.1f ms, best %.1f ms, load average %s%n", FLOATS, median(ringNanos) / 1e6,
+        Collections.min(ringNanos) / 1e6, median(cpuNanos) / 1e6, Collections.min(cpuNanos) / 1e6,
         java.nio.file.Files.readString(java.nio.file.Path.of("/proc/loadavg")).trim());
   }
 
