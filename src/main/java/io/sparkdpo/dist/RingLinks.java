@@ -713,6 +713,12 @@ final class RingLinks implements AutoCloseable {
       bodyStart = body == null ? 0 : body.position();
       if (kind == KEEPALIVE) {
         verify(x, peer, who);
+        if (seq == x.seq && code != x.collective.ordinal()) {
+          // A neighbour waiting in another collective of the same number would otherwise look merely slow.
+          throw x.fail(peer, "ranks disagree: " + who + " is in " + Collective.fromWire(code).displayName() + " #"
+              + seq + ", this rank in " + x.collective.displayName() + " #" + x.seq
+              + " (every rank must call the same collectives in the same order)", null);
+        }
         header.clear();
         frame = null;
         if (seq >= x.seq - 1) {

@@ -237,6 +237,24 @@ class RingFailureTest {
   }
 
   @Test
+  void aRankWaitingInAnotherCollectiveIsNotMistakenForASlowOne() throws Exception {
+    RingOptions options = LONG_TIMEOUT.withIoTimeout(Duration.ofSeconds(20)).withPeerTimeout(Duration.ofSeconds(1));
+    try (InProcessRing ring = InProcessRing.connect(2, options)) {
+      var outcomes = ring.outcomes(g -> {
+        if (g.rank() == 0) {
+          g.onRankZero(() -> Thread.sleep(5_000)); // its keepalives say onRankZero #1
+        } else {
+          g.barrier();
+        }
+        return null;
+      }, 30);
+      CollectiveException e = failed(outcomes.get(1), 2_500);
+      assertTrue(e.getMessage().startsWith("rank 1 of 2, barrier #1: ranks disagree: rank 0 at " + address(ring, 0)
+          + " is in onRankZero #1, this rank in barrier #1"), e.getMessage());
+    }
+  }
+
+  @Test
   void joinsWhateverOrderThePeersComeUpIn() throws Exception {
     int world = 4;
     var endpoints = InProcessRing.Endpoints.open(world, LONG_TIMEOUT);
