@@ -30,7 +30,7 @@ public record RingOptions(
 
   public static final int DEFAULT_CHUNK_BYTES = 1 << 20;
   public static final int DEFAULT_SOCKET_BUFFER_BYTES = 4 << 20;
-  /** The default {@link #peerTimeout()}: half of Spark's 120 s heartbeat timeout, so the ring names a hung rank first. */
+  /** The default {@link #peerTimeout()}: half of Spark's 120 s network timeout, so the ring names a hung rank first. */
   public static final Duration DEFAULT_PEER_TIMEOUT = Duration.ofSeconds(60);
   /**
    * The most bytes one broadcast of bytes, or one all-gather in total, may announce: lengths from peers are checked

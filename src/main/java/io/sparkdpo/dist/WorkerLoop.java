@@ -29,8 +29,8 @@ import org.slf4j.LoggerFactory;
  *   {@link AllReduce#onRankZero}, not before a plain barrier: the other ranks wait up to the save timeout
  *   ({@code save_timeout_s}) instead of the ring's peer timeout, which a large checkpoint on S3 can outlast at
  *   every attempt. Rank 0 sends keepalives to its neighbours every few seconds meanwhile (as waiting ranks do),
- *   and the waiting ranks still fail within the peer timeout when they stop. Keepalives rather than TCP keepalive plus a long
- *   timeout: a dead rank-0 process closes its sockets anyway (noticed at once); what is left is a lost host,
+ *   and the waiting ranks still fail within the peer timeout when they stop. Keepalives rather than TCP keepalive plus
+ *   a long timeout: a dead rank-0 process closes its sockets anyway (noticed at once); what is left is a lost host,
  *   which TCP keepalive notices only after its idle time (2 h by default, tunable per socket only through
  *   {@code jdk.net} options), and a frozen process, which it never notices (the kernel still answers).</li>
  * </ol>

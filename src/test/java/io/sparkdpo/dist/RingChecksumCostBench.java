@@ -15,7 +15,8 @@ import org.junit.jupiter.api.Test;
 /**
  * What the per-chunk CRC32C costs: the checksum's own speed on one chunk, and the time of a W=2 in-process ring
  * all-reduce of 10M floats (40 MB, both ranks in this JVM over 127.0.0.1) in wall time and in the ranks' thread CPU
- * time (steadier on a loaded machine), to compare with the same bench on a tree without checksums. Not a timed test: it prints figures for docs/benchmarks.md.
+ * time (steadier on a loaded machine), to compare with the same bench on a tree without checksums. Not a timed test:
+ * it prints figures for docs/distributed.md.
  *
  * <p>Run: {@code mvn -B -o -Pbench test -Dtest=RingChecksumCostBench}
  */

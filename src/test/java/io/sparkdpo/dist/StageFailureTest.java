@@ -25,7 +25,8 @@ class StageFailureTest {
     StageFailure f = StageFailure.diagnose(1, log, new SparkException("Job aborted due to stage failure"));
     assertEquals("rank 0 at step 12: " + HUNG, f.rootCause());
     assertTrue(f.retryable());
-    assertTrue(f.describe().startsWith("attempt 1 failed before training: rank 0 at step 12: " + HUNG + "; Spark: "), f.describe());
+    assertTrue(f.describe().startsWith("attempt 1 failed before training: rank 0 at step 12: " + HUNG + "; Spark: "),
+        f.describe());
   }
 
   @Test
