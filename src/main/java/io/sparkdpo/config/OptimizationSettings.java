@@ -76,6 +76,12 @@ public interface OptimizationSettings {
   /** Longest the other workers wait for rank 0 to verify or write a checkpoint, in seconds. */
   int saveTimeoutS();
 
+  /**
+   * Longest a worker inside a collective waits while a ring neighbour sends nothing at all (no data, no keepalive)
+   * before naming it hung, in seconds; capped at {@link #ringIoTimeoutS()}.
+   */
+  int ringPeerTimeoutS();
+
   /** Matmuls in bfloat16 or float16 around float32 master weights, or not ({@link MixedPrecision}). */
   MixedPrecision mixedPrecision();
 
@@ -147,5 +153,6 @@ public interface OptimizationSettings {
         "must be at least ring_io_timeout_s (" + ringIoTimeoutS() + ")", saveTimeoutS());
     v.require(leaseTimeoutS() >= 10, prefix + ".lease_timeout_s",
         "must be at least 10 s (the heartbeat comes every quarter of it)", leaseTimeoutS());
+    v.positive(prefix + ".ring_peer_timeout_s", ringPeerTimeoutS());
   }
 }

@@ -40,7 +40,8 @@ public record SftSettings(
     PeftSettings peft,
     int ringHandshakeTimeoutS,
     boolean restartOnCorruptCheckpoints,
-    int leaseTimeoutS) implements Validated, OptimizationSettings {
+    int leaseTimeoutS,
+    int ringPeerTimeoutS) implements Validated, OptimizationSettings {
 
   @Override
   public void validate(String prefix, Violations v) {

@@ -47,7 +47,8 @@ public record TrainSettings(
     PeftSettings peft,
     int ringHandshakeTimeoutS,
     boolean restartOnCorruptCheckpoints,
-    int leaseTimeoutS) implements Validated, OptimizationSettings {
+    int leaseTimeoutS,
+    int ringPeerTimeoutS) implements Validated, OptimizationSettings {
 
   /** DPO loss variants with TRL's names. */
   public enum LossType {

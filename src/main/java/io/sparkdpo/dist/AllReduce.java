@@ -59,9 +59,9 @@ public interface AllReduce extends AutoCloseable {
 
   /**
    * Rank 0 runs {@code work} while every other rank waits; no rank returns before the work is done.
-   * The wait is not held to the I/O timeout: rank 0 sends keepalives while it works, and the others
+   * The wait is not held to the peer timeout: rank 0 sends keepalives while it works, and the others
    * wait as long as they keep arriving, up to the group's rank-0 timeout. A rank 0 that goes silent
-   * (frozen, or its host lost) is still noticed within the I/O timeout, and one that dies at once.
+   * (frozen, or its host lost) is still noticed within the peer timeout, and one that dies at once.
    * If the work throws on rank 0, rank 0 rethrows it and the others fail with a
    * {@link CollectiveException}. Other ranks' {@code work} is ignored (pass {@code null}).
    */

@@ -24,8 +24,10 @@ import java.util.Objects;
  * }</pre>
  *
  * <p>Gradients use a chunked, pipelined reduce-scatter + all-gather ({@link RingMeanPlan}): each
- * rank sends and receives 2(W-1)/W of the data, whatever W. A failing, vanished or silent peer
- * raises {@link CollectiveException} on every rank within {@link RingOptions#ioTimeout()}.
+ * rank sends and receives 2(W-1)/W of the data, whatever W. Every chunk carries a CRC32C checked on arrival, and
+ * lengths from peers are bounded before anything is allocated. A failing, vanished, silent or corrupting peer
+ * raises {@link CollectiveException} on every rank, naming it, within {@link RingOptions#peerTimeout()} (the
+ * protocol is in {@link RingLinks}).
  */
 public final class RingAllReduce implements AllReduce {
 
@@ -127,7 +129,7 @@ public final class RingAllReduce implements AllReduce {
     ByteBuffer mine = ByteBuffer.allocate(values.length * Double.BYTES)
         .order(ByteOrder.LITTLE_ENDIAN);
     mine.asDoubleBuffer().put(values);
-    byte[][] all = gather(Collective.ALL_REDUCE_SUM, values.length, mine.array());
+    byte[][] all = gather(Collective.ALL_REDUCE_SUM, values.length, mine.array(), mine.capacity());
     // Every rank adds the same numbers in the same (rank) order: identical bits everywhere.
     double[] sum = new double[values.length];
     for (byte[] block : all) {
@@ -145,7 +147,7 @@ public final class RingAllReduce implements AllReduce {
     if (skip()) {
       return new byte[][] {mine.clone()};
     }
-    return gather(Collective.ALL_GATHER, 0, mine.clone());
+    return gather(Collective.ALL_GATHER, 0, mine.clone(), -1);
   }
 
   @Override
@@ -156,11 +158,15 @@ public final class RingAllReduce implements AllReduce {
     if (skip()) {
       return fromRankZero.clone();
     }
-    // The length goes first, so the other ranks need not know it.
+    // The length goes first, so the other ranks need not know it; it is bounded before anyone allocates it.
+    if (rank == 0 && fromRankZero.length > RingOptions.MAX_MESSAGE_BYTES) {
+      throw new IllegalArgumentException("a broadcast of " + fromRankZero.length + " bytes exceeds the limit of "
+          + RingOptions.MAX_MESSAGE_BYTES + " bytes");
+    }
     byte[] length = ByteBuffer.allocate(Integer.BYTES).order(ByteOrder.LITTLE_ENDIAN)
         .putInt(rank == 0 ? fromRankZero.length : 0).array();
     links.run(Collective.BROADCAST_BYTES, 0, new RingBroadcastPlan(
-        RingBroadcastPlan.Region.of(length), rank, worldSize, staging));
+        RingBroadcastPlan.Region.announcedLength(length), rank, worldSize, staging));
     int n = ByteBuffer.wrap(length).order(ByteOrder.LITTLE_ENDIAN).getInt();
     byte[] payload = rank == 0 ? fromRankZero.clone() : new byte[n];
     links.run(Collective.BROADCAST_BYTES, n, new RingBroadcastPlan(
@@ -185,7 +191,7 @@ public final class RingAllReduce implements AllReduce {
       return;
     }
     // A ring all-gather completes on a rank only after every rank's block reached it.
-    gather(Collective.BARRIER, 0, new byte[0]);
+    gather(Collective.BARRIER, 0, new byte[0], 0);
   }
 
   @Override
@@ -208,8 +214,12 @@ public final class RingAllReduce implements AllReduce {
     }
   }
 
-  private byte[][] gather(Collective collective, long size, byte[] mine) {
-    RingGatherPlan plan = new RingGatherPlan(mine, rank, worldSize);
+  private byte[][] gather(Collective collective, long size, byte[] mine, int expectedLength) {
+    if (mine.length > RingOptions.MAX_MESSAGE_BYTES / worldSize) {
+      throw new IllegalArgumentException("an all-gather block of " + mine.length + " bytes: the " + worldSize
+          + " blocks would exceed the limit of " + RingOptions.MAX_MESSAGE_BYTES + " bytes");
+    }
+    RingGatherPlan plan = new RingGatherPlan(mine, rank, worldSize, expectedLength);
     links.run(collective, size, plan);
     return plan.blocks();
   }

@@ -1,6 +1,7 @@
 package io.sparkdpo.dist;
 
 import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
 import java.nio.FloatBuffer;
 
 /**
@@ -34,6 +35,35 @@ final class RingBroadcastPlan implements RingTransfer {
         public void storeReceived(ChunkStaging staging, long offset, int length) {
           staging.copyReceivedTo(
               floats.slice((int) (offset / Float.BYTES), length / Float.BYTES));
+        }
+      };
+    }
+
+    /**
+     * The length of a byte broadcast (4 bytes, little-endian), refused on arrival when it is negative or above
+     * {@link RingOptions#MAX_MESSAGE_BYTES}, before any rank allocates it.
+     */
+    static Region announcedLength(byte[] length) {
+      Region bytes = of(length);
+      return new Region() {
+        @Override
+        public long byteLength() {
+          return bytes.byteLength();
+        }
+
+        @Override
+        public ByteBuffer fillSend(ChunkStaging staging, long offset, int n) {
+          return bytes.fillSend(staging, offset, n);
+        }
+
+        @Override
+        public void storeReceived(ChunkStaging staging, long offset, int n) {
+          bytes.storeReceived(staging, offset, n);
+          int announced = ByteBuffer.wrap(length).order(ByteOrder.LITTLE_ENDIAN).getInt();
+          if (announced < 0 || announced > RingOptions.MAX_MESSAGE_BYTES) {
+            throw new Refused("a broadcast of " + announced + " bytes, outside the limit of 0 to "
+                + RingOptions.MAX_MESSAGE_BYTES + " bytes");
+          }
         }
       };
     }

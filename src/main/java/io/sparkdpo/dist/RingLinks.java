@@ -9,32 +9,61 @@ import java.nio.channels.ClosedSelectorException;
 import java.nio.channels.SelectionKey;
 import java.nio.channels.Selector;
 import java.nio.channels.SocketChannel;
+import java.nio.charset.StandardCharsets;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
+import java.util.zip.CRC32C;
 
 /**
- * A rank's two ring connections: it writes only to its right neighbour and reads only from its
- * left one, both non-blocking on one selector so sending and receiving overlap in one thread.
+ * A rank's two ring connections, both non-blocking on one selector so sending and receiving overlap in one
+ * thread. Data flows one way: a rank writes data only to its right neighbour and reads it only from its left one.
  *
- * <p>Every collective starts with a header (collective, sequence number, size) that the receiver
- * checks against its own call. Any failure closes both connections at once: the neighbours then see
- * end-of-stream and fail in turn, so a broken ring fails everywhere in milliseconds instead of each
- * rank waiting out its timeout.
+ * <p>The wire protocol, in the order a collective runs:
+ * <ol>
+ *   <li>Everything is a frame: a 36-byte header (magic, kind, collective, payload length, sequence number, a
+ *       value, and a CRC32C over the header's first 32 bytes and the payload), then the payload. A length is
+ *       checked against what this rank expects (a chunk's exact size, at most 4 KiB for an abort) before a byte
+ *       of payload is read, and the CRC before the payload is used: a mismatch fails the collective naming the
+ *       sender, since the bytes were corrupted on the way.</li>
+ *   <li>A collective starts with a BEGIN frame (collective, sequence number, size) that the receiver checks
+ *       against its own call, then DATA frames, one per buffer of the {@link RingTransfer}.</li>
+ *   <li>A rank inside a collective sends a KEEPALIVE to each neighbour every {@link RingOptions#keepaliveInterval()}
+ *       (forward between data frames, backward on the otherwise idle link to its left). A rank fails when a
+ *       neighbour it still needs (to receive from, or to send to) sent nothing at all for the
+ *       {@link RingOptions#peerTimeout()}: that neighbour is hung (a stopped process, a stuck native call) or never
+ *       entered the collective, and the error names it. A neighbour that waits on someone else keeps sending
+ *       keepalives, so it is never blamed. Keepalives of the collective before count too: a neighbour may still
+ *       be finishing it. {@link RingOptions#ioTimeout()} is a backstop: no data moved although both neighbours
+ *       are alive.</li>
+ *   <li>A rank that fails sends an ABORT frame with the cause to both neighbours (when no frame is half-written
+ *       there) and closes its connections; a rank receiving one fails saying that this neighbour
+ *       {@linkplain CollectiveException#ABORTED_THE_RING aborted the ring}, and passes the original cause on. A
+ *       closed connection fails the neighbours too, so a broken ring fails everywhere in milliseconds.</li>
+ * </ol>
  *
- * <p>{@link #onRankZero} is the one exchange that is not held to the I/O timeout: rank 0 works alone
- * (a checkpoint) while the others wait. It sends a keepalive frame (a header) every
- * {@link RingOptions#keepaliveInterval()} from a second thread, each rank forwards every frame to its
- * right (the last rank only DONE), and a DONE frame ends the wait once it has come round to rank 0. A waiting rank fails when
- * no frame arrives for the I/O timeout (rank 0 frozen or its host gone: a dead process closes its
- * connections and is noticed at once) or when rank 0 is not done within the rank-0 timeout.
+ * <p>{@link #onRankZero} is the one exchange that is not held to the peer timeout for rank 0: it works alone (a
+ * checkpoint) while the others wait. A second thread sends its keepalives to both neighbours meanwhile; the others
+ * send theirs as in any collective. When the work is done rank 0 sends DONE, each rank forwards it to its right,
+ * and rank 0 goes on once it has come round. A waiting rank fails when a neighbour goes silent for the peer timeout
+ * (rank 0 frozen, or any rank hung; a dead process closes its connections and is noticed at once) or when rank 0
+ * is not done within the rank-0 timeout.
  */
 final class RingLinks implements AutoCloseable {
 
   private static final int MAGIC = 0x5344504F; // "SDPO"
-  private static final int HEADER_BYTES = 24;
-  /** Frame kinds of {@link Collective#ON_RANK_ZERO}, in the header's size field. */
-  private static final long KEEPALIVE = 0;
-  private static final long DONE = 1;
+  static final int FRAME_HEADER_BYTES = 36;
+  private static final int CRC_OFFSET = 32;
+  /** A deadline that never comes. */
+  private static final long NEVER = Long.MAX_VALUE;
+  /** An abort's reason is cut to this many bytes; a longer announced payload is refused unread. */
+  static final int MAX_ABORT_BYTES = 4096;
+
+  /** Frame kinds. */
+  static final int BEGIN = 1;
+  static final int DATA = 2;
+  static final int KEEPALIVE = 3;
+  static final int DONE = 4;
+  static final int ABORT = 5;
 
   private final int rank;
   private final int worldSize;
@@ -46,13 +75,21 @@ final class RingLinks implements AutoCloseable {
   private final SelectionKey leftKey;
   private final SelectionKey rightKey;
   private final long ioTimeoutNanos;
+  private final long peerTimeoutNanos;
   private final long rankZeroTimeoutNanos;
   private final long keepaliveNanos;
-  private final ByteBuffer headerOut = ByteBuffer.allocateDirect(HEADER_BYTES).order(ByteOrder.LITTLE_ENDIAN);
-  private final ByteBuffer headerIn = ByteBuffer.allocateDirect(HEADER_BYTES).order(ByteOrder.LITTLE_ENDIAN);
-  private final ByteBuffer probe = ByteBuffer.allocate(64);
+  /** Frames to the right neighbour (data, keepalives, DONE, abort). */
+  private final Outbox forward;
+  /** Frames to the left neighbour: keepalives and abort only. */
+  private final Outbox backward;
+  /** Frames from the left neighbour. */
+  private final Inbox fromLeft = new Inbox(true);
+  /** Frames from the right neighbour, on the link that carries data the other way. */
+  private final Inbox fromRight = new Inbox(false);
 
   private long sequence;
+  /** The selector saw the right link readable: keepalives (or an abort, or end-of-stream) wait there. */
+  private boolean rightReadable;
   private boolean rightClosed;
   private boolean closed;
   private RuntimeException failure;
@@ -70,8 +107,11 @@ final class RingLinks implements AutoCloseable {
     this.leftAddress = leftAddress;
     this.rightAddress = rightAddress;
     this.ioTimeoutNanos = options.ioTimeout().toNanos();
+    this.peerTimeoutNanos = options.peerTimeout().toNanos();
     this.rankZeroTimeoutNanos = options.rankZeroTimeout().toNanos();
     this.keepaliveNanos = options.keepaliveInterval().toNanos();
+    this.forward = new Outbox(right);
+    this.backward = new Outbox(left);
     left.configureBlocking(false);
     right.configureBlocking(false);
     this.selector = Selector.open();
@@ -91,328 +131,367 @@ final class RingLinks implements AutoCloseable {
    * Runs one collective to completion. {@code size} is whatever every rank must agree on (an
    * element count, or 0 where ranks cannot know it).
    *
-   * @throws CollectiveException naming the peer when a connection fails, closes or stalls
+   * @throws CollectiveException naming the peer when a connection fails, closes, stalls or corrupts data
    */
   void run(Collective collective, long size, RingTransfer transfer) {
-    long seq = begin(collective);
+    Exchange x = begin(collective);
     try {
-      pump(collective, seq, size, transfer);
+      pump(x, size, transfer);
     } catch (RuntimeException e) {
-      failure = e;
-      close();
+      abort(e, x);
       throw e;
     }
   }
 
   /** See {@link AllReduce#onRankZero}; the protocol is in the class comment. */
   void onRankZero(AllReduce.Work work) throws Exception {
-    long seq = begin(Collective.ON_RANK_ZERO);
-    Progress progress = new Progress(Collective.ON_RANK_ZERO, seq);
+    Exchange x = begin(Collective.ON_RANK_ZERO);
     try {
       if (rank == 0) {
-        workAlone(work, seq, progress);
-      } else {
-        relayUntilDone(seq, progress);
+        workAlone(work, x);
       }
+      awaitDone(x);
     } catch (RuntimeException e) {
-      failure = e;
-      close();
+      if (failure == null) {
+        abort(e, x);
+      }
       throw e;
     }
   }
 
-  private void workAlone(AllReduce.Work work, long seq, Progress progress) throws Exception {
-    Keepalive keepalive = new Keepalive(frame(seq, KEEPALIVE), progress);
-    try {
-      work.run();
-    } catch (Exception | Error e) {
-      keepalive.stop();
-      // Closing makes the waiting ranks fail now rather than at a timeout.
-      failure = progress.fail(-1, "rank 0's work failed: " + e, e);
-      close();
-      throw e;
-    }
-    ByteBuffer unfinished = keepalive.stop();
-    long deadline = System.nanoTime() + ioTimeoutNanos;
-    writeFully(unfinished, deadline, progress);
-    writeFully(frame(seq, DONE), deadline, progress);
-    // DONE has come round once every rank has had it: then rank 0 goes on as well.
-    if (readFrame(seq, Long.MAX_VALUE, progress) != DONE) {
-      throw progress.fail(leftRank(), "protocol error: rank " + leftRank() + " at " + leftAddress
-          + " passed a keepalive back to rank 0", null);
-    }
-  }
+  // ---- one collective ----
 
-  private void relayUntilDone(long seq, Progress progress) {
-    long limit = System.nanoTime() + rankZeroTimeoutNanos;
+  private void pump(Exchange x, long size, RingTransfer transfer) {
+    forward.start(BEGIN, x, size, null);
+    boolean begun = false;
+    ByteBuffer in = null;
     for (;;) {
-      long kind = readFrame(seq, limit, progress);
-      // Rank 0 needs no keepalives: the last rank passes it DONE only, so nothing piles up in its socket.
-      if (kind == DONE || rightRank() != 0) {
-        writeFully(headerIn, System.nanoTime() + ioTimeoutNanos, progress);
+      if (forward.idle()) {
+        ByteBuffer next = transfer.nextToSend();
+        if (next != null) {
+          forward.start(DATA, x, 0, next);
+        }
       }
-      if (kind == DONE) {
-        return;
-      }
-    }
-  }
-
-  /**
-   * Reads one frame of this {@link Collective#ON_RANK_ZERO} into {@code headerIn} (left ready to
-   * forward) and returns its kind. Fails when none arrives within the I/O timeout, or by {@code limit}.
-   */
-  private long readFrame(long seq, long limit, Progress progress) {
-    long deadline = Math.min(limit, System.nanoTime() + ioTimeoutNanos);
-    headerIn.clear();
-    while (headerIn.hasRemaining()) {
-      if (read(headerIn, progress) == 0 && !await(false, true, deadline, progress)) {
-        throw frameTimeout(deadline == limit, progress);
-      }
-    }
-    headerIn.flip();
-    int magic = headerIn.getInt();
-    Collective theirs = Collective.fromWire(headerIn.getInt());
-    long theirSeq = headerIn.getLong();
-    long kind = headerIn.getLong();
-    headerIn.rewind();
-    String peer = "rank " + leftRank() + " at " + leftAddress;
-    if (magic != MAGIC || theirs == null || (theirs == Collective.ON_RANK_ZERO && kind != KEEPALIVE && kind != DONE)) {
-      throw progress.fail(leftRank(), "protocol error: " + peer + " sent an unreadable frame", null);
-    }
-    if (theirs != Collective.ON_RANK_ZERO || theirSeq != seq) {
-      throw progress.fail(leftRank(), "ranks disagree: " + peer + " is in " + theirs.displayName() + " #"
-          + theirSeq + ", this rank in " + Collective.ON_RANK_ZERO.displayName() + " #" + seq
-          + " (every rank must call the same collectives in the same order)", null);
-    }
-    return kind;
-  }
-
-  private CollectiveException frameTimeout(boolean atLimit, Progress progress) {
-    if (rank == 0) {
-      return progress.fail(leftRank(), "the end of rank 0's work did not come round the ring from rank "
-          + leftRank() + " at " + leftAddress + " within " + TimeUnit.NANOSECONDS.toMillis(ioTimeoutNanos)
-          + " ms (a rank stopped responding)", null);
-    }
-    if (atLimit) {
-      return progress.fail(0, "rank 0 kept sending keepalives but did not finish its work alone (verifying or "
-          + "writing a checkpoint) within " + TimeUnit.NANOSECONDS.toSeconds(rankZeroTimeoutNanos)
-          + " s, the rank-0 timeout (save_timeout_s)", null);
-    }
-    return progress.fail(leftRank(), "no keepalive from rank " + leftRank() + " at " + leftAddress + " for "
-        + TimeUnit.NANOSECONDS.toMillis(ioTimeoutNanos) + " ms while rank 0 works alone (rank 0, or a rank"
-        + " between, stopped responding)", null);
-  }
-
-  private void writeFully(ByteBuffer out, long deadline, Progress progress) {
-    while (out.hasRemaining()) {
-      if (write(out, progress) == 0 && !await(true, false, deadline, progress)) {
-        throw timeout(true, false, progress);
-      }
-    }
-  }
-
-  private static ByteBuffer frame(long seq, long kind) {
-    ByteBuffer b = ByteBuffer.allocate(HEADER_BYTES).order(ByteOrder.LITTLE_ENDIAN);
-    b.putInt(MAGIC).putInt(Collective.ON_RANK_ZERO.ordinal()).putLong(seq).putLong(kind).flip();
-    return b;
-  }
-
-  /** Checks that the group is usable and numbers the next collective. */
-  private long begin(Collective collective) {
-    if (closed && failure == null) {
-      throw new IllegalStateException("the all-reduce group is closed");
-    }
-    long seq = ++sequence;
-    if (failure != null) {
-      throw new CollectiveException(where(collective, seq)
-          + "the ring is broken by an earlier failure: " + failure.getMessage(), -1, failure);
-    }
-    return seq;
-  }
-
-  private void pump(Collective collective, long seq, long size, RingTransfer transfer) {
-    headerOut.clear();
-    headerOut.putInt(MAGIC).putInt(collective.ordinal()).putLong(seq).putLong(size).flip();
-    headerIn.clear();
-    ByteBuffer out = headerOut;
-    ByteBuffer in = headerIn;
-    boolean headerPending = true;
-    Progress progress = new Progress(collective, seq);
-    long lastProgress = System.nanoTime();
-    for (;;) {
-      if (out != null && !out.hasRemaining()) {
-        out = null;
-      }
-      if (out == null) {
-        out = transfer.nextToSend();
-      }
-      if (in == null && !headerPending) {
+      if (begun && in == null) {
         in = transfer.nextToReceive();
       }
-      if (out == null && in == null) {
+      if (begun && in == null && forward.idle()) {
         if (!transfer.sendComplete()) {
-          throw new IllegalStateException(where(collective, seq)
+          throw new IllegalStateException(where(x)
               + "nothing left to receive but the send side waits: a bug in the transfer plan");
         }
         return;
       }
-      boolean moved = false;
-      if (out != null && out.hasRemaining()) {
-        int n = write(out, progress);
-        moved = n > 0;
-      }
-      if (in != null) {
-        int n = read(in, progress);
-        moved |= n > 0;
-        if (!in.hasRemaining()) {
-          if (headerPending) {
-            checkHeader(collective, seq, size);
-            headerPending = false;
-          } else {
-            transfer.received();
+      boolean moved = flushForward(x);
+      if (!begun || in != null) {
+        Frame f = fromLeft.read(x, in);
+        if (f != null) {
+          moved = true;
+          switch (f.kind) {
+            case BEGIN -> {
+              checkBegin(f, x, size, begun);
+              begun = true;
+            }
+            case DATA -> {
+              receivedData(x, transfer);
+              in = null;
+            }
+            default -> throw unexpected(f, x);
           }
-          in = null;
+        } else if (fromLeft.progressed) {
           moved = true;
         }
       }
       if (moved) {
-        lastProgress = System.nanoTime();
-      } else if (!await(out != null, in != null, lastProgress + ioTimeoutNanos, progress)) {
-        throw timeout(out != null, in != null, progress);
+        x.lastData = System.nanoTime();
+      } else {
+        boolean needLeft = !begun || in != null;
+        boolean needRight = !forward.idle() || !transfer.sendComplete();
+        idle(x, needLeft, needRight, x.lastData + ioTimeoutNanos, NEVER);
       }
     }
   }
 
-  private int write(ByteBuffer out, Progress progress) {
-    if (rightClosed) {
-      throw rightClosedError(progress);
-    }
-    try {
-      int n = right.write(out);
-      progress.sent += n;
-      return n;
-    } catch (IOException e) {
-      throw progress.fail(rightRank(), "sending to rank " + rightRank() + " at "
-          + rightAddress + " failed (" + e.getMessage() + "): that rank died or closed its connection",
-          e);
+  private void checkBegin(Frame f, Exchange x, long size, boolean begun) {
+    if (begun || f.collective != x.collective.ordinal() || f.seq != x.seq || f.value != size) {
+      Collective theirs = Collective.fromWire(f.collective);
+      throw x.fail(leftRank(), "ranks disagree: " + left() + " is in " + (begun ? "a second BEGIN of " : "")
+          + theirs.displayName() + " #" + f.seq + " of size " + f.value + ", this rank in "
+          + x.collective.displayName() + " #" + x.seq + " of size " + size
+          + " (every rank must call the same collectives in the same order with the same lengths)", null);
     }
   }
 
-  private int read(ByteBuffer in, Progress progress) {
-    int n;
+  private void receivedData(Exchange x, RingTransfer transfer) {
     try {
-      n = left.read(in);
-    } catch (IOException e) {
-      throw progress.fail(leftRank(), "receiving from rank " + leftRank() + " at "
-          + leftAddress + " failed (" + e.getMessage() + "): that rank died or closed its connection",
-          e);
+      transfer.received();
+    } catch (RingTransfer.Refused e) {
+      throw x.fail(leftRank(), "protocol error: " + left() + " sent " + e.getMessage(), e);
     }
-    if (n < 0) {
-      throw progress.fail(leftRank(), "rank " + leftRank() + " at " + leftAddress
-          + " closed its connection (it failed, was stopped, or left the group)", null);
+  }
+
+  // ---- rank 0's work ----
+
+  private void workAlone(AllReduce.Work work, Exchange x) throws Exception {
+    Keepalive keepalive = new Keepalive(x);
+    try {
+      work.run();
+    } catch (Exception | Error e) {
+      keepalive.stop(false);
+      // Telling the others now makes them fail at once rather than at a timeout.
+      abort(x.fail(-1, "rank 0's work failed: " + e, e), x);
+      throw e;
     }
-    progress.received += n;
-    return n;
+    keepalive.stop(true);
+    x.heardLeft = x.heardRight = x.lastData = System.nanoTime();
   }
 
   /**
-   * Waits until a channel is ready, watching the right link for an early close as well; false once
-   * {@code deadline} (a {@link System#nanoTime()}) has passed.
+   * Waits for DONE from the left and passes it on to the right; rank 0 sends it first and goes on once it has
+   * come round. Keepalives flow as in any collective; the others give up at the rank-0 timeout.
    */
-  private boolean await(boolean wantWrite, boolean wantRead, long deadline, Progress progress) {
-    long remaining = deadline - System.nanoTime();
-    if (remaining <= 0) {
-      return false;
+  private void awaitDone(Exchange x) {
+    long limit = rank == 0 ? NEVER : x.started + rankZeroTimeoutNanos;
+    boolean doneSent = false;
+    boolean doneReceived = false;
+    for (;;) {
+      boolean sendDone = rank == 0 || doneReceived;
+      if (sendDone && !doneSent && forward.idle()) {
+        forward.start(DONE, x, 0, null);
+        doneSent = true;
+      }
+      if (doneReceived && forward.idle()) {
+        return;
+      }
+      boolean moved = flushForward(x);
+      if (!doneReceived) {
+        Frame f = fromLeft.read(x, null);
+        if (f != null) {
+          moved = true;
+          if (f.kind != DONE || f.seq != x.seq || f.collective != x.collective.ordinal()) {
+            throw unexpected(f, x);
+          }
+          doneReceived = true;
+        } else if (fromLeft.progressed) {
+          moved = true;
+        }
+      }
+      if (!moved) {
+        // No data flows here: rank 0's keepalives and DONE are all, so the I/O timeout does not apply.
+        idle(x, !doneReceived, !forward.idle(), NEVER, limit);
+      }
     }
+  }
+
+  // ---- waiting, keepalives and hung neighbours ----
+
+  /**
+   * Nothing moved: reads the right neighbour's keepalives, sends this rank's, fails naming a neighbour that this
+   * rank needs and that has been silent for the peer timeout, else waits until something can move.
+   */
+  private void idle(Exchange x, boolean needLeft, boolean needRight, long ioDeadline, long limit) {
+    long now = System.nanoTime();
+    // Only when something is there, or before blaming the right neighbour: a read per wait would cost a syscall.
+    if (rightReadable || (needRight && now - x.heardRight >= peerTimeoutNanos)) {
+      rightReadable = false;
+      readFromRight(x, needRight);
+    }
+    if (needLeft && now - x.heardLeft >= peerTimeoutNanos) {
+      throw silent(leftRank(), leftAddress, x, "receive from");
+    }
+    if (needRight && now - x.heardRight >= peerTimeoutNanos) {
+      throw silent(rightRank(), rightAddress, x, "send to");
+    }
+    if (limit != NEVER && now - limit >= 0) {
+      throw x.fail(0, "rank 0 kept sending keepalives but did not finish its work alone (verifying or "
+          + "writing a checkpoint) within " + TimeUnit.NANOSECONDS.toSeconds(rankZeroTimeoutNanos)
+          + " s, the rank-0 timeout (save_timeout_s)", null);
+    }
+    if (ioDeadline != NEVER && now - ioDeadline >= 0) {
+      throw x.fail(-1, "no data moved for " + TimeUnit.NANOSECONDS.toMillis(ioTimeoutNanos) + " ms although "
+          + left() + " and " + right() + " kept sending keepalives (a rank further round the ring is stuck)", null);
+    }
+    sendKeepalives(x, now);
+    long wake = now + keepaliveNanos;
+    if (ioDeadline != NEVER) {
+      wake = Math.min(wake, ioDeadline);
+    }
+    if (limit != NEVER) {
+      wake = Math.min(wake, limit);
+    }
+    if (needLeft) {
+      wake = Math.min(wake, x.heardLeft + peerTimeoutNanos);
+    }
+    if (needRight) {
+      wake = Math.min(wake, x.heardRight + peerTimeoutNanos);
+    }
+    await(x, needLeft, wake);
+  }
+
+  private CollectiveException silent(int peer, InetSocketAddress address, Exchange x, String direction) {
+    long ms = TimeUnit.NANOSECONDS.toMillis(peerTimeoutNanos);
+    if (x.collective == Collective.ON_RANK_ZERO && peer == 0) {
+      return x.fail(0, "no keepalive from rank 0 at " + address + " for " + ms + " ms while rank 0 works alone:"
+          + " rank 0 is hung (a stopped process or a stuck call) or never began this work", null);
+    }
+    return x.fail(peer, "rank " + peer + " at " + address + " is hung: this rank must still " + direction
+        + " it, and it sent nothing, neither data nor keepalive, for " + ms + " ms (a stopped process, a stuck"
+        + " call, or it never entered this collective; ranks waiting inside a collective send keepalives)", null);
+  }
+
+  /** Sends a keepalive to each neighbour when one is due and no frame is half-written there. */
+  private void sendKeepalives(Exchange x, long now) {
+    if (forward.idle() && now - Math.max(forward.lastStart, x.started) >= keepaliveNanos) {
+      forward.start(KEEPALIVE, x, 0, null);
+      flushForward(x);
+    }
+    // The first one at once: the left neighbour may be waiting to send to this rank and needs to know it is here.
+    if (backward.idle() && (backward.lastStart - x.started < 0 || now - backward.lastStart >= keepaliveNanos)) {
+      backward.start(KEEPALIVE, x, 0, null);
+    }
+    if (!backward.idle()) {
+      try {
+        backward.flush();
+      } catch (IOException e) {
+        throw x.fail(leftRank(), "sending a keepalive to " + left() + " failed (" + e.getMessage()
+            + "): that rank died or closed its connection", e);
+      }
+    }
+  }
+
+  /**
+   * Reads what the right neighbour sent back: keepalives (it is alive) or an abort. End-of-stream is an error
+   * only while this rank still has something for it; a neighbour that finished and left is reported by the next
+   * write.
+   */
+  private void readFromRight(Exchange x, boolean needRight) {
+    while (!rightClosed) {
+      Frame f;
+      try {
+        f = fromRight.readFrom(right, x, rightRank(), rightAddress, null);
+      } catch (EndOfStream e) {
+        rightClosed = true;
+        if (needRight) {
+          throw rightClosedError(x);
+        }
+        return;
+      }
+      if (f == null) {
+        return;
+      }
+      if (f.kind != KEEPALIVE) {
+        throw x.fail(rightRank(), "protocol error: " + right() + " sent a frame of kind " + f.kind
+            + " on the link that carries only keepalives to this rank", null);
+      }
+    }
+  }
+
+  /** Waits until a channel is ready or {@code wake} (a {@link System#nanoTime()}) has come. */
+  private void await(Exchange x, boolean wantRead, long wake) {
     if (Thread.currentThread().isInterrupted()) {
-      throw progress.fail(-1, "interrupted", null);
+      throw x.fail(-1, "interrupted", null);
+    }
+    long remaining = wake - System.nanoTime();
+    if (remaining <= 0) {
+      return;
     }
     try {
-      leftKey.interestOps(wantRead ? SelectionKey.OP_READ : 0);
-      rightKey.interestOps((wantWrite ? SelectionKey.OP_WRITE : 0)
-          | (rightClosed ? 0 : SelectionKey.OP_READ));
+      leftKey.interestOps((wantRead ? SelectionKey.OP_READ : 0) | (backward.idle() ? 0 : SelectionKey.OP_WRITE));
+      rightKey.interestOps((forward.idle() ? 0 : SelectionKey.OP_WRITE) | (rightClosed ? 0 : SelectionKey.OP_READ));
       selector.select(Math.max(1, TimeUnit.NANOSECONDS.toMillis(remaining)));
       if (selector.selectedKeys().contains(rightKey) && rightKey.isReadable()) {
-        probeRight(wantWrite, progress);
+        rightReadable = true;
       }
       selector.selectedKeys().clear();
     } catch (ClosedSelectorException | CancelledKeyException e) {
-      throw progress.fail(-1, "the group was closed during the collective", e);
+      throw x.fail(-1, "the group was closed during the collective", e);
     } catch (IOException e) {
-      throw progress.fail(-1, "selector failed: " + e.getMessage(), e);
+      throw x.fail(-1, "selector failed: " + e.getMessage(), e);
     }
-    return true;
+  }
+
+  /** Writes what the right link takes now; true when data (not a keepalive) moved. */
+  private boolean flushForward(Exchange x) {
+    if (forward.idle()) {
+      return false;
+    }
+    if (rightClosed) {
+      throw rightClosedError(x);
+    }
+    long n;
+    try {
+      n = forward.flush();
+    } catch (IOException e) {
+      throw x.fail(rightRank(), "sending to " + right() + " failed (" + e.getMessage()
+          + "): that rank died or closed its connection", e);
+    }
+    x.sent += n;
+    return n > 0 && forward.kind != KEEPALIVE;
+  }
+
+  private CollectiveException rightClosedError(Exchange x) {
+    return x.fail(rightRank(), right() + " closed its connection (it failed, was stopped, or left the group)",
+        null);
+  }
+
+  private CollectiveException unexpected(Frame f, Exchange x) {
+    Collective theirs = Collective.fromWire(f.collective);
+    if (f.seq != x.seq || theirs != x.collective) {
+      return x.fail(leftRank(), "ranks disagree: " + left() + " is in " + theirs.displayName() + " #" + f.seq
+          + ", this rank in " + x.collective.displayName() + " #" + x.seq
+          + " (every rank must call the same collectives in the same order)", null);
+    }
+    return x.fail(leftRank(), "protocol error: " + left() + " sent a frame of kind " + f.kind + " in "
+        + x.collective.displayName() + " #" + x.seq + " where none of that kind belongs", null);
+  }
+
+  // ---- failure ----
+
+  /** Checks that the group is usable and numbers the next collective. */
+  private Exchange begin(Collective collective) {
+    if (closed && failure == null) {
+      throw new IllegalStateException("the all-reduce group is closed");
+    }
+    Exchange x = new Exchange(collective, ++sequence);
+    if (failure != null) {
+      throw new CollectiveException(where(x) + "the ring is broken by an earlier failure: "
+          + failure.getMessage(), -1, failure);
+    }
+    return x;
   }
 
   /**
-   * The right link carries nothing towards this rank, so readable means closed or reset. That is
-   * an error only while there is still something to send; a neighbour that finished and left is
-   * reported by the next write.
+   * Remembers the failure, tells both neighbours why (best effort: not where a frame is half-written, and
+   * without waiting), and closes the connections.
    */
-  private void probeRight(boolean wantWrite, Progress progress) {
-    probe.clear();
-    int n;
-    try {
-      n = right.read(probe);
-    } catch (IOException e) {
-      n = -1;
-    }
-    if (n > 0) {
-      throw progress.fail(rightRank(), "protocol error: rank " + rightRank()
-          + " at " + rightAddress + " sent data on the link that only carries data to it", null);
-    }
-    if (n < 0) {
-      rightClosed = true;
-      if (wantWrite) {
-        throw rightClosedError(progress);
+  private void abort(RuntimeException e, Exchange x) {
+    failure = e;
+    String origin = e instanceof CollectiveException c && c.origin() != null ? c.origin() : e.getMessage();
+    byte[] reason = String.valueOf(origin).getBytes(StandardCharsets.UTF_8);
+    ByteBuffer payload = ByteBuffer.wrap(reason, 0, Math.min(reason.length, MAX_ABORT_BYTES));
+    for (Outbox out : new Outbox[] {forward, backward}) {
+      if (out.idle() && out.channel.isOpen()) {
+        out.start(ABORT, x, 0, payload.duplicate());
+        try {
+          out.flush();
+        } catch (IOException ignored) {
+          // That neighbour is gone: it learns nothing more either way.
+        }
       }
     }
+    close();
   }
 
-  private CollectiveException rightClosedError(Progress progress) {
-    return progress.fail(rightRank(), "rank " + rightRank() + " at " + rightAddress
-        + " closed its connection (it failed, was stopped, or left the group)", null);
+  private String where(Exchange x) {
+    return "rank " + rank + " of " + worldSize + ", " + x.collective.displayName() + " #" + x.seq + ": ";
   }
 
-  private CollectiveException timeout(boolean wantWrite, boolean wantRead, Progress progress) {
-    long ms = TimeUnit.NANOSECONDS.toMillis(ioTimeoutNanos);
-    if (wantRead && !wantWrite) {
-      return progress.fail(leftRank(), "no data from rank " + leftRank() + " at "
-          + leftAddress + " for " + ms + " ms (it stopped responding, or waits on another rank"
-          + " that did)", null);
-    }
-    if (wantWrite && !wantRead) {
-      return progress.fail(rightRank(), "rank " + rightRank() + " at " + rightAddress
-          + " accepted no data for " + ms + " ms (it stopped responding)", null);
-    }
-    return progress.fail(leftRank(), "no data moved from rank " + leftRank() + " at "
-        + leftAddress + " nor to rank " + rightRank() + " at " + rightAddress + " for " + ms
-        + " ms (a rank stopped responding)", null);
+  private String left() {
+    return "rank " + leftRank() + " at " + leftAddress;
   }
 
-  private void checkHeader(Collective collective, long seq, long size) {
-    headerIn.flip();
-    int magic = headerIn.getInt();
-    int code = headerIn.getInt();
-    long theirSeq = headerIn.getLong();
-    long theirSize = headerIn.getLong();
-    Collective theirs = Collective.fromWire(code);
-    String peer = "rank " + leftRank() + " at " + leftAddress;
-    if (magic != MAGIC || theirs == null) {
-      throw new CollectiveException(where(collective, seq) + "protocol error: " + peer
-          + " sent an unreadable collective header", leftRank(), null);
-    }
-    if (theirs != collective || theirSeq != seq || theirSize != size) {
-      throw new CollectiveException(where(collective, seq) + "ranks disagree: " + peer + " is in "
-          + theirs.displayName() + " #" + theirSeq + " of size " + theirSize + ", this rank in "
-          + collective.displayName() + " #" + seq + " of size " + size
-          + " (every rank must call the same collectives in the same order with the same lengths)",
-          leftRank(), null);
-    }
-  }
-
-  private String where(Collective collective, long seq) {
-    return "rank " + rank + " of " + worldSize + ", " + collective.displayName() + " #" + seq + ": ";
+  private String right() {
+    return "rank " + rightRank() + " at " + rightAddress;
   }
 
   @Override
@@ -434,20 +513,267 @@ final class RingLinks implements AutoCloseable {
     }
   }
 
+  // ---- frames ----
+
+  /** A frame header that has arrived whole. */
+  private record Frame(int kind, int collective, long seq, long value) {}
+
+  /** Frames going out on one channel: one at a time, the header and payload written in one gathering write. */
+  private static final class Outbox {
+    final SocketChannel channel;
+    final ByteBuffer header = ByteBuffer.allocateDirect(FRAME_HEADER_BYTES).order(ByteOrder.LITTLE_ENDIAN);
+    final CRC32C crc = new CRC32C();
+    final ByteBuffer[] both = new ByteBuffer[2];
+    ByteBuffer body;
+    int kind;
+    long lastStart = Long.MIN_VALUE / 2;
+
+    Outbox(SocketChannel channel) {
+      this.channel = channel;
+      header.limit(0);
+    }
+
+    boolean idle() {
+      return !header.hasRemaining() && (body == null || !body.hasRemaining());
+    }
+
+    /** Frames {@code payload} (position to limit, left untouched until written; null for none). */
+    void start(int frameKind, Exchange x, long value, ByteBuffer payload) {
+      kind = frameKind;
+      header.clear();
+      header.putInt(MAGIC).putInt(frameKind).putInt(x.collective.ordinal())
+          .putInt(payload == null ? 0 : payload.remaining()).putLong(x.seq).putLong(value);
+      crc.reset();
+      crc.update(header.duplicate().flip());
+      if (payload != null) {
+        crc.update(payload.duplicate());
+      }
+      header.putInt((int) crc.getValue()).flip();
+      body = payload;
+      lastStart = System.nanoTime();
+    }
+
+    /** Writes what the socket takes without blocking; returns the bytes written. */
+    long flush() throws IOException {
+      if (body == null) {
+        return channel.write(header);
+      }
+      both[0] = header;
+      both[1] = body;
+      return channel.write(both);
+    }
+  }
+
+  /** The end of a stream where a frame should have come. */
+  private static final class EndOfStream extends Exception {
+    private static final long serialVersionUID = 1L;
+
+    EndOfStream() {
+      super(null, null, false, false);
+    }
+  }
+
   /**
-   * Rank 0's keepalives while it works alone: a frame every keepalive interval, written from its own
-   * thread (the rank's thread is busy with the work and does not touch the links meanwhile).
+   * Frames coming in on one channel, read without blocking: the header, then (for DATA into the transfer's
+   * buffer, for ABORT into a small one) the payload, which is only handed on once its checksum matches.
+   * Keepalives are consumed here.
+   */
+  private final class Inbox {
+    final boolean isLeft;
+    final ByteBuffer header = ByteBuffer.allocateDirect(FRAME_HEADER_BYTES).order(ByteOrder.LITTLE_ENDIAN);
+    final CRC32C crc = new CRC32C();
+    Frame frame;
+    ByteBuffer body;
+    int bodyStart;
+    /** Whether the last read moved any byte of a frame of this collective other than a keepalive. */
+    boolean progressed;
+
+    Inbox(boolean isLeft) {
+      this.isLeft = isLeft;
+    }
+
+    /** The left neighbour's next whole frame other than a keepalive, or null for now. */
+    Frame read(Exchange x, ByteBuffer dataBuffer) {
+      try {
+        return readFrom(left, x, leftRank(), leftAddress, dataBuffer);
+      } catch (EndOfStream e) {
+        throw x.fail(leftRank(), left() + " closed its connection (it failed, was stopped, or left the group)",
+            null);
+      }
+    }
+
+    Frame readFrom(SocketChannel channel, Exchange x, int peer, InetSocketAddress address, ByteBuffer dataBuffer)
+        throws EndOfStream {
+      progressed = false;
+      String who = "rank " + peer + " at " + address;
+      for (;;) {
+        if (frame == null) {
+          if (fill(channel, header, x, who) == 0 && header.hasRemaining()) {
+            return null;
+          }
+          if (header.hasRemaining()) {
+            continue;
+          }
+          frame = parseHeader(x, peer, who, dataBuffer);
+          if (frame == null) {
+            continue; // a keepalive, consumed
+          }
+        }
+        if (body != null && body.hasRemaining()) {
+          int n = fill(channel, body, x, who);
+          if (n > 0) {
+            progressed = true;
+            heard(x, isLeft);
+          }
+          if (body.hasRemaining()) {
+            if (n == 0) {
+              return null;
+            }
+            continue;
+          }
+        }
+        Frame whole = frame;
+        verify(x, peer, who);
+        frame = null;
+        header.clear();
+        if (whole.kind == ABORT) {
+          byte[] reason = new byte[body.limit()];
+          body.get(0, reason);
+          String origin = new String(reason, StandardCharsets.UTF_8);
+          throw new CollectiveException(where(x) + who + " " + CollectiveException.ABORTED_THE_RING + ": " + origin,
+              peer, null, origin);
+        }
+        body = null;
+        return whole;
+      }
+    }
+
+    private int fill(SocketChannel channel, ByteBuffer target, Exchange x, String who) throws EndOfStream {
+      int n;
+      try {
+        n = channel.read(target);
+      } catch (IOException e) {
+        throw x.fail(channel == left ? leftRank() : rightRank(), "receiving from " + who + " failed ("
+            + e.getMessage() + "): that rank died or closed its connection", e);
+      }
+      if (n < 0) {
+        throw new EndOfStream();
+      }
+      if (isLeft) {
+        x.received += n;
+      }
+      return n;
+    }
+
+    /**
+     * Checks a whole header before anything is read into or allocated for its payload. Returns null for a
+     * keepalive (consumed: it proves the peer alive when it is of this collective or the one before).
+     */
+    private Frame parseHeader(Exchange x, int peer, String who, ByteBuffer dataBuffer) {
+      header.flip();
+      int magic = header.getInt(0);
+      int kind = header.getInt(4);
+      int code = header.getInt(8);
+      int length = header.getInt(12);
+      long seq = header.getLong(16);
+      long value = header.getLong(24);
+      if (magic != MAGIC || Collective.fromWire(code) == null || kind < BEGIN || kind > ABORT) {
+        throw x.fail(peer, "protocol error: " + who + " sent an unreadable frame header (magic "
+            + Integer.toHexString(magic) + ", kind " + kind + ", collective " + code + ")", null);
+      }
+      Frame f = new Frame(kind, code, seq, value);
+      switch (kind) {
+        case DATA -> {
+          int expected = dataBuffer == null ? -1 : dataBuffer.remaining();
+          if (length != expected) {
+            throw x.fail(peer, "protocol error: " + who + " sent a data frame of " + length + " bytes where "
+                + (expected < 0 ? "none" : expected + " bytes") + " belong" + (expected < 0 ? "s" : "")
+                + " (a corrupt frame, or a peer that cuts the data differently)", null);
+          }
+          if (seq != x.seq || code != x.collective.ordinal()) {
+            throw unexpected(f, x);
+          }
+          body = dataBuffer;
+        }
+        case ABORT -> {
+          if (length < 0 || length > MAX_ABORT_BYTES) {
+            throw x.fail(peer, "protocol error: " + who + " announced an abort of " + length + " bytes (at most "
+                + MAX_ABORT_BYTES + ")", null);
+          }
+          body = ByteBuffer.allocate(length);
+        }
+        default -> {
+          if (length != 0) {
+            throw x.fail(peer, "protocol error: " + who + " sent a frame of kind " + kind + " with " + length
+                + " bytes of payload, where none belong", null);
+          }
+          body = null;
+        }
+      }
+      bodyStart = body == null ? 0 : body.position();
+      if (kind == KEEPALIVE) {
+        verify(x, peer, who);
+        if (seq == x.seq && code != x.collective.ordinal()) {
+          // A neighbour waiting in another collective of the same number would otherwise look merely slow.
+          throw x.fail(peer, "ranks disagree: " + who + " is in " + Collective.fromWire(code).displayName() + " #"
+              + seq + ", this rank in " + x.collective.displayName() + " #" + x.seq
+              + " (every rank must call the same collectives in the same order)", null);
+        }
+        header.clear();
+        frame = null;
+        if (seq >= x.seq - 1) {
+          heard(x, isLeft);
+        }
+        return null;
+      }
+      if (seq == x.seq) {
+        progressed = true;
+        heard(x, isLeft);
+      }
+      return f;
+    }
+
+    /** The CRC over the header's first 32 bytes and the payload must be the one the header carries. */
+    private void verify(Exchange x, int peer, String who) {
+      crc.reset();
+      crc.update(header.duplicate().position(0).limit(CRC_OFFSET));
+      int length = 0;
+      if (body != null) {
+        ByteBuffer payload = body.duplicate();
+        payload.limit(payload.position()).position(bodyStart);
+        length = payload.remaining();
+        crc.update(payload);
+      }
+      int expected = header.getInt(CRC_OFFSET);
+      int actual = (int) crc.getValue();
+      if (expected != actual) {
+        throw x.fail(peer, "checksum mismatch: a frame of " + length + " bytes from " + who + " arrived corrupted"
+            + " (CRC32C " + Integer.toHexString(actual) + ", sent as " + Integer.toHexString(expected)
+            + "): the data was damaged between the ranks (memory, NIC, network)", null);
+      }
+    }
+  }
+
+  private void heard(Exchange x, boolean fromTheLeft) {
+    if (fromTheLeft) {
+      x.heardLeft = System.nanoTime();
+    } else {
+      x.heardRight = System.nanoTime();
+    }
+  }
+
+  /**
+   * Rank 0's keepalives to both neighbours while it works alone, from their own thread (the rank's thread is busy
+   * with the work and does not touch the links meanwhile; joining the thread hands them back).
    */
   private final class Keepalive {
-    private final ByteBuffer frame;
-    private final Progress progress;
+    private final Exchange x;
     private final CountDownLatch stopped = new CountDownLatch(1);
     private final Thread thread;
     private volatile CollectiveException error;
 
-    Keepalive(ByteBuffer frame, Progress progress) {
-      this.frame = frame;
-      this.progress = progress;
+    Keepalive(Exchange x) {
+      this.x = x;
       this.thread = new Thread(this::beat, "ring-keepalive-rank-" + rank);
       thread.setDaemon(true);
       thread.start();
@@ -457,50 +783,58 @@ final class RingLinks implements AutoCloseable {
       try {
         // Never interrupted: an interrupt during a channel write would close the channel.
         while (!stopped.await(keepaliveNanos, TimeUnit.NANOSECONDS)) {
-          if (!frame.hasRemaining()) {
-            frame.rewind();
+          for (Outbox out : new Outbox[] {forward, backward}) {
+            if (out.idle()) {
+              out.start(KEEPALIVE, x, 0, null);
+            }
+            out.flush(); // non-blocking; a partial frame is finished on the next beat or after stop()
           }
-          right.write(frame); // non-blocking; a partial frame is finished on the next beat or by stop()
         }
       } catch (IOException e) {
-        error = progress.fail(rightRank(), "sending a keepalive to rank " + rightRank() + " at " + rightAddress
-            + " failed (" + e.getMessage() + "): that rank died or closed its connection", e);
+        error = x.fail(-1, "sending a keepalive while rank 0 works alone failed (" + e.getMessage()
+            + "): a neighbour died or closed its connection", e);
       } catch (InterruptedException e) {
         Thread.currentThread().interrupt();
       }
     }
 
-    /** Stops the beat; returns what is left of a frame it was writing (the caller finishes it). */
-    ByteBuffer stop() {
+    /** Stops the beat; with {@code rethrow}, throws what it failed with. */
+    void stop(boolean rethrow) {
       stopped.countDown();
       try {
         thread.join();
       } catch (InterruptedException e) {
         Thread.currentThread().interrupt();
-        throw progress.fail(-1, "interrupted", e);
+        throw x.fail(-1, "interrupted", e);
       }
-      if (error != null) {
+      if (rethrow && error != null) {
         throw error;
       }
-      return frame.position() == 0 ? frame.limit(0) : frame;
     }
   }
 
-  /** Bytes moved so far in one collective, for error messages. */
-  private final class Progress {
+  /** One collective on this rank: bytes moved and when each neighbour was last heard, for errors and timeouts. */
+  private final class Exchange {
     final Collective collective;
     final long seq;
+    final long started = System.nanoTime();
+    long heardLeft = started;
+    long heardRight = started;
+    long lastData = started;
     long sent;
     long received;
 
-    Progress(Collective collective, long seq) {
+    Exchange(Collective collective, long seq) {
       this.collective = collective;
       this.seq = seq;
     }
 
+    String bytes() {
+      return " [after sending " + sent + " and receiving " + received + " bytes of this collective]";
+    }
+
     CollectiveException fail(int peerRank, String what, Throwable cause) {
-      return new CollectiveException(where(collective, seq) + what + " [after sending " + sent
-          + " and receiving " + received + " bytes of this collective]", peerRank, cause);
+      return new CollectiveException(where(this) + what + bytes(), peerRank, cause);
     }
   }
 }

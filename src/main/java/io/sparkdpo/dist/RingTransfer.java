@@ -7,6 +7,10 @@ import java.nio.ByteBuffer;
  * put what arrives from the left one. {@link RingLinks} drives it, overlapping both directions.
  * Receiving never waits for sending; sending may wait for something received (a chunk is forwarded
  * once it has arrived and been reduced).
+ *
+ * <p>Each buffer handed out by {@link #nextToSend()} travels as one checksummed frame, and each buffer from
+ * {@link #nextToReceive()} takes exactly one frame, whose length must be the buffer's: both sides must cut the
+ * data the same way.
  */
 interface RingTransfer {
 
@@ -22,6 +26,19 @@ interface RingTransfer {
   /** The buffer to fill from the left neighbour next, or null once everything has arrived. */
   ByteBuffer nextToReceive();
 
-  /** The buffer returned by {@link #nextToReceive()} is full: consume it. */
+  /**
+   * The buffer returned by {@link #nextToReceive()} is full (and its checksum verified): consume it.
+   *
+   * @throws Refused when what arrived is well-formed on the wire but not acceptable (a length out of bounds)
+   */
   void received();
+
+  /** What a peer sent cannot be used: {@link RingLinks} turns this into an error naming that peer. */
+  final class Refused extends RuntimeException {
+    private static final long serialVersionUID = 1L;
+
+    Refused(String what) {
+      super(what);
+    }
+  }
 }

@@ -1,12 +1,16 @@
 package io.sparkdpo.dist;
 
 import java.util.ArrayList;
+import java.util.Comparator;
 import java.util.List;
 
 /**
- * Why a stage attempt failed, from what the ranks told the tracker and what Spark says: the root cause (the
- * first failure report that is not merely a peer noticing a broken ring), ranks that vanished without a word
- * (lost executors), and Spark's own reason. Decides whether a resubmission can help.
+ * Why a stage attempt failed, from what the ranks told the tracker and what Spark says: the root cause, ranks that
+ * vanished without a word (lost executors), and Spark's own reason. Decides whether a resubmission can help.
+ *
+ * <p>The root cause is the earliest report of the most direct kind: a failure other than the ring's; else a ring
+ * failure this rank saw itself (a hung, corrupting or disagreeing peer); else a neighbour's closed connection; else
+ * a rank that only learnt that a neighbour {@linkplain CollectiveException#ABORTED_THE_RING aborted the ring}.
  */
 record StageFailure(int attempt, long lastStep, String rootCause, List<Integer> lostRanks, String sparkReason,
                     boolean retryable) {
@@ -18,13 +22,24 @@ record StageFailure(int attempt, long lastStep, String rootCause, List<Integer> 
 
   static StageFailure diagnose(int attempt, AttemptLog log, Throwable sparkError) {
     List<TrackerEvent> failures = log.failures();
-    TrackerEvent root = failures.stream().filter(f -> f.detail() == null || !f.detail().startsWith(COLLECTIVE))
-        .findFirst().orElse(failures.isEmpty() ? null : failures.get(0));
+    TrackerEvent root = failures.stream().min(Comparator.comparingInt(StageFailure::directness)).orElse(null);
     String rootCause = root == null ? null : "rank " + root.rank() + " at step " + root.step() + ": " + root.detail();
     String spark = sparkReason(sparkError);
     boolean retryable = failures.stream().allMatch(f -> !Boolean.FALSE.equals(f.retryable()))
         && NOT_RETRYABLE_MARKERS.stream().noneMatch(spark::contains);
     return new StageFailure(attempt, log.lastStep(), rootCause, log.lostRanks(), spark, retryable);
+  }
+
+  /** 0 for the most direct evidence of what went wrong, up to 3 for a mere echo of another rank's failure. */
+  private static int directness(TrackerEvent failure) {
+    String detail = failure.detail();
+    if (detail == null || !detail.startsWith(COLLECTIVE)) {
+      return 0;
+    }
+    if (detail.contains(CollectiveException.ABORTED_THE_RING)) {
+      return 3;
+    }
+    return detail.contains(" closed its connection ") ? 2 : 1;
   }
 
   /** One paragraph for the log and the final error. */

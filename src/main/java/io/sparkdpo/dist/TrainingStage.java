@@ -60,7 +60,7 @@ public final class TrainingStage {
    */
   private static final Set<String> FREE_ON_RESUME = Set.of("maxAttempts", "loggingSteps", "evalSteps", "saveSteps",
       "saveTotalLimit", "outputDir", "checksumSteps", "faultInjection", "perDeviceEvalBatchSize", "device",
-      "saveDtype", "allreduceBucketMb", "ringConnectTimeoutS", "ringIoTimeoutS", "saveTimeoutS",
+      "saveDtype", "allreduceBucketMb", "ringConnectTimeoutS", "ringIoTimeoutS", "saveTimeoutS", "ringPeerTimeoutS",
       "gradientCheckpointing", "ringHandshakeTimeoutS", "restartOnCorruptCheckpoints", "leaseTimeoutS");
 
   /** What to train on: a prepared (or referenced) folder, or plain text files (SFT). */

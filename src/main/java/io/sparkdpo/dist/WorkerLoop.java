@@ -30,10 +30,10 @@ import org.slf4j.LoggerFactory;
  *   averaged likewise;</li>
  *   <li>work rank 0 does alone (verifying a checkpoint in 1, writing one in 3) runs inside
  *   {@link AllReduce#onRankZero}, not before a plain barrier: the other ranks wait up to the save timeout
- *   ({@code save_timeout_s}) instead of the ring's I/O timeout, which a large checkpoint on S3 can outlast at
- *   every attempt. Rank 0 sends a keepalive round the ring every few seconds meanwhile, and the waiting ranks
- *   still fail within the I/O timeout when the keepalives stop. Keepalives rather than TCP keepalive plus a long
- *   timeout: a dead rank-0 process closes its sockets anyway (noticed at once); what is left is a lost host,
+ *   ({@code save_timeout_s}) instead of the ring's peer timeout, which a large checkpoint on S3 can outlast at
+ *   every attempt. Rank 0 sends keepalives to its neighbours every few seconds meanwhile (as waiting ranks do),
+ *   and the waiting ranks still fail within the peer timeout when they stop. Keepalives rather than TCP keepalive plus
+ *   a long timeout: a dead rank-0 process closes its sockets anyway (noticed at once); what is left is a lost host,
  *   which TCP keepalive notices only after its idle time (2 h by default, tunable per socket only through
  *   {@code jdk.net} options), and a frozen process, which it never notices (the kernel still answers).</li>
  * </ol>
@@ -148,7 +148,7 @@ public final class WorkerLoop {
   private void save(AllReduce group, Replica replica, CheckpointStore store, long s) throws Exception {
     List<byte[]> rankStates = Arrays.asList(group.allGather(replica.rankState(s)));
     // No rank goes on before the checkpoint is committed, so a failure after step s always finds it. The wait is
-    // held to the save timeout, not the I/O timeout (class comment, 4).
+    // held to the save timeout, not the peer timeout (class comment, 4).
     group.onRankZero(ctx.rank() != 0 ? null : () -> {
       String dir = store.save(s, replica.checkpoint(s, rankStates)).dir();
       ctx.metrics().checkpoint(s, dir);

@@ -103,7 +103,10 @@ class RankZeroWorkTest {
       assertEquals("disk full", assertInstanceOf(IOException.class, outcomes.get(0).error()).getMessage());
       for (int r = 1; r < 3; r++) {
         CollectiveException e = failedWithin(outcomes.get(r), 5_000);
-        assertTrue(e.getMessage().contains("closed its connection"), e.getMessage());
+        // Each learns rank 0's cause (from rank 0 or passed on by a neighbour), not just of a closed socket.
+        assertTrue(e.getMessage().startsWith("rank " + r + " of 3, onRankZero #1: rank "), e.getMessage());
+        assertTrue(e.getMessage().contains(" aborted the ring: rank 0 of 3, onRankZero #1: rank 0's work failed: "
+            + "java.io.IOException: disk full"), e.getMessage());
       }
     }
   }

@@ -73,12 +73,20 @@ class RingFailureTest {
           othersDone.countDown();
         }
       }, 30);
-      CollectiveException at0 = failed(outcomes.get(0), 4_000);
-      assertTrue(at0.getMessage().contains("no data from rank 2 at " + address(ring, 2)
-          + " for 1000 ms"), at0.getMessage());
-      assertTrue(outcomes.get(0).elapsedMillis() >= 900, "failed before the timeout");
-      CollectiveException at1 = failed(outcomes.get(1), 4_000);
-      assertTrue(at1.getMessage().contains("allReduceMean #1"), at1.getMessage());
+      // Both neighbours of rank 2 can tell: rank 0 waits to receive from it, rank 1 to send to it. Rank 1 does not
+      // blame rank 0, which waits as well and says so with keepalives. Whichever notices first tells the other.
+      String hung = "rank 2 at " + address(ring, 2) + " is hung";
+      for (int r = 0; r < 2; r++) {
+        CollectiveException e = failed(outcomes.get(r), 4_000);
+        String m = e.getMessage();
+        assertTrue(m.startsWith("rank " + r + " of 3, allReduceMean #1: " + hung)
+            || m.startsWith("rank " + r + " of 3, allReduceMean #1: rank " + (1 - r) + " at "
+                + address(ring, 1 - r) + " aborted the ring: rank " + (1 - r) + " of 3, allReduceMean #1: " + hung), m);
+        assertTrue(m.contains("neither data nor keepalive, for 1000 ms"), m);
+        assertTrue(!m.contains("rank 0 at " + address(ring, 0) + " is hung")
+            && !m.contains("rank 1 at " + address(ring, 1) + " is hung"), m);
+        assertTrue(outcomes.get(r).elapsedMillis() >= 900, "failed before the timeout");
+      }
     }
   }
 
@@ -226,6 +234,24 @@ class RingFailureTest {
           + failed(outcomes.get(1), 10_000).getMessage();
       assertTrue(messages.contains("of size 11, this rank in allReduceMean #1 of size 10"),
           messages);
+    }
+  }
+
+  @Test
+  void aRankWaitingInAnotherCollectiveIsNotMistakenForASlowOne() throws Exception {
+    RingOptions options = LONG_TIMEOUT.withIoTimeout(Duration.ofSeconds(20)).withPeerTimeout(Duration.ofSeconds(1));
+    try (InProcessRing ring = InProcessRing.connect(2, options)) {
+      var outcomes = ring.outcomes(g -> {
+        if (g.rank() == 0) {
+          g.onRankZero(() -> Thread.sleep(5_000)); // its keepalives say onRankZero #1
+        } else {
+          g.barrier();
+        }
+        return null;
+      }, 30);
+      CollectiveException e = failed(outcomes.get(1), 2_500);
+      assertTrue(e.getMessage().startsWith("rank 1 of 2, barrier #1: ranks disagree: rank 0 at " + address(ring, 0)
+          + " is in onRankZero #1, this rank in barrier #1"), e.getMessage());
     }
   }
 

@@ -16,8 +16,10 @@ import java.util.List;
 /**
  * One rank of a ring in its own JVM, driven over stdin/stdout by {@link ChildJvm}: prints
  * {@code listening <port>}, reads {@code <rank> <host:port>...}, joins, prints {@code joined}, then
- * either holds its connections without ever calling a collective ({@code hold}) or times
- * all-reduces of the mean ({@code bench <floats> <warmup> <iterations> <chunkBytes>}).
+ * either holds its connections without ever calling a collective ({@code hold}), times
+ * all-reduces of the mean ({@code bench <floats> <warmup> <iterations> <chunkBytes>}), or all-reduces
+ * {@code <floats>} floats until stopped, printing {@code looping} after the first
+ * ({@code loop <floats> <peerTimeoutMs>}).
  */
 public final class RingPeerProcess {
 
@@ -32,6 +34,9 @@ public final class RingPeerProcess {
     int chunkBytes = mode.equals("bench") ? Integer.parseInt(args[4]) : RingOptions.DEFAULT_CHUNK_BYTES;
     RingOptions options = RingOptions.defaults().withChunkBytes(chunkBytes)
         .withIoTimeout(Duration.ofSeconds(120)).withConnectTimeout(Duration.ofSeconds(60)).withSecret(SECRET);
+    if (mode.equals("loop")) {
+      options = options.withPeerTimeout(Duration.ofMillis(Long.parseLong(args[2])));
+    }
     ServerSocketChannel listener =
         RingAllReduce.openListener(InetAddress.getLoopbackAddress(), options);
     System.out.println("listening " + ((InetSocketAddress) listener.getLocalAddress()).getPort());
@@ -48,9 +53,23 @@ public final class RingPeerProcess {
       if (mode.equals("hold")) {
         Thread.sleep(Long.MAX_VALUE);
       }
+      if (mode.equals("loop")) {
+        loop(group, Integer.parseInt(args[1]));
+      }
       bench(group, Integer.parseInt(args[1]), Integer.parseInt(args[2]), Integer.parseInt(args[3]));
     }
     System.out.println("done");
+  }
+
+  /** All-reduces until the process is stopped or killed. */
+  private static void loop(AllReduce group, int floats) {
+    FloatBuffer data = ByteBuffer.allocateDirect(floats * Float.BYTES).order(ByteOrder.nativeOrder()).asFloatBuffer();
+    for (long round = 0; ; round++) {
+      group.allReduceMean(data);
+      if (round == 0) {
+        System.out.println("looping");
+      }
+    }
   }
 
   /**
