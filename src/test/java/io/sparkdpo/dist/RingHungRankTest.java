@@ -72,7 +72,8 @@ class RingHungRankTest {
   @Test
   void aStoppedProcessIsNamedByBothNeighboursWithinThePeerTimeout() throws Exception {
     RingOptions options = RingOptions.defaults().withIoTimeout(Duration.ofSeconds(60))
-        .withConnectTimeout(Duration.ofSeconds(60)).withPeerTimeout(Duration.ofSeconds(2));
+        .withConnectTimeout(Duration.ofSeconds(60)).withPeerTimeout(Duration.ofSeconds(2))
+        .withSecret(RingPeerProcess.SECRET); // the child JVM proves the same key
     try (ChildJvm peer = ChildJvm.start(RingPeerProcess.class, List.of("-Xmx128m"), "loop", "250000", "2000")) {
       var endpoints = InProcessRing.Endpoints.open(2, options);
       List<ServerSocketChannel> listeners = endpoints.listeners();
