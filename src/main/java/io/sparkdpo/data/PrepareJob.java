@@ -82,7 +82,7 @@ public final class PrepareJob {
       throw new IllegalArgumentException("prepare.add_eos is true but tokenizer '" + choice.spec()
           + "' defines no eos_token in tokenizer_config.json; add one or set prepare.add_eos=false");
     }
-    TemplateSpec template = TemplateSpec.resolve(s.template(), tokenizer, storage);
+    TemplateSpec template = TemplateSpec.resolve(s.template(), tokenizer, storage, TemplateLimits.of(s));
     int shards = shardCount(s, trainingWorkers);
     JsonNode redacted = ConfigLoader.toRedactedTree(config);
     String inputFingerprint = inputFingerprint(files);
