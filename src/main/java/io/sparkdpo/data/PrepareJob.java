@@ -250,7 +250,7 @@ public final class PrepareJob {
     }
   }
 
-  /** The folder's manifest if it has this fingerprint and every file it lists is there with its size. */
+  /** The folder's manifest if it has this fingerprint and every file it lists is there with its size and sha256. */
   private static Optional<PreparedManifest> completeWithFingerprint(Storage storage, String dir, String fingerprint) {
     if (!storage.exists(Storage.join(dir, PreparedManifest.FILE))) {
       return Optional.empty();
@@ -268,8 +268,10 @@ public final class PrepareJob {
     }
     for (PreparedManifest.Split split : m.splits().values()) {
       for (PreparedManifest.Shard shard : split.shards()) {
-        if (!hasSize(storage, Storage.join(dir, shard.file()), shard.bytes())) {
-          LOG.info("prepare: {} is missing or changed; rewriting", shard.file());
+        String problem = ShardChecksums.mismatch(storage, Storage.join(dir, shard.file()), shard.bytes(),
+            shard.sha256());
+        if (problem != null) {
+          LOG.warn("prepare: {} is {}; rewriting", shard.file(), problem);
           return Optional.empty();
         }
       }
@@ -280,14 +282,6 @@ public final class PrepareJob {
       }
     }
     return Optional.of(m);
-  }
-
-  private static boolean hasSize(Storage storage, String path, long bytes) {
-    try {
-      return storage.status(path).getLen() == bytes;
-    } catch (IOException e) {
-      return false;
-    }
   }
 
   /** Removes what an earlier prepare wrote (manifest first, so a crash leaves an incomplete folder). */

@@ -326,6 +326,34 @@ class PrepareJobTest {
   }
 
   @Test
+  void aFlippedByteInAShardIsNotUpToDateAndFailsItsReaderAndTheReferenceCheck() throws Exception {
+    Path file = write(dir.resolve("in/pairs.jsonl"), List.of(hh("a", "x", "y"), hh("b", "x", "y"), hh("c", "x", "y")));
+    Path out = dir.resolve("out");
+    JobConfig cfg = config();
+    PreparedManifest m = prepare(cfg, out, file).manifest();
+    Path shard = out.resolve("train/shard-00000.parquet");
+    assertEquals(3, PreparedShardReader.read(Storage.local(), shard.toString()).size());
+    byte[] b = Files.readAllBytes(shard);
+    b[b.length / 2] ^= 0x01; // same size, one bit: only the sha256 tells
+    Files.write(shard, b);
+
+    IllegalStateException e = assertThrows(IllegalStateException.class,
+        () -> PreparedShardReader.read(Storage.local(), shard.toString()));
+    assertTrue(e.getMessage().startsWith("shard " + shard + " does not match " + out + "/manifest.json: sha256 "),
+        e.getMessage());
+    assertTrue(e.getMessage().contains("but the manifest records " + m.splits().get("train").shards().get(0).sha256()),
+        e.getMessage());
+    IllegalStateException all = assertThrows(IllegalStateException.class, () -> ShardChecksums.verifyAll(spark,
+        out.toString(), m.splits().get("train").shards()));
+    assertTrue(all.getMessage().startsWith("1 shard(s) do not match " + out + "/manifest.json"), all.getMessage());
+
+    PrepareJob.Result again = prepare(cfg, out, file);
+    assertFalse(again.upToDate(), "a damaged shard is rewritten, not kept as up to date");
+    assertEquals(3, PreparedShardReader.read(Storage.local(), shard.toString()).size());
+    assertTrue(prepare(cfg, out, file).upToDate());
+  }
+
+  @Test
   void unusableInputsFailWithAClearErrorNamingThePath() throws IOException {
     Path missing = dir.resolve("nope.jsonl");
     IllegalArgumentException e1 = assertThrows(IllegalArgumentException.class,
