@@ -96,6 +96,7 @@ public final class PrepareJob {
     if (existing.isPresent()) {
       LOG.info("prepare: {} is up to date (fingerprint {}): same inputs and settings, nothing to do", dir,
           fingerprint.substring(0, 16));
+      requireFewEnoughQuarantined(existing.get(), s, dir); // a rerun of a failed preparation fails again
       return new Result(true, dir, existing.get());
     }
 
@@ -108,14 +109,32 @@ public final class PrepareJob {
     PreparePipeline.Outputs out = new PreparePipeline(spark, spec, shards, s.maxLength(), Storage.join(Storage.qualify(dir), TMP))
         .run(new RawInputs(spark, inputFiles).read(files, splitBytes(bytes)), files.size());
 
-    PreparedManifest manifest = publish(storage, dir, out, files, formats, inputFingerprint, fingerprint, tokenizer,
-        choice, template, redacted);
+    PreparedManifest manifest = publish(storage, dir, out, files, inputFiles.skipped(), formats, inputFingerprint,
+        fingerprint, tokenizer, choice, template, redacted);
     manifest.write(storage, dir);
     PreparedManifest.Counts c = manifest.counts();
     LOG.info("prepare: read {} rows: kept {} (train {}, eval {}; {} truncated), quarantined {} {}; wrote {}",
         c.read(), c.kept(), manifest.splits().get(PreparedManifest.TRAIN).rows(),
         manifest.splits().get(PreparedManifest.EVAL).rows(), c.truncated(), c.quarantined(), c.reasons(), dir);
+    requireFewEnoughQuarantined(manifest, s, dir);
     return new Result(false, dir, manifest);
+  }
+
+  /**
+   * Fails (after the quarantine and manifest are written, so they can be read) when more than
+   * prepare.max_quarantine_fraction of the rows were quarantined, or when no row was kept at all.
+   */
+  static void requireFewEnoughQuarantined(PreparedManifest m, PrepareSettings s, String dir) {
+    PreparedManifest.Counts c = m.counts();
+    double fraction = c.read() == 0 ? 1.0 : (double) c.quarantined() / c.read();
+    if (c.kept() == 0 || fraction > s.maxQuarantineFraction()) {
+      throw new IllegalStateException(String.format("prepare: quarantined %d of %d rows (%.1f%%%s), %s; see %s/"
+          + "quarantine/ and %s/%s, fix the input or the settings (prepare.format, prepare.template), or raise "
+          + "prepare.max_quarantine_fraction", c.quarantined(), c.read(), 100 * fraction,
+          c.reasons().isEmpty() ? "" : ": " + c.reasons(), c.kept() == 0 ? "no row was kept"
+              : "more than prepare.max_quarantine_fraction (" + s.maxQuarantineFraction() + ")",
+          dir, dir, PreparedManifest.FILE));
+    }
   }
 
   /**
@@ -168,7 +187,7 @@ public final class PrepareJob {
 
   /** Moves the written files to their final names, checks the accounting and builds the manifest. */
   private PreparedManifest publish(Storage storage, String dir, PreparePipeline.Outputs out, List<InputFile> files,
-      Map<String, Format> formats, String inputFingerprint, String fingerprint, TextTokenizer tokenizer,
+      List<SkippedFile> skipped, Map<String, Format> formats, String inputFingerprint, String fingerprint, TextTokenizer tokenizer,
       TokenizerChoice choice, TemplateSpec template, JsonNode redacted) {
     long read = 0;
     long kept = 0;
@@ -232,7 +251,7 @@ public final class PrepareJob {
     Map<String, String> formatNames = new LinkedHashMap<>();
     formats.forEach((f, fmt) -> formatNames.put(f, ConfigLoader.yamlName(fmt)));
     return new PreparedManifest(PreparedManifest.STAGE, VERSION, Instant.now().toString(), fingerprint,
-        new PreparedManifest.Input(files, formatNames, inputFingerprint),
+        new PreparedManifest.Input(files, formatNames, inputFingerprint, skipped.size(), skipped),
         new PreparedManifest.TokenizerInfo(choice.spec(), tokenizer.fingerprint(), tokenizer.vocabSize(),
             idOrNone(tokenizer::eosId), idOrNone(tokenizer::padId), idOrNone(tokenizer::bosId), config.prepare().tokenizer(),
             choice.reason()),

@@ -407,12 +407,17 @@ class PrepareJobTest {
   }
 
   @Test
-  void anInputOfOnlyBadRowsGivesEmptyShardsAndAFullQuarantineNotAFailure() throws IOException {
+  void anInputOfOnlyBadRowsWritesItsQuarantineAndManifestThenFails() throws IOException {
     Path file = write(dir.resolve("in/bad.jsonl"), List.of("not json", "{\"chosen\": 1, \"rejected\": 2}", "[]"));
     Files.writeString(dir.resolve("in/empty.jsonl"), "");
     Path out = dir.resolve("out");
-    PreparedManifest m = new PrepareJob(spark, config("prepare.num_shards=2"), 1)
-        .run(List.of(dir.resolve("in").toString()), out.toString()).manifest();
+    // even when any share of bad rows is allowed: nothing kept is never a success
+    JobConfig cfg = config("prepare.num_shards=2", "prepare.max_quarantine_fraction=1.0");
+    IllegalStateException e = assertThrows(IllegalStateException.class, () -> new PrepareJob(spark, cfg, 1)
+        .run(List.of(dir.resolve("in").toString()), out.toString()));
+    assertTrue(e.getMessage().startsWith("prepare: quarantined 3 of 3 rows (100.0%: {malformed_json=1, "
+        + "not_an_object=1, wrong_type=1}), no row was kept; see " + out + "/quarantine/"), e.getMessage());
+    PreparedManifest m = PreparedManifest.read(Storage.local(), out.toString());
     assertEquals(3, m.counts().read());
     assertEquals(0, m.counts().kept());
     assertEquals(Map.of("malformed_json", 1L, "wrong_type", 1L, "not_an_object", 1L), m.counts().reasons());
@@ -420,5 +425,47 @@ class PrepareJobTest {
     assertEquals(0, shard(out, "train/shard-00001.parquet").size());
     assertEquals(List.of(1L, 2L, 3L), quarantine(out).stream().map(q -> q.get("source_row").asLong()).toList());
     assertTrue(quarantine(out).stream().allMatch(q -> q.get("source_file").asText().equals("file:" + file)));
+  }
+
+  @Test
+  void moreQuarantinedRowsThanAllowedFailAfterWritingAndAgainOnARerun() throws IOException {
+    Path file = write(dir.resolve("in/pairs.jsonl"), List.of(hh("a", "x", "y"), "not json", hh("b", "x", "y"),
+        "{}", hh("c", "x", "y")));
+    PrepareJob.Result ok = prepare(config(), dir.resolve("ok"), file); // 2 of 5 bad: within the default 0.5
+    assertEquals(3, ok.manifest().counts().kept());
+    Path out = dir.resolve("out");
+    JobConfig strict = config("prepare.max_quarantine_fraction=0.25");
+    IllegalStateException e = assertThrows(IllegalStateException.class, () -> prepare(strict, out, file));
+    assertTrue(e.getMessage().startsWith("prepare: quarantined 2 of 5 rows (40.0%: {malformed_json=1, "
+        + "missing_field=1}), more than prepare.max_quarantine_fraction (0.25); see " + out + "/quarantine/"),
+        e.getMessage());
+    assertEquals(2, quarantine(out).size());
+    assertEquals(3, PreparedManifest.read(Storage.local(), out.toString()).counts().kept());
+    IllegalStateException again = assertThrows(IllegalStateException.class, () -> prepare(strict, out, file));
+    assertEquals(e.getMessage(), again.getMessage(), "an up-to-date folder that failed fails again");
+  }
+
+  @Test
+  void filesSkippedInInputFoldersAreCountedAndListedAndUnknownOnesDoNotFail() throws IOException {
+    Path in = dir.resolve("in");
+    write(in.resolve("train.jsonl"), List.of(hh("a", "x", "y")));
+    write(in.resolve("sub/more.json"), List.of("[" + hh("b", "x", "y") + "]"));
+    write(in.resolve("_SUCCESS"), List.of());
+    write(in.resolve(".hidden.jsonl"), List.of(hh("c", "x", "y")));
+    write(in.resolve("_tmp/part.jsonl"), List.of(hh("d", "x", "y")));
+    write(in.resolve("part-1.jsonl.tmp"), List.of(hh("e", "x", "y")));
+    write(in.resolve("notes.txt"), List.of(hh("f", "x", "y")));
+    write(in.resolve("state.json"), List.of("{", "  \"_data_files\": [{\"filename\": \"data.arrow\"}]", "}"));
+    PreparedManifest m = prepare(config(), dir.resolve("out"), in).manifest();
+    assertEquals(2, m.counts().read());
+    assertEquals(2, m.counts().kept());
+    assertEquals(6, m.input().skippedCount());
+    List<String> skipped = m.input().skipped().stream()
+        .map(f -> in.relativize(Path.of(java.net.URI.create(f.path()).getPath())) + " " + f.reason()).toList();
+    assertEquals(List.of(".hidden.jsonl hidden", "_SUCCESS hidden", "_tmp hidden", "notes.txt unknown",
+        "part-1.jsonl.tmp temporary", "state.json metadata"), skipped);
+    JsonNode json = M.readTree(dir.resolve("out/manifest.json").toFile()).get("input");
+    assertEquals(6, json.get("skipped_count").asInt());
+    assertEquals("metadata", json.get("skipped").get(5).get("reason").asText());
   }
 }
