@@ -100,14 +100,14 @@ public final class PrepareJob {
       return new Result(true, dir, existing.get());
     }
 
-    Map<String, Format> formats = formats(files, s.format(), new RawInputs(spark, inputFiles));
+    Map<String, Format> formats = formats(files, s.format(), new RawInputs(spark, inputFiles, s.maxRowBytes()));
     clear(storage, dir);
     PrepareSpec spec = new PrepareSpec(tokenizerFiles, template,
         new Truncation(s.maxLength(), s.maxPromptLength(), s.truncationMode() == PrepareSettings.TruncationMode.KEEP_END,
             s.longPrompt() == PrepareSettings.LongPrompt.QUARANTINE),
-        s.addEos(), s.evalFraction(), s.seed(), s.format(), formats);
+        s.addEos(), s.evalFraction(), s.seed(), s.format(), formats, s.maxRowBytes());
     PreparePipeline.Outputs out = new PreparePipeline(spark, spec, shards, s.maxLength(), Storage.join(Storage.qualify(dir), TMP))
-        .run(new RawInputs(spark, inputFiles).read(files, splitBytes(bytes)), files.size());
+        .run(new RawInputs(spark, inputFiles, s.maxRowBytes()).read(files, splitBytes(bytes)), files.size());
 
     PreparedManifest manifest = publish(storage, dir, out, files, inputFiles.skipped(), formats, inputFingerprint,
         fingerprint, tokenizer, choice, template, redacted);

@@ -354,6 +354,50 @@ class PrepareJobTest {
   }
 
   @Test
+  void rowsLargerThanMaxRowBytesAreQuarantinedAsRowTooLargeInEveryLayout() throws IOException {
+    String big = hh("big " + "x".repeat(20_000), "x", "y"); // about 20 kB against a limit of 4 kB
+    List<String> lines = new ArrayList<>();
+    for (int i = 0; i < 40; i++) {
+      lines.add(i == 17 || i == 30 ? big : hh("p" + i, "x", "y"));
+    }
+    Path jsonl = write(dir.resolve("in/lines.jsonl"), lines);
+    write(dir.resolve("in/array.json"), List.of("[" + hh("a0", "x", "y") + ", " + big + ", " + hh("a2", "x", "y")
+        + "]"));
+    Path parquet = dir.resolve("in/table");
+    spark.read().json(spark.createDataset(List.of(hh("q0", "x", "y"), big, hh("q2", "x", "y")), Encoders.STRING()))
+        .coalesce(1).write().parquet(parquet.toString());
+    Path out = dir.resolve("out");
+    // splits of 8 kB: the big lines cross split boundaries
+    PreparedManifest m = new PrepareJob(spark, config("prepare.max_row_bytes=4096"), 1).withMaxSplitBytes(8 << 10)
+        .run(List.of(dir.resolve("in").toString()), out.toString()).manifest();
+    assertEquals(46, m.counts().read());
+    assertEquals(42, m.counts().kept());
+    assertEquals(Map.of("row_too_large", 4L), m.counts().reasons());
+    List<JsonNode> q = quarantine(out);
+    List<String> where = q.stream().map(n -> n.get("source_file").asText().replaceAll(".*/in/", "") + "#"
+        + n.get("source_row").asLong()).sorted().toList();
+    assertEquals(4, where.size());
+    assertEquals(List.of("array.json#2", "lines.jsonl#18", "lines.jsonl#31"), where.subList(0, 3));
+    assertTrue(where.get(3).startsWith("table/part-") && where.get(3).endsWith("#2"), where.get(3));
+    for (JsonNode n : q) {
+      assertEquals("row_too_large", n.get("reason").asText());
+      assertTrue(n.get("detail").asText().matches("the row is \\d+ bytes, more than prepare.max_row_bytes \\(4096\\)"
+          + "; raw holds its first \\d+ bytes"), n.get("detail").asText());
+      assertTrue(n.get("raw").asText().length() <= 1024 && n.get("raw").asText().contains("big xxx"));
+    }
+    List<Long> rows = new ArrayList<>();
+    for (PreparedPair p : shard(out, "train/shard-00000.parquet")) {
+      if (p.sourceFile().equals("file:" + jsonl)) {
+        rows.add(p.sourceRow());
+      }
+    }
+    java.util.Collections.sort(rows);
+    assertEquals(38, rows.size());
+    assertFalse(rows.contains(18L) || rows.contains(31L));
+    assertEquals(40L, rows.get(37), "line numbers stay exact past the skipped lines");
+  }
+
+  @Test
   void unusableInputsFailWithAClearErrorNamingThePath() throws IOException {
     Path missing = dir.resolve("nope.jsonl");
     IllegalArgumentException e1 = assertThrows(IllegalArgumentException.class,
