@@ -167,6 +167,7 @@ class PrepareJobTest {
     lines.add(utf8("  "));                                                                 // 16 blank
     lines.add(utf8("{\"rejected\": \"\\n\\nHuman: Hello\\n\\nAssistant: Leave.\", \"chosen\": \"\\n\\nHuman: Hello\\n\\nAssistant: Hi there!\"}")); // 17 duplicate of 1
     lines.add(utf8(hh("Last", "one", "two")));                                             // 18 kept
+    lines.add(utf8(hh("long " + "z".repeat(600), "a", "b")));                              // 19 row_too_large
     Path file = dir.resolve("in/mixed.jsonl");
     Files.createDirectories(file.getParent());
     try (var out = Files.newOutputStream(file)) {
@@ -176,11 +177,12 @@ class PrepareJobTest {
       }
     }
     Path out = dir.resolve("out");
-    PreparedManifest m = new PrepareJob(spark, config("prepare.long_prompt=quarantine", "prepare.max_length=128"),
-        1).withMaxSplitBytes(64).run(List.of(file.toString()), out.toString()).manifest();
-    assertEquals(16, m.counts().read());
+    PreparedManifest m = new PrepareJob(spark, config("prepare.long_prompt=quarantine", "prepare.max_length=128",
+        "prepare.max_row_bytes=512", "prepare.max_quarantine_fraction=1.0"), 1).withMaxSplitBytes(64)
+        .run(List.of(file.toString()), out.toString()).manifest();
+    assertEquals(17, m.counts().read());
     assertEquals(2, m.counts().kept());
-    assertEquals(14, m.counts().quarantined());
+    assertEquals(15, m.counts().quarantined());
     Map<String, Long> expected = new TreeMap<>();
     for (QuarantineReason reason : QuarantineReason.values()) {
       expected.put(reason.code(), 1L);
@@ -198,7 +200,8 @@ class PrepareJobTest {
         Map.entry(9L, "empty_prompt|prompt"), Map.entry(10L, "empty_response|chosen"),
         Map.entry(11L, "identical_responses|chosen"), Map.entry(12L, "prompt_mismatch|rejected"),
         Map.entry(13L, "no_assistant_turn|rejected"), Map.entry(14L, "template_error|prompt"),
-        Map.entry(15L, "prompt_too_long|prompt"), Map.entry(17L, "duplicate_pair|null")));
+        Map.entry(15L, "prompt_too_long|prompt"), Map.entry(17L, "duplicate_pair|null"),
+        Map.entry(19L, "row_too_large|null")));
     assertEquals(rows, byRow);
     JsonNode dup = quarantine(out).stream().filter(q -> q.get("source_row").asLong() == 17).findFirst().orElseThrow();
     assertTrue(dup.get("detail").asText().startsWith("the same prompt, chosen and rejected as file:" + file + " row 1 "),
