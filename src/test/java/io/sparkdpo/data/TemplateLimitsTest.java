@@ -17,14 +17,22 @@ import org.junit.jupiter.api.io.TempDir;
 /** Hostile chat templates end in a template error within the limits, never a hang or a dead JVM. */
 class TemplateLimitsTest {
   private static final List<Turn> TURNS = List.of(Turn.user("Hi"), Turn.assistant("Hello"));
-  /** 0.5 s and 1 Mi chars: small enough for a test, far above what real templates need. */
+  /** 0.5 s and 1 Mi chars (256 MiB allocated): small enough for a test, far above what real templates need. */
   private static final TemplateLimits TIGHT = new TemplateLimits(500_000_000L, 1L << 20);
+  /** 0.5 s, and limits on size that a loop cannot reach in that time (64 GiB allocated): the deadline stops it. */
+  private static final TemplateLimits DEADLINE = new TemplateLimits(500_000_000L, 1L << 30);
+  /** A minute, 1 Mi chars: the allocation limit stops it. */
+  private static final TemplateLimits ALLOCATION = new TemplateLimits(60_000_000_000L, 1L << 20);
 
   @TempDir
   Path dir;
 
   private static BadRow refusal(String source) {
-    JinjaChatTemplate t = new JinjaChatTemplate("t", source, Map.of(), TIGHT);
+    return refusal(source, TIGHT);
+  }
+
+  private static BadRow refusal(String source, TemplateLimits limits) {
+    JinjaChatTemplate t = new JinjaChatTemplate("t", source, Map.of(), limits);
     // without the limits these run for hours: fail the test instead of hanging it
     BadRow e = assertTimeoutPreemptively(Duration.ofSeconds(60),
         () -> assertThrows(BadRow.class, () -> t.render(TURNS, false), source));
@@ -36,14 +44,21 @@ class TemplateLimitsTest {
   void nestedLoopsStopAtTheRenderDeadline() {
     long start = System.nanoTime();
     BadRow e = refusal("{% for a in range(100000) %}{% for b in range(100000) %}{% for c in range(100000) %}"
-        + "{% endfor %}{% endfor %}{% endfor %}");
+        + "{% endfor %}{% endfor %}{% endfor %}", DEADLINE);
     long ms = (System.nanoTime() - start) / 1_000_000;
     assertEquals("chat template failed: the chat template did not finish rendering within "
         + "prepare.template_timeout_s (0.5 s)", e.detail());
     assertTrue(ms >= 450, "stopped after " + ms + " ms, before its deadline");
     // a loop of method calls and nothing else to render
     assertTrue(refusal("{% for a in range(100000) %}{% for b in range(100000) %}{% set x = 'a'.upper() %}"
-        + "{% endfor %}{% endfor %}").detail().contains("template_timeout_s"));
+        + "{% endfor %}{% endfor %}", DEADLINE).detail().contains("template_timeout_s"));
+  }
+
+  @Test
+  void aRenderingThatKeepsAllocatingStopsAtItsAllocationLimit() {
+    assertEquals("chat template failed: the chat template allocated more than 256 MiB while rendering one "
+        + "conversation (64 x prepare.template_max_chars)", refusal("{% for a in range(100000) %}"
+        + "{% for b in range(100000) %}{% set s = 'x' ~ a ~ '-' ~ b %}{% endfor %}{% endfor %}", ALLOCATION).detail());
   }
 
   @Test
@@ -85,7 +100,7 @@ class TemplateLimitsTest {
     Files.writeString(file, "{% for m in messages %}{% for a in range(100000) %}{% for b in range(100000) %}"
         + "{{ '' }}{% endfor %}{% endfor %}{{ m['content'] }}{% endfor %}");
     IllegalArgumentException e = assertTimeoutPreemptively(Duration.ofSeconds(60), () -> assertThrows(
-        IllegalArgumentException.class, () -> TemplateSpec.resolve(file.toString(), tok, Storage.local(), TIGHT)));
+        IllegalArgumentException.class, () -> TemplateSpec.resolve(file.toString(), tok, Storage.local(), DEADLINE)));
     assertEquals("prepare.template: '" + file + "' cannot render a one-turn conversation: chat template failed: "
         + "the chat template did not finish rendering within prepare.template_timeout_s (0.5 s)", e.getMessage());
   }
@@ -100,7 +115,7 @@ class TemplateLimitsTest {
         Storage.local());
     Path file = dir.resolve("sometimes.jinja");
     Files.writeString(file, source);
-    TemplateSpec spec = TemplateSpec.resolve(file.toString(), TextTokenizer.of(files), Storage.local(), TIGHT);
+    TemplateSpec spec = TemplateSpec.resolve(file.toString(), TextTokenizer.of(files), Storage.local(), DEADLINE);
     RowPreparer preparer = new RowPreparer(new PrepareSpec(files, spec,
         new Truncation(256, 64, true, false), false, 0.0, 42, io.sparkdpo.config.PrepareSettings.Format.TRL,
         Map.of()));
