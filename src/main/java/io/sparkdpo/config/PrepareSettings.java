@@ -14,7 +14,11 @@ public record PrepareSettings(
     double evalFraction,
     int numShards,
     long seed,
-    LongPrompt longPrompt) implements Validated {
+    LongPrompt longPrompt,
+    double templateTimeoutS,
+    long templateMaxChars,
+    long maxRowBytes,
+    double maxQuarantineFraction) implements Validated {
 
   /** Input dataset layouts. */
   public enum Format {
@@ -46,5 +50,13 @@ public record PrepareSettings(
         "must be < max_length (" + maxLength + ") to leave room for a response", maxPromptLength);
     v.inRange(prefix + ".eval_fraction", evalFraction, 0.0, 1.0);
     v.nonNegative(prefix + ".num_shards", numShards);
+    v.positive(prefix + ".template_timeout_s", templateTimeoutS);
+    v.positive(prefix + ".template_max_chars", templateMaxChars);
+    v.require(templateMaxChars <= Integer.MAX_VALUE - 16, prefix + ".template_max_chars", "must be < 2^31 (a Java "
+        + "string's length)", templateMaxChars);
+    v.positive(prefix + ".max_row_bytes", maxRowBytes);
+    v.require(maxRowBytes <= Integer.MAX_VALUE - 16, prefix + ".max_row_bytes", "must be < 2^31 (a Java array's "
+        + "length)", maxRowBytes);
+    v.inClosedRange(prefix + ".max_quarantine_fraction", maxQuarantineFraction, 0.0, 1.0);
   }
 }

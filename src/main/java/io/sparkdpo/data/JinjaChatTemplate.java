@@ -4,6 +4,7 @@ import com.hubspot.jinjava.Jinjava;
 import com.hubspot.jinjava.JinjavaConfig;
 import com.hubspot.jinjava.LegacyOverrides;
 import com.hubspot.jinjava.el.JinjavaInterpreterResolver;
+import com.hubspot.jinjava.el.JinjavaProcessors;
 import com.hubspot.jinjava.interpret.Context;
 import com.hubspot.jinjava.interpret.InterpreterFactory;
 import com.hubspot.jinjava.interpret.JinjavaInterpreter;
@@ -37,30 +38,48 @@ import jinjava.javax.el.CompositeELResolver;
  * string repetition {@code 'a' * 3}) fail with a template error instead of rendering something else. The golden
  * test ChatTemplateGoldenTest holds the renderings byte-identical to Jinja2's.
  *
- * <p>Also sandboxed: no file includes or imports, bounded output, loops and recursion, and no re-rendering of
- * rendered values (a message containing {@code {{ ... }}} is text).
+ * <p>Also sandboxed: no file includes or imports, bounded loops and recursion, no re-rendering of rendered values
+ * (a message containing {@code {{ ... }}} is text), and each rendering within {@link TemplateLimits}: a deadline,
+ * a longest string and output, and a total allocation ({@link RenderBudget}). A rendering that goes beyond them,
+ * overflows the stack or runs out of memory fails with a template error, like any other template failure.
  */
 public final class JinjaChatTemplate implements ChatTemplate {
-  private static final long MAX_OUTPUT_CHARS = 64L << 20;
   /** Template globals that are functions; also set as variables so that {@code strftime_now is defined} holds. */
   private static final List<String> FUNCTIONS = List.of("raise_exception", "strftime_now");
+  /**
+   * Jinjava's expression parser takes time quadratic in the nesting of brackets and recurses on it, outside any
+   * deadline; real chat templates nest a few levels.
+   */
+  static final int MAX_NESTING = 64;
 
   private final String name;
   private final String source;
   private final Map<String, String> specialTokens;
+  private final TemplateLimits limits;
   private final Jinjava jinjava;
   private final String jinjavaSource;
+  private final String refusal;
 
   /** @param specialTokens tokenizer_config.json's special tokens by variable name ({@code bos_token} -> text) */
   public JinjaChatTemplate(String name, String source, Map<String, String> specialTokens) {
-    this(name, source, specialTokens, Clock.systemDefaultZone());
+    this(name, source, specialTokens, TemplateLimits.DEFAULT);
+  }
+
+  public JinjaChatTemplate(String name, String source, Map<String, String> specialTokens, TemplateLimits limits) {
+    this(name, source, specialTokens, Clock.systemDefaultZone(), limits);
+  }
+
+  JinjaChatTemplate(String name, String source, Map<String, String> specialTokens, Clock clock) {
+    this(name, source, specialTokens, clock, TemplateLimits.DEFAULT);
   }
 
   /** @param clock what {@code strftime_now} reads (local time in the clock's zone, as datetime.now()) */
-  JinjaChatTemplate(String name, String source, Map<String, String> specialTokens, Clock clock) {
+  JinjaChatTemplate(String name, String source, Map<String, String> specialTokens, Clock clock,
+      TemplateLimits limits) {
     this.name = name;
     this.source = source;
     this.specialTokens = new TreeMap<>(specialTokens);
+    this.limits = limits;
     CompositeELResolver resolver = new CompositeELResolver();
     resolver.add(new TemplateSandbox());
     resolver.add(JinjavaInterpreterResolver.DEFAULT_RESOLVER_READ_ONLY);
@@ -76,7 +95,11 @@ public final class JinjaChatTemplate implements ChatTemplate {
             .withEvaluateMapKeys(true) // {k: v} evaluates k, as Jinja2
             .withKeepNullableLoopValues(true)
             .build())
-        .withMaxOutputSize(MAX_OUTPUT_CHARS)
+        .withMaxOutputSize(limits.maxChars())
+        .withMaxStringLength(limits.maxChars())
+        .withProcessors(JinjavaProcessors.newBuilder()
+            .withNodePreProcessor((node, interpreter) -> RenderBudget.check())
+            .build())
         .withMaxRenderDepth(10)
         .withRangeLimit(100_000)
         .withMaxListSize(1_000_000)
@@ -104,6 +127,22 @@ public final class JinjaChatTemplate implements ChatTemplate {
       translated = null; // reported at render time, like any other template error
     }
     this.jinjavaSource = translated;
+    this.refusal = nesting(source) > MAX_NESTING ? "brackets nested more than " + MAX_NESTING + " deep" : null;
+  }
+
+  /** The deepest nesting of round and square brackets in the source, wherever they are. */
+  private static int nesting(String source) {
+    int depth = 0;
+    int max = 0;
+    for (int i = 0; i < source.length(); i++) {
+      char c = source.charAt(i);
+      if (c == '(' || c == '[') {
+        max = Math.max(max, ++depth);
+      } else if ((c == ')' || c == ']') && depth > 0) {
+        depth--;
+      }
+    }
+    return max;
   }
 
   /** Called by templates to reject a conversation, as in transformers. */
@@ -171,6 +210,9 @@ public final class JinjaChatTemplate implements ChatTemplate {
 
   /** apply_chat_template(messages, add_generation_prompt=...) with tokenize=False. */
   String render(List<Turn> turns, boolean addGenerationPrompt) throws BadRow {
+    if (refusal != null) {
+      throw new BadRow(QuarantineReason.TEMPLATE_ERROR, null, "chat template failed: " + refusal);
+    }
     if (jinjavaSource == null) {
       try {
         Jinja2Whitespace.apply(source);
@@ -191,10 +233,19 @@ public final class JinjaChatTemplate implements ChatTemplate {
     vars.put("messages", messages);
     vars.put("add_generation_prompt", addGenerationPrompt);
     RenderResult result;
+    RenderBudget.start(limits);
     try {
       result = jinjava.renderForResult(jinjavaSource, vars);
-    } catch (RuntimeException e) {
+    } catch (RuntimeException | RenderBudget.Exceeded e) {
       throw new BadRow(QuarantineReason.TEMPLATE_ERROR, null, "chat template failed: " + e.getMessage());
+    } catch (StackOverflowError e) {
+      throw new BadRow(QuarantineReason.TEMPLATE_ERROR, null, "chat template failed: nested too deeply (stack "
+          + "overflow)");
+    } catch (OutOfMemoryError e) { // one huge allocation that failed on its own: nothing else was harmed
+      throw new BadRow(QuarantineReason.TEMPLATE_ERROR, null, "chat template failed: out of memory ("
+          + e.getMessage() + ")");
+    } finally {
+      RenderBudget.end();
     }
     for (TemplateError error : result.getErrors()) {
       if (error.getSeverity() == TemplateError.ErrorType.FATAL) {

@@ -10,7 +10,8 @@ import java.util.Arrays;
 /**
  * Streams the elements of a top-level JSON array as raw bytes, one {@link RawRecord} per element, without
  * decoding text: it only tracks brackets, braces and strings (all ASCII), so an element with invalid UTF-8 or
- * broken JSON is still cut out exactly and quarantined on its own. Whatever follows a structural break (an
+ * broken JSON (a stray or mismatched bracket, a string left open at a line break) is still cut out and quarantined
+ * on its own, and the elements after it are read as they are. Whatever follows a structural break (an
  * unterminated string, a missing bracket, text after the array) becomes one last record, so no byte is dropped.
  */
 final class JsonArrayScanner extends Lookahead<RawRecord> {
@@ -18,14 +19,41 @@ final class JsonArrayScanner extends Lookahead<RawRecord> {
 
   private final String file;
   private final InputStream in;
-  private final ByteArrayOutputStream element = new ByteArrayOutputStream();
+  private final long maxRowBytes;
+  private ByteArrayOutputStream element = new ByteArrayOutputStream();
+  /** The element's length so far; beyond maxRowBytes its bytes are counted, no longer kept. */
+  private long size;
+  private byte[] preview;
   private State state = State.BEFORE_ARRAY;
   private boolean afterComma;
   private long index;
 
   JsonArrayScanner(String file, InputStream in) {
+    this(file, in, Integer.MAX_VALUE - 16);
+  }
+
+  /** @param maxRowBytes a larger element is measured and returned as its first bytes ({@link RawRecord#tooLarge}) */
+  JsonArrayScanner(String file, InputStream in, long maxRowBytes) {
     this.file = file;
     this.in = new BufferedInputStream(in, 1 << 16);
+    this.maxRowBytes = maxRowBytes;
+  }
+
+  private void reset() {
+    element.reset();
+    size = 0;
+    preview = null;
+  }
+
+  /** Appends a byte of the element, or only counts it once the element is larger than maxRowBytes. */
+  private void keep(int c) {
+    size++;
+    if (size <= maxRowBytes) {
+      element.write(c);
+    } else if (preview == null) {
+      preview = Arrays.copyOf(element.toByteArray(), Math.min(element.size(), RawRecord.PREVIEW_BYTES));
+      element = new ByteArrayOutputStream(); // let the large buffer go
+    }
   }
 
   /** The next element; closes the input after the last one. */
@@ -67,7 +95,7 @@ final class JsonArrayScanner extends Lookahead<RawRecord> {
           if (c == ']') {
             state = State.AFTER_ARRAY;
             if (afterComma) {
-              element.reset();
+              reset();
               return record(); // "[1,]": the missing element is a bad record
             }
             continue;
@@ -79,25 +107,35 @@ final class JsonArrayScanner extends Lookahead<RawRecord> {
     }
   }
 
-  /** One element starting with c, up to the comma or bracket that ends it at depth 0 outside strings. */
+  /**
+   * One element starting with c, up to the comma or bracket that ends it at depth 0 outside strings. Damage stays
+   * inside its element: a closing bracket that closes nothing open is kept as a byte of the element (it cannot end
+   * the array or swallow the next elements), one that closes the wrong kind closes back to its own kind if that is
+   * open, and a raw line break inside a string (never valid JSON) ends the element there, so a string left open
+   * takes at most the rest of its element with it (one more bad record), not the elements after it.
+   */
   private RawRecord element(int c) throws IOException {
-    element.reset();
-    int depth = 0;
+    reset();
+    StringBuilder open = new StringBuilder(); // the brackets open in this element, innermost last
     boolean inString = false;
     for (; c >= 0; c = in.read()) {
       if (inString) {
-        element.write(c);
+        keep(c);
         if (c == '\\') {
           int escaped = in.read();
           if (escaped >= 0) {
-            element.write(escaped);
+            keep(escaped);
           }
         } else if (c == '"') {
           inString = false;
+        } else if (c == '\n') { // never inside a JSON string: the quote that closes it is missing
+          afterComma = true;
+          state = State.IN_ARRAY;
+          return record();
         }
         continue;
       }
-      if (depth == 0 && (c == ',' || c == ']')) {
+      if (open.isEmpty() && (c == ',' || c == ']')) {
         afterComma = c == ',';
         state = c == ',' ? State.IN_ARRAY : State.AFTER_ARRAY;
         return record();
@@ -105,11 +143,14 @@ final class JsonArrayScanner extends Lookahead<RawRecord> {
       if (c == '"') {
         inString = true;
       } else if (c == '{' || c == '[') {
-        depth++;
+        open.append((char) c);
       } else if (c == '}' || c == ']') {
-        depth--;
+        int match = open.lastIndexOf(c == '}' ? "{" : "[");
+        if (match >= 0) {
+          open.setLength(match);
+        }
       }
-      element.write(c);
+      keep(c);
     }
     state = State.DONE;
     return record();
@@ -117,6 +158,9 @@ final class JsonArrayScanner extends Lookahead<RawRecord> {
 
   private RawRecord record() {
     index++;
+    if (preview != null) {
+      return RawRecord.tooLarge(file, index, preview, preview.length, size);
+    }
     return new RawRecord(file, index, trim(element.toByteArray()));
   }
 
@@ -125,11 +169,13 @@ final class JsonArrayScanner extends Lookahead<RawRecord> {
     if (first < 0) {
       return null;
     }
-    element.reset();
-    element.write(first);
-    in.transferTo(element);
+    reset();
+    for (int c = first; c >= 0; c = in.read()) {
+      keep(c);
+    }
     index++;
-    return new RawRecord(file, index, element.toByteArray());
+    return preview != null ? RawRecord.tooLarge(file, index, preview, preview.length, size)
+        : new RawRecord(file, index, element.toByteArray());
   }
 
   private int skipWhitespace() throws IOException {

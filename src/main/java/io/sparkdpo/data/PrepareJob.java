@@ -83,7 +83,7 @@ public final class PrepareJob {
       throw new IllegalArgumentException("prepare.add_eos is true but tokenizer '" + choice.spec()
           + "' defines no eos_token in tokenizer_config.json; add one or set prepare.add_eos=false");
     }
-    TemplateSpec template = TemplateSpec.resolve(s.template(), tokenizer, storage);
+    TemplateSpec template = TemplateSpec.resolve(s.template(), tokenizer, storage, TemplateLimits.of(s));
     int shards = shardCount(s, trainingWorkers);
     // The manifest records the settings prepare's output depends on, never the whole configuration (Spark conf).
     JsonNode redacted = RecordedSettings.of(config, RecordedSettings.PREPARE);
@@ -98,26 +98,45 @@ public final class PrepareJob {
     if (existing.isPresent()) {
       LOG.info("prepare: {} is up to date (fingerprint {}): same inputs and settings, nothing to do", dir,
           fingerprint.substring(0, 16));
+      requireFewEnoughQuarantined(existing.get(), s, dir); // a rerun of a failed preparation fails again
       return new Result(true, dir, existing.get());
     }
 
-    Map<String, Format> formats = formats(files, s.format(), new RawInputs(spark, inputFiles));
+    Map<String, Format> formats = formats(files, s.format(), new RawInputs(spark, inputFiles, s.maxRowBytes()));
     clear(storage, dir);
     PrepareSpec spec = new PrepareSpec(tokenizerFiles, template,
         new Truncation(s.maxLength(), s.maxPromptLength(), s.truncationMode() == PrepareSettings.TruncationMode.KEEP_END,
             s.longPrompt() == PrepareSettings.LongPrompt.QUARANTINE),
-        s.addEos(), s.evalFraction(), s.seed(), s.format(), formats);
+        s.addEos(), s.evalFraction(), s.seed(), s.format(), formats, s.maxRowBytes());
     PreparePipeline.Outputs out = new PreparePipeline(spark, spec, shards, s.maxLength(), Storage.join(Storage.qualify(dir), TMP))
-        .run(new RawInputs(spark, inputFiles).read(files, splitBytes(bytes)), files.size());
+        .run(new RawInputs(spark, inputFiles, s.maxRowBytes()).read(files, splitBytes(bytes)), files.size());
 
-    PreparedManifest manifest = publish(storage, dir, out, files, formats, inputFingerprint, fingerprint, tokenizer,
-        choice, template, redacted);
+    PreparedManifest manifest = publish(storage, dir, out, files, inputFiles.skipped(), formats, inputFingerprint,
+        fingerprint, tokenizer, choice, template, redacted);
     manifest.write(storage, dir);
     PreparedManifest.Counts c = manifest.counts();
     LOG.info("prepare: read {} rows: kept {} (train {}, eval {}; {} truncated), quarantined {} {}; wrote {}",
         c.read(), c.kept(), manifest.splits().get(PreparedManifest.TRAIN).rows(),
         manifest.splits().get(PreparedManifest.EVAL).rows(), c.truncated(), c.quarantined(), c.reasons(), dir);
+    requireFewEnoughQuarantined(manifest, s, dir);
     return new Result(false, dir, manifest);
+  }
+
+  /**
+   * Fails (after the quarantine and manifest are written, so they can be read) when more than
+   * prepare.max_quarantine_fraction of the rows were quarantined, or when no row was kept at all.
+   */
+  static void requireFewEnoughQuarantined(PreparedManifest m, PrepareSettings s, String dir) {
+    PreparedManifest.Counts c = m.counts();
+    double fraction = c.read() == 0 ? 1.0 : (double) c.quarantined() / c.read();
+    if (c.kept() == 0 || fraction > s.maxQuarantineFraction()) {
+      throw new IllegalStateException(String.format("prepare: quarantined %d of %d rows (%.1f%%%s), %s; see %s/"
+          + "quarantine/ and %s/%s, fix the input or the settings (prepare.format, prepare.template), or raise "
+          + "prepare.max_quarantine_fraction", c.quarantined(), c.read(), 100 * fraction,
+          c.reasons().isEmpty() ? "" : ": " + c.reasons(), c.kept() == 0 ? "no row was kept"
+              : "more than prepare.max_quarantine_fraction (" + s.maxQuarantineFraction() + ")",
+          dir, dir, PreparedManifest.FILE));
+    }
   }
 
   /**
@@ -170,7 +189,7 @@ public final class PrepareJob {
 
   /** Moves the written files to their final names, checks the accounting and builds the manifest. */
   private PreparedManifest publish(Storage storage, String dir, PreparePipeline.Outputs out, List<InputFile> files,
-      Map<String, Format> formats, String inputFingerprint, String fingerprint, TextTokenizer tokenizer,
+      List<SkippedFile> skipped, Map<String, Format> formats, String inputFingerprint, String fingerprint, TextTokenizer tokenizer,
       TokenizerChoice choice, TemplateSpec template, JsonNode redacted) {
     long read = 0;
     long kept = 0;
@@ -234,7 +253,7 @@ public final class PrepareJob {
     Map<String, String> formatNames = new LinkedHashMap<>();
     formats.forEach((f, fmt) -> formatNames.put(f, ConfigLoader.yamlName(fmt)));
     return new PreparedManifest(PreparedManifest.STAGE, VERSION, Instant.now().toString(), fingerprint,
-        new PreparedManifest.Input(files, formatNames, inputFingerprint),
+        new PreparedManifest.Input(files, formatNames, inputFingerprint, skipped.size(), skipped),
         new PreparedManifest.TokenizerInfo(choice.spec(), tokenizer.fingerprint(), tokenizer.vocabSize(),
             idOrNone(tokenizer::eosId), idOrNone(tokenizer::padId), idOrNone(tokenizer::bosId), config.prepare().tokenizer(),
             choice.reason()),
@@ -252,7 +271,7 @@ public final class PrepareJob {
     }
   }
 
-  /** The folder's manifest if it has this fingerprint and every file it lists is there with its size. */
+  /** The folder's manifest if it has this fingerprint and every file it lists is there with its size and sha256. */
   private static Optional<PreparedManifest> completeWithFingerprint(Storage storage, String dir, String fingerprint) {
     if (!storage.exists(Storage.join(dir, PreparedManifest.FILE))) {
       return Optional.empty();
@@ -270,8 +289,10 @@ public final class PrepareJob {
     }
     for (PreparedManifest.Split split : m.splits().values()) {
       for (PreparedManifest.Shard shard : split.shards()) {
-        if (!hasSize(storage, Storage.join(dir, shard.file()), shard.bytes())) {
-          LOG.info("prepare: {} is missing or changed; rewriting", shard.file());
+        String problem = ShardChecksums.mismatch(storage, Storage.join(dir, shard.file()), shard.bytes(),
+            shard.sha256());
+        if (problem != null) {
+          LOG.warn("prepare: {} is {}; rewriting", shard.file(), problem);
           return Optional.empty();
         }
       }
@@ -282,14 +303,6 @@ public final class PrepareJob {
       }
     }
     return Optional.of(m);
-  }
-
-  private static boolean hasSize(Storage storage, String path, long bytes) {
-    try {
-      return storage.status(path).getLen() == bytes;
-    } catch (IOException e) {
-      return false;
-    }
   }
 
   /** Removes what an earlier prepare wrote (manifest first, so a crash leaves an incomplete folder). */

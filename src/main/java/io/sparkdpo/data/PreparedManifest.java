@@ -36,11 +36,16 @@ public record PreparedManifest(
   public static final String TRAIN = "train";
   public static final String EVAL = "eval";
 
-  /** The input fingerprint: every file with size, mtime and ETag, the format each was read as, and their hash. */
+  /**
+   * The input fingerprint: every file with size, mtime and ETag, the format each was read as, and their hash; and
+   * what the input folders held that was not read ({@code skipped_count} files, listed in {@code skipped}).
+   */
   public record Input(
       @JsonProperty("files") List<InputFile> files,
       @JsonProperty("formats") Map<String, String> formats,
-      @JsonProperty("fingerprint") String fingerprint) {}
+      @JsonProperty("fingerprint") String fingerprint,
+      @JsonProperty("skipped_count") int skippedCount,
+      @JsonProperty("skipped") List<SkippedFile> skipped) {}
 
   /**
    * @param spec the tokenizer used: {@code builtin}, a tokenizer.json or a folder holding one (loadable as it is)

@@ -14,11 +14,18 @@ import org.apache.parquet.schema.GroupType;
 /**
  * Reads a prepared (or referenced) shard without Spark, with parquet-hadoop, so a training task can load its own
  * shard. Accepts the files prepare writes and the ones Spark writes when the reference stage adds its columns.
+ * A shard listed in its folder's {@code manifest.json} is first checked against the size and sha256 recorded there
+ * ({@link ShardChecksums}): one more sequential read of the file, against training on damaged data.
  */
 public final class PreparedShardReader {
   private PreparedShardReader() {}
 
   public static List<PreparedPair> read(Storage storage, String fileUri) {
+    PreparedManifest.Shard record = ShardChecksums.recordOf(storage, fileUri);
+    if (record != null) {
+      ShardChecksums.verify(storage, fileUri, record.bytes(), record.sha256(),
+          fileUri.substring(0, fileUri.lastIndexOf('/', fileUri.lastIndexOf('/') - 1) + 1) + PreparedManifest.FILE);
+    }
     List<PreparedPair> out = new ArrayList<>();
     try (ParquetReader<Group> reader = ParquetReader.builder(new GroupReadSupport(), new Path(Storage.qualify(fileUri)))
         .withConf(storage.conf()).build()) {

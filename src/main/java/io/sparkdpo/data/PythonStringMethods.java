@@ -37,7 +37,7 @@ final class PythonStringMethods {
       case "capitalize":
         return s.isEmpty() ? s : s.substring(0, 1).toUpperCase(Locale.ROOT) + s.substring(1).toLowerCase(Locale.ROOT);
       case "replace":
-        return p.length >= 2 ? s.replace(String.valueOf(p[0]), String.valueOf(p[1])) : NOT_HANDLED;
+        return p.length >= 2 ? replace(s, String.valueOf(p[0]), String.valueOf(p[1])) : NOT_HANDLED;
       case "split":
         return split(s, p);
       case "find":
@@ -128,10 +128,22 @@ final class PythonStringMethods {
     return n;
   }
 
+  /** The only str methods whose result can be much longer than their input: its length is checked first. */
+  private static String replace(String s, String old, String with) {
+    RenderBudget.requireLength(s.length() + count(s, old) * (with.length() - old.length()));
+    return s.replace(old, with);
+  }
+
   private static String join(String sep, Collection<?> items) {
-    java.util.StringJoiner j = new java.util.StringJoiner(sep);
-    items.forEach(o -> j.add(String.valueOf(o)));
-    return j.toString();
+    List<String> parts = new ArrayList<>(items.size());
+    long length = Math.max(0, items.size() - 1L) * sep.length();
+    for (Object o : items) {
+      String part = String.valueOf(o);
+      parts.add(part);
+      length += part.length();
+    }
+    RenderBudget.requireLength(length);
+    return String.join(sep, parts);
   }
 
   private static String title(String s) {

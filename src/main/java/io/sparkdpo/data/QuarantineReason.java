@@ -34,7 +34,9 @@ public enum QuarantineReason {
   /** The same prompt, chosen and rejected already appeared earlier in the input (by file, then row). */
   DUPLICATE_PAIR("duplicate_pair"),
   /** The prompt is longer than max_prompt_length and leaves too little of max_length for a response. */
-  PROMPT_TOO_LONG("prompt_too_long");
+  PROMPT_TOO_LONG("prompt_too_long"),
+  /** The row is larger than prepare.max_row_bytes; it was measured, never read whole ({@code raw} is its start). */
+  ROW_TOO_LARGE("row_too_large");
 
   private final String code;
 

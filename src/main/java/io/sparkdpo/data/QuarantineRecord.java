@@ -26,6 +26,13 @@ public record QuarantineRecord(String sourceFile, long sourceRow, String reason,
         Base64.getEncoder().encodeToString(java.util.Arrays.copyOfRange(bytes, off, off + len)));
   }
 
+  /** A row larger than max_row_bytes: its start as raw text, with the size in the detail. */
+  static QuarantineRecord tooLarge(RawRecord r, long maxRowBytes) {
+    return new QuarantineRecord(r.sourceFile(), r.sourceRow(), QuarantineReason.ROW_TOO_LARGE.code(), null,
+        "the row is " + r.size() + " bytes, more than prepare.max_row_bytes (" + maxRowBytes + "); raw holds its "
+            + "first " + r.bytes().length + " bytes", new String(r.bytes(), StandardCharsets.UTF_8), null);
+  }
+
   /** The same row reclassified (e.g. as a duplicate found after parsing). */
   static QuarantineRecord of(PreparedRow row, QuarantineReason reason, String detail) {
     return new QuarantineRecord(row.sourceFile(), row.sourceRow(), reason.code(), null, detail, row.raw(), null);

@@ -1,6 +1,9 @@
 package io.sparkdpo.data;
 
 import static org.apache.spark.sql.functions.col;
+import static org.apache.spark.sql.functions.octet_length;
+import static org.apache.spark.sql.functions.substring;
+import static org.apache.spark.sql.functions.when;
 import static org.apache.spark.sql.functions.struct;
 import static org.apache.spark.sql.functions.to_json;
 
@@ -52,11 +55,14 @@ final class RawInputs {
   private final SparkSession spark;
   private final JavaSparkContext jsc;
   private final InputFiles files;
+  private final long maxRowBytes;
 
-  RawInputs(SparkSession spark, InputFiles files) {
+  /** @param maxRowBytes larger rows are measured, never held whole: they come out as {@link RawRecord#tooLarge} */
+  RawInputs(SparkSession spark, InputFiles files, long maxRowBytes) {
     this.spark = spark;
     this.jsc = JavaSparkContext.fromSparkContext(spark.sparkContext());
     this.files = files;
+    this.maxRowBytes = maxRowBytes;
   }
 
   JavaRDD<RawRecord> read(List<InputFile> inputs, long maxSplitBytes) {
@@ -96,6 +102,7 @@ final class RawInputs {
       throw new UncheckedIOException(e);
     }
     FileInputFormat.setMaxInputSplitSize(job, maxSplitBytes);
+    job.getConfiguration().setLong(BoundedLineRecordReader.MAX_ROW_BYTES, maxRowBytes);
     JavaNewHadoopRDD<LongWritable, Text> rdd = (JavaNewHadoopRDD<LongWritable, Text>) jsc.newAPIHadoopRDD(
         job.getConfiguration(), ExactFilesTextInputFormat.class, LongWritable.class, Text.class);
     List<SplitLines> counts = rdd.mapPartitionsWithInputSplit((split, it) -> {
@@ -108,11 +115,12 @@ final class RawInputs {
       return List.of(new SplitLines(fs.getPath().toString(), fs.getStart(), n)).iterator();
     }, false).collect();
     Map<String, Long> firstLine = firstLines(counts);
+    long max = maxRowBytes;
     return rdd.mapPartitionsWithInputSplit((split, it) -> {
       FileSplit fs = (FileSplit) split;
       String file = fs.getPath().toString();
       long before = firstLine.get(file + "@" + fs.getStart());
-      return new LineRecords(file, before, it);
+      return new LineRecords(file, before, it, max);
     }, false);
   }
 
@@ -134,23 +142,32 @@ final class RawInputs {
     return first;
   }
 
-  /** Numbers a split's lines, copies their bytes (Hadoop reuses the Text) and skips blank lines. */
+  /**
+   * Numbers a split's lines, copies their bytes (Hadoop reuses the Text) and skips blank lines; a line longer than
+   * maxRowBytes (the key: its length) becomes a too-large record holding its start.
+   */
   private static final class LineRecords extends Lookahead<RawRecord> {
     private final String file;
     private final Iterator<Tuple2<LongWritable, Text>> lines;
+    private final long maxRowBytes;
     private long line;
 
-    LineRecords(String file, long before, Iterator<Tuple2<LongWritable, Text>> lines) {
+    LineRecords(String file, long before, Iterator<Tuple2<LongWritable, Text>> lines, long maxRowBytes) {
       this.file = file;
       this.line = before;
       this.lines = lines;
+      this.maxRowBytes = maxRowBytes;
     }
 
     @Override
     protected RawRecord advance() {
       while (lines.hasNext()) {
-        Text t = lines.next()._2();
+        Tuple2<LongWritable, Text> next = lines.next();
+        Text t = next._2();
         line++;
+        if (t.getLength() > maxRowBytes) {
+          return RawRecord.tooLarge(file, line, t.getBytes(), t.getLength(), next._1().get());
+        }
         if (!isBlank(t.getBytes(), t.getLength())) {
           return new RawRecord(file, line, Arrays.copyOf(t.getBytes(), t.getLength()));
         }
@@ -171,20 +188,33 @@ final class RawInputs {
 
   private JavaRDD<RawRecord> jsonArrays(List<String> paths) {
     Broadcast<SerializableConfiguration> conf = SerializableConfiguration.broadcast(spark.sparkContext());
+    long max = maxRowBytes;
     return jsc.parallelize(paths, paths.size()).flatMap(path -> {
       InputFiles reader = new InputFiles(new io.sparkdpo.io.Storage(conf.value().value()));
-      return new JsonArrayScanner(path, reader.open(path));
+      return new JsonArrayScanner(path, reader.open(path), max);
     });
   }
 
   private JavaRDD<RawRecord> parquet(List<String> paths) {
     Dataset<Row> df = spark.read().option("mergeSchema", "true").parquet(paths.toArray(new String[0]));
+    long max = maxRowBytes;
+    // A row's JSON larger than max_row_bytes goes no further than the task that renders it: only its start and size.
+    Column size = octet_length(col("json"));
     return df.select(json(df).as("json"), col("_metadata.file_path").as("file"),
             col("_metadata.row_index").as("row"))
+        .select(when(size.leq(max), col("json")).as("json"), col("file"), col("row"), size.as("size"),
+            when(size.gt(max), substring(col("json"), 1, RawRecord.PREVIEW_BYTES)).as("preview"))
         .orderBy("file", "row")
         .javaRDD()
-        .map(r -> new RawRecord(normalise(r.getString(1)), r.getLong(2) + 1,
-            r.getString(0).getBytes(StandardCharsets.UTF_8)));
+        .map(r -> {
+          String file = normalise(r.getString(1));
+          long row = r.getLong(2) + 1;
+          if (r.isNullAt(0)) {
+            byte[] preview = r.getString(4).getBytes(StandardCharsets.UTF_8);
+            return RawRecord.tooLarge(file, row, preview, preview.length, r.getInt(3));
+          }
+          return new RawRecord(file, row, r.getString(0).getBytes(StandardCharsets.UTF_8));
+        });
   }
 
   /** The whole row as one JSON object; null fields are kept so they are reported as null, not missing. */
@@ -210,7 +240,8 @@ final class RawInputs {
         case InputFile.JSON_ARRAY -> sampleArray(f.path());
         case InputFile.PARQUET -> {
           Dataset<Row> df = spark.read().parquet(f.path());
-          yield df.select(json(df)).limit(SAMPLE_ROWS).collectAsList().stream()
+          yield df.select(json(df).as("json")).where(octet_length(col("json")).leq(maxRowBytes))
+              .limit(SAMPLE_ROWS).collectAsList().stream()
               .map(r -> r.getString(0).getBytes(StandardCharsets.UTF_8)).toList();
         }
         default -> Collections.emptyList();
@@ -226,9 +257,11 @@ final class RawInputs {
       Text t = new Text();
       long bytes = 0;
       int n;
-      while (rows.size() < SAMPLE_ROWS && bytes < SAMPLE_BYTES && (n = reader.readLine(t)) > 0) {
+      int keep = (int) Math.min(Integer.MAX_VALUE - 16, maxRowBytes + 1);
+      while (rows.size() < SAMPLE_ROWS && bytes < SAMPLE_BYTES
+          && (n = reader.readLine(t, keep, Integer.MAX_VALUE)) > 0) {
         bytes += n;
-        if (!isBlank(t.getBytes(), t.getLength())) {
+        if (t.getLength() <= maxRowBytes && !isBlank(t.getBytes(), t.getLength())) {
           rows.add(Arrays.copyOf(t.getBytes(), t.getLength()));
         }
       }
@@ -238,9 +271,12 @@ final class RawInputs {
 
   private List<byte[]> sampleArray(String path) throws IOException {
     List<byte[]> rows = new ArrayList<>();
-    JsonArrayScanner scanner = new JsonArrayScanner(path, files.open(path));
+    JsonArrayScanner scanner = new JsonArrayScanner(path, files.open(path), maxRowBytes);
     while (rows.size() < SAMPLE_ROWS && scanner.hasNext()) {
-      rows.add(scanner.next().bytes());
+      RawRecord r = scanner.next();
+      if (r.isWhole()) {
+        rows.add(r.bytes());
+      }
     }
     return rows;
   }

@@ -35,6 +35,10 @@ public final class RowPreparer {
     List<String> texts = new ArrayList<>(3 * batch.size());
     for (int i = 0; i < batch.size(); i++) {
       RawRecord r = batch.get(i);
+      if (!r.isWhole()) {
+        out[i] = QuarantineRecord.tooLarge(r, spec.maxRowBytes());
+        continue;
+      }
       byte[] b = r.bytes();
       int off = hasBom(b) ? 3 : 0;
       int len = b.length - off;

@@ -28,6 +28,7 @@ final class TemplateSandbox extends ELResolver {
     if (base == null || method == null) {
       return null;
     }
+    RenderBudget.check(); // every call a template makes: a loop of calls stops at the deadline
     String name = method.toString();
     if (isJinjavaCall(base, name)) {
       return null;

@@ -8,6 +8,7 @@ import io.sparkdpo.config.RecordedSettings;
 import io.sparkdpo.config.ReferenceSettings;
 import io.sparkdpo.data.PrepareJob;
 import io.sparkdpo.data.PreparedManifest;
+import io.sparkdpo.data.ShardChecksums;
 import io.sparkdpo.data.TextTokenizer;
 import io.sparkdpo.io.S3aSettings;
 import io.sparkdpo.io.Storage;
@@ -104,6 +105,7 @@ public final class ReferenceJob {
         shards.addAll(sp.shards());
       }
     }
+    ShardChecksums.verifyAll(spark, data, shards); // the input as prepare wrote it, or no reference at all
     storage.delete(Storage.join(out, PreparedManifest.FILE)); // first: a crash leaves an incomplete folder
     for (String sub : List.of(PreparedManifest.TRAIN, PreparedManifest.EVAL, "quarantine", TMP)) {
       storage.delete(Storage.join(out, sub));

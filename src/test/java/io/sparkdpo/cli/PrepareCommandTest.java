@@ -73,6 +73,18 @@ class PrepareCommandTest {
   }
 
   @Test
+  void anInputOfOnlyBadRowsExitsNonZeroAfterWritingTheQuarantineAndManifest() throws IOException {
+    Path in = dir.resolve("bad.jsonl");
+    Files.writeString(in, "not json\n{\"chosen\": 1, \"rejected\": 2}\n");
+    Path out = dir.resolve("prepared");
+    Run r = run("prepare", "--input", in.toString(), "--output", out.toString());
+    assertEquals(1, r.exit(), r.out());
+    assertTrue(r.err().contains("spark-dpo prepare failed: prepare: quarantined 2 of 2 rows (100.0%"), r.err());
+    assertEquals(2, PreparedManifest.read(Storage.local(), out.toString()).counts().quarantined());
+    assertTrue(Files.isDirectory(out.resolve("quarantine")));
+  }
+
+  @Test
   void anUnknownFormatIsAConfigurationErrorListingTheAllowedOnes() {
     Run r = run("prepare", "--input", sampleData().toString(), "--output", dir.toString(), "--format", "csv");
     assertEquals(Main.EXIT_CONFIG, r.exit());

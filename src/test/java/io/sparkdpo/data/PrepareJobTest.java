@@ -167,6 +167,7 @@ class PrepareJobTest {
     lines.add(utf8("  "));                                                                 // 16 blank
     lines.add(utf8("{\"rejected\": \"\\n\\nHuman: Hello\\n\\nAssistant: Leave.\", \"chosen\": \"\\n\\nHuman: Hello\\n\\nAssistant: Hi there!\"}")); // 17 duplicate of 1
     lines.add(utf8(hh("Last", "one", "two")));                                             // 18 kept
+    lines.add(utf8(hh("long " + "z".repeat(600), "a", "b")));                              // 19 row_too_large
     Path file = dir.resolve("in/mixed.jsonl");
     Files.createDirectories(file.getParent());
     try (var out = Files.newOutputStream(file)) {
@@ -176,11 +177,12 @@ class PrepareJobTest {
       }
     }
     Path out = dir.resolve("out");
-    PreparedManifest m = new PrepareJob(spark, config("prepare.long_prompt=quarantine", "prepare.max_length=128"),
-        1).withMaxSplitBytes(64).run(List.of(file.toString()), out.toString()).manifest();
-    assertEquals(16, m.counts().read());
+    PreparedManifest m = new PrepareJob(spark, config("prepare.long_prompt=quarantine", "prepare.max_length=128",
+        "prepare.max_row_bytes=512", "prepare.max_quarantine_fraction=1.0"), 1).withMaxSplitBytes(64)
+        .run(List.of(file.toString()), out.toString()).manifest();
+    assertEquals(17, m.counts().read());
     assertEquals(2, m.counts().kept());
-    assertEquals(14, m.counts().quarantined());
+    assertEquals(15, m.counts().quarantined());
     Map<String, Long> expected = new TreeMap<>();
     for (QuarantineReason reason : QuarantineReason.values()) {
       expected.put(reason.code(), 1L);
@@ -198,7 +200,8 @@ class PrepareJobTest {
         Map.entry(9L, "empty_prompt|prompt"), Map.entry(10L, "empty_response|chosen"),
         Map.entry(11L, "identical_responses|chosen"), Map.entry(12L, "prompt_mismatch|rejected"),
         Map.entry(13L, "no_assistant_turn|rejected"), Map.entry(14L, "template_error|prompt"),
-        Map.entry(15L, "prompt_too_long|prompt"), Map.entry(17L, "duplicate_pair|null")));
+        Map.entry(15L, "prompt_too_long|prompt"), Map.entry(17L, "duplicate_pair|null"),
+        Map.entry(19L, "row_too_large|null")));
     assertEquals(rows, byRow);
     JsonNode dup = quarantine(out).stream().filter(q -> q.get("source_row").asLong() == 17).findFirst().orElseThrow();
     assertTrue(dup.get("detail").asText().startsWith("the same prompt, chosen and rejected as file:" + file + " row 1 "),
@@ -326,6 +329,78 @@ class PrepareJobTest {
   }
 
   @Test
+  void aFlippedByteInAShardIsNotUpToDateAndFailsItsReaderAndTheReferenceCheck() throws Exception {
+    Path file = write(dir.resolve("in/pairs.jsonl"), List.of(hh("a", "x", "y"), hh("b", "x", "y"), hh("c", "x", "y")));
+    Path out = dir.resolve("out");
+    JobConfig cfg = config();
+    PreparedManifest m = prepare(cfg, out, file).manifest();
+    Path shard = out.resolve("train/shard-00000.parquet");
+    assertEquals(3, PreparedShardReader.read(Storage.local(), shard.toString()).size());
+    byte[] b = Files.readAllBytes(shard);
+    b[b.length / 2] ^= 0x01; // same size, one bit: only the sha256 tells
+    Files.write(shard, b);
+
+    IllegalStateException e = assertThrows(IllegalStateException.class,
+        () -> PreparedShardReader.read(Storage.local(), shard.toString()));
+    assertTrue(e.getMessage().startsWith("shard " + shard + " does not match " + out + "/manifest.json: sha256 "),
+        e.getMessage());
+    assertTrue(e.getMessage().contains("but the manifest records " + m.splits().get("train").shards().get(0).sha256()),
+        e.getMessage());
+    IllegalStateException all = assertThrows(IllegalStateException.class, () -> ShardChecksums.verifyAll(spark,
+        out.toString(), m.splits().get("train").shards()));
+    assertTrue(all.getMessage().startsWith("1 shard(s) do not match " + out + "/manifest.json"), all.getMessage());
+
+    PrepareJob.Result again = prepare(cfg, out, file);
+    assertFalse(again.upToDate(), "a damaged shard is rewritten, not kept as up to date");
+    assertEquals(3, PreparedShardReader.read(Storage.local(), shard.toString()).size());
+    assertTrue(prepare(cfg, out, file).upToDate());
+  }
+
+  @Test
+  void rowsLargerThanMaxRowBytesAreQuarantinedAsRowTooLargeInEveryLayout() throws IOException {
+    String big = hh("big " + "x".repeat(20_000), "x", "y"); // about 20 kB against a limit of 4 kB
+    List<String> lines = new ArrayList<>();
+    for (int i = 0; i < 40; i++) {
+      lines.add(i == 17 || i == 30 ? big : hh("p" + i, "x", "y"));
+    }
+    Path jsonl = write(dir.resolve("in/lines.jsonl"), lines);
+    write(dir.resolve("in/array.json"), List.of("[" + hh("a0", "x", "y") + ", " + big + ", " + hh("a2", "x", "y")
+        + "]"));
+    Path parquet = dir.resolve("in/table");
+    spark.read().json(spark.createDataset(List.of(hh("q0", "x", "y"), big, hh("q2", "x", "y")), Encoders.STRING()))
+        .coalesce(1).write().parquet(parquet.toString());
+    Path out = dir.resolve("out");
+    // splits of 8 kB: the big lines cross split boundaries
+    PreparedManifest m = new PrepareJob(spark, config("prepare.max_row_bytes=4096"), 1).withMaxSplitBytes(8 << 10)
+        .run(List.of(dir.resolve("in").toString()), out.toString()).manifest();
+    assertEquals(46, m.counts().read());
+    assertEquals(42, m.counts().kept());
+    assertEquals(Map.of("row_too_large", 4L), m.counts().reasons());
+    List<JsonNode> q = quarantine(out);
+    List<String> where = q.stream().map(n -> n.get("source_file").asText().replaceAll(".*/in/", "") + "#"
+        + n.get("source_row").asLong()).sorted().toList();
+    assertEquals(4, where.size());
+    assertEquals(List.of("array.json#2", "lines.jsonl#18", "lines.jsonl#31"), where.subList(0, 3));
+    assertTrue(where.get(3).startsWith("table/part-") && where.get(3).endsWith("#2"), where.get(3));
+    for (JsonNode n : q) {
+      assertEquals("row_too_large", n.get("reason").asText());
+      assertTrue(n.get("detail").asText().matches("the row is \\d+ bytes, more than prepare.max_row_bytes \\(4096\\)"
+          + "; raw holds its first \\d+ bytes"), n.get("detail").asText());
+      assertTrue(n.get("raw").asText().length() <= 1024 && n.get("raw").asText().contains("big xxx"));
+    }
+    List<Long> rows = new ArrayList<>();
+    for (PreparedPair p : shard(out, "train/shard-00000.parquet")) {
+      if (p.sourceFile().equals("file:" + jsonl)) {
+        rows.add(p.sourceRow());
+      }
+    }
+    java.util.Collections.sort(rows);
+    assertEquals(38, rows.size());
+    assertFalse(rows.contains(18L) || rows.contains(31L));
+    assertEquals(40L, rows.get(37), "line numbers stay exact past the skipped lines");
+  }
+
+  @Test
   void unusableInputsFailWithAClearErrorNamingThePath() throws IOException {
     Path missing = dir.resolve("nope.jsonl");
     IllegalArgumentException e1 = assertThrows(IllegalArgumentException.class,
@@ -379,12 +454,17 @@ class PrepareJobTest {
   }
 
   @Test
-  void anInputOfOnlyBadRowsGivesEmptyShardsAndAFullQuarantineNotAFailure() throws IOException {
+  void anInputOfOnlyBadRowsWritesItsQuarantineAndManifestThenFails() throws IOException {
     Path file = write(dir.resolve("in/bad.jsonl"), List.of("not json", "{\"chosen\": 1, \"rejected\": 2}", "[]"));
     Files.writeString(dir.resolve("in/empty.jsonl"), "");
     Path out = dir.resolve("out");
-    PreparedManifest m = new PrepareJob(spark, config("prepare.num_shards=2"), 1)
-        .run(List.of(dir.resolve("in").toString()), out.toString()).manifest();
+    // even when any share of bad rows is allowed: nothing kept is never a success
+    JobConfig cfg = config("prepare.num_shards=2", "prepare.max_quarantine_fraction=1.0");
+    IllegalStateException e = assertThrows(IllegalStateException.class, () -> new PrepareJob(spark, cfg, 1)
+        .run(List.of(dir.resolve("in").toString()), out.toString()));
+    assertTrue(e.getMessage().startsWith("prepare: quarantined 3 of 3 rows (100.0%: {malformed_json=1, "
+        + "not_an_object=1, wrong_type=1}), no row was kept; see " + out + "/quarantine/"), e.getMessage());
+    PreparedManifest m = PreparedManifest.read(Storage.local(), out.toString());
     assertEquals(3, m.counts().read());
     assertEquals(0, m.counts().kept());
     assertEquals(Map.of("malformed_json", 1L, "wrong_type", 1L, "not_an_object", 1L), m.counts().reasons());
@@ -392,5 +472,47 @@ class PrepareJobTest {
     assertEquals(0, shard(out, "train/shard-00001.parquet").size());
     assertEquals(List.of(1L, 2L, 3L), quarantine(out).stream().map(q -> q.get("source_row").asLong()).toList());
     assertTrue(quarantine(out).stream().allMatch(q -> q.get("source_file").asText().equals("file:" + file)));
+  }
+
+  @Test
+  void moreQuarantinedRowsThanAllowedFailAfterWritingAndAgainOnARerun() throws IOException {
+    Path file = write(dir.resolve("in/pairs.jsonl"), List.of(hh("a", "x", "y"), "not json", hh("b", "x", "y"),
+        "{}", hh("c", "x", "y")));
+    PrepareJob.Result ok = prepare(config(), dir.resolve("ok"), file); // 2 of 5 bad: within the default 0.5
+    assertEquals(3, ok.manifest().counts().kept());
+    Path out = dir.resolve("out");
+    JobConfig strict = config("prepare.max_quarantine_fraction=0.25");
+    IllegalStateException e = assertThrows(IllegalStateException.class, () -> prepare(strict, out, file));
+    assertTrue(e.getMessage().startsWith("prepare: quarantined 2 of 5 rows (40.0%: {malformed_json=1, "
+        + "missing_field=1}), more than prepare.max_quarantine_fraction (0.25); see " + out + "/quarantine/"),
+        e.getMessage());
+    assertEquals(2, quarantine(out).size());
+    assertEquals(3, PreparedManifest.read(Storage.local(), out.toString()).counts().kept());
+    IllegalStateException again = assertThrows(IllegalStateException.class, () -> prepare(strict, out, file));
+    assertEquals(e.getMessage(), again.getMessage(), "an up-to-date folder that failed fails again");
+  }
+
+  @Test
+  void filesSkippedInInputFoldersAreCountedAndListedAndUnknownOnesDoNotFail() throws IOException {
+    Path in = dir.resolve("in");
+    write(in.resolve("train.jsonl"), List.of(hh("a", "x", "y")));
+    write(in.resolve("sub/more.json"), List.of("[" + hh("b", "x", "y") + "]"));
+    write(in.resolve("_SUCCESS"), List.of());
+    write(in.resolve(".hidden.jsonl"), List.of(hh("c", "x", "y")));
+    write(in.resolve("_tmp/part.jsonl"), List.of(hh("d", "x", "y")));
+    write(in.resolve("part-1.jsonl.tmp"), List.of(hh("e", "x", "y")));
+    write(in.resolve("notes.txt"), List.of(hh("f", "x", "y")));
+    write(in.resolve("state.json"), List.of("{", "  \"_data_files\": [{\"filename\": \"data.arrow\"}]", "}"));
+    PreparedManifest m = prepare(config(), dir.resolve("out"), in).manifest();
+    assertEquals(2, m.counts().read());
+    assertEquals(2, m.counts().kept());
+    assertEquals(6, m.input().skippedCount());
+    List<String> skipped = m.input().skipped().stream()
+        .map(f -> in.relativize(Path.of(java.net.URI.create(f.path()).getPath())) + " " + f.reason()).toList();
+    assertEquals(List.of(".hidden.jsonl hidden", "_SUCCESS hidden", "_tmp hidden", "notes.txt unknown",
+        "part-1.jsonl.tmp temporary", "state.json metadata"), skipped);
+    JsonNode json = M.readTree(dir.resolve("out/manifest.json").toFile()).get("input");
+    assertEquals(6, json.get("skipped_count").asInt());
+    assertEquals("metadata", json.get("skipped").get(5).get("reason").asText());
   }
 }

@@ -92,8 +92,9 @@ class RowPreparerTest {
     rows.add(row(13, "{\"prompt\": \"" + "p".repeat(40) + "\", \"chosen\": \"" + "a".repeat(40) + "\", \"rejected\": \"b\"}"));
     rows.add(row(14, "{\"prompt\": \"q\", \"chosen\": \"a\", \"rejected\": \"b\", \"chosen\": \"c\"}"));
     rows.add(row(15, "{\"prompt\": \"fine\", \"chosen\": \"yes\", \"rejected\": \"no\"}"));
+    rows.add(RawRecord.tooLarge("file:/in/data.jsonl", 16, "{\"prompt\": \"huge".getBytes(StandardCharsets.UTF_8), 14, 99_999_999));
     List<RowOutcome> out = preparer("hh", new Truncation(64, 16, true, true), Format.AUTO).prepare(rows);
-    assertEquals(15, out.size());
+    assertEquals(16, out.size());
     Map<Long, String> reasons = new TreeMap<>();
     for (RowOutcome o : out) {
       reasons.put(o.sourceRow(), o instanceof QuarantineRecord q ? q.reason() + "|" + q.field() : "kept");
@@ -114,8 +115,12 @@ class RowPreparerTest {
     expected.put(13L, "prompt_too_long|prompt");
     expected.put(14L, "malformed_json|null");
     expected.put(15L, "kept");
+    expected.put(16L, "row_too_large|null");
     assertEquals(expected, reasons);
-    assertEquals(13, QuarantineReason.values().length - 1, "every reason but duplicate_pair is covered here");
+    assertEquals(14, QuarantineReason.values().length - 1, "every reason but duplicate_pair is covered here");
+    assertEquals("the row is 99999999 bytes, more than prepare.max_row_bytes (16777216); raw holds its first 14 "
+        + "bytes", ((QuarantineRecord) out.get(15)).detail());
+    assertEquals("{\"prompt\": \"hu", ((QuarantineRecord) out.get(15)).raw());
 
     QuarantineRecord utf8 = (QuarantineRecord) out.get(0);
     assertEquals("invalid UTF-8 byte 0xFF at byte 14 of the row", utf8.detail());

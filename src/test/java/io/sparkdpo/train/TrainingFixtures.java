@@ -5,6 +5,7 @@ import io.sparkdpo.config.ConfigLoader;
 import io.sparkdpo.config.JobConfig;
 import io.sparkdpo.data.PreparedPair;
 import io.sparkdpo.data.ReferencedShards;
+import io.sparkdpo.data.ShardChecksums;
 import io.sparkdpo.io.Json;
 import io.sparkdpo.io.Storage;
 import io.sparkdpo.model.CausalLM;
@@ -125,8 +126,13 @@ public final class TrainingFixtures {
     for (int s = 0; s < shards.size(); s++) {
       String file = name + "/" + String.format("shard-%05d.parquet", s);
       ReferencedShards.write(dir.resolve(file), shards.get(s));
-      files.add(Map.of("file", file, "rows", shards.get(s).size(), "tokens", 0, "step_tokens", 0, "bytes", 0,
-          "sha256", ""));
+      try { // size and sha256 as prepare records them: readers check them
+        files.add(Map.of("file", file, "rows", shards.get(s).size(), "tokens", 0, "step_tokens", 0,
+            "bytes", Files.size(dir.resolve(file)),
+            "sha256", ShardChecksums.sha256(Storage.local(), dir.resolve(file).toString())));
+      } catch (IOException e) {
+        throw new UncheckedIOException(e);
+      }
       rows += shards.get(s).size();
     }
     return Map.of("rows", rows, "tokens", 0, "step_tokens", 0, "shards", files);
