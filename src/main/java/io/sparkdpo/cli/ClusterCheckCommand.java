@@ -2,8 +2,8 @@ package io.sparkdpo.cli;
 
 import io.sparkdpo.config.ConfigException;
 import io.sparkdpo.config.JobConfig;
-import io.sparkdpo.dist.ClusterCheck;
-import io.sparkdpo.dist.ClusterCheck.TaskReport;
+import io.sparkdpo.distributed.ClusterCheck;
+import io.sparkdpo.distributed.ClusterCheck.TaskReport;
 import io.sparkdpo.io.Json;
 import java.util.List;
 import java.util.concurrent.Callable;

@@ -2,7 +2,7 @@ package io.sparkdpo.cli;
 
 import io.sparkdpo.config.ConfigException;
 import io.sparkdpo.config.JobConfig;
-import io.sparkdpo.dist.TrainingStage;
+import io.sparkdpo.distributed.TrainingStage;
 import com.fasterxml.jackson.databind.JsonNode;
 import io.sparkdpo.io.Json;
 import io.sparkdpo.io.S3aSettings;

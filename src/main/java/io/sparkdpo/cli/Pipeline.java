@@ -8,7 +8,7 @@ import io.sparkdpo.config.PeftSettings;
 import io.sparkdpo.config.PipelineSettings;
 import io.sparkdpo.data.BuiltinTemplate;
 import io.sparkdpo.data.PrepareJob;
-import io.sparkdpo.dist.TrainingStage;
+import io.sparkdpo.distributed.TrainingStage;
 import io.sparkdpo.eval.EvaluationReport;
 import io.sparkdpo.eval.GenerationEval;
 import io.sparkdpo.eval.PolicyEval;

@@ -1,6 +1,6 @@
 package io.sparkdpo.cli;
 
-import io.sparkdpo.dist.TrainingStage;
+import io.sparkdpo.distributed.TrainingStage;
 import java.io.PrintWriter;
 import java.util.List;
 import java.util.Locale;

@@ -1,7 +1,7 @@
 package io.sparkdpo.cli;
 
 import io.sparkdpo.config.JobConfig;
-import io.sparkdpo.dist.TrainingStage;
+import io.sparkdpo.distributed.TrainingStage;
 import io.sparkdpo.train.SessionSpec;
 import java.util.ArrayList;
 import java.util.List;

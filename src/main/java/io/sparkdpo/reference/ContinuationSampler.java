@@ -3,7 +3,7 @@ package io.sparkdpo.reference;
 import ai.djl.ndarray.NDManager;
 import io.sparkdpo.data.TextPrompts;
 import io.sparkdpo.data.TextTokenizer;
-import io.sparkdpo.dist.TaskDevice;
+import io.sparkdpo.distributed.TaskDevice;
 import io.sparkdpo.eval.RewardFunction;
 import io.sparkdpo.eval.RewardFunctions;
 import io.sparkdpo.io.Storage;

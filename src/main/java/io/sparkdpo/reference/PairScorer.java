@@ -1,6 +1,6 @@
 package io.sparkdpo.reference;
 
-import io.sparkdpo.dist.TaskDevice;
+import io.sparkdpo.distributed.TaskDevice;
 import io.sparkdpo.model.ModelConfig;
 import java.util.ArrayList;
 import java.util.Iterator;

@@ -4,7 +4,7 @@ import java.nio.FloatBuffer;
 
 /**
  * Averages a flat gradient buffer across training replicas, in place. One replica: nothing to do. The
- * distributed implementation (TCP ring) lives in {@code io.sparkdpo.dist}; its {@code AllReduce} has these two
+ * distributed implementation (TCP ring) lives in {@code io.sparkdpo.distributed}; its {@code AllReduce} has these two
  * methods, so it can implement this interface directly.
  */
 public interface GradientReducer {

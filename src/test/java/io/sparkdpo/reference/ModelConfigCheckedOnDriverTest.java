@@ -8,7 +8,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import ai.djl.ndarray.types.DataType;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import io.sparkdpo.config.JobConfig;
-import io.sparkdpo.dist.TrainingStage;
+import io.sparkdpo.distributed.TrainingStage;
 import io.sparkdpo.io.Json;
 import io.sparkdpo.io.Storage;
 import io.sparkdpo.model.CausalLM;
