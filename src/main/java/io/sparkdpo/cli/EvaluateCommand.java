@@ -5,7 +5,7 @@ import io.sparkdpo.eval.EvaluationReport;
 import io.sparkdpo.eval.GenerationEval;
 import io.sparkdpo.eval.PolicyEval;
 import io.sparkdpo.io.Storage;
-import io.sparkdpo.reference.EvaluateJob;
+import io.sparkdpo.inference.EvaluateJob;
 import java.io.PrintWriter;
 import java.util.ArrayList;
 import java.util.List;

@@ -1,8 +1,8 @@
 package io.sparkdpo.cli;
 
 import io.sparkdpo.config.JobConfig;
-import io.sparkdpo.reference.GenerateJob;
-import io.sparkdpo.reference.GenerateManifest;
+import io.sparkdpo.inference.GenerateJob;
+import io.sparkdpo.inference.GenerateManifest;
 import java.io.PrintWriter;
 import java.util.ArrayList;
 import java.util.List;

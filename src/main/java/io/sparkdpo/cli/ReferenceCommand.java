@@ -1,8 +1,8 @@
 package io.sparkdpo.cli;
 
 import io.sparkdpo.config.JobConfig;
-import io.sparkdpo.reference.ReferenceJob;
-import io.sparkdpo.reference.ReferenceManifest;
+import io.sparkdpo.inference.ReferenceJob;
+import io.sparkdpo.inference.ReferenceManifest;
 import java.io.PrintWriter;
 import java.util.ArrayList;
 import java.util.List;

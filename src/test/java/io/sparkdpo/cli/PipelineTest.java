@@ -10,7 +10,7 @@ import io.sparkdpo.io.Json;
 import io.sparkdpo.io.Storage;
 import io.sparkdpo.model.CausalLM;
 import io.sparkdpo.model.ModelExport;
-import io.sparkdpo.reference.ReferenceManifest;
+import io.sparkdpo.inference.ReferenceManifest;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -131,7 +131,7 @@ class PipelineTest {
       assertTrue(Files.exists(export.resolve(f)), f);
     }
     assertTrue(Files.exists(export.resolve("model.safetensors")));
-    String best = "dpo-beta-" + io.sparkdpo.reference.EvaluateJob.betaText(metrics.path("headline").path("beta")
+    String best = "dpo-beta-" + io.sparkdpo.inference.EvaluateJob.betaText(metrics.path("headline").path("beta")
         .asDouble());
     assertTrue(first.out().contains("exported the policy of " + root.resolve(best)), first.out());
     assertArrayEquals(logProbs(root.resolve(best).resolve("model"), storage), logProbs(export, storage));

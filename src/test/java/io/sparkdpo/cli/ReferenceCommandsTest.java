@@ -4,8 +4,8 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.sparkdpo.io.Storage;
-import io.sparkdpo.reference.GenerateManifest;
-import io.sparkdpo.reference.ReferenceManifest;
+import io.sparkdpo.inference.GenerateManifest;
+import io.sparkdpo.inference.ReferenceManifest;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import org.junit.jupiter.api.Test;
