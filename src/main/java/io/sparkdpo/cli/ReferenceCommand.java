@@ -18,7 +18,7 @@ import picocli.CommandLine.Spec;
 @Command(name = "reference", mixinStandardHelpOptions = true,
     description = {"Compute the reference model's log-probs of every pair of a prepared folder on Spark",
         "executors (the model loaded once per executor JVM) and write the same shards, same names and",
-        "row order, with ref_chosen_logp/ref_rejected_logp and their token counts, plus a manifest",
+        "row order, with ref_chosen_logps/ref_rejected_logps and their token counts, plus a manifest",
         "naming the model's and the data's fingerprints. Running it again for the same data and",
         "model reuses the stored result."})
 public final class ReferenceCommand implements Callable<Integer> {

@@ -16,7 +16,8 @@ import org.apache.parquet.schema.MessageTypeParser;
  * Writes one prepared shard with parquet-hadoop directly, so the file name is ours (no task UUIDs), the bytes are
  * reproducible, and an empty shard is still a valid file with the schema. Standard 3-level lists, readable by
  * Spark, pyarrow and {@link PreparedShardReader}. {@link #referenced} writes the reference stage's shards: the same
- * columns followed by the reference model's log-probs and the response tokens they sum over.
+ * columns followed by the reference model's log-probs (under TRL's names, {@link ReferenceColumns}) and the response
+ * tokens they sum over.
  */
 public final class PreparedShardWriter implements Closeable {
   private static final String PREPARED_COLUMNS = """
@@ -34,12 +35,10 @@ public final class PreparedShardWriter implements Closeable {
         required int32 rejected_len;
         required boolean truncated;
       """;
-  private static final String REFERENCE_COLUMNS = """
-        required double ref_chosen_logp;
-        required double ref_rejected_logp;
-        required int32 ref_chosen_tokens;
-        required int32 ref_rejected_tokens;
-      """;
+  private static final String REFERENCE_COLUMNS = "required double " + ReferenceColumns.CHOSEN_LOGPS + ";\n"
+      + "required double " + ReferenceColumns.REJECTED_LOGPS + ";\n"
+      + "required int32 " + ReferenceColumns.CHOSEN_TOKENS + ";\n"
+      + "required int32 " + ReferenceColumns.REJECTED_TOKENS + ";\n";
   static final MessageType SCHEMA = MessageTypeParser.parseMessageType(
       "message prepared_pair {\n" + PREPARED_COLUMNS + "}");
   static final MessageType REFERENCED_SCHEMA = MessageTypeParser.parseMessageType(
@@ -93,10 +92,10 @@ public final class PreparedShardWriter implements Closeable {
     }
     Group g = prepared(p.pairId(), p.sourceFile(), p.sourceRow(), p.promptText(), p.chosenText(), p.rejectedText(),
         p.promptIds(), p.chosenIds(), p.rejectedIds(), p.truncated())
-        .append("ref_chosen_logp", p.refChosenLogp())
-        .append("ref_rejected_logp", p.refRejectedLogp())
-        .append("ref_chosen_tokens", refChosenTokens)
-        .append("ref_rejected_tokens", refRejectedTokens);
+        .append(ReferenceColumns.CHOSEN_LOGPS, p.refChosenLogp())
+        .append(ReferenceColumns.REJECTED_LOGPS, p.refRejectedLogp())
+        .append(ReferenceColumns.CHOSEN_TOKENS, refChosenTokens)
+        .append(ReferenceColumns.REJECTED_TOKENS, refRejectedTokens);
     writer.write(g);
     count(p.promptIds(), p.chosenIds(), p.rejectedIds());
   }

@@ -8,6 +8,7 @@ import io.sparkdpo.config.GenerateSettings;
 import io.sparkdpo.config.JobConfig;
 import io.sparkdpo.config.RecordedSettings;
 import io.sparkdpo.data.PrepareJob;
+import io.sparkdpo.data.ReferenceColumns;
 import io.sparkdpo.data.TextPrompts;
 import io.sparkdpo.data.TextTokenizer;
 import io.sparkdpo.data.TokenizerFiles;
@@ -57,8 +58,8 @@ public final class EvaluateJob {
   static final int VERSION = 1;
   public static final String MANIFEST = "manifest.json";
   public static final String STAGE = "evaluate";
-  private static final String POLICY_CHOSEN = "policy_chosen_logp";
-  private static final String POLICY_REJECTED = "policy_rejected_logp";
+  private static final String POLICY_CHOSEN = "policy_chosen_logps";
+  private static final String POLICY_REJECTED = "policy_rejected_logps";
   /** Between a base path and its adapter folder in a run's starting model (neither path holds it). */
   private static final String ADAPTER_SEPARATOR = " + adapter ";
   /** Side-by-side continuations per policy in the report. */
@@ -265,8 +266,15 @@ public final class EvaluateJob {
         .setBatchTokens(config.reference().batchTokens()).setSortWindow(config.reference().sortWindow())
         .setChosenLogpCol(POLICY_CHOSEN).setRejectedLogpCol(POLICY_REJECTED)
         .setChosenTokensCol(POLICY_CHOSEN + "_tokens").setRejectedTokensCol(POLICY_REJECTED + "_tokens");
-    List<Row> rows = scorer.transform(pairs).select(POLICY_CHOSEN, POLICY_REJECTED, "ref_chosen_logp",
-        "ref_rejected_logp").collectAsList();
+    List<String> columns = List.of(pairs.columns());
+    String refChosen = ReferenceColumns.chosenIn(columns);
+    String refRejected = ReferenceColumns.rejectedIn(columns);
+    if (refChosen == null || refRejected == null) {
+      throw new IllegalArgumentException(data.dir() + ": the eval split's shards have no reference log-probs ("
+          + ReferenceColumns.CHOSEN_LOGPS + ", " + ReferenceColumns.REJECTED_LOGPS + "): run the reference stage on it");
+    }
+    List<Row> rows = scorer.transform(pairs).select(POLICY_CHOSEN, POLICY_REJECTED, refChosen, refRejected)
+        .collectAsList();
     double[][] v = new double[4][rows.size()];
     for (int i = 0; i < rows.size(); i++) {
       for (int c = 0; c < 4; c++) {

@@ -8,6 +8,7 @@ import io.sparkdpo.config.RecordedSettings;
 import io.sparkdpo.config.ReferenceSettings;
 import io.sparkdpo.data.PrepareJob;
 import io.sparkdpo.data.PreparedManifest;
+import io.sparkdpo.data.ReferenceColumns;
 import io.sparkdpo.data.ShardChecksums;
 import io.sparkdpo.data.TextTokenizer;
 import io.sparkdpo.io.S3aSettings;
@@ -36,8 +37,8 @@ import scala.Tuple2;
  * The reference stage: the reference model's log-probs of every prepared pair, computed once by Spark executors and
  * stored with the data, so training never holds a second model. Reads a prepared folder, scores its shards with
  * {@link ReferenceLogProbs} (model loaded once per executor JVM), and writes the same shards (same file names, same
- * row order) with {@code ref_chosen_logp}, {@code ref_rejected_logp} and their token counts, plus a manifest naming
- * the model's and the data's fingerprints. The same data and model again: the stored result is reused.
+ * row order) with {@code ref_chosen_logps}, {@code ref_rejected_logps} (TRL's names) and their token counts, plus a
+ * manifest naming the model's and the data's fingerprints. The same data and model again: the stored result is reused.
  */
 public final class ReferenceJob {
   private static final Logger LOG = LoggerFactory.getLogger(ReferenceJob.class);
@@ -137,7 +138,9 @@ public final class ReferenceJob {
     Dataset<Row> all = null;
     for (int i = 0; i < shards.size(); i++) {
       // _metadata.row_index: the row's position in its file, whatever splits Spark reads it in.
+      // Reference columns a shard already carries (e.g. kept from a TRL dataset) are recomputed, not kept twice.
       Dataset<Row> shard = spark.read().parquet(Storage.qualify(Storage.join(data, shards.get(i).file())))
+          .drop(ReferenceColumns.ALL.toArray(new String[0]))
           .select(col("*"), lit(i).as(SHARD), col("_metadata.row_index").as(ROW));
       all = all == null ? shard : all.union(shard);
     }

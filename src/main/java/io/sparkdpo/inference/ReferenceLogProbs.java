@@ -1,5 +1,6 @@
 package io.sparkdpo.inference;
 
+import io.sparkdpo.data.ReferenceColumns;
 import io.sparkdpo.io.Storage;
 import io.sparkdpo.model.CausalLM;
 import java.util.Arrays;
@@ -27,7 +28,8 @@ import org.apache.spark.util.SerializableConfiguration;
 /**
  * A Spark ML {@link Transformer} that adds a causal language model's log-probabilities of each preference pair's
  * responses: for token-id columns prompt, chosen and rejected (array&lt;int&gt;), it appends the chosen and rejected
- * log-probs summed over response tokens (double) and the token counts (int). Usable from any Spark program, in a
+ * log-probs summed over response tokens (double; by default under TRL's names {@code ref_chosen_logps},
+ * {@code ref_rejected_logps}) and the token counts (int). Usable from any Spark program, in a
  * Pipeline, and saved/loaded with its params ({@code write().save(path)}, {@link #load(String)}).
  *
  * <p>Each executor JVM loads the model once, lazily, and reuses it for every task ({@link ExecutorModels}, keyed by
@@ -84,10 +86,10 @@ public final class ReferenceLogProbs extends Transformer implements DefaultParam
     setDefault(chosenCol, "chosen_ids");
     setDefault(rejectedCol, "rejected_ids");
     setDefault(idCol, "pair_id");
-    setDefault(chosenLogpCol, "ref_chosen_logp");
-    setDefault(rejectedLogpCol, "ref_rejected_logp");
-    setDefault(chosenTokensCol, "ref_chosen_tokens");
-    setDefault(rejectedTokensCol, "ref_rejected_tokens");
+    setDefault(chosenLogpCol, ReferenceColumns.CHOSEN_LOGPS);
+    setDefault(rejectedLogpCol, ReferenceColumns.REJECTED_LOGPS);
+    setDefault(chosenTokensCol, ReferenceColumns.CHOSEN_TOKENS);
+    setDefault(rejectedTokensCol, ReferenceColumns.REJECTED_TOKENS);
     setDefault(model, CausalLM.BUILTIN_TINY);
     setDefault(modelSeed, CausalLM.DEFAULT_SEED);
     setDefault(modelFingerprint, "");

@@ -4,6 +4,7 @@ import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.DataType;
 import io.sparkdpo.data.PreparedPair;
+import io.sparkdpo.data.ReferenceColumns;
 import io.sparkdpo.model.CausalLM;
 import io.sparkdpo.model.SequenceLogProbs;
 import java.util.ArrayList;
@@ -124,8 +125,8 @@ public final class DpoObjective implements Objective<PreparedPair> {
       PreparedPair p = batch.get(i);
       Double sum = chosen ? p.refChosenLogp() : p.refRejectedLogp();
       if (sum == null) {
-        throw new IllegalStateException("pair " + p.pairId() + " has no " + (chosen ? "ref_chosen_logp"
-            : "ref_rejected_logp") + " (train.reference_mode is precomputed)");
+        throw new IllegalStateException("pair " + p.pairId() + " has no " + (chosen ? ReferenceColumns.CHOSEN_LOGPS
+            : ReferenceColumns.REJECTED_LOGPS) + " (train.reference_mode is precomputed)");
       }
       int tokens = (chosen ? p.chosenIds() : p.rejectedIds()).length;
       out[i] = (float) (loss.usesMeanLogProbs() ? sum / tokens : sum);

@@ -14,7 +14,7 @@ import java.util.Set;
 
 /**
  * The training stages' view of a prepared folder ({@code prepare}) or a referenced one (the reference stage: the
- * same layout, its shards with {@code ref_chosen_logp}/{@code ref_rejected_logp}, and in {@code manifest.json} a
+ * same layout, its shards with {@code ref_chosen_logps}/{@code ref_rejected_logps}, and in {@code manifest.json} a
  * {@code reference} object whose {@code model_fingerprint} names the model that computed them): the shards of each
  * split with their row counts, and the checks that the data fits the model it trains.
  */

@@ -14,6 +14,7 @@ import io.sparkdpo.config.SftSettings;
 import io.sparkdpo.config.TrainSettings;
 import io.sparkdpo.data.PreparedPair;
 import io.sparkdpo.data.PreparedShardReader;
+import io.sparkdpo.data.ReferenceColumns;
 import io.sparkdpo.io.Storage;
 import io.sparkdpo.model.ActivationCheckpoints;
 import io.sparkdpo.model.CausalLM;
@@ -267,8 +268,8 @@ public final class TrainingSession<E> implements AutoCloseable {
   static void requireReferenceColumns(String path, List<PreparedPair> pairs) {
     for (int i = 0; i < pairs.size(); i++) {
       PreparedPair p = pairs.get(i);
-      String missing = p.refChosenLogp() == null ? "ref_chosen_logp" : p.refRejectedLogp() == null
-          ? "ref_rejected_logp" : null;
+      String missing = p.refChosenLogp() == null ? ReferenceColumns.CHOSEN_LOGPS : p.refRejectedLogp() == null
+          ? ReferenceColumns.REJECTED_LOGPS : null;
       if (missing != null) {
         throw new IllegalArgumentException(path + " row " + (i + 1) + " (pair " + p.pairId() + ", from "
             + p.sourceFile() + " row " + p.sourceRow() + "): column " + missing + " is missing or null, but "

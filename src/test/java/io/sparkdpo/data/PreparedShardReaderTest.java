@@ -41,23 +41,77 @@ class PreparedShardReaderTest {
     assertEquals(7, mine.get(0).sourceRow());
     assertNull(mine.get(0).refChosenLogp());
 
-    // The reference stage reads a shard with Spark, adds its two columns and writes it back with Spark.
-    SparkSession spark = SharedSpark.get();
-    Dataset<Row> df = spark.read().parquet(file)
-        .withColumn("ref_chosen_logp", lit(-1.5))
-        .withColumn("ref_rejected_logp", col("prompt_len").cast("double").multiply(-1.0));
-    Path out = dir.resolve("referenced");
-    df.coalesce(1).write().parquet(out.toString());
-    Path part;
-    try (var files = Files.list(out)) {
-      part = files.filter(f -> f.getFileName().toString().endsWith(".parquet")).findFirst().orElseThrow();
-    }
-    List<PreparedPair> referenced = PreparedShardReader.read(Storage.local(), part.toString());
+    // A shard read with Spark, given the two reference columns and written back with Spark.
+    List<PreparedPair> referenced = PreparedShardReader.read(Storage.local(), withReferenceColumns(file,
+        "ref_chosen_logps", "ref_rejected_logps", "double", "trl"));
     assertEquals(2, referenced.size());
     assertArrayEquals(new int[] {1, 2, 3}, referenced.get(0).promptIds());
     assertArrayEquals(new int[] {5, 0}, referenced.get(0).chosenIds());
     assertEquals(-1.5, referenced.get(0).refChosenLogp());
     assertEquals(-3.0, referenced.get(0).refRejectedLogp());
     assertEquals(-0.0, referenced.get(1).refRejectedLogp());
+  }
+
+  @Test
+  void readsTheLegacyReferenceColumnNamesAndTrlFloat32LogProbs() throws Exception {
+    String file = dir.resolve("shard-00000.parquet").toString();
+    try (PreparedShardWriter w = new PreparedShardWriter(file, new Configuration(), 64)) {
+      w.write(row("a", new int[] {1, 2, 3}));
+      w.write(row("b", new int[] {4}));
+    }
+    // Shards referenced before TRL's names: ref_chosen_logp / ref_rejected_logp.
+    List<PreparedPair> legacy = PreparedShardReader.read(Storage.local(), withReferenceColumns(file,
+        "ref_chosen_logp", "ref_rejected_logp", "double", "legacy"));
+    assertEquals(-1.5, legacy.get(0).refChosenLogp());
+    assertEquals(-3.0, legacy.get(0).refRejectedLogp());
+    assertEquals(-1.0, legacy.get(1).refRejectedLogp());
+    // TRL's precompute_ref_log_probs stores float32; -1.5 and -3 are exact in float32.
+    List<PreparedPair> trl = PreparedShardReader.read(Storage.local(), withReferenceColumns(file,
+        "ref_chosen_logps", "ref_rejected_logps", "float", "float32"));
+    assertEquals(-1.5, trl.get(0).refChosenLogp());
+    assertEquals(-3.0, trl.get(0).refRejectedLogp());
+    assertEquals(-1.0, trl.get(1).refRejectedLogp());
+  }
+
+  @Test
+  void theReferenceStagesWriterUsesTrlNamesAndTheReaderPrefersThemOverLegacyOnes() throws Exception {
+    String file = dir.resolve("referenced.parquet").toString();
+    PreparedPair p = new PreparedPair("a", "file:/in.jsonl", 1, "P", " C", " R", new int[] {1}, new int[] {5, 0},
+        new int[] {6}, 1, 2, 1, false, -2.25, -4.5);
+    try (PreparedShardWriter w = PreparedShardWriter.referenced(file, new Configuration())) {
+      w.write(p, 2, 1);
+    }
+    Dataset<Row> written = SharedSpark.get().read().parquet(file);
+    assertEquals(List.of("ref_chosen_logps", "ref_rejected_logps", "ref_chosen_tokens", "ref_rejected_tokens"),
+        List.of(written.columns()).subList(13, 17));
+    PreparedPair back = PreparedShardReader.read(Storage.local(), file).get(0);
+    assertEquals(-2.25, back.refChosenLogp());
+    assertEquals(-4.5, back.refRejectedLogp());
+
+    // Both spellings in one file (old columns kept beside new ones): TRL's names win.
+    String both = dir.resolve("both").toString();
+    written.withColumn("ref_chosen_logp", lit(-99.0)).withColumn("ref_rejected_logp", lit(-99.0))
+        .coalesce(1).write().parquet(both);
+    PreparedPair fromBoth = PreparedShardReader.read(Storage.local(), partOf(Path.of(both))).get(0);
+    assertEquals(-2.25, fromBoth.refChosenLogp());
+    assertEquals(-4.5, fromBoth.refRejectedLogp());
+  }
+
+  /** The shard rewritten by Spark with chosen = -1.5 and rejected = -prompt_len, of the given SQL type. */
+  private String withReferenceColumns(String file, String chosen, String rejected, String type, String name)
+      throws Exception {
+    SparkSession spark = SharedSpark.get();
+    Dataset<Row> df = spark.read().parquet(file)
+        .withColumn(chosen, lit(-1.5).cast(type))
+        .withColumn(rejected, col("prompt_len").cast(type).multiply(-1.0).cast(type));
+    Path out = dir.resolve(name);
+    df.coalesce(1).write().parquet(out.toString());
+    return partOf(out);
+  }
+
+  private static String partOf(Path folder) throws Exception {
+    try (var files = Files.list(folder)) {
+      return files.filter(f -> f.getFileName().toString().endsWith(".parquet")).findFirst().orElseThrow().toString();
+    }
   }
 }

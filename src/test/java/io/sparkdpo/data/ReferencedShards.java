@@ -19,26 +19,31 @@ import org.apache.parquet.schema.Types;
 
 /**
  * Writes shards as the reference stage leaves them, for trainer tests: prepare's schema plus the two optional
- * reference columns ({@code ref_chosen_logp}, {@code ref_rejected_logp}), set where the pair has them.
+ * reference columns ({@code ref_chosen_logps}, {@code ref_rejected_logps}, or the legacy names), set where the pair
+ * has them.
  */
 public final class ReferencedShards {
-  private static final MessageType SCHEMA;
-
-  static {
-    List<Type> fields = new ArrayList<>(PreparedShardWriter.SCHEMA.getFields());
-    fields.add(Types.optional(PrimitiveTypeName.DOUBLE).named("ref_chosen_logp"));
-    fields.add(Types.optional(PrimitiveTypeName.DOUBLE).named("ref_rejected_logp"));
-    SCHEMA = new MessageType(PreparedShardWriter.SCHEMA.getName(), fields);
-  }
-
   private ReferencedShards() {}
 
   public static void write(Path file, List<PreparedPair> pairs) {
+    write(file, pairs, ReferenceColumns.CHOSEN_LOGPS, ReferenceColumns.REJECTED_LOGPS);
+  }
+
+  /** As the reference stage wrote them before TRL's names: {@code ref_chosen_logp}, {@code ref_rejected_logp}. */
+  public static void writeLegacy(Path file, List<PreparedPair> pairs) {
+    write(file, pairs, ReferenceColumns.LEGACY_CHOSEN_LOGP, ReferenceColumns.LEGACY_REJECTED_LOGP);
+  }
+
+  private static void write(Path file, List<PreparedPair> pairs, String chosenCol, String rejectedCol) {
+    List<Type> fields = new ArrayList<>(PreparedShardWriter.SCHEMA.getFields());
+    fields.add(Types.optional(PrimitiveTypeName.DOUBLE).named(chosenCol));
+    fields.add(Types.optional(PrimitiveTypeName.DOUBLE).named(rejectedCol));
+    MessageType schema = new MessageType(PreparedShardWriter.SCHEMA.getName(), fields);
     try {
       Files.createDirectories(file.getParent());
-      SimpleGroupFactory groups = new SimpleGroupFactory(SCHEMA);
+      SimpleGroupFactory groups = new SimpleGroupFactory(schema);
       try (ParquetWriter<Group> w = ExampleParquetWriter.builder(new org.apache.hadoop.fs.Path(file.toUri()))
-          .withType(SCHEMA).withConf(new Configuration()).withWriteMode(ParquetFileWriter.Mode.OVERWRITE).build()) {
+          .withType(schema).withConf(new Configuration()).withWriteMode(ParquetFileWriter.Mode.OVERWRITE).build()) {
         for (PreparedPair p : pairs) {
           Group g = groups.newGroup()
               .append("pair_id", p.pairId()).append("source_file", p.sourceFile()).append("source_row", p.sourceRow())
@@ -50,10 +55,10 @@ public final class ReferencedShards {
           g.append("prompt_len", p.promptIds().length).append("chosen_len", p.chosenIds().length)
               .append("rejected_len", p.rejectedIds().length).append("truncated", p.truncated());
           if (p.refChosenLogp() != null) {
-            g.append("ref_chosen_logp", p.refChosenLogp());
+            g.append(chosenCol, p.refChosenLogp());
           }
           if (p.refRejectedLogp() != null) {
-            g.append("ref_rejected_logp", p.refRejectedLogp());
+            g.append(rejectedCol, p.refRejectedLogp());
           }
           w.write(g);
         }

@@ -171,6 +171,48 @@ class ReferenceJobTest {
   }
 
   @Test
+  void referenceColumnsTheInputAlreadyCarriesAreRecomputedNotKept() throws IOException {
+    // A copy of the prepared folder whose first train shard carries TRL-named and legacy reference columns.
+    Path carrying = dir.resolve("carrying");
+    try (var files = Files.walk(prepared)) {
+      for (Path f : files.toList()) {
+        Files.copy(f, carrying.resolve(prepared.relativize(f).toString()));
+      }
+    }
+    PreparedManifest.Shard first = ReferenceFixtures.readManifest(prepared).splits().get(PreparedManifest.TRAIN)
+        .shards().get(0);
+    Path rewritten = dir.resolve("rewritten");
+    spark.read().parquet(prepared.resolve(first.file()).toString())
+        .withColumn("ref_chosen_logps", org.apache.spark.sql.functions.lit(-999.0))
+        .withColumn("ref_rejected_logps", org.apache.spark.sql.functions.lit(-999.0))
+        .withColumn("ref_chosen_logp", org.apache.spark.sql.functions.lit(-999.0))
+        .coalesce(1).write().parquet(rewritten.toString());
+    try (var parts = Files.list(rewritten)) {
+      Files.move(parts.filter(f -> f.toString().endsWith(".parquet")).findFirst().orElseThrow(),
+          carrying.resolve(first.file()), java.nio.file.StandardCopyOption.REPLACE_EXISTING);
+    }
+    com.fasterxml.jackson.databind.node.ObjectNode manifest =
+        (com.fasterxml.jackson.databind.node.ObjectNode) Json.MAPPER.readTree(carrying.resolve("manifest.json").toFile());
+    com.fasterxml.jackson.databind.node.ObjectNode entry =
+        (com.fasterxml.jackson.databind.node.ObjectNode) manifest.path("splits").path("train").path("shards").get(0);
+    entry.put("bytes", Files.size(carrying.resolve(first.file())));
+    entry.put("sha256", io.sparkdpo.data.ShardChecksums.sha256(Storage.local(),
+        carrying.resolve(first.file()).toString()));
+    Json.MAPPER.writeValue(carrying.resolve("manifest.json").toFile(), manifest);
+
+    long seed = ReferenceFixtures.freshSeed();
+    reference(seed, carrying, dir.resolve("ref-carrying"));
+    List<PreparedPair> pairs = ReferenceFixtures.pairs(dir.resolve("ref-carrying"));
+    assertEquals(50, pairs.size());
+    ReferenceFixtures.assertMatches(pairs, ReferenceFixtures.inProcess(seed, pairs)); // the model's, not -999
+    assertEquals(List.of("ref_chosen_logps", "ref_rejected_logps", "ref_chosen_tokens", "ref_rejected_tokens"),
+        List.of(spark.read().parquet(dir.resolve("ref-carrying").resolve(first.file()).toString()).columns())
+            .subList(13, 17));
+    assertEquals(17, spark.read().parquet(dir.resolve("ref-carrying").resolve(first.file()).toString())
+        .columns().length);
+  }
+
+  @Test
   void rerunWithTheSameDataAndModelReusesTheStoredLogProbsAndAnotherModelOrDataRecomputes() throws IOException {
     long seed = ReferenceFixtures.freshSeed();
     Path out = dir.resolve("ref");
@@ -220,7 +262,7 @@ class ReferenceJobTest {
         out.splits().get(PreparedManifest.EVAL).shards().size());
     for (PreparedManifest.Shard s : out.splits().get(PreparedManifest.EVAL).shards()) {
       assertEquals(0, PreparedShardReader.read(Storage.local(), dir.resolve("ref").resolve(s.file()).toString()).size());
-      assertEquals(List.of("ref_chosen_logp"), List.of(spark.read().parquet(dir.resolve("ref").resolve(s.file())
+      assertEquals(List.of("ref_chosen_logps"), List.of(spark.read().parquet(dir.resolve("ref").resolve(s.file())
           .toString()).schema().fieldNames()).subList(13, 14));
     }
     assertEquals(50, ReferenceFixtures.pairs(dir.resolve("ref")).size());

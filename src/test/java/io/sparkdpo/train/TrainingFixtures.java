@@ -102,9 +102,15 @@ public final class TrainingFixtures {
    */
   public static String writePrepared(Path dir, List<List<PreparedPair>> trainShards, List<PreparedPair> eval,
       String referenceFingerprint) {
+    return writePrepared(dir, trainShards, eval, referenceFingerprint, false);
+  }
+
+  /** {@link #writePrepared}, the reference columns under their pre-TRL names when {@code legacyColumns}. */
+  public static String writePrepared(Path dir, List<List<PreparedPair>> trainShards, List<PreparedPair> eval,
+      String referenceFingerprint, boolean legacyColumns) {
     Map<String, Object> splits = new LinkedHashMap<>();
-    splits.put("train", split(dir, "train", trainShards));
-    splits.put("eval", split(dir, "eval", List.of(eval)));
+    splits.put("train", split(dir, "train", trainShards, legacyColumns));
+    splits.put("eval", split(dir, "eval", List.of(eval), legacyColumns));
     Map<String, Object> manifest = new LinkedHashMap<>();
     manifest.put("stage", referenceFingerprint == null ? "prepare" : "reference");
     manifest.put("version", 1);
@@ -120,12 +126,17 @@ public final class TrainingFixtures {
     return dir.toString();
   }
 
-  private static Map<String, Object> split(Path dir, String name, List<List<PreparedPair>> shards) {
+  private static Map<String, Object> split(Path dir, String name, List<List<PreparedPair>> shards,
+      boolean legacyColumns) {
     List<Map<String, Object>> files = new ArrayList<>();
     long rows = 0;
     for (int s = 0; s < shards.size(); s++) {
       String file = name + "/" + String.format("shard-%05d.parquet", s);
-      ReferencedShards.write(dir.resolve(file), shards.get(s));
+      if (legacyColumns) {
+        ReferencedShards.writeLegacy(dir.resolve(file), shards.get(s));
+      } else {
+        ReferencedShards.write(dir.resolve(file), shards.get(s));
+      }
       try { // size and sha256 as prepare records them: readers check them
         files.add(Map.of("file", file, "rows", shards.get(s).size(), "tokens", 0, "step_tokens", 0,
             "bytes", Files.size(dir.resolve(file)),

@@ -174,11 +174,36 @@ class TrainingSessionTest {
   }
 
   @Test
+  void precomputedLogProbsUnderTheLegacyColumnNamesTrainExactlyLikeTrlNamedOnes() {
+    List<PreparedPair> train = trainPairs.stream()
+        .map(p -> TrainingFixtures.withReference(p, -40 - p.chosenIds().length, -41 - p.rejectedIds().length)).toList();
+    List<PreparedPair> eval = TrainingFixtures.pairs("e", 6, 512, 2).stream()
+        .map(p -> TrainingFixtures.withReference(p, -30, -31)).toList();
+    String fingerprint = io.sparkdpo.model.ModelFolder.fingerprint(STORAGE, model);
+    List<List<Double>> losses = new ArrayList<>();
+    for (boolean legacy : new boolean[] {false, true}) {
+      String dir = TrainingFixtures.writePrepared(tmp.resolve(legacy ? "legacy-names" : "trl-names"), List.of(train),
+          eval, fingerprint, legacy);
+      List<Double> loss = new ArrayList<>();
+      try (TrainingSession<?> s = open(dpoConfig("train.per_device_train_batch_size=4",
+          "train.reference_mode=precomputed"), dir, 2, Optional.empty())) {
+        for (int step = 1; step <= 2; step++) {
+          loss.add(s.step(step).metrics().get(MetricNames.LOSS));
+        }
+        loss.add(s.evaluate().metrics().get(MetricNames.LOSS));
+      }
+      losses.add(loss);
+    }
+    // Precomputed mode refuses a pair without both columns, so equal losses mean both spellings were read alike.
+    assertEquals(losses.get(0), losses.get(1));
+  }
+
+  @Test
   void precomputedModeRefusesPairsWithoutReferenceColumnsNamingFileRowAndColumn() {
     IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> open(
         dpoConfig("train.reference_mode=precomputed"), data, 3, Optional.empty()));
     assertTrue(e.getMessage().contains("train/shard-00000.parquet row 1 (pair t-0, from file:/synthetic.jsonl row 1): "
-        + "column ref_chosen_logp is missing or null"), e.getMessage());
+        + "column ref_chosen_logps is missing or null"), e.getMessage());
   }
 
   @Test
