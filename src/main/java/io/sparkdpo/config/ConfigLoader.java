@@ -28,6 +28,7 @@ import java.util.List;
 import java.util.Map;
 import java.util.TreeSet;
 import java.util.stream.Collectors;
+import org.apache.commons.text.similarity.LevenshteinDistance;
 
 /**
  * Builds a {@link JobConfig}: built-in defaults, then the job's YAML file, then {@code --set a.b=c} overrides,
@@ -264,10 +265,13 @@ public final class ConfigLoader {
     node.set(last, value);
   }
 
+  /** A key within two edits of an unknown one is offered as "did you mean"; apply gives -1 beyond that. */
+  private static final LevenshteinDistance TYPO = new LevenshteinDistance(2);
+
   private static ConfigException unknownKey(JsonNode section, String key, String prefix, String source) {
     String full = prefix.isEmpty() ? key : prefix + "." + key;
     TreeSet<String> allowed = keysOf(section);
-    String hint = allowed.stream().filter(k -> editDistance(k, key) <= 2).findFirst()
+    String hint = allowed.stream().filter(k -> TYPO.apply(k, key) >= 0).findFirst()
         .map(k -> " (did you mean '" + k + "'?)").orElse("");
     return new ConfigException("unknown key '" + full + "' in " + source + hint + "; allowed keys"
         + (prefix.isEmpty() ? "" : " under '" + prefix + "'") + ": " + String.join(", ", allowed));
@@ -386,24 +390,5 @@ public final class ConfigLoader {
     } catch (NoSuchFieldException e) {
       return constant.name().toLowerCase();
     }
-  }
-
-  private static int editDistance(String a, String b) {
-    int[] prev = new int[b.length() + 1];
-    int[] cur = new int[b.length() + 1];
-    for (int j = 0; j <= b.length(); j++) {
-      prev[j] = j;
-    }
-    for (int i = 1; i <= a.length(); i++) {
-      cur[0] = i;
-      for (int j = 1; j <= b.length(); j++) {
-        int cost = a.charAt(i - 1) == b.charAt(j - 1) ? 0 : 1;
-        cur[j] = Math.min(Math.min(cur[j - 1] + 1, prev[j] + 1), prev[j - 1] + cost);
-      }
-      int[] t = prev;
-      prev = cur;
-      cur = t;
-    }
-    return prev[b.length()];
   }
 }

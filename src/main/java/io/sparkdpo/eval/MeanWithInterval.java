@@ -1,9 +1,12 @@
 package io.sparkdpo.eval;
 
+import org.apache.commons.math3.stat.StatUtils;
+
 /**
  * A sample mean with its two-sided Student-t confidence interval: mean ± t(1 - (1 - confidence) / 2, n - 1) · s / √n,
  * s the sample standard deviation. The t-interval (not a bootstrap) so the numbers are exact and reproducible;
- * with a few hundred prompts it is indistinguishable from a bootstrap interval anyway.
+ * with a few hundred prompts it is indistinguishable from a bootstrap interval anyway. Mean and variance are Commons
+ * Math's (two-pass with its rounding correction), the t quantile {@link Quantiles#studentT}.
  */
 public record MeanWithInterval(double mean, double low, double high, double confidence, int n, double standardError) {
 
@@ -15,20 +18,14 @@ public record MeanWithInterval(double mean, double low, double high, double conf
     if (!(confidence > 0 && confidence < 1)) {
       throw new IllegalArgumentException("confidence must be in (0, 1), got " + confidence);
     }
-    double sum = 0;
     for (int i = 0; i < values.length; i++) {
       if (!Double.isFinite(values[i])) {
         throw new IllegalArgumentException("value " + i + " is not finite: " + values[i]);
       }
-      sum += values[i];
     }
     int n = values.length;
-    double mean = sum / n;
-    double squares = 0;
-    for (double v : values) {
-      squares += (v - mean) * (v - mean);
-    }
-    double se = Math.sqrt(squares / (n - 1) / n);
+    double mean = StatUtils.mean(values);
+    double se = Math.sqrt(StatUtils.variance(values, mean) / n); // variance with the n - 1 denominator
     double half = Quantiles.studentT(1 - (1 - confidence) / 2, n - 1) * se;
     return new MeanWithInterval(mean, mean - half, mean + half, confidence, n, se);
   }
