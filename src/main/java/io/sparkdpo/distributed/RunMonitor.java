@@ -10,8 +10,8 @@ import org.slf4j.LoggerFactory;
 
 /**
  * The driver's view of a running stage, fed by the {@link DriverTracker}: the console progress bar (rate, ETA,
- * loss, learning rate), the run's {@link MetricsLog} (every {@code logging_steps} and every evaluation), and log
- * lines for placement, checkpoints and failures.
+ * loss, learning rate: each step's own), the run's {@link MetricsLog} (the logging windows rank 0 closes every
+ * {@code logging_steps}, and every evaluation), and log lines for placement, checkpoints and failures.
  */
 public final class RunMonitor implements DriverTracker.Listener, AutoCloseable {
   private static final Logger LOG = LoggerFactory.getLogger(RunMonitor.class);
@@ -57,10 +57,8 @@ public final class RunMonitor implements DriverTracker.Listener, AutoCloseable {
         if (progress != null) {
           progress.update(e.step(), e.metrics());
         }
-        if (schedule.logAfter(e.step())) {
-          metricsLog.log(record(e));
-        }
       }
+      case TrackerEvent.LOG -> metricsLog.log(record(e));
       case TrackerEvent.EVAL -> {
         metricsLog.log(record(e));
         LOG.info("evaluation after step {}: {}", e.step(), e.metrics());

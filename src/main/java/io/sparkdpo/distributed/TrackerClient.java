@@ -141,6 +141,11 @@ public final class TrackerClient implements MetricsChannel, AutoCloseable {
   }
 
   @Override
+  public void log(long step, Map<String, Double> metrics) {
+    send(TrackerEvent.of(TrackerEvent.LOG, step).withMetrics(metrics));
+  }
+
+  @Override
   public void eval(long step, Map<String, Double> metrics) {
     send(TrackerEvent.of(TrackerEvent.EVAL, step).withMetrics(metrics));
   }

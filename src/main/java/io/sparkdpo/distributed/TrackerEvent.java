@@ -32,6 +32,8 @@ public record TrackerEvent(
   public static final String HELLO = "hello";
   public static final String STARTED = "started";
   public static final String STEP = "step";
+  /** A logging window's record (every {@code logging_steps}), what the metrics log keeps. */
+  public static final String LOG = "log";
   public static final String EVAL = "eval";
   public static final String CHECKPOINT = "checkpoint";
   public static final String FINISHED = "finished";

@@ -19,7 +19,6 @@ import io.sparkdpo.model.ModelFolder;
 import io.sparkdpo.model.AdapterFolder;
 import io.sparkdpo.train.Checkpoint;
 import io.sparkdpo.train.CheckpointStore;
-import io.sparkdpo.train.DpoLoss;
 import io.sparkdpo.train.MetricsLog;
 import io.sparkdpo.train.PreparedData;
 import io.sparkdpo.train.SessionSpec;
@@ -305,7 +304,7 @@ public final class TrainingStage {
     d.requireTokenizerOf(modelPath, storage);
     if (stage == SessionSpec.Stage.DPO) {
       TrainSettings t = config.train();
-      if (t.referenceMode() == TrainSettings.ReferenceMode.PRECOMPUTED && DpoLoss.of(t).needsReference()) {
+      if (t.referenceMode() == TrainSettings.ReferenceMode.PRECOMPUTED) {
         String reference = referenceModel(config);
         d.requireReferenceFrom(reference, referenceFingerprint(config, storage), referenceDtype(config, storage));
       }

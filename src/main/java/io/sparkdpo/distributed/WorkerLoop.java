@@ -3,9 +3,12 @@ package io.sparkdpo.distributed;
 import io.sparkdpo.train.Checkpoint;
 import io.sparkdpo.train.CheckpointStore;
 import io.sparkdpo.train.MetricNames;
+import io.sparkdpo.train.MetricsWindow;
+import io.sparkdpo.train.PayloadWriter;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.util.Arrays;
+import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
@@ -25,9 +28,11 @@ import org.slf4j.LoggerFactory;
  *   <li>the task builds its replica, which must stand at that checkpoint's step; the ranks compare parameter
  *   checksums before training;</li>
  *   <li>per step: fault injection, the replica's step (gradient all-reduce inside), metrics averaged over ranks
- *   and sent by rank 0; checksums compared on schedule and before every save; rank 0 writes checkpoints while
- *   the others wait (each rank's own state, e.g. its data cursor, is gathered to rank 0 first); evaluation
- *   averaged likewise;</li>
+ *   and sent by rank 0; they also enter the logging window ({@link MetricsWindow}, on every rank alike), which
+ *   rank 0 sends as the record to log every {@code logging_steps}; checksums compared on schedule and before every
+ *   save; rank 0 writes checkpoints while the others wait (each rank's own state, e.g. its data cursor, is gathered
+ *   to rank 0 first; the open logging window goes with them, {@link MetricsWindow#FILE}, and a resume reopens it);
+ *   evaluation averaged likewise;</li>
  *   <li>work rank 0 does alone (verifying a checkpoint in 1, writing one in 3) runs inside
  *   {@link AllReduce#onRankZero}, not before a plain barrier: the other ranks wait up to the save timeout
  *   ({@code save_timeout_s}) instead of the ring's peer timeout, which a large checkpoint on S3 can outlast at
@@ -79,6 +84,7 @@ public final class WorkerLoop {
       }
       step = start;
       long checksum = ReplicaCheck.verify(group, start, replica.parameterChecksum());
+      MetricsWindow window = openWindow(resume, start);
       ctx.metrics().started(start);
       LOG.info("rank {}/{} starts after step {} of {} (attempt {})", ctx.rank(), ctx.worldSize(), start,
           schedule.totalSteps(), ctx.attempt());
@@ -91,8 +97,15 @@ public final class WorkerLoop {
           throw new IllegalStateException("rank " + ctx.rank() + ": after step " + s + " the replica reports "
               + replica.stepsDone() + " steps done");
         }
+        window.add(s, metrics);
         if (ctx.rank() == 0) {
           ctx.metrics().step(s, metrics);
+        }
+        if (schedule.logAfter(s)) {
+          Map<String, Double> logged = window.take();
+          if (ctx.rank() == 0) {
+            ctx.metrics().log(s, logged);
+          }
         }
         if (schedule.checksumAfter(s)) {
           checksum = ReplicaCheck.verify(group, s, replica.parameterChecksum());
@@ -101,7 +114,7 @@ public final class WorkerLoop {
           evaluate(group, replica, s);
         }
         if (schedule.saveAfter(s)) {
-          save(group, replica, store, s);
+          save(group, replica, store, s, window);
         }
       }
       ctx.metrics().finished(step, checksum);
@@ -145,14 +158,42 @@ public final class WorkerLoop {
     }
   }
 
-  private void save(AllReduce group, Replica replica, CheckpointStore store, long s) throws Exception {
+  private void save(AllReduce group, Replica replica, CheckpointStore store, long s, MetricsWindow window)
+      throws Exception {
     List<byte[]> rankStates = Arrays.asList(group.allGather(replica.rankState(s)));
     // No rank goes on before the checkpoint is committed, so a failure after step s always finds it. The wait is
     // held to the save timeout, not the peer timeout (class comment, 4).
     group.onRankZero(ctx.rank() != 0 ? null : () -> {
-      String dir = store.save(s, replica.checkpoint(s, rankStates)).dir();
+      Map<String, PayloadWriter> files = new LinkedHashMap<>(replica.checkpoint(s, rankStates));
+      files.put(MetricsWindow.FILE, PayloadWriter.json(window.state()));
+      String dir = store.save(s, files).dir();
       ctx.metrics().checkpoint(s, dir);
     });
+  }
+
+  /**
+   * The logging window the run stood in after step {@code start}: empty for a fresh run, the checkpoint's otherwise.
+   * A checkpoint written before windows were kept has none: the window then restarts at the resume step and
+   * {@code num_tokens} counts from there (said in the log).
+   */
+  private MetricsWindow openWindow(Optional<Checkpoint> resume, long start) {
+    if (resume.isEmpty()) {
+      return new MetricsWindow(start);
+    }
+    Checkpoint c = resume.get();
+    if (!c.files().contains(MetricsWindow.FILE)) {
+      if (ctx.rank() == 0) {
+        LOG.warn("checkpoint {} holds no {} (an older run): the first logging window after the resume starts at step "
+            + "{}, and num_tokens counts from there", c.dir(), MetricsWindow.FILE, start + 1);
+      }
+      return new MetricsWindow(start);
+    }
+    MetricsWindow window = MetricsWindow.restore(c.readJson(MetricsWindow.FILE, MetricsWindow.State.class));
+    if (window.lastStep() != start) {
+      throw new IllegalStateException(c.dir() + "/" + MetricsWindow.FILE + " holds the logging window after step "
+          + window.lastStep() + ", but the checkpoint is of step " + start);
+    }
+    return window;
   }
 
   private static byte[] longBytes(long value) {

@@ -21,6 +21,10 @@ import java.util.List;
  * <p>With {@code training} the results are part of the autograd graph (call inside a GradientCollector and
  * backpropagate through {@link Batch#sum()} or {@link Batch#mean()}); without it nothing is recorded, on any
  * thread.
+ *
+ * <p>On request ({@code logitSums}) the same pass also gives, per sequence, the sum over its predicting positions
+ * of the logits' mean over the vocabulary (TRL's {@code logits/chosen} metric is their mean over a batch's
+ * positions): a detached reduction of the head's logits while they exist, [rows] floats, no second pass.
  */
 public final class SequenceLogProbs {
   /** Most rows the LM head runs on at once without graph: [HEAD_CHUNK_ROWS, V] float32 logits (a knob for tests). */
@@ -34,9 +38,14 @@ public final class SequenceLogProbs {
 
   /**
    * Per-sequence results, float32 [N] ({@code count} int32 [N]), attached to the caller's manager.
-   * The helpers copy them to Java arrays.
+   * The helpers copy them to Java arrays. {@code logitSum}: the sum over the positions that predict a response
+   * token of the mean logit over the vocabulary, float32 [N] without graph; null unless asked for.
    */
-  public record Batch(NDArray sum, NDArray mean, NDArray count) {
+  public record Batch(NDArray sum, NDArray mean, NDArray count, NDArray logitSum) {
+    public Batch(NDArray sum, NDArray mean, NDArray count) {
+      this(sum, mean, count, null);
+    }
+
     public double[] sums() {
       return toDoubles(sum);
     }
@@ -64,14 +73,20 @@ public final class SequenceLogProbs {
 
   /** Response log-probabilities of {@code prompts.get(i) + responses.get(i)}, one forward pass for the batch. */
   public Batch compute(NDManager manager, List<int[]> prompts, List<int[]> responses, boolean training) {
+    return compute(manager, prompts, responses, training, false);
+  }
+
+  /** As {@link #compute(NDManager, List, List, boolean)}, with {@link Batch#logitSum()} when {@code logitSums}. */
+  public Batch compute(NDManager manager, List<int[]> prompts, List<int[]> responses, boolean training,
+      boolean logitSums) {
     if (prompts.size() != responses.size()) {
       throw new IllegalArgumentException(prompts.size() + " prompts but " + responses.size() + " responses");
     }
     if (training) {
-      return run(manager, prompts, responses, true);
+      return run(manager, prompts, responses, true, logitSums);
     }
     try (NoGrad ignored = NoGrad.enter()) {
-      return run(manager, prompts, responses, false);
+      return run(manager, prompts, responses, false, logitSums);
     }
   }
 
@@ -81,6 +96,12 @@ public final class SequenceLogProbs {
    */
   public Pairs computePairs(NDManager manager, List<int[]> prompts, List<int[]> chosen, List<int[]> rejected,
       boolean training) {
+    return computePairs(manager, prompts, chosen, rejected, training, false);
+  }
+
+  /** As {@link #computePairs(NDManager, List, List, List, boolean)}, with logit sums when {@code logitSums}. */
+  public Pairs computePairs(NDManager manager, List<int[]> prompts, List<int[]> chosen, List<int[]> rejected,
+      boolean training, boolean logitSums) {
     if (prompts.size() != chosen.size() || prompts.size() != rejected.size()) {
       throw new IllegalArgumentException(prompts.size() + " prompts, " + chosen.size() + " chosen, "
           + rejected.size() + " rejected");
@@ -89,7 +110,7 @@ public final class SequenceLogProbs {
     allPrompts.addAll(prompts);
     List<int[]> allResponses = new ArrayList<>(chosen);
     allResponses.addAll(rejected);
-    Batch all = compute(manager, allPrompts, allResponses, training);
+    Batch all = compute(manager, allPrompts, allResponses, training, logitSums);
     int n = prompts.size();
     return new Pairs(slice(all, 0, n, manager), slice(all, n, 2 * n, manager));
   }
@@ -97,7 +118,7 @@ public final class SequenceLogProbs {
   private static Batch slice(Batch b, int from, int to, NDManager manager) {
     String range = from + ":" + to;
     return new Batch(scopedGet(b.sum(), range, manager), scopedGet(b.mean(), range, manager),
-        scopedGet(b.count(), range, manager));
+        scopedGet(b.count(), range, manager), b.logitSum() == null ? null : scopedGet(b.logitSum(), range, manager));
   }
 
   private static NDArray scopedGet(NDArray a, String range, NDManager manager) {
@@ -158,7 +179,7 @@ public final class SequenceLogProbs {
     if (rows > 0) {
       try (NoGrad ignored = NoGrad.enter(); NDManager scope = manager.newSubManager()) {
         NDArray hidden = model.hiddenStates(scope.create(ids, new Shape(n, length)), false);
-        picked = targetLogProbs(scope, hidden, positions, targets, false).toFloatArray();
+        picked = targetLogProbs(scope, hidden, positions, targets, false, false).logp().toFloatArray();
       }
     }
     double[][] out = new double[n][];
@@ -173,7 +194,8 @@ public final class SequenceLogProbs {
     return out;
   }
 
-  private Batch run(NDManager manager, List<int[]> prompts, List<int[]> responses, boolean training) {
+  private Batch run(NDManager manager, List<int[]> prompts, List<int[]> responses, boolean training,
+      boolean logitSums) {
     ModelConfig config = model.config();
     int n = prompts.size();
     if (n == 0) {
@@ -223,34 +245,48 @@ public final class SequenceLogProbs {
     }
     try (NDManager scope = manager.newSubManager()) {
       NDArray hidden = model.hiddenStates(scope.create(ids, new Shape(n, length)), training);
-      NDArray picked = targetLogProbs(scope, hidden, positions, targets, training);
+      Rows picked = targetLogProbs(scope, hidden, positions, targets, training, logitSums);
       // Per-sequence sums as one matmul with the row-to-sequence indicator, which backward keeps: owned.
       NDArray perSequence = CausalLM.owned(scope.create(segments, new Shape(n, rows)));
-      NDArray sum = perSequence.matMul(picked.reshape(rows, 1)).reshape(n);
+      NDArray sum = perSequence.matMul(picked.logp().reshape(rows, 1)).reshape(n);
       NDArray count = scope.create(counts);
       NDArray mean = sum.div(count.toType(DataType.FLOAT32, false));
+      NDArray logitSum = null;
+      if (logitSums) {
+        try (NoGrad ignored = NoGrad.enter()) { // detached inputs: nothing to record anyway
+          logitSum = perSequence.matMul(picked.logitMean().reshape(rows, 1)).reshape(n);
+        }
+        logitSum.attach(manager);
+      }
       sum.attach(manager);
       mean.attach(manager);
       count.attach(manager);
-      return new Batch(sum, mean, count);
+      return new Batch(sum, mean, count, logitSum);
     }
   }
 
-  /** How many of a response's tokens have a position predicting them: all, but the first with an empty prompt. */
-  private static int predicted(int promptLength, int responseLength) {
+  /**
+   * How many of a response's tokens have a position predicting them: all, but the first with an empty prompt (the
+   * positions {@link Batch#logitSum()} sums over).
+   */
+  public static int predicted(int promptLength, int responseLength) {
     return promptLength > 0 ? responseLength : Math.max(0, responseLength - 1);
   }
 
+  /** Per selected row: the target's log-probability and (when asked for) the mean logit, float32 [rows]. */
+  private record Rows(NDArray logp, NDArray logitMean) {}
+
   /**
    * log p(targets[k]) at flattened position {@code positions[k]} of {@code hidden} [N, L, d]: float32 [rows],
-   * attached to {@code scope}. Only the selected rows go through the LM head, in chunks of at most
+   * attached to {@code scope}; with {@code logitMeans} also each row's logits averaged over the vocabulary
+   * (detached). Only the selected rows go through the LM head, in chunks of at most
    * {@link #HEAD_CHUNK_ROWS} without graph, so the largest array is [chunk, V], never [N, L, V]; each row's
    * log-probability is logit[target] - logsumexp(logits), with no [rows, V] log-softmax. Under autograd the head
    * runs as one chunk: every chunk's logits would be kept for backward anyway, so chunking would save nothing
    * without recomputing them.
    */
-  private NDArray targetLogProbs(NDManager scope, NDArray hidden, long[] positions, long[] targets,
-      boolean training) {
+  private Rows targetLogProbs(NDManager scope, NDArray hidden, long[] positions, long[] targets,
+      boolean training, boolean logitMeans) {
     int rows = positions.length;
     long d = hidden.getShape().get(2);
     // The gather indices are kept by backward, past this scope's Java buffers: they must own their memory.
@@ -259,29 +295,48 @@ public final class SequenceLogProbs {
     NDArray target = CausalLM.owned(scope.create(targets, new Shape(rows, 1)));
     int chunk = training ? rows : Math.max(1, HEAD_CHUNK_ROWS);
     if (rows <= chunk) {
-      return chunkLogProbs(selected, target, training);
+      return chunkLogProbs(selected, target, training, logitMeans);
     }
-    NDList parts = new NDList();
+    NDList logps = new NDList();
+    NDList means = new NDList();
     for (int from = 0; from < rows; from += chunk) {
       String range = from + ":" + Math.min(rows, from + chunk);
       try (NDManager part = scope.newSubManager()) {
-        NDArray logp = chunkLogProbs(selected.get(part, new NDIndex(range)), target.get(part, new NDIndex(range)),
-            false);
-        logp.attach(scope);
-        parts.add(logp);
+        Rows r = chunkLogProbs(selected.get(part, new NDIndex(range)), target.get(part, new NDIndex(range)),
+            false, logitMeans);
+        r.logp().attach(scope);
+        logps.add(r.logp());
+        if (logitMeans) {
+          r.logitMean().attach(scope);
+          means.add(r.logitMean());
+        }
       }
     }
-    NDArray all = NDArrays.concat(parts);
-    parts.close();
-    return all;
+    NDArray all = NDArrays.concat(logps);
+    logps.close();
+    NDArray allMeans = null;
+    if (logitMeans) {
+      allMeans = NDArrays.concat(means);
+      means.close();
+    }
+    return new Rows(all, allMeans);
   }
 
-  /** logit[target] - logsumexp(logit) per row of hidden rows [m, d] and targets [m, 1]: float32 [m]. */
-  private NDArray chunkLogProbs(NDArray rows, NDArray target, boolean training) {
+  /**
+   * logit[target] - logsumexp(logit) per row of hidden rows [m, d] and targets [m, 1]: float32 [m]; with
+   * {@code logitMeans} also the rows' mean logits [m], from a detached view (outside any graph).
+   */
+  private Rows chunkLogProbs(NDArray rows, NDArray target, boolean training, boolean logitMeans) {
     // Closed at once: without graph that frees the [m, V] logits before the next chunk; with graph, autograd
     // keeps what backward needs.
     try (NDArray logits = model.head(rows, training)) {
-      return FusedOps.targetLogProbs(logits, target, model.fusedOps());
+      NDArray logp = FusedOps.targetLogProbs(logits, target, model.fusedOps());
+      if (!logitMeans) {
+        return new Rows(logp, null);
+      }
+      try (NDArray detached = logits.stopGradient()) {
+        return new Rows(logp, detached.mean(new int[] {1}));
+      }
     }
   }
 }

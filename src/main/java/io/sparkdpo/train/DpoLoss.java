@@ -128,7 +128,10 @@ public final class DpoLoss {
     return types.contains(LossType.IPO);
   }
 
-  /** True when the loss needs reference log-probs (any type but reference_free). */
+  /**
+   * True when the loss formula needs reference log-probs (any type but reference_free). A training run computes them
+   * for every type anyway: the rewards {@code beta (log pi - log ref)} use them, reference_free's too (TRL 0.22.2).
+   */
   public boolean needsReference() {
     return types.stream().anyMatch(t -> t != LossType.REFERENCE_FREE);
   }

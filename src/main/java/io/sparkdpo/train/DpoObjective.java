@@ -16,7 +16,8 @@ import java.util.Map;
  * The DPO objective over preference pairs: one policy forward of chosen and rejected together (with graph), the
  * reference log-probs run without graph ({@code in_loop}: a frozen model, or with LoRA the policy itself with its
  * adapters switched to the reference set) or from the pairs' columns ({@code precomputed}), then {@link DpoLoss}.
- * Statistics are {@link DpoStats} arrays.
+ * Statistics are {@link DpoStats} arrays. The reference runs for every loss type, reference_free included: TRL
+ * 0.22.2 computes its log-probs whatever the loss and reports the rewards {@code beta (log pi - log ref)}.
  */
 public final class DpoObjective implements Objective<PreparedPair> {
   private final SequenceLogProbs policy;
@@ -27,8 +28,8 @@ public final class DpoObjective implements Objective<PreparedPair> {
   private final DpoLoss loss;
 
   /**
-   * @param reference the frozen reference model, owned (closed) by this objective; null when the loss needs no
-   *     reference or the pairs carry precomputed reference log-probs
+   * @param reference the frozen reference model, owned (closed) by this objective; null when the pairs carry
+   *     precomputed reference log-probs
    */
   public DpoObjective(CausalLM policy, CausalLM reference, DpoLoss loss) {
     this(policy, reference, null, loss);
@@ -68,9 +69,8 @@ public final class DpoObjective implements Objective<PreparedPair> {
 
   @Override
   public Forward forward(NDManager scope, List<PreparedPair> batch) {
-    DpoOutput out = compute(scope, batch, true);
-    DpoStats stats = out.stats();
-    return new Forward(out.losses().sum(), stats.lossSum(), stats.toArray(), batch.size());
+    Result r = compute(scope, batch, true);
+    return new Forward(r.out().losses().sum(), r.stats().lossSum(), r.stats().toArray(), batch.size());
   }
 
   @Override
@@ -78,7 +78,10 @@ public final class DpoObjective implements Objective<PreparedPair> {
     return compute(scope, batch, false).stats().toArray();
   }
 
-  private DpoOutput compute(NDManager scope, List<PreparedPair> batch, boolean training) {
+  /** The loss's output and the micro-batch's statistics, mean logits included. */
+  private record Result(DpoOutput out, DpoStats stats) {}
+
+  private Result compute(NDManager scope, List<PreparedPair> batch, boolean training) {
     List<int[]> prompts = new ArrayList<>(batch.size());
     List<int[]> chosen = new ArrayList<>(batch.size());
     List<int[]> rejected = new ArrayList<>(batch.size());
@@ -87,30 +90,45 @@ public final class DpoObjective implements Objective<PreparedPair> {
       chosen.add(p.chosenIds());
       rejected.add(p.rejectedIds());
     }
-    SequenceLogProbs.Pairs pi = policy.computePairs(scope, prompts, chosen, rejected, training);
-    NDArray refChosen = null;
-    NDArray refRejected = null;
-    if (loss.needsReference()) {
-      if (referenceLogProbs != null) {
-        SequenceLogProbs.Pairs ref;
-        if (adapterPolicy != null) {
-          try (CausalLM.AdapterScope ignored = adapterPolicy.adapters(CausalLM.AdapterMode.REFERENCE)) {
-            ref = referenceLogProbs.computePairs(scope, prompts, chosen, rejected, false);
-          }
-        } else {
+    SequenceLogProbs.Pairs pi = policy.computePairs(scope, prompts, chosen, rejected, training, true);
+    NDArray refChosen;
+    NDArray refRejected;
+    if (referenceLogProbs != null) {
+      SequenceLogProbs.Pairs ref;
+      if (adapterPolicy != null) {
+        try (CausalLM.AdapterScope ignored = adapterPolicy.adapters(CausalLM.AdapterMode.REFERENCE)) {
           ref = referenceLogProbs.computePairs(scope, prompts, chosen, rejected, false);
         }
-        refChosen = pick(ref.chosen());
-        refRejected = pick(ref.rejected());
       } else {
-        refChosen = scope.create(precomputed(batch, true));
-        refRejected = scope.create(precomputed(batch, false));
+        ref = referenceLogProbs.computePairs(scope, prompts, chosen, rejected, false);
       }
+      refChosen = pick(ref.chosen());
+      refRejected = pick(ref.rejected());
+    } else {
+      refChosen = scope.create(precomputed(batch, true));
+      refRejected = scope.create(precomputed(batch, false));
     }
     // The NLL term (rpo_alpha) needs the chosen sums and scored token counts whatever pick() feeds the loss.
     NDArray chosenTokens = loss.rpoAlpha() == null ? null : pi.chosen().count().toType(DataType.FLOAT32, false);
-    return loss.compute(pick(pi.chosen()), pick(pi.rejected()), refChosen, refRejected, pi.chosen().sum(),
+    DpoOutput out = loss.compute(pick(pi.chosen()), pick(pi.rejected()), refChosen, refRejected, pi.chosen().sum(),
         chosenTokens, training);
+    return new Result(out, out.stats().withMeanLogits(meanLogit(pi.chosen(), prompts, chosen),
+        meanLogit(pi.rejected(), prompts, rejected)));
+  }
+
+  /**
+   * TRL's {@code mean_chosen_logits}: the logits averaged over the vocabulary and over every position of the
+   * micro-batch that predicts a response token (a token-weighted mean over the batch, not a mean of per-pair means).
+   */
+  private static double meanLogit(SequenceLogProbs.Batch b, List<int[]> prompts, List<int[]> responses) {
+    float[] sums = b.logitSum().toFloatArray();
+    double sum = 0;
+    long positions = 0;
+    for (int i = 0; i < sums.length; i++) {
+      sum += sums[i];
+      positions += SequenceLogProbs.predicted(prompts.get(i).length, responses.get(i).length);
+    }
+    return positions == 0 ? 0 : sum / positions;
   }
 
   /** Summed log-probs, or per-token means for the losses that use them (ipo). */
@@ -151,7 +169,7 @@ public final class DpoObjective implements Objective<PreparedPair> {
     if (s.pairs() > 0) {
       m.putAll(s.toMetrics(""));
     } else {
-      new DpoStats(1, 0, 0, 0, 0, 0, 0, 0).toMetrics("").keySet().forEach(k -> m.put(k, 0.0));
+      new DpoStats(1, 0, 0, 0, 0, 0, 0, 0, 0, 0).toMetrics("").keySet().forEach(k -> m.put(k, 0.0));
     }
     if (loss.rpoAlpha() != null) {
       m.put(MetricNames.NLL_LOSS, s.pairs() > 0 ? s.nllLoss() : 0.0);

@@ -11,7 +11,7 @@ import ai.djl.ndarray.NDArray;
 public record DpoOutput(NDArray loss, NDArray losses, NDArray chosenRewards, NDArray rejectedRewards,
                         NDArray policyChosen, NDArray policyRejected, NDArray nll) implements AutoCloseable {
 
-  /** Batch sums for the metrics, copied to the host once. */
+  /** Batch sums for the metrics, copied to the host once (no logits here: {@link DpoStats#withMeanLogits}). */
   public DpoStats stats() {
     float[] l = losses.toFloatArray();
     float[] c = chosenRewards.toFloatArray();
@@ -34,7 +34,7 @@ public record DpoOutput(NDArray loss, NDArray losses, NDArray chosenRewards, NDA
     }
     // The NLL is the micro-batch's, so it weighs as many pairs as the batch holds (like TRL's mean over batches).
     double nllSum = nll == null ? 0 : (double) nll.getFloat() * l.length;
-    return new DpoStats(l.length, loss, chosen, rejected, correct, logpChosen, logpRejected, nllSum);
+    return new DpoStats(l.length, loss, chosen, rejected, correct, logpChosen, logpRejected, nllSum, 0, 0);
   }
 
   /** The mean loss as a host number (one device sync). */

@@ -5,29 +5,41 @@ import java.util.Map;
 
 /**
  * Sums of the DPO metrics over some pairs, so micro-batches and workers combine exactly (add, then divide by
- * the pair count once). {@link #toArray()} is the form an all-reduce carries.
+ * the pair count once). {@link #toArray()} is the form an all-reduce carries. The NLL and the mean logits are
+ * per micro-batch in TRL (a mean over its tokens): they enter as the micro-batch's value times its pairs.
  */
 public record DpoStats(long pairs, double lossSum, double chosenRewardSum, double rejectedRewardSum,
-                       double correct, double chosenLogpSum, double rejectedLogpSum, double nllSum) {
-  public static final DpoStats EMPTY = new DpoStats(0, 0, 0, 0, 0, 0, 0, 0);
-  private static final int WIDTH = 8;
+                       double correct, double chosenLogpSum, double rejectedLogpSum, double nllSum,
+                       double chosenLogitsSum, double rejectedLogitsSum) {
+  public static final DpoStats EMPTY = new DpoStats(0, 0, 0, 0, 0, 0, 0, 0, 0, 0);
+  private static final int WIDTH = 10;
 
   public DpoStats plus(DpoStats o) {
     return new DpoStats(pairs + o.pairs, lossSum + o.lossSum, chosenRewardSum + o.chosenRewardSum,
         rejectedRewardSum + o.rejectedRewardSum, correct + o.correct, chosenLogpSum + o.chosenLogpSum,
-        rejectedLogpSum + o.rejectedLogpSum, nllSum + o.nllSum);
+        rejectedLogpSum + o.rejectedLogpSum, nllSum + o.nllSum, chosenLogitsSum + o.chosenLogitsSum,
+        rejectedLogitsSum + o.rejectedLogitsSum);
+  }
+
+  /**
+   * These statistics with a micro-batch's mean logits over its chosen and rejected response positions (TRL's
+   * {@code mean_chosen_logits}, {@code mean_rejected_logits}), weighted by its pairs.
+   */
+  public DpoStats withMeanLogits(double chosen, double rejected) {
+    return new DpoStats(pairs, lossSum, chosenRewardSum, rejectedRewardSum, correct, chosenLogpSum,
+        rejectedLogpSum, nllSum, chosen * pairs, rejected * pairs);
   }
 
   public double[] toArray() {
     return new double[] {pairs, lossSum, chosenRewardSum, rejectedRewardSum, correct, chosenLogpSum,
-        rejectedLogpSum, nllSum};
+        rejectedLogpSum, nllSum, chosenLogitsSum, rejectedLogitsSum};
   }
 
   public static DpoStats fromArray(double[] a) {
     if (a.length != WIDTH) {
       throw new IllegalArgumentException("expected " + WIDTH + " values, got " + a.length);
     }
-    return new DpoStats(Math.round(a[0]), a[1], a[2], a[3], a[4], a[5], a[6], a[7]);
+    return new DpoStats(Math.round(a[0]), a[1], a[2], a[3], a[4], a[5], a[6], a[7], a[8], a[9]);
   }
 
   /**
@@ -46,6 +58,8 @@ public record DpoStats(long pairs, double lossSum, double chosenRewardSum, doubl
     m.put(prefix + MetricNames.REWARDS_ACCURACIES, correct / n);
     m.put(prefix + MetricNames.LOGPS_CHOSEN, chosenLogpSum / n);
     m.put(prefix + MetricNames.LOGPS_REJECTED, rejectedLogpSum / n);
+    m.put(prefix + MetricNames.LOGITS_CHOSEN, chosenLogitsSum / n);
+    m.put(prefix + MetricNames.LOGITS_REJECTED, rejectedLogitsSum / n);
     return m;
   }
 

@@ -79,7 +79,7 @@ public final class MemoryPlanner {
 
   /** Where the reference log-probs come from. */
   public enum Reference {
-    /** The loss needs none (reference_free) or the pairs carry them. */
+    /** The pairs carry them ({@code precomputed}). */
     NONE,
     /** A frozen model in the loop: a second copy of the weights for full fine-tuning, the base under LoRA. */
     IN_LOOP
@@ -187,7 +187,8 @@ public final class MemoryPlanner {
     Lora lora = loraOf(train.path("peft"));
     String mixed = train.path("mixed_precision").asText("no").toLowerCase(Locale.ROOT);
     int sequence = cfg.prepare().maxLength();
-    boolean inLoop = t.referenceMode() == TrainSettings.ReferenceMode.IN_LOOP && DpoLoss.of(t).needsReference();
+    // Every loss type runs the reference, reference_free too (its rewards use it, as in TRL).
+    boolean inLoop = t.referenceMode() == TrainSettings.ReferenceMode.IN_LOOP;
     String referenceDtype = cfg.reference().dtype().equals("auto") ? storedDtype(model) : cfg.reference().dtype();
     String baseDtype = cfg.model().dtype().equals("auto") ? storedDtype(model) : cfg.model().dtype();
     long overhead = cfg.model().device().startsWith("gpu") ? GPU_OVERHEAD_BYTES : CPU_OVERHEAD_BYTES;

@@ -176,11 +176,11 @@ public final class TrainingSession<E> implements AutoCloseable {
       if (spec.stage() == SessionSpec.Stage.DPO) {
         TrainSettings t = spec.dpo();
         DpoLoss loss = DpoLoss.of(t);
+        // Every loss type gets reference log-probs, reference_free too: its rewards use them, as in TRL.
         boolean precomputed = t.referenceMode() == TrainSettings.ReferenceMode.PRECOMPUTED;
-        boolean requireColumns = loss.needsReference() && precomputed;
-        List<Shard<PreparedPair>> train = pairShards(storage, trainShards, requireColumns);
-        List<PreparedPair> evalPairs = flatten(pairShards(storage, evalShards, requireColumns));
-        boolean inLoop = loss.needsReference() && !precomputed;
+        List<Shard<PreparedPair>> train = pairShards(storage, trainShards, precomputed);
+        List<PreparedPair> evalPairs = flatten(pairShards(storage, evalShards, precomputed));
+        boolean inLoop = !precomputed;
         DpoObjective dpo;
         if (inLoop && policy.hasAdapters()) {
           dpo = DpoObjective.withAdapterReference(policy, loss);
@@ -368,9 +368,10 @@ public final class TrainingSession<E> implements AutoCloseable {
       accumulator.zero();
       throw e;
     }
+    long[] global = globalCounts(items, tokens);
     OptimizerStep.Result r;
     try {
-      r = optimizerStep.apply(step - 1, accumulator, globalItems(items), ids);
+      r = optimizerStep.apply(step - 1, accumulator, global[0], ids);
     } catch (NonFiniteException e) {
       // The optimizer counts updates done before this one; the run counts steps from 1.
       NonFiniteException named = new NonFiniteException(step, e.quantity(), e.value(), e.pairIds());
@@ -383,7 +384,8 @@ public final class TrainingSession<E> implements AutoCloseable {
     metrics.put(MetricNames.GRAD_NORM, r.gradNorm());
     metrics.put(MetricNames.LEARNING_RATE, r.learningRate());
     metrics.put(MetricNames.EPOCH, epochAt(step));
-    metrics.put(MetricNames.TOKENS_PER_SECOND, tokens * reducer.worldSize() / seconds);
+    metrics.put(MetricNames.NUM_TOKENS, (double) global[1]);
+    metrics.put(MetricNames.TOKENS_PER_SECOND, global[1] / seconds);
     metrics.put(STEP_SECONDS, seconds);
     metrics.put(ALLREDUCE_SECONDS, reducer.nanos / 1e9);
     metrics.put(ALLREDUCE_BYTES, (double) r.allReducedBytes());
@@ -408,17 +410,20 @@ public final class TrainingSession<E> implements AutoCloseable {
   }
 
   /**
-   * The global batch's items (pairs, or SFT target tokens, which differ between replicas): a sum over replicas
-   * through the reducer, exact as two float halves of a count below 2^35.
+   * The global batch's items (pairs, or SFT target tokens, which differ between replicas) and tokens (the
+   * {@code num_tokens} metric): sums over replicas through the reducer, exact as two float halves of a count below
+   * 2^35 each.
    */
-  private long globalItems(long local) {
+  private long[] globalCounts(long items, long tokens) {
     if (reducer.worldSize() == 1) {
-      return local;
+      return new long[] {items, tokens};
     }
-    FloatBuffer halves = FloatBuffer.wrap(new float[] {local >>> 12, local & 0xFFF});
+    FloatBuffer halves = FloatBuffer.wrap(new float[] {items >>> 12, items & 0xFFF, tokens >>> 12, tokens & 0xFFF});
     reducer.allReduceMean(halves);
     int w = reducer.worldSize();
-    return (Math.round((double) halves.get(0) * w) << 12) + Math.round((double) halves.get(1) * w);
+    return new long[] {
+        (Math.round((double) halves.get(0) * w) << 12) + Math.round((double) halves.get(1) * w),
+        (Math.round((double) halves.get(2) * w) << 12) + Math.round((double) halves.get(3) * w)};
   }
 
   /** Metrics over this replica's evaluation examples, in fixed order, without graph. */

@@ -34,7 +34,7 @@ class TrainCommandTest {
     return new ArrayList<>(List.of("train", "--data", data, "--model", model, "--output", output.toString(),
         "--max-steps", "10", "--set", "train.reference_mode=in_loop", "--set", "train.save_steps=5",
         "--set", "train.per_device_train_batch_size=4", "--set", "train.learning_rate=0.002",
-        "--set", "train.logging_steps=1", "--set", "train.eval_steps=5", "--set", "spark.master=local[2]"));
+        "--set", "train.logging_steps=3", "--set", "train.eval_steps=5", "--set", "spark.master=local[2]"));
   }
 
   /** The command in a JVM of its own, as bin/spark-dpo runs it; stdout and stderr together. */
@@ -69,6 +69,19 @@ class TrainCommandTest {
     return out;
   }
 
+  /** metrics.jsonl without the wall-clock figures, which no two runs share. */
+  private static String metricsWithoutTimings(Path runDir) throws IOException {
+    StringBuilder out = new StringBuilder();
+    for (String line : Files.readAllLines(runDir.resolve(MetricsLog.CONSOLIDATED))) {
+      Map<String, Object> r = io.sparkdpo.io.Json.LINES.readValue(line,
+          new com.fasterxml.jackson.core.type.TypeReference<java.util.LinkedHashMap<String, Object>>() {});
+      r.keySet().removeIf(k -> k.equals(MetricNames.TOKENS_PER_SECOND) || k.startsWith("perf/")
+          && k.endsWith("_seconds"));
+      out.append(io.sparkdpo.io.Json.LINES.writeValueAsString(r)).append('\n');
+    }
+    return out.toString();
+  }
+
   @Test
   @Timeout(value = 300, unit = TimeUnit.SECONDS)
   void aRunStoppedAfterACheckpointAndStartedAgainInANewProcessEndsWithTheBitsOfAStraightRun() throws Exception {
@@ -80,7 +93,8 @@ class TrainCommandTest {
     PrepareCommandTest.Run s = PrepareCommandTest.run(trainArgs(data, model, straight).toArray(String[]::new));
     assertEquals(0, s.exit(), s.err());
     assertTrue(s.out().contains("train: 10 steps done in 1 attempt(s); model in "), s.out());
-    assertTrue(s.out().contains("final evaluation (step 10):  eval/logps/chosen "), s.out());
+    assertTrue(s.out().contains("final evaluation (step 10):  eval/logits/chosen "), s.out());
+    assertTrue(s.out().contains("  eval/logps/chosen "), s.out());
 
     Path resumed = dir.resolve("resumed");
     List<String> stopped = trainArgs(data, model, resumed);
@@ -100,9 +114,12 @@ class TrainCommandTest {
 
     assertArrayEquals(Files.readAllBytes(straight.resolve("model/model.safetensors")),
         Files.readAllBytes(resumed.resolve("model/model.safetensors")), "bit-identical parameters");
+    // Logged after steps 3, 6, 9 and 10: the window 4..6 spans checkpoint 5 and the stop before step 6.
     Map<Long, Double> lossStraight = losses(straight);
-    assertEquals(10, lossStraight.size());
+    assertEquals(List.of(3L, 6L, 9L, 10L), List.copyOf(lossStraight.keySet()));
     assertEquals(lossStraight, losses(resumed));
+    assertEquals(metricsWithoutTimings(straight), metricsWithoutTimings(resumed), "metrics.jsonl, timings aside");
+    assertTrue(metricsWithoutTimings(straight).contains("\"num_tokens\":"), metricsWithoutTimings(straight));
 
     PrepareCommandTest.Run again = PrepareCommandTest.run(trainArgs(data, model, straight).toArray(String[]::new));
     assertEquals(0, again.exit(), again.err());

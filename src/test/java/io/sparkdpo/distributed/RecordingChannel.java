@@ -8,6 +8,7 @@ import java.util.TreeMap;
 /** A {@link MetricsChannel} that remembers what a rank sent, for tests without a driver. */
 final class RecordingChannel implements MetricsChannel {
   final TreeMap<Long, Map<String, Double>> steps = new TreeMap<>();
+  final TreeMap<Long, Map<String, Double>> logs = new TreeMap<>();
   final TreeMap<Long, Map<String, Double>> evals = new TreeMap<>();
   final List<Long> checkpoints = new ArrayList<>();
   final List<String> events = new ArrayList<>();
@@ -20,6 +21,11 @@ final class RecordingChannel implements MetricsChannel {
   @Override
   public synchronized void step(long step, Map<String, Double> metrics) {
     steps.put(step, metrics);
+  }
+
+  @Override
+  public synchronized void log(long step, Map<String, Double> metrics) {
+    logs.put(step, metrics);
   }
 
   @Override

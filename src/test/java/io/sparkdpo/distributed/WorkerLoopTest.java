@@ -10,6 +10,7 @@ import io.sparkdpo.config.FaultInjectionSettings.Kind;
 import io.sparkdpo.io.Storage;
 import io.sparkdpo.train.Checkpoint;
 import io.sparkdpo.train.CheckpointStore;
+import io.sparkdpo.train.MetricsWindow;
 import io.sparkdpo.train.PayloadWriter;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -94,6 +95,65 @@ class WorkerLoopTest {
         SyntheticRegressionTask.weightsAt(runDir("faulty"), 12));
     // Steps 6..12 were reported again by the resumed attempt, with the uninterrupted run's numbers.
     assertEquals(clean.channels().get(0).steps.get(9L), resumed.channels().get(0).steps.get(9L));
+  }
+
+  /** The mean over steps from..to of a step metric, summed in step order as the window sums. */
+  private static double windowMean(Map<Long, Map<String, Double>> steps, String key, long from, long to) {
+    double sum = 0;
+    for (long s = from; s <= to; s++) {
+      sum += steps.get(s).get(key);
+    }
+    return sum / (to - from + 1);
+  }
+
+  @Test
+  void loggedRecordsAreMeansOverTheStepsSinceTheLastLogWithOneAndTwoRanks() throws Exception {
+    TrainingSchedule schedule = new TrainingSchedule(10, 4, 0, 0, 0);
+    InProcessRun.Result one = InProcessRun.run(TASK, runDir("window-w1"), shards(1), schedule, FaultPlan.NONE);
+    InProcessRun.Result two = InProcessRun.run(TASK, runDir("window-w2"), shards(2), schedule, FaultPlan.NONE);
+    for (InProcessRun.Result r : List.of(one, two)) {
+      RecordingChannel rank0 = r.channels().get(0);
+      assertEquals(List.of(4L, 8L, 10L), List.copyOf(rank0.logs.keySet()), "every logging_steps and the last step");
+      long from = 1;
+      for (long to : rank0.logs.keySet()) {
+        Map<String, Double> logged = rank0.logs.get(to);
+        assertEquals(windowMean(rank0.steps, "loss", from, to), logged.get("loss"), 0, "loss, steps " + from + ".." + to);
+        assertEquals(rank0.steps.get(to).get("learning_rate"), logged.get("learning_rate"), 0);
+        assertEquals(rank0.steps.get(to).get("grad_norm"), logged.get("grad_norm"), 0);
+        assertEquals(rank0.steps.get(to).get("epoch"), logged.get("epoch"), 0);
+        from = to + 1;
+      }
+      // The loss falls quickly at first: a window mean differs from the single step at the log point.
+      assertTrue(rank0.logs.get(4L).get("loss") > 1.05 * rank0.steps.get(4L).get("loss"), rank0.logs.toString());
+    }
+    assertTrue(two.channels().get(1).logs.isEmpty(), "only rank 0 sends the log");
+    for (long s : List.of(4L, 8L, 10L)) {
+      double a = one.channels().get(0).logs.get(s).get("loss");
+      assertEquals(a, two.channels().get(0).logs.get(s).get("loss"), 1e-5 * Math.max(1, Math.abs(a)));
+    }
+  }
+
+  @Test
+  void aResumeFromACheckpointInsideALoggingWindowLogsTheUninterruptedRunsNumbers() throws Exception {
+    ShardPlan byRank = shards(2);
+    // Logs after 4, 8, 12; the checkpoint after step 5 falls inside the window 5..8, the fault at step 7 after it.
+    TrainingSchedule schedule = new TrainingSchedule(12, 4, 0, 5, 0);
+    InProcessRun.Result clean = InProcessRun.run(TASK, runDir("window-clean"), byRank, schedule, FaultPlan.NONE);
+    FaultPlan fault = new FaultPlan(Kind.EXCEPTION, 1, 7);
+    InProcessRun.run(TASK, runDir("window-faulty"), byRank, schedule, fault);
+    Checkpoint five = new CheckpointStore(Storage.local(), runDir("window-faulty"), null).open(5);
+    MetricsWindow.State carried = five.readJson(MetricsWindow.FILE, MetricsWindow.State.class);
+    assertEquals(5, carried.lastStep());
+    assertEquals(clean.channels().get(0).steps.get(5L).get("loss"), carried.sums().get("loss"), 0,
+        "the open window holds step 5 alone");
+
+    InProcessRun.Result resumed = InProcessRun.run(TASK, runDir("window-faulty"), byRank, schedule, fault);
+    assertEquals(List.of(8L, 12L), List.copyOf(resumed.channels().get(0).logs.keySet()));
+    for (long s : List.of(8L, 12L)) {
+      assertEquals(clean.channels().get(0).logs.get(s), resumed.channels().get(0).logs.get(s), "log after step " + s);
+    }
+    assertEquals(windowMean(clean.channels().get(0).steps, "loss", 5, 8),
+        resumed.channels().get(0).logs.get(8L).get("loss"), 0);
   }
 
   /** The drill: with every checkpoint corrupt, training silently restarted at step 0 and pruned the evidence. */

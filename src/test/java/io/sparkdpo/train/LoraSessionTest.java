@@ -93,8 +93,8 @@ class LoraSessionTest {
         losses.add(o.metrics().get(MetricNames.LOSS));
         assertEquals(4.0 * ADAPTER_PARAMETERS, o.metrics().get(TrainingSession.ALLREDUCE_BYTES),
             "step " + step + ": the adapters' gradients alone are all-reduced");
-        // plus the two halves of the global item count
-        assertEquals(ADAPTER_PARAMETERS + 2, reducer.floats);
+        // plus the two halves of the global item count and of the token count (num_tokens)
+        assertEquals(ADAPTER_PARAMETERS + 4, reducer.floats);
       }
       assertEquals(Math.log(2), losses.get(0), 1e-7, "lora_B = 0: policy = reference at step 1");
       assertTrue(losses.get(3) < losses.get(0) - 1e-3, losses.toString());
