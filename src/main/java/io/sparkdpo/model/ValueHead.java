@@ -1,0 +1,105 @@
+package io.sparkdpo.model;
+
+import ai.djl.Device;
+import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.types.DataType;
+import ai.djl.ndarray.types.Shape;
+import ai.djl.nn.Parameter;
+import java.util.LinkedHashMap;
+import java.util.SplittableRandom;
+
+/**
+ * PPO's value head: a scalar V(s) from the causal LM's final hidden state at a position, the state before the
+ * token that position predicts. One float32 linear layer {@code hidden_size -> 1} with a bias on the policy's own
+ * (shared) hidden states, as TRL's {@code AutoModelForCausalLMWithValueHead} ({@code v_head.summary}); its
+ * gradient reaches the trunk through those hidden states, weighted by {@code vf_coef}.
+ *
+ * <p>Init is torch's {@code nn.Linear} default (TRL's "random" strategy): weight and bias uniform in
+ * {@code (-1/sqrt(d), 1/sqrt(d))}, drawn from a {@link SplittableRandom} of the seed, so the same seed gives the
+ * same head on any machine. The parameters live in the head's own manager; the model knows nothing of it.
+ */
+public final class ValueHead implements AutoCloseable {
+  public static final String WEIGHT = "v_head.summary.weight";
+  public static final String BIAS = "v_head.summary.bias";
+
+  private final NDManager manager;
+  private final LinkedHashMap<String, Parameter> parameters = new LinkedHashMap<>();
+  private final int hiddenSize;
+
+  private ValueHead(int hiddenSize, Device device, long seed) {
+    if (hiddenSize < 1) {
+      throw new IllegalArgumentException("hidden_size must be >= 1, got " + hiddenSize);
+    }
+    this.hiddenSize = hiddenSize;
+    this.manager = NDManager.newBaseManager(device, "PyTorch");
+    try {
+      SplittableRandom random = new SplittableRandom(seed ^ 0x76686561645fL); // "vhead_": apart from other draws
+      double bound = 1.0 / Math.sqrt(hiddenSize);
+      float[] w = new float[hiddenSize];
+      for (int i = 0; i < w.length; i++) {
+        w[i] = (float) ((random.nextDouble() * 2 - 1) * bound);
+      }
+      float[] b = {(float) ((random.nextDouble() * 2 - 1) * bound)};
+      add(WEIGHT, w, new Shape(1, hiddenSize), Parameter.Type.WEIGHT);
+      add(BIAS, b, new Shape(1), Parameter.Type.BIAS);
+    } catch (RuntimeException e) {
+      manager.close();
+      throw e;
+    }
+  }
+
+  /** A fresh head for {@code model}'s hidden size on its device. */
+  public static ValueHead create(CausalLM model, long seed) {
+    return new ValueHead(model.config().hiddenSize(), model.device(), seed);
+  }
+
+  public static ValueHead create(int hiddenSize, Device device, long seed) {
+    return new ValueHead(hiddenSize, device, seed);
+  }
+
+  private void add(String name, float[] values, Shape shape, Parameter.Type type) {
+    Parameter p = Parameter.builder().setName(name).setType(type).build();
+    // Owned by libtorch: backward reads the weight after the forward scope's Java buffers are gone.
+    NDArray array = CausalLM.owned(manager.create(values, shape));
+    array.attach(manager);
+    array.setName(name);
+    array.setRequiresGradient(true);
+    p.setArray(array);
+    parameters.put(name, p);
+  }
+
+  public int hiddenSize() {
+    return hiddenSize;
+  }
+
+  /** The trainable parameters under TRL's state-dict names, weight then bias. */
+  public LinkedHashMap<String, Parameter> parameters() {
+    return parameters;
+  }
+
+  /**
+   * V for hidden rows [R, hidden_size] (any float dtype; cast to float32 as autograd records it): float32 [R],
+   * attached to {@code hidden}'s manager. Recorded whenever the thread's grad mode is on.
+   */
+  public NDArray values(NDArray hidden) {
+    if (hidden.getShape().dimension() != 2 || hidden.getShape().get(1) != hiddenSize) {
+      throw new IllegalArgumentException("value head of hidden size " + hiddenSize + " got rows " + hidden.getShape());
+    }
+    NDArray x = Casts.of(hidden) == DataType.FLOAT32 ? hidden : Casts.to(hidden, DataType.FLOAT32);
+    NDArray weight = parameters.get(WEIGHT).getArray();
+    NDArray bias = parameters.get(BIAS).getArray();
+    NDArray out = x.getNDArrayInternal().linear(x, weight, bias).singletonOrThrow();
+    NDArray flat = out.reshape(-1);
+    out.close();
+    if (x != hidden) {
+      x.close();
+    }
+    return flat;
+  }
+
+  @Override
+  public void close() {
+    manager.close();
+  }
+}
