@@ -86,15 +86,18 @@ public final class ValueHead implements AutoCloseable {
     if (hidden.getShape().dimension() != 2 || hidden.getShape().get(1) != hiddenSize) {
       throw new IllegalArgumentException("value head of hidden size " + hiddenSize + " got rows " + hidden.getShape());
     }
-    NDArray x = Casts.of(hidden) == DataType.FLOAT32 ? hidden : Casts.to(hidden, DataType.FLOAT32);
+    // Detached: the value loss trains the head only (see the class comment).
+    NDArray detached = hidden.stopGradient();
+    NDArray x = Casts.of(detached) == DataType.FLOAT32 ? detached : Casts.to(detached, DataType.FLOAT32);
     NDArray weight = parameters.get(WEIGHT).getArray();
     NDArray bias = parameters.get(BIAS).getArray();
     NDArray out = x.getNDArrayInternal().linear(x, weight, bias).singletonOrThrow();
     NDArray flat = out.reshape(-1);
     out.close();
-    if (x != hidden) {
+    if (x != detached) {
       x.close();
     }
+    detached.close();
     return flat;
   }
 
