@@ -11,9 +11,12 @@ import java.util.SplittableRandom;
 
 /**
  * PPO's value head: a scalar V(s) from the causal LM's final hidden state at a position, the state before the
- * token that position predicts. One float32 linear layer {@code hidden_size -> 1} with a bias on the policy's own
- * (shared) hidden states, as TRL's {@code AutoModelForCausalLMWithValueHead} ({@code v_head.summary}); its
- * gradient reaches the trunk through those hidden states, weighted by {@code vf_coef}.
+ * token that position predicts. One float32 linear layer {@code hidden_size -> 1} with a bias, named as TRL's
+ * {@code AutoModelForCausalLMWithValueHead} ({@code v_head.summary}), on the policy's own hidden states, which it
+ * reads <em>detached</em>: the value loss trains the head, never the policy. With a shared trunk the value loss
+ * moves the policy too, spending KL budget on nothing the reward asked for (a tiny PPO run drifted from pi_SFT
+ * with no reward gain until it was detached); TRL 0.22.2's PPOTrainer keeps policy and value apart likewise, with a
+ * separate value model.
  *
  * <p>Init is torch's {@code nn.Linear} default (TRL's "random" strategy): weight and bias uniform in
  * {@code (-1/sqrt(d), 1/sqrt(d))}, drawn from a {@link SplittableRandom} of the seed, so the same seed gives the
