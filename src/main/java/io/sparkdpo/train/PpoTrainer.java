@@ -100,8 +100,9 @@ public final class PpoTrainer implements AutoCloseable {
   /** One rollout batch of one response per prompt, then its PPO epochs. */
   public Update update(List<int[]> prompts) {
     int n = prompts.size();
-    if (n < settings.miniBatches()) {
-      throw new IllegalArgumentException(n + " prompts cannot fill " + settings.miniBatches() + " mini-batches");
+    if (n == 0 || n % settings.miniBatches() != 0) {
+      throw new IllegalArgumentException(n + " prompts do not split into " + settings.miniBatches()
+          + " equal mini-batches (TRL requires batch_size to be a multiple of num_mini_batches too)");
     }
     long u = updates;
     PpoHyper h = settings.hyper();

@@ -1,6 +1,7 @@
 package io.sparkdpo.train;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.sparkdpo.config.LrSchedulerType;
@@ -51,17 +52,22 @@ class PpoTinyTaskTest {
 
   /** Metrics of each update of a run: 32 prompts per rollout, 4 epochs of 2 mini-batches, 8-token responses. */
   static List<Map<String, Double>> run(double klCoef) {
+    return run(klCoef, UPDATES);
+  }
+
+  static List<Map<String, Double>> run(double klCoef, int updates) {
     PpoTrainer.Settings s = new PpoTrainer.Settings(PpoHyper.trlDefaults().withTemperature(1.0).withKlCoef(klCoef),
         4, 2, 8, 8, 1e-3, LrSchedulerType.CONSTANT, new AdamW.Hyper(0.9, 0.999, 1e-8, 0.0), 1.0, 5);
     List<Map<String, Double>> history = new ArrayList<>();
     try (CausalLM policy = CausalLM.create(CONFIG, CausalLM.device("cpu"), 11);
         CausalLM reference = CausalLM.create(CONFIG, CausalLM.device("cpu"), 11);
         ValueHead head = ValueHead.create(policy, 3);
-        PpoTrainer ppo = new PpoTrainer(policy, head, reference, PpoTinyTaskTest::goodFraction, s, UPDATES)) {
-      for (int u = 0; u < UPDATES; u++) {
+        PpoTrainer ppo = new PpoTrainer(policy, head, reference, PpoTinyTaskTest::goodFraction, s, updates)) {
+      for (int u = 0; u < updates; u++) {
         history.add(ppo.update(prompts(32, 100 + u)).metrics());
       }
-      assertEquals(UPDATES * 4 * 2, ppo.optimizerSteps());
+      assertEquals(updates * 4 * 2, ppo.optimizerSteps());
+      assertThrows(IllegalArgumentException.class, () -> ppo.update(prompts(31, 1)), "31 prompts, 2 mini-batches");
     }
     return history;
   }
@@ -97,5 +103,13 @@ class PpoTinyTaskTest {
     // kl_coef; and the penalty is what bounds it: the same run without it drifts more than twice as far.
     assertTrue(klAfter <= (scoreAfter - scoreBefore) / beta, "KL " + klAfter);
     assertTrue(freeKlAfter > 2 * klAfter, "KL without penalty " + freeKlAfter + ", with " + klAfter);
+  }
+
+  @Test
+  void theSameSeedsGiveTheSameUpdatesBitForBit() {
+    List<Map<String, Double>> a = run(0.05, 3);
+    List<Map<String, Double>> b = run(0.05, 3);
+    assertEquals(a, b);
+    assertTrue(a.get(2).get(PpoLoss.Stats.APPROX_KL) > 0, "the policy moved");
   }
 }
