@@ -4,6 +4,7 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import ai.djl.ndarray.NDManager;
 import io.sparkdpo.config.LrSchedulerType;
 import io.sparkdpo.model.CausalLM;
 import io.sparkdpo.model.ModelConfig;
@@ -111,5 +112,29 @@ class PpoTinyTaskTest {
     List<Map<String, Double>> b = run(0.05, 3);
     assertEquals(a, b);
     assertTrue(a.get(2).get(PpoLoss.Stats.APPROX_KL) > 0, "the policy moved");
+  }
+
+  /** Arrays reachable from the engine's system manager (MemoryDisciplineTest's probe). */
+  private static int liveArrays() {
+    try (NDManager probe = NDManager.newBaseManager("PyTorch")) {
+      return probe.getParentManager().getManagedArrays().size();
+    }
+  }
+
+  @Test
+  void updatesLeaveTheLiveArrayCountFlat() {
+    PpoTrainer.Settings s = new PpoTrainer.Settings(PpoHyper.trlDefaults(), 2, 2, 4, 6, 1e-3,
+        LrSchedulerType.LINEAR, new AdamW.Hyper(0.9, 0.999, 1e-8, 0.01), 1.0, 8);
+    try (CausalLM policy = CausalLM.create(CONFIG, CausalLM.device("cpu"), 11);
+        CausalLM reference = CausalLM.create(CONFIG, CausalLM.device("cpu"), 11);
+        ValueHead head = ValueHead.create(policy, 3);
+        PpoTrainer ppo = new PpoTrainer(policy, head, reference, PpoTinyTaskTest::goodFraction, s, 8)) {
+      ppo.update(prompts(8, 1));
+      int baseline = liveArrays();
+      for (int u = 2; u <= 6; u++) {
+        ppo.update(prompts(8, u));
+        assertEquals(baseline, liveArrays(), "live arrays after update " + u);
+      }
+    }
   }
 }
