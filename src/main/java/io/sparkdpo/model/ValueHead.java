@@ -6,7 +6,18 @@ import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
 import ai.djl.nn.Parameter;
+import io.sparkdpo.io.Storage;
+import java.io.BufferedOutputStream;
+import java.io.IOException;
+import java.io.OutputStream;
+import java.io.UncheckedIOException;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
 import java.util.SplittableRandom;
 
 /**
@@ -30,22 +41,12 @@ public final class ValueHead implements AutoCloseable {
   private final LinkedHashMap<String, Parameter> parameters = new LinkedHashMap<>();
   private final int hiddenSize;
 
-  private ValueHead(int hiddenSize, Device device, long seed) {
-    if (hiddenSize < 1) {
-      throw new IllegalArgumentException("hidden_size must be >= 1, got " + hiddenSize);
-    }
+  private ValueHead(int hiddenSize, Device device, float[] weight, float bias) {
     this.hiddenSize = hiddenSize;
     this.manager = NDManager.newBaseManager(device, "PyTorch");
     try {
-      SplittableRandom random = new SplittableRandom(seed ^ 0x76686561645fL); // "vhead_": apart from other draws
-      double bound = 1.0 / Math.sqrt(hiddenSize);
-      float[] w = new float[hiddenSize];
-      for (int i = 0; i < w.length; i++) {
-        w[i] = (float) ((random.nextDouble() * 2 - 1) * bound);
-      }
-      float[] b = {(float) ((random.nextDouble() * 2 - 1) * bound)};
-      add(WEIGHT, w, new Shape(1, hiddenSize), Parameter.Type.WEIGHT);
-      add(BIAS, b, new Shape(1), Parameter.Type.BIAS);
+      add(WEIGHT, weight, new Shape(1, hiddenSize), Parameter.Type.WEIGHT);
+      add(BIAS, new float[] {bias}, new Shape(1), Parameter.Type.BIAS);
     } catch (RuntimeException e) {
       manager.close();
       throw e;
@@ -54,11 +55,66 @@ public final class ValueHead implements AutoCloseable {
 
   /** A fresh head for {@code model}'s hidden size on its device. */
   public static ValueHead create(CausalLM model, long seed) {
-    return new ValueHead(model.config().hiddenSize(), model.device(), seed);
+    return create(model.config().hiddenSize(), model.device(), seed);
   }
 
   public static ValueHead create(int hiddenSize, Device device, long seed) {
-    return new ValueHead(hiddenSize, device, seed);
+    if (hiddenSize < 1) {
+      throw new IllegalArgumentException("hidden_size must be >= 1, got " + hiddenSize);
+    }
+    SplittableRandom random = new SplittableRandom(seed ^ 0x76686561645fL); // "vhead_": apart from other draws
+    double bound = 1.0 / Math.sqrt(hiddenSize);
+    float[] w = new float[hiddenSize];
+    for (int i = 0; i < w.length; i++) {
+      w[i] = (float) ((random.nextDouble() * 2 - 1) * bound);
+    }
+    return new ValueHead(hiddenSize, device, w, (float) ((random.nextDouble() * 2 - 1) * bound));
+  }
+
+  /** Writes the head as a float32 safetensors file of its two tensors (a checkpoint's, bit for bit). */
+  public void save(String file, Storage storage) {
+    List<Safetensors.Tensor> tensors = new ArrayList<>();
+    for (Parameter p : parameters.values()) {
+      float[] values = p.getArray().toFloatArray();
+      ByteBuffer buffer = ByteBuffer.allocate(values.length * 4).order(ByteOrder.LITTLE_ENDIAN);
+      buffer.asFloatBuffer().put(values);
+      tensors.add(Safetensors.Tensor.of(p.getName(), p.getArray().getShape().getShape(), buffer));
+    }
+    try (OutputStream out = new BufferedOutputStream(storage.create(file), 1 << 16)) {
+      Safetensors.write(out, tensors, Safetensors.Dtype.F32);
+    } catch (IOException e) {
+      throw new UncheckedIOException("cannot write " + file + ": " + e.getMessage(), e);
+    }
+  }
+
+  /**
+   * Reads a head {@link #save} wrote (any float dtype) for a model of {@code hiddenSize}; a missing, extra or
+   * misshapen tensor fails naming the file and the tensor.
+   */
+  public static ValueHead load(String file, Storage storage, Device device, int hiddenSize) {
+    Map<String, float[]> read = new LinkedHashMap<>();
+    Safetensors.read(storage, file, (entry, float32) -> {
+      long[] expected = WEIGHT.equals(entry.name()) ? new long[] {1, hiddenSize}
+          : BIAS.equals(entry.name()) ? new long[] {1} : null;
+      if (expected == null) {
+        throw new IllegalArgumentException(file + ": unexpected tensor " + entry.name() + " (a value head has "
+            + WEIGHT + " and " + BIAS + ")");
+      }
+      if (!Arrays.equals(expected, entry.shape())) {
+        throw new IllegalArgumentException(file + ": tensor " + entry.name() + " has shape "
+            + Arrays.toString(entry.shape()) + ", expected " + Arrays.toString(expected) + " for hidden_size "
+            + hiddenSize);
+      }
+      float[] values = new float[Math.toIntExact(entry.numel())];
+      float32.asFloatBuffer().get(values);
+      read.put(entry.name(), values);
+    });
+    for (String name : List.of(WEIGHT, BIAS)) {
+      if (!read.containsKey(name)) {
+        throw new IllegalArgumentException(file + ": missing tensor " + name);
+      }
+    }
+    return new ValueHead(hiddenSize, device, read.get(WEIGHT), read.get(BIAS)[0]);
   }
 
   private void add(String name, float[] values, Shape shape, Parameter.Type type) {

@@ -14,10 +14,13 @@ import ai.djl.ndarray.types.Shape;
 import ai.djl.pytorch.engine.PtNDArray;
 import ai.djl.pytorch.jni.JniUtils;
 import ai.djl.training.GradientCollector;
+import io.sparkdpo.io.Storage;
+import java.nio.file.Path;
 import java.util.List;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
 
 /** PPO's per-token pass: log pi at a temperature, the value head beside it, entropy, and where gradients go. */
 class ResponseTokensTest {
@@ -158,6 +161,24 @@ class ResponseTokensTest {
           () -> tokens.compute(m, PROMPTS, RESPONSES, 0.0, null, false));
       assertThrows(IllegalArgumentException.class,
           () -> tokens.compute(m, List.of(new int[] {3}), List.of(new int[] {64}), 1.0, null, false));
+    }
+  }
+
+  @Test
+  void theValueHeadSavesAndLoadsBitForBitAndRefusesAnotherShape(@TempDir Path dir) {
+    String file = dir.resolve("value_head.safetensors").toString();
+    try (ValueHead head = ValueHead.create(32, Device.cpu(), 5)) {
+      head.save(file, Storage.local());
+      try (ValueHead back = ValueHead.load(file, Storage.local(), Device.cpu(), 32)) {
+        for (String name : List.of(ValueHead.WEIGHT, ValueHead.BIAS)) {
+          assertArrayEquals(head.parameters().get(name).getArray().toFloatArray(),
+              back.parameters().get(name).getArray().toFloatArray(), 0f, name);
+          assertTrue(back.parameters().get(name).getArray().hasGradient(), name + " trains after loading");
+        }
+      }
+      IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
+          () -> ValueHead.load(file, Storage.local(), Device.cpu(), 16));
+      assertTrue(e.getMessage().contains(file) && e.getMessage().contains(ValueHead.WEIGHT), e.getMessage());
     }
   }
 }
