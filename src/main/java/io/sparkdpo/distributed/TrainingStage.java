@@ -40,12 +40,12 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
- * The driver side of the {@code sft}, {@code train} and {@code reward} stages: check the data against the model, plan shards and
- * steps, run the barrier stage of {@code workers} DJL replicas through {@link BarrierStageRunner} (W = 1 too: one
- * barrier task, in the driver JVM on a {@code local} master), and export the final checkpoint's model as
+ * The driver side of the {@code sft}, {@code train} and {@code reward} stages: check the data against the model, plan
+ * shards and steps, run the barrier stage of {@code workers} DJL replicas through {@link BarrierStageRunner} (W = 1
+ * too: one barrier task, in the driver JVM on a {@code local} master), and export the final checkpoint's model as
  * {@code RUN/model} in Hugging Face layout. Running it again on the same run folder resumes from the newest valid
- * checkpoint; on a finished run it only re-exports. The run folder has one writer: the stage holds its
- * {@link FolderLease} from the first write (run.json) to the exported model.
+ * checkpoint; on a finished run it only re-exports. The run folder has one writer: the stage holds its {@link
+ * FolderLease} from the first write (run.json) to the exported model.
  */
 public final class TrainingStage {
   private static final Logger LOG = LoggerFactory.getLogger(TrainingStage.class);

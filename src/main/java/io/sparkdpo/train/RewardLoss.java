@@ -23,7 +23,8 @@ public final class RewardLoss {
   private final Double centerRewardsCoefficient;
 
   public RewardLoss(Double centerRewardsCoefficient) {
-    if (centerRewardsCoefficient != null && !(centerRewardsCoefficient >= 0 && Double.isFinite(centerRewardsCoefficient))) {
+    if (centerRewardsCoefficient != null
+        && !(centerRewardsCoefficient >= 0 && Double.isFinite(centerRewardsCoefficient))) {
       throw new IllegalArgumentException("center_rewards_coefficient must be null or a finite number >= 0, got "
           + centerRewardsCoefficient);
     }

@@ -132,7 +132,8 @@ class RewardTrainingClusterTest {
         && r.containsKey(RewardObjective.MEAN_REWARD)), "train records carry TRL's reward metrics");
 
     // RUN/model is the layout transformers loads as LlamaForSequenceClassification.
-    JsonNode config = Json.MAPPER.readTree(Path.of(two.modelDir(), ModelFolder.CONFIG).toFile());
+    JsonNode config = Json.MAPPER.readTree(
+        Storage.local().readBytes(Storage.join(two.modelDir(), ModelFolder.CONFIG)));
     assertEquals("LlamaForSequenceClassification", config.get("architectures").get(0).asText());
     assertEquals(1, config.get("num_labels").asInt());
     assertEquals(TrainingFixtures.SMALL.padTokenId(), config.get("pad_token_id").asInt());
