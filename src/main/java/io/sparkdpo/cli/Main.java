@@ -18,6 +18,7 @@ import picocli.CommandLine.Command;
         PrepareCommand.class,
         SftCommand.class,
         TrainCommand.class,
+        RewardCommand.class,
         ReferenceCommand.class,
         GenerateCommand.class,
         EvaluateCommand.class,

@@ -14,7 +14,8 @@ public record JobConfig(
     EvaluateSettings evaluate,
     ReferenceSettings reference,
     GenerateSettings generate,
-    PipelineSettings pipeline) implements Validated {
+    PipelineSettings pipeline,
+    RewardSettings reward) implements Validated {
 
   @Override
   public void validate(String prefix, Violations v) {
@@ -28,5 +29,6 @@ public record JobConfig(
     reference.validate("reference", v);
     generate.validate("generate", v);
     pipeline.validate("pipeline", v);
+    reward.validate("reward", v);
   }
 }

@@ -39,12 +39,12 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
- * The driver side of the {@code sft} and {@code train} stages: check the data against the model, plan shards and
- * steps, run the barrier stage of {@code workers} DJL replicas through {@link BarrierStageRunner} (W = 1 too: one
- * barrier task, in the driver JVM on a {@code local} master), and export the final checkpoint's model as
+ * The driver side of the {@code sft}, {@code train} and {@code reward} stages: check the data against the model, plan
+ * shards and steps, run the barrier stage of {@code workers} DJL replicas through {@link BarrierStageRunner} (W = 1
+ * too: one barrier task, in the driver JVM on a {@code local} master), and export the final checkpoint's model as
  * {@code RUN/model} in Hugging Face layout. Running it again on the same run folder resumes from the newest valid
- * checkpoint; on a finished run it only re-exports. The run folder has one writer: the stage holds its
- * {@link FolderLease} from the first write (run.json) to the exported model.
+ * checkpoint; on a finished run it only re-exports. The run folder has one writer: the stage holds its {@link
+ * FolderLease} from the first write (run.json) to the exported model.
  */
 public final class TrainingStage {
   private static final Logger LOG = LoggerFactory.getLogger(TrainingStage.class);
@@ -111,7 +111,20 @@ public final class TrainingStage {
   }
 
   private OptimizationSettings settings() {
-    return stage == SessionSpec.Stage.SFT ? config.sft() : config.train();
+    return switch (stage) {
+      case SFT -> config.sft();
+      case DPO -> config.train();
+      case REWARD -> config.reward();
+    };
+  }
+
+  /** The config section of this stage's settings. */
+  private String section() {
+    return switch (stage) {
+      case SFT -> "sft";
+      case DPO -> "train";
+      case REWARD -> "reward";
+    };
   }
 
   public Result run(Inputs inputs) {
@@ -121,7 +134,10 @@ public final class TrainingStage {
     String modelPath = config.model().path();
     int workers = s.workers();
     // The models the workers will load: a config they would refuse fails here, once, before any Spark job.
-    ModelFolder.configOf(storage, modelPath);
+    ModelConfig modelConfig = ModelFolder.configOf(storage, modelPath);
+    if (stage == SessionSpec.Stage.REWARD) {
+      modelConfig.asSequenceClassifier(); // a causal LM gains a score head: refused here if it has no pad/EOS token
+    }
     checkPeft(storage);
     String referenceDtype = null;
     if (stage == SessionSpec.Stage.DPO) {
@@ -155,10 +171,12 @@ public final class TrainingStage {
       perWorker = Math.max(perWorker, plan.train().get(r).stream().mapToLong(data.rows()::get).sum());
     }
     StepPlan steps = StepPlan.of(s, perWorker);
-    SessionSpec spec = stage == SessionSpec.Stage.SFT
-        ? SessionSpec.sft(config.model(), config.sft(), data.kind(), steps.totalSteps(), data.examples())
-        : SessionSpec.dpo(config.model(), config.train(), referenceModel(config), referenceDtype, steps.totalSteps(),
-            data.examples());
+    SessionSpec spec = switch (stage) {
+      case SFT -> SessionSpec.sft(config.model(), config.sft(), data.kind(), steps.totalSteps(), data.examples());
+      case DPO -> SessionSpec.dpo(config.model(), config.train(), referenceModel(config), referenceDtype,
+          steps.totalSteps(), data.examples());
+      case REWARD -> SessionSpec.reward(config.model(), config.reward(), steps.totalSteps(), data.examples());
+    };
     requireSameRun(storage, runDir, spec, data.fingerprint(), workers, replaceOtherRun);
     if (finished(storage, runDir, steps.totalSteps())) {
       LOG.info("{}: {} is up to date (same settings and data, {} steps done, model exported): nothing to do",
@@ -168,7 +186,7 @@ public final class TrainingStage {
 
     int checksumSteps = stage == SessionSpec.Stage.DPO ? config.train().checksumSteps() : 0;
     FaultPlan faults = stage == SessionSpec.Stage.DPO ? FaultPlan.of(config.train().faultInjection()) : FaultPlan.NONE;
-    String label = "spark-dpo " + (stage == SessionSpec.Stage.SFT ? "sft" : "train");
+    String label = "spark-dpo " + (stage == SessionSpec.Stage.DPO ? "train" : stage.name().toLowerCase());
     RunSpec run = new RunSpec(label, runId, runDir, plan, TrainingSchedule.of(steps, checksumSteps), s.maxAttempts(),
         s.saveTotalLimit(), faults, RingSettings.of(s), s.restartOnCorruptCheckpoints(), s.leaseTimeoutS());
     LOG.info("{}: {} training examples in {} shard(s), {} worker(s), {} per worker per step, {} steps", label,
@@ -236,7 +254,7 @@ public final class TrainingStage {
    * LoRA the in-loop reference is the policy's own base, so {@code reference.model} cannot name another model.
    */
   private void checkPeft(Storage storage) {
-    String section = stage == SessionSpec.Stage.SFT ? "sft" : "train";
+    String section = section();
     PeftSettings peft = settings().peft();
     String adapter = config.model().adapter();
     if (adapter != null && peft == null) {

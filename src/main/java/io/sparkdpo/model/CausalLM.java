@@ -22,6 +22,7 @@ import java.util.HexFormat;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.Set;
 import java.util.SplittableRandom;
 import java.util.function.Consumer;
 
@@ -81,6 +82,8 @@ public final class CausalLM implements AutoCloseable {
   private final List<DecoderLayer> layers = new ArrayList<>();
   private final Parameter finalNorm;
   private final Parameter lmHead;
+  /** A reward model's scalar head [1, d] ({@code score.weight}, no bias); null for a causal LM. */
+  private final Parameter score;
   /** Rotary inverse frequencies (config.json's rope_theta and rope_scaling), see {@link RopeScaling}. */
   private final float[] ropeInverseFrequencies;
 
@@ -110,8 +113,10 @@ public final class CausalLM implements AutoCloseable {
         layers.add(new DecoderLayer("model.layers." + i + "."));
       }
       finalNorm = param("model.norm.weight", new Shape(d), Kind.NORM);
-      lmHead = config.tieWordEmbeddings() ? null
+      // transformers' *ForSequenceClassification has no LM head, only the score head.
+      lmHead = config.tieWordEmbeddings() || config.scoresSequences() ? null
           : param("lm_head.weight", new Shape(config.vocabSize(), d), Kind.MATRIX);
+      score = config.scoresSequences() ? param("score.weight", new Shape(1, d), Kind.MATRIX) : null;
       // Only float32 weights train; lower precisions stay frozen (LoRA adapters, float32, train beside them).
       if (dtype == DataType.FLOAT32) {
         for (Parameter p : parameters.values()) {
@@ -252,13 +257,73 @@ public final class CausalLM implements AutoCloseable {
   }
 
   /**
+   * A reward model to train: a folder or built-in that already is a one-label sequence classifier loads as it is
+   * (float32); a causal LM (pi_SFT) loads as {@code AutoModelForSequenceClassification.from_pretrained(path,
+   * num_labels=1)} does it: its decoder weights, no LM head, and a new {@code score} head drawn from normal(0,
+   * initializer_range) with {@code seed} ({@link ModelConfig#asSequenceClassifier} for the config). The fingerprint
+   * of a converted model covers the folder's and the head's seed.
+   */
+  public static CausalLM loadScorer(String folderOrBuiltin, Storage storage, Device device, long seed) {
+    if (folderOrBuiltin.equals(BUILTIN_TINY)) {
+      CausalLM tiny = create(ModelConfig.tiny().asSequenceClassifier(), device, seed, true, DataType.FLOAT32);
+      tiny.origin = BUILTIN_TINY;
+      return tiny;
+    }
+    if (folderOrBuiltin.startsWith("builtin:")) {
+      throw new IllegalArgumentException("unknown built-in model " + folderOrBuiltin + " (known: " + BUILTIN_TINY + ")");
+    }
+    String folder = folderOrBuiltin;
+    ModelConfig causal = ModelFolder.readConfig(storage, folder);
+    if (causal.scoresSequences()) {
+      return load(folder, storage, device, seed, DataType.FLOAT32);
+    }
+    Map<String, ModelFolder.Located> headers = ModelFolder.headers(storage, folder);
+    SplittableRandom random = new SplittableRandom(seed ^ (long) "score.weight".hashCode() * 0x9E3779B97F4A7C15L);
+    CausalLM model = new CausalLM(causal.asSequenceClassifier(), device, DataType.FLOAT32, (m, name, shape, kind) -> {
+      if (!name.equals("score.weight")) {
+        return Casts.empty(m, shape, DataType.FLOAT32);
+      }
+      float[] values = new float[Math.toIntExact(shape.size())];
+      for (int i = 0; i < values.length; i++) {
+        values[i] = (float) (random.nextGaussian() * causal.initializerRange());
+      }
+      return m.create(values, shape);
+    }, null, ModelFolder.Companions.folder(storage, folder), false);
+    try {
+      model.checkTensors(folder, headers, Set.of("score.weight"), Set.of("lm_head.weight"));
+      String weights = ModelFolder.readWeights(storage, folder, (file, entry, data) -> {
+        Parameter p = model.parameters.get(entry.name());
+        if (p != null && !entry.name().equals("score.weight")) {
+          model.fill(p.getArray(), data);
+        }
+      });
+      model.fingerprint = sha256Hex("sequence classifier of " + weights + "\nscore head seed=" + seed + "\n"
+          + INIT_SCHEME);
+      model.origin = folder;
+    } catch (RuntimeException e) {
+      model.close();
+      throw e;
+    }
+    return model;
+  }
+
+  /**
    * The checks a folder's tensors must pass against this model, from their headers alone: every parameter
    * present with its shape, nothing else but what transformers itself ignores (a tied model's
    * {@code lm_head.weight}, old {@code rotary_emb.inv_freq} buffers).
    */
   private void checkTensors(String folder, Map<String, ModelFolder.Located> headers) {
+    checkTensors(folder, headers, Set.of(), Set.of());
+  }
+
+  /** As above; {@code fresh} parameters are not read from the folder, {@code dropped} tensors are not loaded. */
+  private void checkTensors(String folder, Map<String, ModelFolder.Located> headers, Set<String> fresh,
+      Set<String> dropped) {
     for (Map.Entry<String, Parameter> e : parameters.entrySet()) {
       String name = e.getKey();
+      if (fresh.contains(name)) {
+        continue;
+      }
       Shape shape = e.getValue().getArray().getShape();
       ModelFolder.Located t = headers.get(name);
       if (t == null) {
@@ -272,7 +337,7 @@ public final class CausalLM implements AutoCloseable {
     }
     List<String> unexpected = new ArrayList<>();
     for (String name : headers.keySet()) {
-      boolean ignored = name.endsWith("rotary_emb.inv_freq")
+      boolean ignored = name.endsWith("rotary_emb.inv_freq") || dropped.contains(name)
           || (config.tieWordEmbeddings() && name.equals("lm_head.weight"));
       if (!parameters.containsKey(name) && !ignored) {
         unexpected.add(name);
@@ -874,6 +939,7 @@ public final class CausalLM implements AutoCloseable {
    * The result is attached to {@code inputIds}' manager.
    */
   public NDArray logits(NDArray inputIds, boolean training) {
+    requireLmHead();
     if (training && checkpointing.get() != null) {
       try (NDArray hidden = hiddenStates(inputIds, true)) {
         return lmHead(hidden);
@@ -910,11 +976,64 @@ public final class CausalLM implements AutoCloseable {
    * {@link #logits}; attached to {@code hidden}'s manager.
    */
   public NDArray head(NDArray hidden, boolean training) {
+    requireLmHead();
     if (training) {
       return lmHead(hidden);
     }
     try (NoGrad ignored = NoGrad.enter()) {
       return lmHead(hidden);
+    }
+  }
+
+  /**
+   * A reward model's scores [B] in float32 for token ids [B, T] (each row right- or left-padded with
+   * {@code pad_token_id}): the {@code score} head on the final hidden state of each row's rightmost token that is not
+   * {@code pad_token_id}, as transformers' {@code *ForSequenceClassification} pools (a row of padding only is scored
+   * at position 0, as its argmax does). Computed in the compute dtype like the LM head, returned as float32.
+   * Recording as for {@link #logits}; attached to {@code inputIds}' manager.
+   */
+  public NDArray scores(NDArray inputIds, boolean training) {
+    if (score == null) {
+      throw new IllegalStateException(config.architecture() + " has no score head: load a reward model "
+          + "(*ForSequenceClassification, CausalLM.loadScorer)");
+    }
+    long[] ids;
+    if (inputIds.getDataType() == DataType.INT64) {
+      ids = inputIds.toLongArray();
+    } else {
+      try (NDArray wide = inputIds.toType(DataType.INT64, true)) {
+        ids = wide.toLongArray();
+      }
+    }
+    long time = inputIds.getShape().get(1);
+    long[] last = new long[Math.toIntExact(inputIds.getShape().get(0))];
+    for (int b = 0; b < last.length; b++) {
+      last[b] = b * time; // padding only: transformers' argmax of an all-zero row is position 0
+      for (long t = time - 1; t >= 0; t--) {
+        if (ids[Math.toIntExact(b * time + t)] != config.padTokenId()) {
+          last[b] = b * time + t;
+          break;
+        }
+      }
+    }
+    NDManager caller = inputIds.getManager();
+    NDArray hidden = hiddenStates(inputIds, training);
+    try (NoGrad ignored = training ? null : NoGrad.enter(); NDManager scope = caller.newSubManager(device)) {
+      hidden.attach(scope);
+      // The gather index is kept by backward, past this scope's Java buffer: owned.
+      NDArray index = owned(scope.create(last));
+      NDArray pooled = hidden.reshape(-1, hidden.getShape().get(2)).get(scope, new NDIndex("{}", index));
+      NDArray head = linear(pooled, score, null);
+      NDArray out = (Casts.of(head) == DataType.FLOAT32 ? head : Casts.to(head, DataType.FLOAT32)).reshape(-1);
+      out.attach(caller);
+      return out;
+    }
+  }
+
+  private void requireLmHead() {
+    if (score != null) {
+      throw new IllegalStateException(config.architecture() + " is a reward model: it has a score head, no LM head "
+          + "(use scores)");
     }
   }
 

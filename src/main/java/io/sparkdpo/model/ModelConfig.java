@@ -15,7 +15,8 @@ import java.util.Set;
 
 /**
  * The fields of a Hugging Face {@code config.json} that the Llama family ({@code LlamaForCausalLM},
- * {@code Qwen2ForCausalLM}, {@code MistralForCausalLM}) needs, in HF's own names when serialised.
+ * {@code Qwen2ForCausalLM}, {@code MistralForCausalLM}, and as reward models their one-label
+ * {@code *ForSequenceClassification}) needs, in HF's own names when serialised.
  * Fields this project does not interpret are kept in {@code extra} and written back unchanged, so a loaded
  * folder saves with the same config. Anything that would change the maths and is not implemented (another
  * activation, a rope scaling type other than linear and llama3, attention dropout, Qwen2's sliding window,
@@ -61,7 +62,13 @@ public record ModelConfig(
   private static final Map<String, String> ARCHITECTURES = Map.of(
       "LlamaForCausalLM", "llama",
       "Qwen2ForCausalLM", "qwen2",
-      "MistralForCausalLM", "mistral");
+      "MistralForCausalLM", "mistral",
+      "LlamaForSequenceClassification", "llama",
+      "Qwen2ForSequenceClassification", "qwen2",
+      "MistralForSequenceClassification", "mistral");
+
+  private static final String CAUSAL_LM = "ForCausalLM";
+  private static final String SEQUENCE_CLASSIFICATION = "ForSequenceClassification";
 
   /** Keys this record interprets (everything else goes to {@code extra}). */
   private static final Set<String> KNOWN = Set.of(
@@ -120,6 +127,66 @@ public record ModelConfig(
     }
   }
 
+  /**
+   * A reward model: transformers' {@code *ForSequenceClassification} with one label, the decoder stack and a
+   * {@code score} head [1, hidden_size] (no bias, no LM head) on the last token that is not {@code pad_token_id}.
+   */
+  public boolean scoresSequences() {
+    return architecture.endsWith(SEQUENCE_CLASSIFICATION);
+  }
+
+  /**
+   * This causal LM's config as a one-label sequence classifier, as {@code AutoModelForSequenceClassification
+   * .from_pretrained(path, num_labels=1)} saves it: the architecture renamed, {@code id2label}/{@code label2id} of
+   * one label (transformers derives {@code num_labels} from them) and {@code num_labels: 1} stated as well. A config
+   * without {@code pad_token_id} takes its first {@code eos_token_id}, as TRL sets the pad token to EOS: the scored
+   * token is the last one that is not padding, so a classifier needs one.
+   */
+  public ModelConfig asSequenceClassifier() {
+    if (scoresSequences()) {
+      return this;
+    }
+    int pad = padTokenId;
+    if (pad < 0) {
+      if (eosTokenIds.isEmpty()) {
+        throw new IllegalArgumentException("pad_token_id: a reward model scores the last token that is not padding, "
+            + "but the config has neither pad_token_id nor eos_token_id to pad with");
+      }
+      pad = eosTokenIds.get(0);
+    }
+    Map<String, JsonNode> labels = new LinkedHashMap<>(extra);
+    JsonNodeFactory f = JsonNodeFactory.instance;
+    labels.put("id2label", f.objectNode().put("0", "LABEL_0"));
+    labels.put("label2id", f.objectNode().put("LABEL_0", 0));
+    labels.put("num_labels", f.numberNode(1));
+    String arch = architecture.substring(0, architecture.length() - CAUSAL_LM.length()) + SEQUENCE_CLASSIFICATION;
+    return new ModelConfig(arch, modelType, vocabSize, hiddenSize, intermediateSize, numHiddenLayers,
+        numAttentionHeads, numKeyValueHeads, headDim, maxPositionEmbeddings, rmsNormEps, ropeTheta,
+        tieWordEmbeddings, qkvBias, outputBias, mlpBias, slidingWindow, initializerRange, bosTokenId,
+        eosTokenIds, pad, torchDtype, labels, ropeScaling);
+  }
+
+  /**
+   * A classifier's label count as transformers reads it: the size of {@code id2label} when present, else
+   * {@code num_labels}, else transformers' default of 2. This project builds one-label (reward) heads only.
+   */
+  private static void requireOneLabel(ObjectNode n) {
+    JsonNode id2label = n.get("id2label");
+    int labels = id2label != null && id2label.isObject() ? id2label.size()
+        : n.hasNonNull("num_labels") ? n.get("num_labels").asInt() : 2;
+    if (labels != 1) {
+      throw new IllegalArgumentException("num_labels: a reward model has one label (got " + labels + ", from "
+          + (id2label != null ? "id2label" : n.has("num_labels") ? "num_labels" : "transformers' default") + ")");
+    }
+    if (n.hasNonNull("num_labels") && n.get("num_labels").asInt() != labels) {
+      throw new IllegalArgumentException("num_labels: " + n.get("num_labels") + " contradicts id2label " + id2label);
+    }
+    if (!n.hasNonNull("pad_token_id")) {
+      throw new IllegalArgumentException("pad_token_id: missing; a sequence classifier scores the last token that "
+          + "is not padding, which needs a pad token (transformers refuses batches without one)");
+    }
+  }
+
   private static void positive(List<String> problems, String key, int value) {
     if (value <= 0) {
       problems.add(key + ": must be > 0 (got " + value + ")");
@@ -155,8 +222,9 @@ public record ModelConfig(
     long attention = d * q + 2 * d * kv + q * d + (qkvBias ? q + 2 * kv : 0) + (outputBias ? d : 0);
     long mlp = 3 * d * intermediateSize + (mlpBias ? 2L * intermediateSize + d : 0);
     long layer = attention + mlp + 2 * d;
-    long embeddings = (long) vocabSize * d * (tieWordEmbeddings ? 1 : 2);
-    return embeddings + numHiddenLayers * layer + d;
+    // A classifier has the embedding once and the [1, d] score head instead of an LM head.
+    long embeddings = (long) vocabSize * d * (tieWordEmbeddings || scoresSequences() ? 1 : 2);
+    return embeddings + numHiddenLayers * layer + d + (scoresSequences() ? d : 0);
   }
 
   /** Whether a checkpoint of {@code other} has exactly this config's tensors (names and shapes). */
@@ -210,6 +278,9 @@ public record ModelConfig(
     }
     String type = text(n, "model_type", ARCHITECTURES.get(arch));
     refuseWhatChangesTheMaths(n, type);
+    if (arch.endsWith(SEQUENCE_CLASSIFICATION)) {
+      requireOneLabel(n);
+    }
     double theta = n.path("rope_theta").asDouble(10000.0);
     RopeScaling scaling = RopeScaling.fromJson(n.get("rope_scaling"), "rope_scaling");
     JsonNode parameters = n.get("rope_parameters"); // transformers 5's name for rope_theta plus rope_scaling

@@ -4,6 +4,7 @@ import com.fasterxml.jackson.annotation.JsonIgnore;
 import com.fasterxml.jackson.annotation.JsonProperty;
 import io.sparkdpo.config.ModelSettings;
 import io.sparkdpo.config.OptimizationSettings;
+import io.sparkdpo.config.RewardSettings;
 import io.sparkdpo.config.SftSettings;
 import io.sparkdpo.config.TrainSettings;
 import io.sparkdpo.io.Json;
@@ -23,6 +24,7 @@ import java.nio.charset.StandardCharsets;
  * @param data what the shards hold
  * @param totalSteps optimizer steps of the whole run
  * @param trainExamples training examples over all ranks (pairs or text windows), for the {@code epoch} metric
+ * @param reward the {@code reward:} section (reward models only)
  */
 public record SessionSpec(
     @JsonProperty("stage") Stage stage,
@@ -33,12 +35,15 @@ public record SessionSpec(
     @JsonProperty("reference_dtype") String referenceDtype,
     @JsonProperty("data") DataKind data,
     @JsonProperty("total_steps") long totalSteps,
-    @JsonProperty("train_examples") long trainExamples) {
+    @JsonProperty("train_examples") long trainExamples,
+    @JsonProperty("reward") RewardSettings reward) {
 
   /** The two training stages. */
   public enum Stage {
     @JsonProperty("sft") SFT,
-    @JsonProperty("dpo") DPO
+    @JsonProperty("dpo") DPO,
+    /** A Bradley-Terry reward model on preference pairs ({@code spark-dpo reward}). */
+    @JsonProperty("reward") REWARD
   }
 
   /** What the training shards hold. */
@@ -53,11 +58,15 @@ public record SessionSpec(
     if (stage == null || model == null || data == null) {
       throw new IllegalArgumentException("stage, model and data must be set");
     }
-    if ((stage == Stage.SFT) != (sft != null) || (stage == Stage.DPO) != (dpo != null)) {
+    if ((stage == Stage.SFT) != (sft != null) || (stage == Stage.DPO) != (dpo != null)
+        || (stage == Stage.REWARD) != (reward != null)) {
       throw new IllegalArgumentException("an " + stage + " session needs exactly the " + stage + " settings");
     }
     if (stage == Stage.DPO && (data != DataKind.PAIRS || referenceModel == null)) {
       throw new IllegalArgumentException("DPO trains on preference pairs against a reference model");
+    }
+    if (stage == Stage.REWARD && data != DataKind.PAIRS) {
+      throw new IllegalArgumentException("a reward model trains on preference pairs");
     }
     if (totalSteps < 1 || trainExamples < 1) {
       throw new IllegalArgumentException("need at least one step and one example, got " + totalSteps + " and "
@@ -67,7 +76,7 @@ public record SessionSpec(
 
   public static SessionSpec sft(ModelSettings model, SftSettings sft, DataKind data, long totalSteps,
       long trainExamples) {
-    return new SessionSpec(Stage.SFT, model, sft, null, null, null, data, totalSteps, trainExamples);
+    return new SessionSpec(Stage.SFT, model, sft, null, null, null, data, totalSteps, trainExamples, null);
   }
 
   /** A DPO session whose in-loop reference (if any) is held and computed in float32, as the policy trains. */
@@ -80,13 +89,23 @@ public record SessionSpec(
   public static SessionSpec dpo(ModelSettings model, TrainSettings dpo, String referenceModel, String referenceDtype,
       long totalSteps, long trainExamples) {
     return new SessionSpec(Stage.DPO, model, null, dpo, referenceModel, referenceDtype, DataKind.PAIRS, totalSteps,
-        trainExamples);
+        trainExamples, null);
+  }
+
+  /** A reward-model session on preference pairs, starting from {@code model.path} (a causal LM or a reward model). */
+  public static SessionSpec reward(ModelSettings model, RewardSettings reward, long totalSteps, long trainExamples) {
+    return new SessionSpec(Stage.REWARD, model, null, null, null, null, DataKind.PAIRS, totalSteps, trainExamples,
+        reward);
   }
 
   /** The optimiser, batch and loop settings of the stage. */
   @JsonIgnore
   public OptimizationSettings optimization() {
-    return stage == Stage.SFT ? sft : dpo;
+    return switch (stage) {
+      case SFT -> sft;
+      case DPO -> dpo;
+      case REWARD -> reward;
+    };
   }
 
   /** Examples one replica takes per optimizer step, over its micro-batches. */

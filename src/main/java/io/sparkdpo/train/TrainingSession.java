@@ -101,7 +101,7 @@ public final class TrainingSession<E> implements AutoCloseable {
     this.schedule = LearningRateSchedule.of(settings, spec.totalSteps());
     if (policy.dtype() != DataType.FLOAT32 && settings.mixedPrecision() != MixedPrecision.NO) {
       // A LoRA base held in bf16/fp16 (model.dtype) already computes in it; autocast applies to float32 weights.
-      throw new IllegalArgumentException((spec.stage() == SessionSpec.Stage.SFT ? "sft" : "train")
+      throw new IllegalArgumentException(sectionOf(spec.stage())
           + ".mixed_precision is " + settings.mixedPrecision().yamlName() + ", but the LoRA base is held in " + policy.dtype()
           + " (model.dtype) and computes in it: set mixed_precision to no, or model.dtype to float32");
     }
@@ -153,6 +153,15 @@ public final class TrainingSession<E> implements AutoCloseable {
     }
   }
 
+  /** The config section of a stage's settings. */
+  static String sectionOf(SessionSpec.Stage stage) {
+    return switch (stage) {
+      case SFT -> "sft";
+      case DPO -> "train";
+      case REWARD -> "reward";
+    };
+  }
+
   /** The policy's matmul dtype under {@code mixed_precision}: the master weights stay float32 in every case. */
   static DataType computeDtype(MixedPrecision mixed) {
     return switch (mixed) {
@@ -197,6 +206,13 @@ public final class TrainingSession<E> implements AutoCloseable {
         objective = dpo;
         return new TrainingSession<>(spec, policy, dpo, train, evalPairs, reducer, resume);
       }
+      if (spec.stage() == SessionSpec.Stage.REWARD) {
+        RewardObjective reward = new RewardObjective(policy, new RewardLoss(spec.reward().centerRewardsCoefficient()));
+        objective = reward;
+        List<Shard<PreparedPair>> train = pairShards(storage, trainShards, false);
+        return new TrainingSession<>(spec, policy, reward, train, flatten(pairShards(storage, evalShards, false)),
+            reducer, resume);
+      }
       SftSettings s = spec.sft();
       SftObjective sft = new SftObjective(policy, s.completionOnlyLoss());
       objective = sft;
@@ -228,6 +244,10 @@ public final class TrainingSession<E> implements AutoCloseable {
   static CausalLM loadPolicy(SessionSpec spec, Storage storage, Device device, Optional<Checkpoint> resume) {
     ModelSettings m = spec.model();
     PeftSettings peft = spec.optimization().peft();
+    if (spec.stage() == SessionSpec.Stage.REWARD && resume.isEmpty()) {
+      // pi_SFT (or any causal LM) gains a new score head; a reward model folder loads as it is.
+      return CausalLM.loadScorer(m.path(), storage, device, m.seed());
+    }
     if (peft == null) {
       String from = resume.isPresent() ? TrainerCheckpoint.modelFolder(resume.get()) : m.path();
       return CausalLM.load(from, storage, device, m.seed(), DataType.FLOAT32);

@@ -1,0 +1,229 @@
+#!/usr/bin/python3
+"""Independent reference for spark-dpo's reward models (spark-dpo reward).
+
+Written from the published definitions, sharing no code with the Java side:
+- the Bradley-Terry loss of TRL's RewardTrainer.compute_loss (TRL 0.22.2): per pair
+  -logsigmoid(r_chosen - r_rejected - margin), averaged, plus center_rewards_coefficient * mean((r_c + r_r) ** 2);
+- transformers' LlamaForSequenceClassification / Qwen2ForSequenceClassification: the decoder stack (tools/golden/
+  llama_golden.py's model, float64), a bias-free `score` Linear(hidden_size, num_labels) on every position, pooled at
+  the rightmost token that is not config.pad_token_id ((arange(T) * (ids != pad)).argmax(-1)); num_labels is
+  len(id2label).
+
+Run with Debian's python3-torch (not the pyenv python first on PATH):
+
+  /usr/bin/python3 tools/golden/reward_golden.py generate
+      Writes src/test/resources/golden/train/reward_loss.json (rewards, margins, coefficients -> per-pair losses, mean
+      loss and its gradient with respect to each reward) and src/test/resources/io/sparkdpo/model/golden/reward/<case>/
+      (a random tiny sequence classifier in Hugging Face layout + golden.json: right-padded token rows and their
+      scores). RewardLossTest and RewardModelTest check the Java code against them.
+
+  /usr/bin/python3 tools/golden/reward_golden.py verify [target/reward-java]
+      Checks reward-model folders the Java code wrote (RewardModelTest and the reward stage write them): the config
+      and tensors transformers' *ForSequenceClassification expects (architectures, model_type, one label,
+      pad_token_id, score.weight [1, hidden], no lm_head), and this implementation's scores of the rows in the
+      folder's java-scores.json must match the Java scores within 1e-4.
+"""
+import argparse
+import json
+import os
+import sys
+
+import torch
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import llama_golden as lg  # noqa: E402  (the independent Llama-family forward pass and the safetensors reader)
+
+ROOT = lg.ROOT
+LOSS_OUT = os.path.join(ROOT, "src", "test", "resources", "golden", "train", "reward_loss.json")
+MODEL_OUT = os.path.join(ROOT, "src", "test", "resources", "io", "sparkdpo", "model", "golden", "reward")
+TOLERANCE = 1e-4
+CLASSIFIERS = {"LlamaForSequenceClassification": "LlamaForCausalLM",
+               "Qwen2ForSequenceClassification": "Qwen2ForCausalLM",
+               "MistralForSequenceClassification": "MistralForCausalLM"}
+
+
+# ----------------------------------------------------------------------------------------------------------
+# The loss
+
+def bradley_terry(chosen, rejected, margin, coefficient):
+    """TRL's compute_loss on [B] rewards: (mean loss, per-pair losses)."""
+    diff = chosen - rejected - (margin if margin is not None else 0.0)
+    per_pair = -torch.nn.functional.logsigmoid(diff)
+    loss = per_pair.mean()
+    if coefficient is not None:
+        centering = (chosen + rejected) ** 2
+        loss = loss + coefficient * centering.mean()
+        per_pair = per_pair + coefficient * centering
+    return loss, per_pair
+
+
+def loss_cases():
+    g = torch.Generator().manual_seed(16)
+    cases = []
+    for i, (margins, coefficient, scale) in enumerate([(False, None, 1.0), (True, None, 1.0), (False, 0.01, 1.0),
+                                                       (True, 0.5, 2.0), (False, None, 40.0)]):
+        chosen = (torch.randn(6, generator=g, dtype=torch.float64) * scale).float().double()
+        rejected = (torch.randn(6, generator=g, dtype=torch.float64) * scale).float().double()
+        margin = torch.rand(6, generator=g, dtype=torch.float64).float().double() if margins else None
+        c = chosen.clone().requires_grad_(True)
+        r = rejected.clone().requires_grad_(True)
+        loss, per_pair = bradley_terry(c, r, margin, coefficient)
+        loss.backward()
+        cases.append({
+            "name": f"case{i}" + ("_margin" if margins else "") + (f"_center{coefficient}" if coefficient else ""),
+            "chosen": chosen.tolist(), "rejected": rejected.tolist(),
+            "margin": margin.tolist() if margin is not None else None,
+            "center_rewards_coefficient": coefficient,
+            "losses": per_pair.detach().tolist(), "loss": loss.item(),
+            "grad_chosen": c.grad.tolist(), "grad_rejected": r.grad.tolist()})
+    return cases
+
+
+# ----------------------------------------------------------------------------------------------------------
+# The sequence classifier
+
+def scores(cfg, w, rows):
+    """transformers' pooled logits [B] of a one-label *ForSequenceClassification on token rows [B, T]."""
+    causal = dict(cfg, architectures=[CLASSIFIERS[cfg["architectures"][0]]], tie_word_embeddings=False)
+    per_position = lg.model_forward(causal, dict(w, **{"lm_head.weight": w["score.weight"]}), rows)[..., 0]
+    pad = cfg["pad_token_id"]
+    non_pad = (rows != pad).to(torch.int64)
+    last = (torch.arange(rows.shape[-1]) * non_pad).argmax(-1)
+    return per_position[torch.arange(rows.shape[0]), last]
+
+
+def expected_names(cfg):
+    causal = dict(cfg, architectures=[CLASSIFIERS[cfg["architectures"][0]]], tie_word_embeddings=True)
+    names = lg.expected_names(causal)  # tied: the decoder's tensors without lm_head
+    names["score.weight"] = [1, cfg["hidden_size"]]
+    return names
+
+
+def check_config(folder, cfg):
+    arch = cfg.get("architectures", [None])[0]
+    if arch not in CLASSIFIERS:
+        raise ValueError(f"{folder}/config.json: architectures {arch} is not a sequence classifier")
+    if lg.ARCH_TYPES[CLASSIFIERS[arch]] != cfg.get("model_type"):
+        raise ValueError(f"{folder}/config.json: architectures {arch} vs model_type {cfg.get('model_type')}")
+    id2label = cfg.get("id2label")
+    num_labels = len(id2label) if id2label is not None else cfg.get("num_labels", 2)  # PretrainedConfig's rule
+    if num_labels != 1 or cfg.get("num_labels", num_labels) != num_labels:
+        raise ValueError(f"{folder}/config.json: num_labels {num_labels} (id2label {id2label}, "
+                         f"num_labels {cfg.get('num_labels')}), a reward model has 1")
+    if cfg.get("pad_token_id") is None:
+        raise ValueError(f"{folder}/config.json: no pad_token_id (transformers refuses batches of more than one row)")
+
+
+def load_classifier(folder):
+    with open(os.path.join(folder, "config.json")) as f:
+        cfg = json.load(f)
+    check_config(folder, cfg)
+    weights, dtypes = lg.read_safetensors(os.path.join(folder, "model.safetensors"))
+    expected = expected_names(cfg)
+    if set(expected) != set(weights):
+        raise ValueError(f"{folder}: tensors differ from the HF state dict: missing "
+                         f"{sorted(set(expected) - set(weights))}, unexpected {sorted(set(weights) - set(expected))}")
+    for n, shape in expected.items():
+        if list(weights[n].shape) != shape:
+            raise ValueError(f"{folder}: {n} has shape {list(weights[n].shape)}, expected {shape}")
+    return cfg, weights, dtypes
+
+
+MODEL_CASES = [
+    ("llama_pad1", {"architectures": ["LlamaForSequenceClassification"], "model_type": "llama", "vocab_size": 32,
+                    "hidden_size": 16, "intermediate_size": 32, "num_hidden_layers": 2, "num_attention_heads": 4,
+                    "num_key_value_heads": 2, "max_position_embeddings": 64, "rms_norm_eps": 1e-5,
+                    "rope_theta": 10000.0, "tie_word_embeddings": False, "hidden_act": "silu",
+                    "bos_token_id": 0, "eos_token_id": 0, "pad_token_id": 1, "torch_dtype": "float32",
+                    "id2label": {"0": "LABEL_0"}, "label2id": {"LABEL_0": 0}}),
+    # Qwen2 (q/k/v biases) with pad = eos, as Qwen2 tokenizers ship: a row ending in EOS is scored one token earlier.
+    ("qwen2_pad_is_eos", {"architectures": ["Qwen2ForSequenceClassification"], "model_type": "qwen2",
+                          "vocab_size": 32, "hidden_size": 16, "intermediate_size": 32, "num_hidden_layers": 2,
+                          "num_attention_heads": 4, "num_key_value_heads": 2, "max_position_embeddings": 64,
+                          "rms_norm_eps": 1e-6, "rope_theta": 1000000.0, "tie_word_embeddings": False,
+                          "hidden_act": "silu", "use_sliding_window": False, "eos_token_id": 3, "pad_token_id": 3,
+                          "torch_dtype": "float32", "id2label": {"0": "LABEL_0"}, "label2id": {"LABEL_0": 0},
+                          "num_labels": 1}),
+]
+
+
+def model_rows(pad):
+    """Right-padded rows: plain, with a pad id inside the text, ending in the pad id, short, and padding only."""
+    rows = [[5, 9, 12, 7, 30, 2], [4, 8, 15, 16, 23, 31], [6, pad, 11, 13], [7, 21, 14, pad], [17, 18], []]
+    width = max(len(r) for r in rows)
+    return [r + [pad] * (width - len(r)) for r in rows]
+
+
+def generate():
+    os.makedirs(os.path.dirname(LOSS_OUT), exist_ok=True)
+    cases = loss_cases()
+    with open(LOSS_OUT, "w") as f:
+        f.write(lg.compact_json({"torch": torch.__version__, "source": "TRL 0.22.2 RewardTrainer.compute_loss",
+                                 "cases": cases}))
+    print(f"{os.path.relpath(LOSS_OUT, ROOT)}: {len(cases)} cases")
+    for index, (name, cfg) in enumerate(MODEL_CASES):
+        folder = os.path.join(MODEL_OUT, name)
+        os.makedirs(folder, exist_ok=True)
+        for f in os.listdir(folder):
+            os.remove(os.path.join(folder, f))
+        g = torch.Generator().manual_seed(2000 + index)
+        weights = {}
+        for n, shape in expected_names(cfg).items():
+            if n.endswith("layernorm.weight") or n == "model.norm.weight":
+                t = 1.0 + 0.2 * torch.randn(shape, generator=g)
+            elif n.endswith(".bias"):
+                t = 0.2 * torch.randn(shape, generator=g)
+            elif n == "model.embed_tokens.weight":
+                t = torch.randn(shape, generator=g)
+            else:
+                t = torch.randn(shape, generator=g) / shape[1] ** 0.5 * 1.5
+            weights[n] = t.float()
+        with open(os.path.join(folder, "config.json"), "w") as f:
+            json.dump(cfg, f, indent=2, sort_keys=True)
+            f.write("\n")
+        lg.write_safetensors(os.path.join(folder, "model.safetensors"), weights, "F32")
+        cfg_read, stored, _ = load_classifier(folder)
+        rows = model_rows(cfg["pad_token_id"])
+        result = scores(cfg_read, stored, torch.tensor(rows))
+        with open(os.path.join(folder, "golden.json"), "w") as f:
+            f.write(lg.compact_json({"case": name, "rows": rows, "scores": result.tolist()}))
+        print(f"{name}: {len(weights)} tensors, scores {[round(x, 4) for x in result.tolist()]}")
+
+
+def verify(root):
+    folders = sorted(d for d in os.listdir(root) if os.path.isdir(os.path.join(root, d)))
+    if not folders:
+        raise SystemExit(f"no model folders under {root}: run RewardModelTest first")
+    worst = 0.0
+    for name in folders:
+        folder = os.path.join(root, name)
+        cfg, weights, dtypes = load_classifier(folder)
+        with open(os.path.join(folder, "java-scores.json")) as f:
+            java = json.load(f)
+        ours = scores(cfg, weights, torch.tensor(java["rows"]))
+        diff = (ours - torch.tensor(java["scores"], dtype=torch.float64)).abs().max().item()
+        worst = max(worst, diff)
+        if diff > TOLERANCE:
+            raise SystemExit(f"{folder}: scores {ours.tolist()} vs Java {java['scores']} (max |difference| {diff:.2e})")
+        print(f"{name}: OK ({cfg['architectures'][0]}, {len(weights)} tensors, pad_token_id {cfg['pad_token_id']}, "
+              f"{len(java['rows'])} rows, max |difference| {diff:.2e})")
+    print(f"all {len(folders)} Java-written reward models load as transformers would and agree; max |difference| "
+          f"{worst:.2e}")
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("generate")
+    v = sub.add_parser("verify")
+    v.add_argument("root", nargs="?", default=os.path.join(ROOT, "target", "reward-java"))
+    args = parser.parse_args()
+    if args.command == "generate":
+        generate()
+    else:
+        torch.set_grad_enabled(False)
+        verify(args.root)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
