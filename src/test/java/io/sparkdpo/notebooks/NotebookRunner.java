@@ -175,9 +175,9 @@ public final class NotebookRunner {
     shell.addToClasspath(runtimeDir.toString());
     for (SnippetEvent e : shell.eval("import static " + KernelDisplay.class.getName() + ".*;")) {
       if (e.status() != Snippet.Status.VALID) {
+        List<String> diagnostics = shell.diagnostics(e.snippet()).map(d -> d.getMessage(Locale.ROOT)).toList();
         shell.close();
-        throw new IllegalStateException("the kernel's display functions do not compile in the shell: "
-            + shell.diagnostics(e.snippet()).map(d -> d.getMessage(Locale.ROOT)).toList());
+        throw new IllegalStateException("the kernel's display functions do not compile in the shell: " + diagnostics);
       }
     }
     return shell;
