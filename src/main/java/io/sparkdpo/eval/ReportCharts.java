@@ -3,6 +3,7 @@ package io.sparkdpo.eval;
 import java.awt.BasicStroke;
 import java.awt.Color;
 import java.awt.Font;
+import java.awt.image.BufferedImage;
 import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.math.BigDecimal;
@@ -14,17 +15,23 @@ import java.util.List;
 import java.util.Locale;
 import java.util.Map;
 import org.knowm.xchart.BitmapEncoder;
+import org.knowm.xchart.CategoryChart;
+import org.knowm.xchart.CategoryChartBuilder;
+import org.knowm.xchart.CategorySeries;
 import org.knowm.xchart.XYChart;
 import org.knowm.xchart.XYChartBuilder;
 import org.knowm.xchart.XYSeries;
+import org.knowm.xchart.internal.chartpart.Chart;
+import org.knowm.xchart.style.AxesChartStyler;
 import org.knowm.xchart.style.Styler;
 import org.knowm.xchart.style.XYStyler;
 import org.knowm.xchart.style.markers.SeriesMarkers;
 
 /**
- * The report's charts, drawn with XChart into PNG bytes without a display: training and eval loss, eval preference
- * accuracy and reward margin against step, and mean reward against KL (the DPO paper's frontier plot). One colour
- * per run label across all charts.
+ * The report's and the notebooks' charts, drawn with XChart into PNG bytes without a display: training and eval
+ * loss, implicit rewards of chosen and rejected responses, any logged metric (eval preference accuracy, reward
+ * margin) against step, mean reward against KL (the DPO paper's frontier plot), and token-length histograms of a
+ * prepared dataset. One colour per label across all charts.
  */
 public final class ReportCharts {
   public static final int WIDTH = 960;
@@ -98,8 +105,39 @@ public final class ReportCharts {
   }
 
   /**
-   * An eval metric against step, one line per run, with a horizontal reference (named in the legend unless
-   * {@code referenceName} is null); null when no run logged the metric.
+   * The implicit rewards β·log(π/π_ref) of chosen (solid) and rejected (dashed) responses against step, TRL's
+   * {@code rewards/chosen} and {@code rewards/rejected} (or the same with {@code prefix} {@code eval/}), one colour
+   * per run; null when no run logged them.
+   */
+  public XYChart rewards(List<TrainingRun> runs, String prefix) {
+    XYChart chart = chart(prefix.isEmpty() ? "Implicit rewards" : "Implicit rewards (" + prefix + ")", "step",
+        "β·log(π/π_ref)");
+    double maxStep = 0;
+    for (TrainingRun run : runs) {
+      Color c = colour(run.label());
+      for (String which : List.of("chosen", "rejected")) {
+        MetricsHistory.Series s = run.metrics().series(prefix + "rewards/" + which);
+        if (!s.isEmpty()) {
+          maxStep = Math.max(maxStep, s.steps()[s.size() - 1]);
+          XYSeries line = line(chart, run.label() + " " + which, s.steps(), s.values(), c, 2.2f, true);
+          if (which.equals("rejected")) {
+            line.setLineStyle(DASHED);
+          }
+        }
+      }
+    }
+    if (chart.getSeriesMap().isEmpty()) {
+      return null;
+    }
+    reference(chart, null, 0, stepAxisEnd(maxStep), 0);
+    stepAxis(chart, maxStep);
+    return chart;
+  }
+
+  /**
+   * A logged metric (training, or evaluation with the {@code eval/} prefix) against step, one line per run, with a
+   * horizontal reference (named in the legend unless {@code referenceName} is null); null when no run logged the
+   * metric.
    */
   public XYChart evalMetric(List<TrainingRun> runs, String key, String title, String yTitle, double referenceValue,
       String referenceName) {
@@ -169,13 +207,41 @@ public final class ReportCharts {
     return gen.policies().stream().mapToDouble(p -> p.kl().perSequence().mean()).min().orElse(0);
   }
 
+  /**
+   * Token-length histograms side by side: one bar series per length (prompt, chosen, ...), in the order given, over
+   * the same buckets; {@code counts} maps each length to its count per bucket.
+   *
+   * @param buckets the buckets' labels on the x axis ("0-1", "2-3", ...)
+   */
+  public CategoryChart histogram(String title, List<String> buckets, Map<String, List<Long>> counts) {
+    CategoryChart chart = new CategoryChartBuilder().width(WIDTH).height(HEIGHT).title(title)
+        .xAxisTitle("tokens").yAxisTitle("rows").build();
+    style(chart.getStyler());
+    chart.getStyler().setXAxisLabelRotation(45);
+    chart.getStyler().setAvailableSpaceFill(0.85);
+    counts.forEach((name, n) -> {
+      if (n.size() != buckets.size()) {
+        throw new IllegalArgumentException(title + ": " + name + " has " + n.size() + " counts for "
+            + buckets.size() + " buckets");
+      }
+      CategorySeries s = chart.addSeries(name, buckets, n);
+      s.setFillColor(colour(name));
+    });
+    return chart;
+  }
+
   /** PNG bytes of a chart at its own size. */
-  public static byte[] png(XYChart chart) {
+  public static byte[] png(Chart<?, ?> chart) {
     try {
       return BitmapEncoder.getBitmapBytes(chart, BitmapEncoder.BitmapFormat.PNG);
     } catch (IOException e) {
       throw new UncheckedIOException("cannot encode chart " + chart.getTitle() + ": " + e.getMessage(), e);
     }
+  }
+
+  /** The chart as an image at its own size, for a notebook to display inline. */
+  public static BufferedImage image(Chart<?, ?> chart) {
+    return BitmapEncoder.getBufferedImage(chart);
   }
 
   /** A tick label: at most six significant digits, no trailing zeros, a leading zero before the point. */
@@ -205,6 +271,13 @@ public final class ReportCharts {
         .yAxisTitle(yTitle).build();
     XYStyler s = chart.getStyler();
     s.setDefaultSeriesRenderStyle(XYSeries.XYSeriesRenderStyle.Line);
+    style(s);
+    s.setxAxisTickLabelsFormattingFunction(ReportCharts::tick);
+    return chart;
+  }
+
+  /** The look every chart shares: white, light horizontal grid, legend on the right, readable fonts. */
+  private static void style(AxesChartStyler s) {
     s.setChartBackgroundColor(Color.WHITE);
     s.setPlotBackgroundColor(Color.WHITE);
     s.setPlotBorderVisible(false);
@@ -228,8 +301,6 @@ public final class ReportCharts {
     s.setAntiAlias(true);
     s.setLocale(Locale.ROOT);
     s.setyAxisTickLabelsFormattingFunction(ReportCharts::tick);
-    s.setxAxisTickLabelsFormattingFunction(ReportCharts::tick);
-    return chart;
   }
 
   private static XYSeries line(XYChart chart, String name, double[] x, double[] y, Color c, float width,

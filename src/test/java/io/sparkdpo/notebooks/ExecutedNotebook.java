@@ -1,5 +1,8 @@
 package io.sparkdpo.notebooks;
 
+import com.fasterxml.jackson.core.util.DefaultIndenter;
+import com.fasterxml.jackson.core.util.DefaultPrettyPrinter;
+import com.fasterxml.jackson.core.util.Separators;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
@@ -8,6 +11,8 @@ import java.io.UncheckedIOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
+import java.util.Map;
+import java.util.TreeMap;
 
 /**
  * The notebook with the outputs of a run filled in, as {@code jupyter nbconvert --execute} would save it: stream
@@ -16,10 +21,45 @@ import java.util.List;
  * saw.
  */
 final class ExecutedNotebook {
+  /** As Jupyter saves a notebook: one space per level, {@code "key": value}, non-ASCII kept. */
+  static final DefaultPrettyPrinter JUPYTER_STYLE = new DefaultPrettyPrinter()
+      .withObjectIndenter(new DefaultIndenter(" ", "\n"))
+      .withArrayIndenter(new DefaultIndenter(" ", "\n"))
+      .withSeparators(Separators.createDefaultInstance().withObjectFieldValueSpacing(Separators.Spacing.AFTER)
+          .withObjectEmptySeparator("").withArrayEmptySeparator(""));
+
   private ExecutedNotebook() {}
 
   /** Writes {@code dir/name}. */
   static Path write(NotebookRunner.Execution execution, Path dir, String name) {
+    return write(json(execution, true), dir, name);
+  }
+
+  /** Writes {@code json} as Jupyter formats a notebook file to {@code dir/name}. */
+  static Path write(ObjectNode json, Path dir, String name) {
+    Path file = dir.resolve(name);
+    try {
+      Files.createDirectories(dir);
+      Files.writeString(file, text(json));
+    } catch (IOException e) {
+      throw new UncheckedIOException(e);
+    }
+    return file;
+  }
+
+  static String text(JsonNode json) {
+    try {
+      return Notebook.JSON.writer(JUPYTER_STYLE).writeValueAsString(json) + "\n";
+    } catch (IOException e) {
+      throw new UncheckedIOException(e);
+    }
+  }
+
+  /**
+   * The executed notebook. With {@code injectedCell} false the parameters the run was given are left out, as if
+   * they had been the notebook's defaults (what the outputs saved with a notebook need).
+   */
+  static ObjectNode json(NotebookRunner.Execution execution, boolean injectedCell) {
     ObjectNode json = execution.notebook().json().deepCopy();
     ArrayNode cells = json.putArray("cells");
     JsonNode original = execution.notebook().json().get("cells");
@@ -32,6 +72,9 @@ final class ExecutedNotebook {
           continue;
         }
         ObjectNode target = cell;
+        if (run.injected() && !injectedCell) {
+          continue;
+        }
         if (run.injected()) {
           target = cells.addObject();
           target.put("cell_type", "code");
@@ -41,34 +84,40 @@ final class ExecutedNotebook {
         }
         target.put("execution_count", ++count);
         ArrayNode outputs = target.putArray("outputs");
-        stream(outputs, "stdout", run.stdout());
-        stream(outputs, "stderr", run.stderr());
+        for (NotebookRunner.Output o : run.outputs()) {
+          if (o instanceof NotebookRunner.Output.Stream st) {
+            ObjectNode out = outputs.addObject();
+            out.put("name", st.name());
+            out.put("output_type", "stream");
+            out.set("text", lines(st.text()));
+          } else if (o instanceof NotebookRunner.Output.Display d) {
+            ObjectNode out = outputs.addObject();
+            data(out.putObject("data"), d.data());
+            out.putObject("metadata");
+            out.put("output_type", "display_data");
+          }
+        }
         if (run.result() != null) {
           ObjectNode r = outputs.addObject();
-          r.put("output_type", "execute_result");
-          r.put("execution_count", count);
           r.putObject("data").put("text/plain", run.result());
+          r.put("execution_count", count);
           r.putObject("metadata");
+          r.put("output_type", "execute_result");
         }
       }
     }
-    Path file = dir.resolve(name);
-    try {
-      Files.createDirectories(dir);
-      Files.writeString(file, Notebook.JSON.writerWithDefaultPrettyPrinter().writeValueAsString(json) + "\n");
-    } catch (IOException e) {
-      throw new UncheckedIOException(e);
-    }
-    return file;
+    return json;
   }
 
-  private static void stream(ArrayNode outputs, String name, String text) {
-    if (!text.isEmpty()) {
-      ObjectNode o = outputs.addObject();
-      o.put("output_type", "stream");
-      o.put("name", name);
-      o.set("text", lines(text));
-    }
+  /** Text types as nbformat's multi-line strings, binary ones (base64) as one string, MIME types sorted. */
+  private static void data(ObjectNode node, Map<String, String> data) {
+    new TreeMap<>(data).forEach((type, value) -> {
+      if (type.startsWith("image/") && !type.equals("image/svg+xml")) {
+        node.put(type, value);
+      } else {
+        node.set(type, lines(value));
+      }
+    });
   }
 
   /** nbformat's multi-line string: a list of lines that keep their newline. */

@@ -33,6 +33,10 @@ import jdk.jshell.execution.LocalExecutionControlProvider;
  * {@code JJAVA_CLASSPATH} would hold) plus what the notebook's own {@code %classpath} lines add, so a notebook
  * that forgets to put the project on its classpath does not compile here either.
  *
+ * <p>Rich output: {@code display(...)} is in scope as in JJava, by a static import of {@link KernelDisplay} when the
+ * shell starts; each display becomes a {@code display_data} output of the running cell, in order with the cell's
+ * printed text.
+ *
  * <p>Magics: {@code %classpath} on a line of its own ({@link ClasspathMagic}). Any other magic, a cell magic
  * ({@code %%...}) or a magic used as a value ({@code x = %classpath ...}) fails the run, naming it, rather than
  * being skipped.
@@ -55,8 +59,33 @@ public final class NotebookRunner {
     this.kernelClasspath = List.copyOf(kernelClasspath);
   }
 
-  /** One executed code cell; {@code injected} marks the parameters cell the runner added. */
-  public record CellRun(Notebook.Cell cell, boolean injected, String stdout, String stderr, String result) {}
+  /**
+   * One executed code cell; {@code injected} marks the parameters cell the runner added. {@code outputs} are the
+   * cell's printed text and displays in the order they happened (consecutive text of one stream merged, as
+   * Jupyter shows it); {@code result} is the value of the cell's last expression, if any.
+   */
+  public record CellRun(Notebook.Cell cell, boolean injected, String stdout, String stderr, String result,
+      List<Output> outputs) {
+    public CellRun {
+      outputs = List.copyOf(outputs);
+    }
+
+    /** The cell's displays, in order. */
+    public List<Output.Display> displays() {
+      return outputs.stream().filter(o -> o instanceof Output.Display).map(o -> (Output.Display) o).toList();
+    }
+  }
+
+  /** An output of a cell as nbformat stores it: printed text of one stream, or a display (MIME type to data). */
+  public sealed interface Output {
+    record Stream(String name, String text) implements Output {}
+
+    record Display(Map<String, String> data) implements Output {
+      public Display {
+        data = java.util.Collections.unmodifiableMap(new LinkedHashMap<>(data));
+      }
+    }
+  }
 
   /** A cell that did not run: compile error, exception, unresolved reference, incomplete code or bad magic. */
   public static final class CellFailure extends AssertionError {
@@ -86,12 +115,14 @@ public final class NotebookRunner {
   public Execution run(Notebook notebook, Path workingDir, Map<String, String> parameters) {
     List<CellRun> runs = new ArrayList<>();
     Path emptyDir;
+    Path runtimeDir;
     try {
       emptyDir = Files.createTempDirectory("notebook-kernel");
+      runtimeDir = KernelRuntime.copyTo(Files.createTempDirectory("notebook-kernel-runtime"));
     } catch (IOException e) {
       throw new UncheckedIOException(e);
     }
-    try (KernelStreams streams = new KernelStreams(); JShell shell = startKernel(emptyDir)) {
+    try (KernelStreams streams = new KernelStreams(); JShell shell = startKernel(emptyDir, runtimeDir)) {
       boolean parametersSeen = false;
       for (Notebook.Cell cell : notebook.codeCells()) {
         runs.add(new CellExecution(shell, streams, notebook, cell, workingDir, runs).run(cell.source()));
@@ -105,7 +136,9 @@ public final class NotebookRunner {
             + " were given but no code cell is tagged '" + PARAMETERS_TAG + "'");
       }
     } finally {
+      KernelDisplay.to(null);
       emptyDir.toFile().delete();
+      KernelRuntime.delete(runtimeDir);
     }
     return new Execution(notebook, java.util.Collections.unmodifiableMap(new LinkedHashMap<>(parameters)),
         List.copyOf(runs));
@@ -117,9 +150,10 @@ public final class NotebookRunner {
    * JShell's compiler takes its class path from {@code java.class.path}, read when the shell is built (the base
    * every later {@code addToClasspath} extends) and again at its first compilation, so for both the property names
    * an empty folder (the test JVM runs its test classes one at a time; an empty property would mean the working
-   * directory).
+   * directory). Like JJava's start-up script, a static import then brings the display functions into scope, from
+   * {@code runtimeDir} (the kernel's own classes, without the project).
    */
-  private JShell startKernel(Path emptyDir) {
+  private JShell startKernel(Path emptyDir, Path runtimeDir) {
     String own = System.getProperty("java.class.path");
     JShell shell = null;
     try {
@@ -138,6 +172,14 @@ public final class NotebookRunner {
     }
     shell.addToClasspath(kernelClasspath.stream().map(Path::toString)
         .collect(Collectors.joining(java.io.File.pathSeparator)));
+    shell.addToClasspath(runtimeDir.toString());
+    for (SnippetEvent e : shell.eval("import static " + KernelDisplay.class.getName() + ".*;")) {
+      if (e.status() != Snippet.Status.VALID) {
+        List<String> diagnostics = shell.diagnostics(e.snippet()).map(d -> d.getMessage(Locale.ROOT)).toList();
+        shell.close();
+        throw new IllegalStateException("the kernel's display functions do not compile in the shell: " + diagnostics);
+      }
+    }
     return shell;
   }
 
@@ -159,7 +201,11 @@ public final class NotebookRunner {
     private final List<CellRun> before;
     private final ByteArrayOutputStream out = new ByteArrayOutputStream();
     private final ByteArrayOutputStream err = new ByteArrayOutputStream();
+    private final List<Output> outputs = new ArrayList<>();
+    private int outMark;
+    private int errMark;
     private String result;
+    private boolean injectedCell;
 
     CellExecution(JShell shell, KernelStreams streams, Notebook notebook, Notebook.Cell cell, Path workingDir,
         List<CellRun> before) {
@@ -172,8 +218,9 @@ public final class NotebookRunner {
     }
 
     CellRun injected(Map<String, String> parameters) {
+      injectedCell = true;
       evalCode(assignments(parameters));
-      return new CellRun(cell, true, text(out), text(err), result);
+      return finished();
     }
 
     CellRun run(String source) {
@@ -193,7 +240,42 @@ public final class NotebookRunner {
         }
       }
       evalCode(code.toString());
-      return new CellRun(cell, false, text(out), text(err), result);
+      return finished();
+    }
+
+    private CellRun finished() {
+      takeStreams();
+      return new CellRun(cell, injectedCell, text(out), text(err), result, outputs);
+    }
+
+    /** A display: the text printed so far goes before it. */
+    private void display(Map<String, String> data) {
+      takeStreams();
+      outputs.add(new Output.Display(data));
+    }
+
+    /** Moves the text printed since the last call into the outputs, stdout before stderr. */
+    private void takeStreams() {
+      System.out.flush();
+      System.err.flush();
+      byte[] o = out.toByteArray();
+      byte[] e = err.toByteArray();
+      stream("stdout", new String(o, outMark, o.length - outMark, StandardCharsets.UTF_8));
+      stream("stderr", new String(e, errMark, e.length - errMark, StandardCharsets.UTF_8));
+      outMark = o.length;
+      errMark = e.length;
+    }
+
+    private void stream(String name, String text) {
+      if (text.isEmpty()) {
+        return;
+      }
+      int last = outputs.size() - 1;
+      if (last >= 0 && outputs.get(last) instanceof Output.Stream s && s.name().equals(name)) {
+        outputs.set(last, new Output.Stream(name, s.text() + text));
+      } else {
+        outputs.add(new Output.Stream(name, text));
+      }
     }
 
     private void lineMagic(String line, String name, List<String> args) {
@@ -242,6 +324,7 @@ public final class NotebookRunner {
 
     private void eval(String snippet) {
       streams.toCell(out, err);
+      KernelDisplay.to(this::display);
       List<SnippetEvent> events = shell.eval(snippet);
       System.out.flush();
       System.err.flush();

@@ -184,4 +184,45 @@ class NotebookRunnerTest {
         ClasspathMagic.resolve(List.of(lib + "/?.jar"), wd), "absolute");
     assertEquals(List.of(lib.resolve("notes.txt")), ClasspathMagic.resolve(List.of("../*/notes.*"), wd));
   }
+
+  @Test
+  void displayIsInScopeAsInJJavaAndItsOutputsKeepTheirPlaceAmongThePrintedText() throws IOException {
+    Notebook nb = notebook("display.ipynb",
+        code("import java.awt.image.BufferedImage;\n"
+            + "System.out.println(\"before\");\n"
+            + "BufferedImage img = new BufferedImage(3, 2, BufferedImage.TYPE_INT_RGB);\n"
+            + "img.setRGB(1, 1, 0xff0000);\n"
+            + "display(img);\n"
+            + "System.out.println(\"between\");\n"
+            + "display(\"<b>bold</b>\", \"text/html\");\n"
+            + "System.out.print(\"after\");"));
+    NotebookRunner.Execution run = runner.run(nb, dir, Map.of());
+    List<NotebookRunner.Output> outputs = run.cells().get(0).outputs();
+    assertEquals(5, outputs.size(), outputs.toString());
+    assertEquals(new NotebookRunner.Output.Stream("stdout", "before\n"), outputs.get(0));
+    assertEquals(new NotebookRunner.Output.Stream("stdout", "between\n"), outputs.get(2));
+    assertEquals(new NotebookRunner.Output.Stream("stdout", "after"), outputs.get(4));
+    assertEquals("before\nbetween\nafter", run.stdout(), "printed text without the displays");
+    assertNull(run.cells().get(0).result(), "display() as a statement leaves no value");
+
+    Map<String, String> image = ((NotebookRunner.Output.Display) outputs.get(1)).data();
+    assertEquals(List.of("image/png", "text/plain"), List.copyOf(image.keySet()));
+    java.awt.image.BufferedImage png = javax.imageio.ImageIO.read(
+        new java.io.ByteArrayInputStream(java.util.Base64.getDecoder().decode(image.get("image/png"))));
+    assertEquals(3, png.getWidth());
+    assertEquals(0xff0000, png.getRGB(1, 1) & 0xffffff);
+    assertTrue(image.get("text/plain").startsWith("BufferedImage@"), "String.valueOf, as JJava renders it");
+    assertEquals(Map.of("text/html", "<b>bold</b>", "text/plain", "<b>bold</b>"),
+        ((NotebookRunner.Output.Display) outputs.get(3)).data());
+
+    String json = Files.readString(ExecutedNotebook.write(run, dir.resolve("out"), "display.ipynb"));
+    assertTrue(json.contains("\"output_type\": \"display_data\""), json);
+    assertTrue(json.contains("\"image/png\": \"iVBOR"), "base64 PNG as one string: " + json);
+
+    String m = failure(notebook("svg-image.ipynb", code("display(new java.awt.image.BufferedImage(1, 1, 1), "
+        + "\"image/svg+xml\");"))).getMessage();
+    assertTrue(m.contains("this runner renders images as image/png only"), m);
+    m = failure(notebook("outside.ipynb", code("display(\"x\", \"application/pdf\");"))).getMessage();
+    assertTrue(m.contains("JJava renders text as"), m);
+  }
 }

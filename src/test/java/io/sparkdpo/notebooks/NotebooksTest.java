@@ -13,6 +13,7 @@ import io.sparkdpo.data.PreparedShardReader;
 import io.sparkdpo.eval.EvaluationReport;
 import io.sparkdpo.eval.GenerationEval;
 import io.sparkdpo.eval.MetricsHistory;
+import io.sparkdpo.eval.ReportCharts;
 import io.sparkdpo.eval.TrainingRun;
 import io.sparkdpo.io.Json;
 import io.sparkdpo.io.Storage;
@@ -21,17 +22,22 @@ import io.sparkdpo.train.CheckpointStore;
 import io.sparkdpo.train.MetricNames;
 import io.sparkdpo.train.MetricsLog;
 import io.sparkdpo.train.PayloadWriter;
+import java.awt.image.BufferedImage;
+import java.io.ByteArrayInputStream;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
+import java.util.Base64;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Random;
+import java.util.Set;
 import java.util.TreeMap;
 import java.util.concurrent.TimeUnit;
 import java.util.stream.Stream;
+import javax.imageio.ImageIO;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
@@ -39,13 +45,16 @@ import org.junit.jupiter.api.io.TempDir;
 
 /**
  * Executes every notebook under {@code notebooks/}, every code cell in order, through {@link NotebookRunner} on the
- * project's classpath, against a prepared folder made by the real {@link PrepareJob} (the TRL sample pairs plus a
- * file of broken rows) and a training run written by the real {@link MetricsLog}, {@link CheckpointStore} and
- * {@link EvaluationReport}. There is no {@code train} command yet, so the run's numbers are synthetic (a loss
- * falling from log 2, seeded noise); the files and their layout are the real writers'. The executed notebooks
- * land in {@code target/notebooks/} with their outputs.
+ * project's classpath, against prepared folders made by the real {@link PrepareJob} (the TRL sample pairs, alone as
+ * in the sample run and with a file of broken rows) and a training run written by the real {@link MetricsLog},
+ * {@link CheckpointStore} and {@link EvaluationReport}. The run's numbers are synthetic (a loss falling from log 2,
+ * seeded noise); the files and their layout are the real writers'. The executed notebooks land in
+ * {@code target/notebooks/} with their outputs.
+ *
+ * <p>The notebooks are committed with the outputs of the sample run ({@link SavedOutputs}); a fresh execution here
+ * must produce outputs of the same structure, cell by cell, and the saved ones must come from the code as it is.
  */
-@Timeout(value = 3, unit = TimeUnit.MINUTES)
+@Timeout(value = 5, unit = TimeUnit.MINUTES)
 class NotebooksTest {
   private static final String PREPARED_NOTEBOOK = "explore-prepared-data.ipynb";
   private static final String RUN_NOTEBOOK = "explore-training-run.ipynb";
@@ -57,6 +66,7 @@ class NotebooksTest {
   static Path dir;
   static Path prepared;
   static PreparedManifest manifest;
+  static Path cleanPrepared;
   static Path finishedRun;
   static Path runningRun;
   static Path report;
@@ -71,6 +81,10 @@ class NotebooksTest {
   static void fixtures() throws IOException {
     prepared = dir.resolve("prepared");
     manifest = prepare(prepared);
+    cleanPrepared = dir.resolve("clean-prepared");
+    Path sample = Path.of(System.getProperty("project.basedir", ".")).resolve("sample-data/preferences/trl-sample.jsonl");
+    new PrepareJob(SharedSpark.get(), ConfigLoader.load(null, List.of("prepare.eval_fraction=0.2",
+        "prepare.num_shards=2")), 1).run(List.of(sample.toString()), cleanPrepared.toString());
     finishedRun = dir.resolve("run");
     writeRun(finishedRun, true);
     runningRun = dir.resolve("running");
@@ -197,13 +211,15 @@ class NotebooksTest {
   }
 
   @Test
-  void everyNotebookIsAJavaNotebookWithOutputsClearedAndAParametersCell() throws IOException {
+  void everyNotebookIsAJavaNotebookSavedWithTheSampleRunsOutputsOfItsCurrentCode() throws IOException {
     List<Path> files;
     try (Stream<Path> s = Files.list(notebooksDir())) {
       files = s.filter(p -> p.toString().endsWith(".ipynb")).sorted().toList();
     }
     assertEquals(List.of(PREPARED_NOTEBOOK, RUN_NOTEBOOK), files.stream().map(p -> p.getFileName().toString()).toList(),
         "a new notebook needs its fixture and checks here");
+    assertEquals(RecordNotebookOutputs.SAMPLE_RUN.keySet(), Set.of(PREPARED_NOTEBOOK, RUN_NOTEBOOK));
+    String machine = Path.of(System.getProperty("project.basedir", ".")).toAbsolutePath().normalize().toString();
     for (Path f : files) {
       Notebook nb = Notebook.read(f);
       assertEquals("java", nb.kernelName(), f + ": JJava's kernelspec name");
@@ -212,17 +228,50 @@ class NotebooksTest {
       assertTrue(nb.json().get("nbformat_minor").asInt() >= 5, f + ": nbformat 4.5 has cell ids");
       for (Notebook.Cell c : nb.cells()) {
         assertTrue(c.id() != null && !c.id().isEmpty(), f + " cell " + c.index() + " has no id");
+        assertFalse(c.tags().contains("injected-parameters"), f + ": saved with the runner's parameters cell");
       }
       assertTrue(nb.codeCells().get(0).source().contains("%classpath ../target/classes"),
           f + ": the first code cell puts the project on the classpath");
       assertTrue(nb.codeCells().get(1).tags().contains(NotebookRunner.PARAMETERS_TAG), f + ": parameters cell");
+
+      assertEquals(SavedOutputs.digest(nb), nb.json().at("/metadata/" + SavedOutputs.METADATA_KEY + "/"
+          + SavedOutputs.DIGEST_KEY).asText(), f + ": the code changed since its outputs were saved; save them "
+          + "again: " + SavedOutputs.COMMAND);
+      int count = 0;
+      int images = 0;
       for (JsonNode cell : nb.json().get("cells")) {
         if (cell.path("cell_type").asText().equals("code")) {
-          assertEquals(0, cell.path("outputs").size(), f + ": commit notebooks with outputs cleared");
-          assertTrue(cell.path("execution_count").isNull(), f + ": commit notebooks with outputs cleared");
+          assertEquals(++count, cell.path("execution_count").asInt(), f + ": every code cell ran, in order");
+          for (JsonNode o : cell.path("outputs")) {
+            JsonNode png = o.path("data").path("image/png");
+            if (!png.isMissingNode()) {
+              BufferedImage image = ImageIO.read(new ByteArrayInputStream(Base64.getDecoder().decode(png.asText())));
+              assertEquals(ReportCharts.WIDTH, image.getWidth(), f + ": a chart");
+              assertEquals(ReportCharts.HEIGHT, image.getHeight(), f + ": a chart");
+              images++;
+            }
+          }
         }
       }
+      assertTrue(images >= 2, f + ": charts saved inline");
+      assertFalse(Files.readString(f).contains(machine), f + ": the saved outputs name this machine's " + machine);
     }
+  }
+
+  /** The saved notebook and a fresh execution have outputs of the same kinds, cell by cell. */
+  private static void assertSameStructureAsSaved(NotebookRunner.Execution run) {
+    JsonNode saved = run.notebook().json();
+    assertEquals(SavedOutputs.structure(saved), SavedOutputs.structure(ExecutedNotebook.json(run, false)),
+        run.notebook().name() + ": the saved outputs differ in structure from what the notebook prints now; save "
+            + "them again: " + SavedOutputs.COMMAND);
+  }
+
+  @Test
+  void preparedDataNotebookOnASampleLikeFolderPrintsAndDrawsWhatItsSavedOutputsShow() {
+    NotebookRunner.Execution run = run(PREPARED_NOTEBOOK, "clean", Map.of("preparedDir", cleanPrepared.toString()));
+    assertSameStructureAsSaved(run);
+    assertPrinted(run.stdout(), "nothing was quarantined");
+    assertEquals(2, run.cells().stream().mapToInt(c -> c.displays().size()).sum(), "a chart per split");
   }
 
   @Test
@@ -249,6 +298,19 @@ class NotebooksTest {
     assertPrinted(out, "quarantine files: " + manifest.quarantine().size() + ", rows: 6; by reason as in the manifest");
     assertPrinted(out, String.format("%-24s %5d  %-20s", "broken.jsonl", 2, "malformed_json"));
     assertPrinted(out, String.format("%-24s %5d  %-20s", "broken.jsonl", 4, "not_an_object"));
+
+    PreparedManifest.Split evalSplit = eval;
+    List<NotebookRunner.Output.Display> charts = run.cells().stream().flatMap(r -> r.displays().stream()).toList();
+    assertEquals(2, charts.size(), "one histogram per split");
+    for (NotebookRunner.Output.Display chart : charts) {
+      assertEquals(Set.of("image/png", "text/plain"), chart.data().keySet());
+    }
+    long longest = manifest.histograms().get(PreparedManifest.TRAIN).get("sequence_len").max();
+    int width = (int) Math.max(1, Math.ceil((longest + 1) / 30.0));
+    assertPrinted(out, "train: " + (longest / width + 1) + " bins of " + width + " tokens, " + train.rows()
+        + " rows drawn");
+    assertPrinted(out, "eval: ");
+    assertPrinted(out, " tokens, " + evalSplit.rows() + " rows drawn");
 
     int totalsMatching = out.split(" matches\n", -1).length - 1;
     assertEquals(8, totalsMatching, "2 splits x 4 lengths agree with the histograms\n" + out);
@@ -297,6 +359,21 @@ class NotebooksTest {
         headline.get("win_rate_ci_low").asDouble(), headline.get("win_rate_ci_high").asDouble()));
     assertPrinted(out, "  verdict: " + headline.get("verdict").asText());
     assertPrinted(out, String.format("training β=0.1: last step %d, loss %.4f", STEPS, lastLoss));
+
+    assertPrinted(out, "run run: " + STEPS + " training and " + STEPS / EVAL_EVERY + " evaluation lines drawn");
+    assertPrinted(out, "2 checkpoints of 1 runs against π_SFT (mean reward ");
+    assertPrinted(out, "report.html: " + Files.readString(report.resolve("report.html")).length() + " characters, ");
+    List<NotebookRunner.Output.Display> shown = run.cells().stream().flatMap(c -> c.displays().stream()).toList();
+    assertEquals(6, shown.size(), "loss, rewards, accuracy, margin, the frontier and the report");
+    for (NotebookRunner.Output.Display chart : shown.subList(0, 5)) {
+      assertEquals(Set.of("image/png", "text/plain"), chart.data().keySet());
+    }
+    String frame = shown.get(5).data().get("text/html");
+    assertTrue(frame.startsWith("<iframe title=\"evaluation report\" "), frame.substring(0, 80));
+    assertTrue(frame.contains("<h1>DPO evaluation report</h1>"), "the report's page in the frame");
+    assertTrue(frame.contains("[chart: Reward vs KL frontier, drawn above]"), "its charts left out");
+    assertFalse(frame.contains("data:image/png"), "its charts left out");
+    assertSameStructureAsSaved(run);
   }
 
   @Test
@@ -309,5 +386,8 @@ class NotebooksTest {
     assertPrinted(out, "training lines: " + last + ", evaluation lines: " + last / EVAL_EVERY + ", last step: " + last);
     assertPrinted(out, "committed checkpoints (steps): [20, 40]");
     assertPrinted(out, "no report at " + dir.resolve("no-report") + " (metrics.json is missing)");
+    assertPrinted(out, "no generation.json at " + dir.resolve("no-report"));
+    assertPrinted(out, "no report.html at " + dir.resolve("no-report"));
+    assertEquals(4, run.cells().stream().mapToInt(c -> c.displays().size()).sum(), "the run's curves so far");
   }
 }
