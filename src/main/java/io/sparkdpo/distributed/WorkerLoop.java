@@ -3,9 +3,13 @@ package io.sparkdpo.distributed;
 import io.sparkdpo.train.Checkpoint;
 import io.sparkdpo.train.CheckpointStore;
 import io.sparkdpo.train.MetricNames;
+import io.sparkdpo.train.PayloadWriter;
+import io.sparkdpo.train.TrainerCheckpoint;
+import io.sparkdpo.train.TrainerStateLog;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.util.Arrays;
+import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
@@ -27,7 +31,9 @@ import org.slf4j.LoggerFactory;
  *   <li>per step: fault injection, the replica's step (gradient all-reduce inside), metrics averaged over ranks
  *   and sent by rank 0; checksums compared on schedule and before every save; rank 0 writes checkpoints while
  *   the others wait (each rank's own state, e.g. its data cursor, is gathered to rank 0 first); evaluation
- *   averaged likewise;</li>
+ *   averaged likewise. Rank 0 keeps what transformers' {@code trainer_state.json} holds (the log history as the
+ *   driver logs it, the best evaluation; {@link TrainerStateLog}), taken back from the checkpoint on a resume, and
+ *   writes it into every checkpoint;</li>
  *   <li>work rank 0 does alone (verifying a checkpoint in 1, writing one in 3) runs inside
  *   {@link AllReduce#onRankZero}, not before a plain barrier: the other ranks wait up to the save timeout
  *   ({@code save_timeout_s}) instead of the ring's peer timeout, which a large checkpoint on S3 can outlast at
@@ -48,6 +54,8 @@ public final class WorkerLoop {
   private final WorkerTask task;
   private final Runnable interruptCheck;
   private volatile long step;
+  /** Rank 0's trainer_state.json in the making; null on the other ranks. */
+  private TrainerStateLog trainerState;
 
   /**
    * @param interruptCheck called once per step; throws when the task was killed (Spark's
@@ -69,6 +77,11 @@ public final class WorkerLoop {
     TrainingSchedule schedule = ctx.schedule();
     CheckpointStore store = ctx.checkpoints();
     Optional<Checkpoint> resume = agreeOnResume(group, store);
+    if (ctx.rank() == 0) {
+      TrainerStateLog.Arguments args = task.trainerArguments(ctx);
+      trainerState = resume.isPresent()
+          ? TrainerStateLog.resume(args, resume.get(), ctx.storage(), ctx.runDir()) : new TrainerStateLog(args);
+    }
     try (Replica replica = task.start(ctx, resume)) {
       long start = replica.stepsDone();
       long expected = resume.map(Checkpoint::step).orElse(0L);
@@ -93,6 +106,8 @@ public final class WorkerLoop {
         }
         if (ctx.rank() == 0) {
           ctx.metrics().step(s, metrics);
+          // The same record the driver logs (RunMonitor: every logging_steps and after the last step).
+          trainerState.step(s, metrics, schedule.logAfter(s));
         }
         if (schedule.checksumAfter(s)) {
           checksum = ReplicaCheck.verify(group, s, replica.parameterChecksum());
@@ -142,6 +157,7 @@ public final class WorkerLoop {
       Map<String, Double> named = new TreeMap<>();
       mean.forEach((k, v) -> named.put(k.startsWith(MetricNames.EVAL) ? k : MetricNames.EVAL + k, v));
       ctx.metrics().eval(s, named);
+      trainerState.evaluate(s, named);
     }
   }
 
@@ -150,7 +166,15 @@ public final class WorkerLoop {
     // No rank goes on before the checkpoint is committed, so a failure after step s always finds it. The wait is
     // held to the save timeout, not the peer timeout (class comment, 4).
     group.onRankZero(ctx.rank() != 0 ? null : () -> {
-      String dir = store.save(s, replica.checkpoint(s, rankStates)).dir();
+      Map<String, PayloadWriter> files = new LinkedHashMap<>(replica.checkpoint(s, rankStates));
+      List<Long> committed = store.committedSteps();
+      PayloadWriter previous = files.put(TrainerCheckpoint.TRAINER_STATE,
+          PayloadWriter.json(trainerState.state(s, n -> n == s || committed.contains(n))));
+      if (previous != null) {
+        throw new IllegalStateException("the replica's checkpoint holds " + TrainerCheckpoint.TRAINER_STATE
+            + ", which the loop writes (transformers' TrainerState)");
+      }
+      String dir = store.save(s, files, trainerState.bestStep()).dir();
       ctx.metrics().checkpoint(s, dir);
     });
   }
