@@ -157,4 +157,23 @@ class TrainerStateLogTest {
     assertEquals(2L, r.bestGlobalStep());
     assertEquals(0.75, r.epoch());
   }
+
+  /**
+   * tools/hf/fixtures/trainer_state.json (what tools/hf/check_trainer_state.py is shown on in docs/training.md) was
+   * written by this code: it holds exactly the dataclass's fields and reads back and writes out unchanged.
+   */
+  @Test
+  void theCommittedFixtureIsWhatTheWriterWrites() throws Exception {
+    Path fixture = Path.of(System.getProperty("project.basedir", "."), "tools/hf/fixtures/trainer_state.json");
+    com.fasterxml.jackson.databind.JsonNode tree = Json.MAPPER.readTree(fixture.toFile());
+    TreeSet<String> keys = new TreeSet<>();
+    tree.fieldNames().forEachRemaining(keys::add);
+    assertEquals(TRAINER_STATE_FIELDS, keys);
+    HfTrainerState state = Json.MAPPER.treeToValue(tree, HfTrainerState.class);
+    assertEquals(tree, Json.MAPPER.readTree(Json.MAPPER.writeValueAsBytes(state)));
+    assertEquals(4, state.globalStep());
+    assertEquals(6, state.logHistory().size());
+    assertEquals(java.nio.file.Files.readString(fixture), Json.MAPPER.writeValueAsString(state),
+        "byte for byte: the writer has not changed since the fixture was made");
+  }
 }
