@@ -1,9 +1,9 @@
 package io.sparkdpo.train;
 
 import com.fasterxml.jackson.annotation.JsonProperty;
+import io.sparkdpo.model.CausalLM;
 import java.io.IOException;
 import java.nio.file.Path;
-import io.sparkdpo.model.CausalLM;
 import java.util.LinkedHashMap;
 import java.util.Map;
 import java.util.Set;
@@ -16,7 +16,7 @@ import java.util.TreeMap;
  * adapter files ({@code adapter_config.json}, {@code adapter_model.safetensors}; the frozen base is the run's
  * {@code model.path}), so {@code from_pretrained("RUN/checkpoint-N")} loads it; beside it the optimizer state
  * ({@code optimizer.safetensors}, of the trained parameters only), transformers' {@code trainer_state.json}
- * ({@link TrainerStateLog}) and the loop's own state ({@code spark_dpo_state.json}: step, epoch, learning-rate
+ * ({@link HfTrainerState}, added by the loop that saves) and the loop's own state ({@code spark_dpo_state.json}: step, epoch, learning-rate
  * schedule, data cursor, RNG, with float16 mixed precision the loss scaler, and for LoRA the base's fingerprint), plus
  * the objective's state when it has one (bco_pair's running mean). Resuming from it continues the run exactly.
  *
