@@ -106,6 +106,16 @@ public interface OptimizationSettings {
    */
   int leaseTimeoutS();
 
+  /**
+   * The evaluation metric that picks the best checkpoint ({@code best_metric}, {@code best_model_checkpoint} in
+   * trainer_state.json; kept by {@code save_total_limit}), transformers' key: {@code loss} and {@code eval_loss} name
+   * the same; null tracks none.
+   */
+  String metricForBestModel();
+
+  /** Whether a greater {@link #metricForBestModel()} is better; null: false for a name ending in loss, else true. */
+  Boolean greaterIsBetter();
+
   /** {@link #allreduceBucketMb()} in bytes. */
   default long allreduceBucketBytes() {
     return (long) (allreduceBucketMb() * (1 << 20));
@@ -154,5 +164,7 @@ public interface OptimizationSettings {
     v.require(leaseTimeoutS() >= 10, prefix + ".lease_timeout_s",
         "must be at least 10 s (the heartbeat comes every quarter of it)", leaseTimeoutS());
     v.positive(prefix + ".ring_peer_timeout_s", ringPeerTimeoutS());
+    v.require(metricForBestModel() == null || !metricForBestModel().isBlank(), prefix + ".metric_for_best_model",
+        "must be a metric name (e.g. loss, rewards/accuracies) or null", metricForBestModel());
   }
 }

@@ -41,7 +41,9 @@ public record RewardSettings(
     boolean restartOnCorruptCheckpoints,
     int leaseTimeoutS,
     int ringPeerTimeoutS,
-    Double centerRewardsCoefficient) implements Validated, OptimizationSettings {
+    Double centerRewardsCoefficient,
+    String metricForBestModel,
+    Boolean greaterIsBetter) implements Validated, OptimizationSettings {
 
   @Override
   public void validate(String prefix, Violations v) {

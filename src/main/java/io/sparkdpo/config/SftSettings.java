@@ -41,7 +41,9 @@ public record SftSettings(
     int ringHandshakeTimeoutS,
     boolean restartOnCorruptCheckpoints,
     int leaseTimeoutS,
-    int ringPeerTimeoutS) implements Validated, OptimizationSettings {
+    int ringPeerTimeoutS,
+    String metricForBestModel,
+    Boolean greaterIsBetter) implements Validated, OptimizationSettings {
 
   @Override
   public void validate(String prefix, Violations v) {

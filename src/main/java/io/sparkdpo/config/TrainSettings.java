@@ -48,7 +48,9 @@ public record TrainSettings(
     int ringHandshakeTimeoutS,
     boolean restartOnCorruptCheckpoints,
     int leaseTimeoutS,
-    int ringPeerTimeoutS) implements Validated, OptimizationSettings {
+    int ringPeerTimeoutS,
+    String metricForBestModel,
+    Boolean greaterIsBetter) implements Validated, OptimizationSettings {
 
   /** DPO loss variants with TRL's names. */
   public enum LossType {

@@ -2,12 +2,14 @@ package io.sparkdpo.distributed;
 
 import ai.djl.Device;
 import ai.djl.ndarray.NDArray;
+import io.sparkdpo.config.OptimizationSettings;
 import io.sparkdpo.model.CausalLM;
 import io.sparkdpo.train.Checkpoint;
 import io.sparkdpo.train.DataCursor;
 import io.sparkdpo.train.NonFiniteException;
 import io.sparkdpo.train.PayloadWriter;
 import io.sparkdpo.train.SessionSpec;
+import io.sparkdpo.train.TrainerStateLog;
 import io.sparkdpo.train.TrainingSession;
 import java.util.List;
 import java.util.Map;
@@ -36,7 +38,35 @@ public final class DjlWorkerTask implements WorkerTask {
     Device device = device(spec.model().device(), context.device());
     TrainingSession<?> session = TrainingSession.open(spec, context.storage(), device, context.shards(),
         context.evalShards(), context.gradientReducer(), resume);
+    try {
+      trainerArguments(context).requireBestMetricAmong(session.evaluationMetricNames(), section(spec));
+    } catch (RuntimeException e) {
+      session.close();
+      throw e;
+    }
     return new SessionReplica(session);
+  }
+
+  /**
+   * The run's settings under transformers' names: {@code per_device_train_batch_size}, the epochs the run covers
+   * ({@code ceil(num_train_epochs)}, or with {@code max_steps} the epochs those steps reach into, as the Trainer
+   * counts them), {@code metric_for_best_model}, {@code greater_is_better} and {@code output_dir}.
+   */
+  @Override
+  public TrainerStateLog.Arguments trainerArguments(WorkerContext context) {
+    SessionSpec spec = spec();
+    OptimizationSettings s = spec.optimization();
+    TrainingSchedule schedule = context.schedule();
+    long examplesSeen = spec.totalSteps() * spec.examplesPerReplicaStep() * context.worldSize();
+    int epochs = (int) (s.maxSteps() > 0 ? (examplesSeen + spec.trainExamples() - 1) / spec.trainExamples()
+        : Math.ceil(s.numTrainEpochs()));
+    return new TrainerStateLog.Arguments(schedule.loggingSteps(), schedule.evalSteps(), schedule.saveSteps(),
+        schedule.totalSteps(), s.perDeviceTrainBatchSize(), epochs, s.metricForBestModel(), s.greaterIsBetter(),
+        s.outputDir());
+  }
+
+  private static String section(SessionSpec spec) {
+    return spec.stage() == SessionSpec.Stage.SFT ? "sft" : "train";
   }
 
   /**

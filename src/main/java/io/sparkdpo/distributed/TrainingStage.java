@@ -60,7 +60,8 @@ public final class TrainingStage {
   private static final Set<String> FREE_ON_RESUME = Set.of("maxAttempts", "loggingSteps", "evalSteps", "saveSteps",
       "saveTotalLimit", "outputDir", "checksumSteps", "faultInjection", "perDeviceEvalBatchSize", "device",
       "saveDtype", "allreduceBucketMb", "ringConnectTimeoutS", "ringIoTimeoutS", "saveTimeoutS", "ringPeerTimeoutS",
-      "gradientCheckpointing", "ringHandshakeTimeoutS", "restartOnCorruptCheckpoints", "leaseTimeoutS");
+      "gradientCheckpointing", "ringHandshakeTimeoutS", "restartOnCorruptCheckpoints", "leaseTimeoutS",
+      "metricForBestModel", "greaterIsBetter");
 
   /** What to train on: a prepared (or referenced) folder, or plain text files (SFT). */
   public record Inputs(String preparedDir, List<String> text, List<String> evalText) {
@@ -393,8 +394,8 @@ public final class TrainingStage {
         if (!changed.isEmpty() && replace) {
           LOG.warn("{} held a run with other settings ({}): cleared, training from scratch", runDir,
               String.join(", ", changed));
-          for (String part : List.of(RUN_FILE, "checkpoints", MetricsLog.PARTS, MetricsLog.CONSOLIDATED, MODEL,
-              ADAPTER, "faults")) {
+          new CheckpointStore(storage, runDir, null).clear();
+          for (String part : List.of(RUN_FILE, MetricsLog.PARTS, MetricsLog.CONSOLIDATED, MODEL, ADAPTER, "faults")) {
             storage.delete(Storage.join(runDir, part));
           }
         } else if (!changed.isEmpty()) {
@@ -449,7 +450,7 @@ public final class TrainingStage {
     if (TrainerCheckpoint.holdsAdapter(last)) {
       String adapter = Storage.join(runDir, ADAPTER);
       storage.delete(adapter);
-      copyFolder(storage, last, TrainerCheckpoint.ADAPTER, adapter);
+      copyModelFiles(storage, last, adapter);
       ModelSettings m = config.model();
       DataType base = m.dtype().equals("auto") ? null : CausalLM.resolveDtype(m.dtype(), null);
       try (CausalLM merged = CausalLM.load(m.path(), storage, CausalLM.device("cpu"), m.seed(), base)) {
@@ -460,7 +461,7 @@ public final class TrainingStage {
       return out;
     }
     if (config.model().saveDtype().equals("float32")) {
-      copyFolder(storage, last, TrainerCheckpoint.MODEL, out);
+      copyModelFiles(storage, last, out);
     } else {
       try (CausalLM m = CausalLM.load(TrainerCheckpoint.modelFolder(last), storage, CausalLM.device("cpu"))) {
         m.save(out, storage, CausalLM.saveDtype(config.model().saveDtype()));
@@ -470,13 +471,9 @@ public final class TrainingStage {
     return out;
   }
 
-  /** The checkpoint's files under {@code folder/}, each verified against its checksum as it is copied. */
-  private static void copyFolder(Storage storage, Checkpoint checkpoint, String folder, String to) {
-    String prefix = folder + "/";
-    for (String name : checkpoint.files()) {
-      if (name.startsWith(prefix)) {
-        storage.writeBytes(Storage.join(to, name.substring(prefix.length())), checkpoint.read(name));
-      }
-    }
+  /** The checkpoint's model (or adapter) files, each verified against its checksum as it is copied. */
+  private static void copyModelFiles(Storage storage, Checkpoint checkpoint, String to) {
+    TrainerCheckpoint.modelFiles(checkpoint).forEach((name, relative) ->
+        storage.writeBytes(Storage.join(to, relative), checkpoint.read(name)));
   }
 }

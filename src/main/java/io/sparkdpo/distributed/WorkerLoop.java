@@ -5,6 +5,8 @@ import io.sparkdpo.train.CheckpointStore;
 import io.sparkdpo.train.MetricNames;
 import io.sparkdpo.train.MetricsWindow;
 import io.sparkdpo.train.PayloadWriter;
+import io.sparkdpo.train.TrainerCheckpoint;
+import io.sparkdpo.train.TrainerStateLog;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.util.Arrays;
@@ -32,7 +34,9 @@ import org.slf4j.LoggerFactory;
  *   rank 0 sends as the record to log every {@code logging_steps}; checksums compared on schedule and before every
  *   save; rank 0 writes checkpoints while the others wait (each rank's own state, e.g. its data cursor, is gathered
  *   to rank 0 first; the open logging window goes with them, {@link MetricsWindow#FILE}, and a resume reopens it);
- *   evaluation averaged likewise;</li>
+ *   evaluation averaged likewise. Rank 0 keeps what transformers' {@code trainer_state.json} holds (the log
+ *   history as the driver logs it, the best evaluation; {@link TrainerStateLog}), taken back from the checkpoint on
+ *   a resume, and writes it into every checkpoint;</li>
  *   <li>work rank 0 does alone (verifying a checkpoint in 1, writing one in 3) runs inside
  *   {@link AllReduce#onRankZero}, not before a plain barrier: the other ranks wait up to the save timeout
  *   ({@code save_timeout_s}) instead of the ring's peer timeout, which a large checkpoint on S3 can outlast at
@@ -53,6 +57,8 @@ public final class WorkerLoop {
   private final WorkerTask task;
   private final Runnable interruptCheck;
   private volatile long step;
+  /** Rank 0's trainer_state.json in the making; null on the other ranks. */
+  private TrainerStateLog trainerState;
 
   /**
    * @param interruptCheck called once per step; throws when the task was killed (Spark's
@@ -74,6 +80,11 @@ public final class WorkerLoop {
     TrainingSchedule schedule = ctx.schedule();
     CheckpointStore store = ctx.checkpoints();
     Optional<Checkpoint> resume = agreeOnResume(group, store);
+    if (ctx.rank() == 0) {
+      TrainerStateLog.Arguments args = task.trainerArguments(ctx);
+      trainerState = resume.isPresent()
+          ? TrainerStateLog.resume(args, resume.get(), ctx.storage(), ctx.runDir()) : new TrainerStateLog(args);
+    }
     try (Replica replica = task.start(ctx, resume)) {
       long start = replica.stepsDone();
       long expected = resume.map(Checkpoint::step).orElse(0L);
@@ -98,12 +109,12 @@ public final class WorkerLoop {
               + replica.stepsDone() + " steps done");
         }
         window.add(s, metrics);
+        Map<String, Double> logged = schedule.logAfter(s) ? window.take() : null;
         if (ctx.rank() == 0) {
           ctx.metrics().step(s, metrics);
-        }
-        if (schedule.logAfter(s)) {
-          Map<String, Double> logged = window.take();
-          if (ctx.rank() == 0) {
+          // The log history holds the same window record the driver logs (every logging_steps and the last step).
+          trainerState.step(s, logged != null ? logged : metrics, logged != null);
+          if (logged != null) {
             ctx.metrics().log(s, logged);
           }
         }
@@ -155,6 +166,7 @@ public final class WorkerLoop {
       Map<String, Double> named = new TreeMap<>();
       mean.forEach((k, v) -> named.put(k.startsWith(MetricNames.EVAL) ? k : MetricNames.EVAL + k, v));
       ctx.metrics().eval(s, named);
+      trainerState.evaluate(s, named);
     }
   }
 
@@ -166,7 +178,14 @@ public final class WorkerLoop {
     group.onRankZero(ctx.rank() != 0 ? null : () -> {
       Map<String, PayloadWriter> files = new LinkedHashMap<>(replica.checkpoint(s, rankStates));
       files.put(MetricsWindow.FILE, PayloadWriter.json(window.state()));
-      String dir = store.save(s, files).dir();
+      List<Long> committed = store.committedSteps();
+      PayloadWriter previous = files.put(TrainerCheckpoint.TRAINER_STATE,
+          PayloadWriter.json(trainerState.state(s, n -> n == s || committed.contains(n))));
+      if (previous != null) {
+        throw new IllegalStateException("the replica's checkpoint holds " + TrainerCheckpoint.TRAINER_STATE
+            + ", which the loop writes (transformers' TrainerState)");
+      }
+      String dir = store.save(s, files, trainerState.bestStep()).dir();
       ctx.metrics().checkpoint(s, dir);
     });
   }

@@ -1,6 +1,7 @@
 package io.sparkdpo.distributed;
 
 import io.sparkdpo.train.Checkpoint;
+import io.sparkdpo.train.TrainerStateLog;
 import java.io.Serializable;
 import java.util.Optional;
 
@@ -21,6 +22,16 @@ public interface WorkerTask extends Serializable {
    * @param context this rank, its connected all-reduce group, its shards, device and storage
    */
   Replica start(WorkerContext context, Optional<Checkpoint> resume) throws Exception;
+
+  /**
+   * The Trainer arguments a checkpoint's {@code trainer_state.json} records. The default knows the schedule only (no
+   * batch size, no epochs, no best metric); the DJL trainer fills in its settings.
+   */
+  default TrainerStateLog.Arguments trainerArguments(WorkerContext context) {
+    TrainingSchedule s = context.schedule();
+    return new TrainerStateLog.Arguments(s.loggingSteps(), s.evalSteps(), s.saveSteps(), s.totalSteps(), null, 0, null,
+        null, context.runDir());
+  }
 
   /**
    * True when every rank needs an executor JVM of its own. DJL allows one open {@code GradientCollector} per

@@ -76,7 +76,7 @@ public final class EvaluateJob {
   }
 
   /**
-   * An earlier checkpoint of a run: its step and model folder ({@code RUN/checkpoints/step-N/model}), or for a LoRA
+   * An earlier checkpoint of a run: its step and model folder ({@code RUN/checkpoint-N}), or for a LoRA
    * run the base ({@code model.path}) and the checkpoint's adapter folder ({@code adapter}, else null).
    */
   public record Checkpoint(long step, String model, String fingerprint, String adapter) {}

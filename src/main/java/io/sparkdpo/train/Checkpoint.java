@@ -12,7 +12,7 @@ import java.util.Set;
 import org.apache.hadoop.fs.ChecksumException;
 
 /**
- * A committed checkpoint folder ({@code checkpoints/step-N/}). Every read is checked against the sha256 recorded
+ * A committed checkpoint folder ({@code checkpoint-N/}, or {@code checkpoints/step-N/} of the earlier layout). Every read is checked against the sha256 recorded
  * at write time; a mismatch is a {@link CheckpointException} naming the file.
  */
 public final class Checkpoint {
@@ -32,7 +32,7 @@ public final class Checkpoint {
     return step;
   }
 
-  /** The folder, e.g. {@code s3a://bucket/run/checkpoints/step-500}. */
+  /** The folder, e.g. {@code s3a://bucket/run/checkpoint-500}. */
   public String dir() {
     return dir;
   }
@@ -42,7 +42,7 @@ public final class Checkpoint {
     return files.keySet();
   }
 
-  /** Full path of one file, for readers that take a path (a model folder: {@code path("model")}). */
+  /** Full path of one file, for readers that take a path. */
   public String path(String name) {
     return Storage.join(dir, name);
   }

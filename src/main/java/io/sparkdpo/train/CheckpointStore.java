@@ -26,11 +26,13 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
- * Checkpoints of a run under {@code RUN/checkpoints/step-N/}, payload-agnostic: the trainer hands named byte
- * writers (model files, optimizer state, scheduler, step, data cursor, RNG state).
+ * Checkpoints of a run as the Hugging Face Trainer names them, {@code RUN/checkpoint-N/}, payload-agnostic: the
+ * trainer hands named byte writers (model files, optimizer state, loop state, trainer_state.json). Folders of the
+ * earlier layout, {@code RUN/checkpoints/step-N/}, are still read, resumed from, pruned and cleared: a run started
+ * by an older version goes on, and its next save is a {@code checkpoint-N/}.
  *
- * <p>Writing: every file goes into {@code checkpoints/.tmp-step-N-<uuid>/} with its sha256 computed on the way,
- * then {@code checksums.json}, then the folder is renamed to {@code step-N}, and only then the marker
+ * <p>Writing: every file goes into {@code RUN/.tmp-checkpoint-N-<uuid>/} with its sha256 computed on the way,
+ * then {@code checksums.json}, then the folder is renamed to {@code checkpoint-N}, and only then the marker
  * {@code COMMITTED} (holding the sha256 of checksums.json) is written. A crash at any point before the marker
  * leaves the previous checkpoint the newest valid one. On object stores rename is a copy and not atomic, which
  * is why validity is decided by the marker alone, never by the folder's existence.
@@ -43,7 +45,7 @@ import org.slf4j.LoggerFactory;
  * (marker first), with any uncommitted leftovers.
  *
  * <p>Fencing: a store {@link #fencedBy fenced} for stage attempt {@code a} names its temporary folders
- * {@code .tmp-step-N-a<a>-<uuid>}, asks its {@link Fence} right before it replaces, renames into place or marks
+ * {@code .tmp-checkpoint-N-a<a>-<uuid>}, asks its {@link Fence} right before it replaces, renames into place or marks
  * a checkpoint committed (so a straggler of an earlier attempt cannot commit), and prunes only temporary folders
  * of its own or earlier attempts (and untagged ones older than itself), never those of a later attempt.
  */
@@ -51,8 +53,13 @@ public final class CheckpointStore {
   private static final Logger LOG = LoggerFactory.getLogger(CheckpointStore.class);
   static final String CHECKSUMS = "checksums.json";
   static final String MARKER = "COMMITTED";
-  private static final Pattern STEP_DIR = Pattern.compile("step-(\\d+)");
-  private static final Pattern TMP_DIR = Pattern.compile("\\.tmp-step-\\d+-(?:a(\\d+)-)?.*");
+  /** The Trainer's folder name ({@code PREFIX_CHECKPOINT_DIR} in transformers). */
+  public static final String PREFIX = "checkpoint-";
+  /** The earlier layout's parent folder, {@code RUN/checkpoints/step-N}. */
+  static final String LEGACY_ROOT = "checkpoints";
+  private static final Pattern STEP_DIR = Pattern.compile(PREFIX + "(\\d+)");
+  private static final Pattern LEGACY_STEP_DIR = Pattern.compile("step-(\\d+)");
+  private static final Pattern TMP_DIR = Pattern.compile("\\.tmp-(?:checkpoint|step)-\\d+-(?:a(\\d+)-)?.*");
   private static final Pattern RESERVED = Pattern.compile("(^|.*/)(" + CHECKSUMS + "|" + MARKER + ")$");
 
   /** Size and sha256 of one file, as recorded in checksums.json. */
@@ -74,7 +81,7 @@ public final class CheckpointStore {
   }
 
   private final Storage storage;
-  private final String root;
+  private final String runDir;
   private final Integer keepLast;
   private final int attempt;
   private final Fence fence;
@@ -85,15 +92,15 @@ public final class CheckpointStore {
    * @param keepLast committed checkpoints to keep after each save; null keeps all
    */
   public CheckpointStore(Storage storage, String runDir, Integer keepLast) {
-    this(storage, Storage.join(Storage.qualify(runDir), "checkpoints"), keepLast, 0, Fence.NONE);
+    this(storage, Storage.qualify(runDir), keepLast, 0, Fence.NONE);
   }
 
-  private CheckpointStore(Storage storage, String root, Integer keepLast, int attempt, Fence fence) {
+  private CheckpointStore(Storage storage, String runDir, Integer keepLast, int attempt, Fence fence) {
     if (keepLast != null && keepLast < 1) {
       throw new IllegalArgumentException("keep_last must be >= 1 or null, got " + keepLast);
     }
     this.storage = storage;
-    this.root = root;
+    this.runDir = runDir;
     this.keepLast = keepLast;
     this.attempt = attempt;
     this.fence = fence;
@@ -104,23 +111,34 @@ public final class CheckpointStore {
     if (attempt < 1) {
       throw new IllegalArgumentException("attempt must be >= 1, got " + attempt);
     }
-    return new CheckpointStore(storage, root, keepLast, attempt, fence);
+    return new CheckpointStore(storage, runDir, keepLast, attempt, fence);
   }
 
-  /** {@code RUN/checkpoints}. */
-  public String root() {
-    return root;
+  /** The run folder the checkpoints are in. */
+  public String runDir() {
+    return runDir;
   }
 
+  /** The folder checkpoint {@code step} is written to: {@code RUN/checkpoint-N}. */
   public String dirOf(long step) {
-    return Storage.join(root, "step-" + step);
+    return Storage.join(runDir, PREFIX + step);
+  }
+
+  private String legacyDirOf(long step) {
+    return Storage.join(Storage.join(runDir, LEGACY_ROOT), "step-" + step);
+  }
+
+  /** Writes and commits checkpoint {@code step}, then prunes (keeping every committed one the limit allows). */
+  public Checkpoint save(long step, Map<String, PayloadWriter> files) {
+    return save(step, files, null);
   }
 
   /**
-   * Writes and commits checkpoint {@code step}, then prunes. Replaces an existing {@code step-N} (it is
-   * invalidated first, so a crash in between leaves no half-valid folder).
+   * Writes and commits checkpoint {@code step}, then prunes; {@code best} (a committed step, or null) survives the
+   * pruning besides the newest. Replaces an existing checkpoint of that step, in either layout (it is invalidated
+   * first, so a crash in between leaves no half-valid folder).
    */
-  public Checkpoint save(long step, Map<String, PayloadWriter> files) {
+  public Checkpoint save(long step, Map<String, PayloadWriter> files, Long best) {
     if (step < 0) {
       throw new IllegalArgumentException("step must be >= 0, got " + step);
     }
@@ -129,7 +147,7 @@ public final class CheckpointStore {
         throw new IllegalArgumentException("invalid checkpoint file name '" + name + "'");
       }
     }
-    String tmp = Storage.join(root, ".tmp-step-" + step + "-a" + attempt + "-" + UUID.randomUUID());
+    String tmp = Storage.join(runDir, ".tmp-" + PREFIX + step + "-a" + attempt + "-" + UUID.randomUUID());
     TreeMap<String, FileSum> sums = new TreeMap<>();
     try {
       storage.mkdirs(tmp);
@@ -140,9 +158,11 @@ public final class CheckpointStore {
       storage.writeBytes(Storage.join(tmp, CHECKSUMS), checksums);
       String dir = dirOf(step);
       fence.check("commit checkpoint step " + step);
-      if (storage.exists(dir)) {
-        storage.delete(Storage.join(dir, MARKER));
-        storage.delete(dir);
+      for (String old : List.of(dir, legacyDirOf(step))) {
+        if (storage.exists(old)) {
+          storage.delete(Storage.join(old, MARKER));
+          storage.delete(old);
+        }
       }
       storage.rename(tmp, dir);
       Marker marker = new Marker(step, sha256(checksums), Instant.now().toString());
@@ -150,11 +170,11 @@ public final class CheckpointStore {
       storage.writeBytes(Storage.join(dir, MARKER), Json.MAPPER.writeValueAsBytes(marker));
       LOG.info("checkpoint step {} committed at {} ({} files)", step, dir, sums.size());
       Checkpoint saved = new Checkpoint(storage, dir, step, sums);
-      prune(step);
+      prune(step, best);
       return saved;
     } catch (IOException e) {
       deleteQuietly(tmp);
-      throw new UncheckedIOException("cannot write checkpoint step " + step + " under " + root + ": "
+      throw new UncheckedIOException("cannot write checkpoint step " + step + " under " + runDir + ": "
           + e.getMessage(), e);
     } catch (RuntimeException e) {
       deleteQuietly(tmp);
@@ -219,7 +239,7 @@ public final class CheckpointStore {
       return Optional.empty();
     }
     if (!restart) {
-      throw new NoValidCheckpointException(root, corrupt);
+      throw new NoValidCheckpointException(runDir, corrupt);
     }
     for (String dir : corrupt.keySet()) {
       fence.check("discard corrupt checkpoint " + dir);
@@ -235,8 +255,8 @@ public final class CheckpointStore {
   public static final class NoValidCheckpointException extends CheckpointException {
     private final Map<String, String> corrupt;
 
-    NoValidCheckpointException(String root, Map<String, String> corrupt) {
-      super(root + " holds " + corrupt.size() + " committed checkpoint(s) and none verifies: "
+    NoValidCheckpointException(String runDir, Map<String, String> corrupt) {
+      super(runDir + " holds " + corrupt.size() + " committed checkpoint(s) and none verifies: "
           + String.join("; ", corrupt.entrySet().stream().map(e -> e.getKey() + ": " + e.getValue()).toList())
           + ". Training stops instead of starting again at step 0 (that would discard the run's progress): "
           + "restore them, or set restart_on_corrupt_checkpoints=true in the stage's section (train or sft) to "
@@ -255,7 +275,7 @@ public final class CheckpointStore {
    * verified as they are read (or all at once with {@link Checkpoint#verify()}).
    */
   public Checkpoint open(long step) {
-    String dir = dirOf(step);
+    String dir = stepDirs().getOrDefault(step, dirOf(step));
     String markerPath = Storage.join(dir, MARKER);
     if (!storage.exists(markerPath)) {
       throw new CheckpointException("checkpoint " + dir + " is not committed (no " + MARKER
@@ -280,8 +300,11 @@ public final class CheckpointStore {
     }
   }
 
-  /** Deletes committed checkpoints beyond the newest {@code keepLast} and every uncommitted leftover. */
-  void prune(long justWritten) {
+  /**
+   * Deletes committed checkpoints beyond the newest {@code keepLast} (the {@code best} one kept besides the newest, as
+   * the Trainer's rotation does) and every uncommitted leftover.
+   */
+  void prune(long justWritten, Long best) {
     List<Long> committed = committedSteps();
     for (Map.Entry<Long, String> e : stepDirs().entrySet()) {
       boolean isCommitted = committed.contains(e.getKey());
@@ -291,17 +314,55 @@ public final class CheckpointStore {
       }
     }
     if (keepLast != null) {
-      List<Long> others = new ArrayList<>(committed);
-      others.remove(Long.valueOf(justWritten));
-      int excess = committed.size() - keepLast;
-      for (int i = 0; i < excess && i < others.size(); i++) {
-        String dir = dirOf(others.get(i));
-        LOG.info("removing old checkpoint {} (keep_last {})", dir, keepLast);
+      List<Long> newestFirst = new ArrayList<>(committed);
+      newestFirst.sort(Comparator.reverseOrder());
+      List<Long> keep = new ArrayList<>();
+      keep.add(justWritten);
+      if (best != null && committed.contains(best) && best != justWritten) {
+        keep.add(best);
+      }
+      for (Long s : newestFirst) {
+        if (keep.size() >= keepLast) {
+          break;
+        }
+        if (!keep.contains(s)) {
+          keep.add(s);
+        }
+      }
+      for (Long s : committed) {
+        if (!keep.contains(s)) {
+          deleteCheckpoint(s, "keep_last " + keepLast);
+        }
+      }
+    }
+    deleteTemporaryFolders(runDir);
+    deleteTemporaryFolders(Storage.join(runDir, LEGACY_ROOT));
+  }
+
+  /**
+   * Deletes every checkpoint of the run, in both layouts, with any leftovers (a run folder cleared for another run).
+   */
+  public void clear() {
+    for (Long step : stepDirs().keySet()) {
+      fence.check("delete checkpoint step " + step);
+      deleteCheckpoint(step, "the run folder is cleared");
+    }
+    deleteTemporaryFolders(runDir);
+    storage.delete(Storage.join(runDir, LEGACY_ROOT));
+  }
+
+  private void deleteCheckpoint(long step, String why) {
+    for (String dir : List.of(dirOf(step), legacyDirOf(step))) {
+      if (storage.exists(dir)) {
+        LOG.info("removing checkpoint {} ({})", dir, why);
         storage.delete(Storage.join(dir, MARKER));
         storage.delete(dir);
       }
     }
-    for (FileStatus s : storage.list(root)) {
+  }
+
+  private void deleteTemporaryFolders(String parent) {
+    for (FileStatus s : storage.list(parent)) {
       Matcher m = TMP_DIR.matcher(s.getPath().getName());
       if (!m.matches()) {
         continue;
@@ -316,9 +377,16 @@ public final class CheckpointStore {
     }
   }
 
+  /** Every checkpoint folder by step; where both layouts hold a step, the Trainer's {@code checkpoint-N} wins. */
   private TreeMap<Long, String> stepDirs() {
     TreeMap<Long, String> dirs = new TreeMap<>();
-    for (FileStatus s : storage.list(root)) {
+    for (FileStatus s : storage.list(Storage.join(runDir, LEGACY_ROOT))) {
+      Matcher m = LEGACY_STEP_DIR.matcher(s.getPath().getName());
+      if (s.isDirectory() && m.matches()) {
+        dirs.put(Long.parseLong(m.group(1)), legacyDirOf(Long.parseLong(m.group(1))));
+      }
+    }
+    for (FileStatus s : storage.list(runDir)) {
       Matcher m = STEP_DIR.matcher(s.getPath().getName());
       if (s.isDirectory() && m.matches()) {
         dirs.put(Long.parseLong(m.group(1)), dirOf(Long.parseLong(m.group(1))));

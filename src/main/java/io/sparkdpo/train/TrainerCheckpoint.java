@@ -1,23 +1,42 @@
 package io.sparkdpo.train;
 
 import com.fasterxml.jackson.annotation.JsonProperty;
+import io.sparkdpo.model.CausalLM;
 import java.io.IOException;
 import java.nio.file.Path;
 import java.util.LinkedHashMap;
 import java.util.Map;
+import java.util.Set;
+import java.util.TreeMap;
 
 /**
- * What a training checkpoint holds and under which names: the model folder ({@code model/}, Hugging Face
- * layout) or, for a LoRA run, the adapter folder ({@code adapter/}, PEFT layout; the frozen base is the run's
- * {@code model.path}), the optimizer state ({@code optimizer.safetensors}, of the trained parameters only) and the
- * loop's state ({@code trainer_state.json}: step, epoch, schedule, data cursor, RNG, with float16 mixed precision the
- * loss scaler, and for LoRA the base's fingerprint). Resuming from it continues the run exactly.
+ * What a training checkpoint holds and under which names, in the layout of a Hugging Face Trainer's
+ * {@code checkpoint-N/}: the model in Hugging Face layout directly in the folder ({@code config.json},
+ * {@code model.safetensors} or its shards and index, tokenizer and generation config) or, for a LoRA run, the PEFT
+ * adapter files ({@code adapter_config.json}, {@code adapter_model.safetensors}; the frozen base is the run's
+ * {@code model.path}), so {@code from_pretrained("RUN/checkpoint-N")} loads it; beside it the optimizer state
+ * ({@code optimizer.safetensors}, of the trained parameters only), transformers' {@code trainer_state.json}
+ * ({@link HfTrainerState}, added by the loop that saves) and the loop's own state ({@code spark_dpo_state.json}: step, epoch, learning-rate
+ * schedule, data cursor, RNG, with float16 mixed precision the loss scaler, and for LoRA the base's fingerprint), plus
+ * the objective's state when it has one (bco_pair's running mean). Resuming from it continues the run exactly.
+ *
+ * <p>Checkpoints of the earlier layout ({@code checkpoints/step-N/} with {@code model/} or {@code adapter/} and the
+ * loop state under the name {@code trainer_state.json}) are read as well: a checkpoint without
+ * {@code spark_dpo_state.json} is one of those.
  */
 public final class TrainerCheckpoint {
+  /** The earlier layout's model sub-folder. */
   public static final String MODEL = "model";
+  /** The earlier layout's adapter sub-folder. */
   public static final String ADAPTER = "adapter";
   public static final String OPTIMIZER = "optimizer.safetensors";
-  public static final String STATE = "trainer_state.json";
+  /** The loop's own state (named so that transformers' file can take {@link #TRAINER_STATE}). */
+  public static final String STATE = "spark_dpo_state.json";
+  /** transformers' TrainerState; in the earlier layout this name held the loop's state. */
+  public static final String TRAINER_STATE = "trainer_state.json";
+  /** Files beside the model in a checkpoint folder: everything else there is the model's (or adapter's). */
+  static final Set<String> LOOP_FILES = Set.of(OPTIMIZER, STATE, TRAINER_STATE, DpoObjective.BCO_RUNNING_MEAN,
+      MetricsWindow.FILE);
 
   private TrainerCheckpoint() {}
 
@@ -54,34 +73,55 @@ public final class TrainerCheckpoint {
     }
   }
 
-  /** Files for {@link CheckpointStore#save}; the model was saved to a local scratch folder first. */
+  /**
+   * Files for {@link CheckpointStore#save} without the objective's own state: the model (or PEFT adapter) saved to a
+   * local scratch folder first, the optimizer and the loop state.
+   */
   public static Map<String, PayloadWriter> payload(Path localModelFolder, OptimizerState optimizer, State state)
       throws IOException {
-    return payload(localModelFolder, MODEL, optimizer, state);
+    return payload(localModelFolder, optimizer, state, Map.of());
   }
 
   /**
-   * Files for {@link CheckpointStore#save}: {@code folder} is {@link #MODEL} (a Hugging Face folder) or
-   * {@link #ADAPTER} (a PEFT adapter folder), saved to a local scratch folder first.
+   * Files for {@link CheckpointStore#save}: the files of {@code localModelFolder} (a Hugging Face model folder or a
+   * PEFT adapter folder, saved to a local scratch folder first) at the top, the optimizer, the loop state and the
+   * objective's files ({@link Objective#checkpointFiles}). transformers' trainer_state.json is added by the loop that
+   * saves (it holds the log history).
    */
-  public static Map<String, PayloadWriter> payload(Path localFolder, String folder, OptimizerState optimizer,
-      State state) throws IOException {
+  public static Map<String, PayloadWriter> payload(Path localModelFolder, OptimizerState optimizer, State state,
+      Map<String, PayloadWriter> objectiveFiles) throws IOException {
     if (optimizer.step() != state.updates()) {
       throw new IllegalArgumentException("optimizer state is at step " + optimizer.step() + ", the loop at step "
           + state.step() + (state.updates() != state.step() ? " with " + (state.step() - state.updates())
           + " skipped" : ""));
     }
-    if (!folder.equals(MODEL) && !folder.equals(ADAPTER)) {
-      throw new IllegalArgumentException("a checkpoint holds " + MODEL + "/ or " + ADAPTER + "/, not " + folder);
+    Map<String, PayloadWriter> files = new LinkedHashMap<>(PayloadWriter.localFolder(localModelFolder, ""));
+    for (String name : files.keySet()) {
+      if (LOOP_FILES.contains(name)) {
+        throw new IllegalArgumentException("the model folder " + localModelFolder + " holds " + name
+            + ", a name the checkpoint keeps for the trainer's own state");
+      }
     }
-    Map<String, PayloadWriter> files = new LinkedHashMap<>(PayloadWriter.localFolder(localFolder, folder));
+    for (String name : objectiveFiles.keySet()) {
+      // Export copies everything but LOOP_FILES as the model: an objective file outside it would end up there.
+      if (!LOOP_FILES.contains(name) || name.equals(OPTIMIZER) || name.equals(STATE) || name.equals(TRAINER_STATE)) {
+        throw new IllegalArgumentException("objective checkpoint file " + name + " is not one of the names "
+            + "TrainerCheckpoint.LOOP_FILES reserves for objective state");
+      }
+    }
     files.put(OPTIMIZER, optimizer::write);
     files.put(STATE, PayloadWriter.json(state));
+    files.putAll(objectiveFiles);
     return files;
   }
 
+  /** Whether {@code checkpoint} is of the earlier layout ({@code checkpoints/step-N/}, model in a sub-folder). */
+  public static boolean isLegacy(Checkpoint checkpoint) {
+    return !checkpoint.files().contains(STATE);
+  }
+
   public static State readState(Checkpoint checkpoint) {
-    State state = checkpoint.readJson(STATE, State.class);
+    State state = checkpoint.readJson(isLegacy(checkpoint) ? TRAINER_STATE : STATE, State.class);
     if (state.step() != checkpoint.step()) {
       throw new CheckpointException("checkpoint " + checkpoint.dir() + " holds the state of step " + state.step());
     }
@@ -117,18 +157,37 @@ public final class TrainerCheckpoint {
     }
   }
 
-  /** The model folder inside the checkpoint, for the model's loader. */
+  /** The model folder inside the checkpoint, for the model's loader: the checkpoint folder itself. */
   public static String modelFolder(Checkpoint checkpoint) {
-    return checkpoint.path(MODEL);
+    return isLegacy(checkpoint) ? checkpoint.path(MODEL) : checkpoint.dir();
   }
 
-  /** The PEFT adapter folder inside a LoRA run's checkpoint. */
+  /** The PEFT adapter folder inside a LoRA run's checkpoint: the checkpoint folder itself. */
   public static String adapterFolder(Checkpoint checkpoint) {
-    return checkpoint.path(ADAPTER);
+    return isLegacy(checkpoint) ? checkpoint.path(ADAPTER) : checkpoint.dir();
   }
 
   /** Whether the checkpoint holds an adapter (a LoRA run) rather than a whole model. */
   public static boolean holdsAdapter(Checkpoint checkpoint) {
-    return checkpoint.files().stream().anyMatch(f -> f.startsWith(ADAPTER + "/"));
+    return isLegacy(checkpoint) ? checkpoint.files().stream().anyMatch(f -> f.startsWith(ADAPTER + "/"))
+        : checkpoint.files().contains(CausalLM.ADAPTER_CONFIG);
+  }
+
+  /**
+   * The model's (or adapter's) files: each checkpoint file name mapped to its name in a model folder, for a verified
+   * copy of the model alone (the export).
+   */
+  public static Map<String, String> modelFiles(Checkpoint checkpoint) {
+    Map<String, String> out = new TreeMap<>();
+    boolean legacy = isLegacy(checkpoint);
+    String prefix = (holdsAdapter(checkpoint) ? ADAPTER : MODEL) + "/";
+    for (String name : checkpoint.files()) {
+      if (legacy && name.startsWith(prefix)) {
+        out.put(name, name.substring(prefix.length()));
+      } else if (!legacy && !LOOP_FILES.contains(name)) {
+        out.put(name, name);
+      }
+    }
+    return out;
   }
 }

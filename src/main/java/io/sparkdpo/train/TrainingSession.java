@@ -458,6 +458,11 @@ public final class TrainingSession<E> implements AutoCloseable {
     return new Outcome(objective.items(stats), objective.metrics(stats), List.of());
   }
 
+  /** The names of the metrics {@link #evaluate} reports (unprefixed), whatever the data. */
+  public java.util.Set<String> evaluationMetricNames() {
+    return objective.metrics(objective.emptyStats()).keySet();
+  }
+
   /** Fractional epochs after {@code step} steps of the global batch. */
   public double epochAt(long step) {
     return (double) step * spec.examplesPerReplicaStep() * reducer.worldSize() / spec.trainExamples();
@@ -469,9 +474,9 @@ public final class TrainingSession<E> implements AutoCloseable {
   }
 
   /**
-   * The files of checkpoint {@code step}: the policy in Hugging Face layout (float32, with its tokenizer files) or,
-   * with LoRA, the adapter in PEFT layout, AdamW's moments and step, and the loop state with {@code data} (every
-   * replica's cursors merged). The model is staged in a local scratch folder, deleted at the next checkpoint or on
+   * The files of checkpoint {@code step} ({@link TrainerCheckpoint}): the policy in Hugging Face layout (float32, with
+   * its tokenizer files) or, with LoRA, the adapter in PEFT layout, AdamW's moments and step, the loop state with
+   * {@code data} (every replica's cursors merged) and the objective's state. The model is staged in a local scratch folder, deleted at the next checkpoint or on
    * close.
    */
   public Map<String, PayloadWriter> checkpoint(long step, DataCursor data) {
@@ -487,22 +492,16 @@ public final class TrainingSession<E> implements AutoCloseable {
       if (policy.hasAdapters()) {
         // The base is model.path, unchanged by training: the adapter alone (PEFT layout, float32) is the model state.
         policy.saveAdapter(scratch.toString(), Storage.local());
-        return withObjectiveState(TrainerCheckpoint.payload(scratch, TrainerCheckpoint.ADAPTER, adamw.exportState(),
-            new TrainerCheckpoint.State(step, epochAt(step), schedule, data, rng, scaler.state(),
-                policy.fingerprint())));
+        return TrainerCheckpoint.payload(scratch, adamw.exportState(), new TrainerCheckpoint.State(step,
+            epochAt(step), schedule, data, rng, scaler.state(), policy.fingerprint()), objective.checkpointFiles());
       }
       policy.save(scratch.toString(), Storage.local(), DataType.FLOAT32);
-      return withObjectiveState(TrainerCheckpoint.payload(scratch, adamw.exportState(),
-          new TrainerCheckpoint.State(step, epochAt(step), schedule, data, rng, scaler.state(), null)));
+      return TrainerCheckpoint.payload(scratch, adamw.exportState(),
+          new TrainerCheckpoint.State(step, epochAt(step), schedule, data, rng, scaler.state(), null),
+          objective.checkpointFiles());
     } catch (IOException e) {
       throw new UncheckedIOException("cannot stage checkpoint " + step + ": " + e.getMessage(), e);
     }
-  }
-
-  private Map<String, PayloadWriter> withObjectiveState(Map<String, PayloadWriter> files) {
-    Map<String, PayloadWriter> all = new LinkedHashMap<>(files);
-    all.putAll(objective.checkpointFiles());
-    return all;
   }
 
   /**

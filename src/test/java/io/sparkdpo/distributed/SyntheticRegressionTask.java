@@ -27,9 +27,9 @@ import java.util.Optional;
  * (evaluation: mean loss over its eval shards, weighted by rows). Each step takes
  * {@code rowsPerShard} rows from each of its shards (seeded per-shard shuffles that continue over epochs), sums
  * the squared-error gradient, scales it to the global-batch mean, all-reduces it, clips it by global norm and
- * applies AdamW with torch's formulas in float32, at the rate of a warmup + linear schedule. Checkpoints use the
- * trainer's layout ({@code model/}, {@code optimizer.safetensors}, {@code trainer_state.json} with the merged
- * data cursor of every rank), so a resume continues bit for bit.
+ * applies AdamW with torch's formulas in float32, at the rate of a warmup + linear schedule. Checkpoints hold the
+ * trainer's files ({@code optimizer.safetensors}, {@code spark_dpo_state.json} with the merged data cursor of every
+ * rank) beside its weights ({@code model/weights.f32}), so a resume continues bit for bit.
  *
  * <p>For tests only, {@code divergeRank}/{@code divergeStep} shift one parameter of one rank by 1e-3 after
  * that step: the replicas then differ, which the checksum must catch.

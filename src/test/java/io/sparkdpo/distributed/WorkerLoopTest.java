@@ -6,7 +6,9 @@ import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertInstanceOf;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import com.fasterxml.jackson.databind.JsonNode;
 import io.sparkdpo.config.FaultInjectionSettings.Kind;
+import io.sparkdpo.io.Json;
 import io.sparkdpo.io.Storage;
 import io.sparkdpo.train.Checkpoint;
 import io.sparkdpo.train.CheckpointStore;
@@ -72,6 +74,18 @@ class WorkerLoopTest {
     }
     assertTrue(maxDiff <= 1e-5, "max parameter difference " + maxDiff);
     assertEquals(List.of(10L, 20L), new CheckpointStore(Storage.local(), runDir("w2"), null).committedSteps());
+    // Rank 0 writes transformers' trainer_state.json into each checkpoint: the same history whatever W.
+    JsonNode s1 = Json.MAPPER.readTree(tmp.resolve("w1/checkpoint-20/trainer_state.json").toFile());
+    JsonNode s2 = Json.MAPPER.readTree(tmp.resolve("w2/checkpoint-20/trainer_state.json").toFile());
+    assertEquals(20, s2.get("global_step").asInt());
+    assertEquals(20 + 2, s2.get("log_history").size(), "20 logged steps and 2 evaluations");
+    for (int i = 0; i < 22; i++) {
+      JsonNode a = s1.get("log_history").get(i);
+      JsonNode b = s2.get("log_history").get(i);
+      assertEquals(a.get("step"), b.get("step"));
+      String key = a.has("eval_loss") ? "eval_loss" : "loss";
+      assertEquals(a.get(key).asDouble(), b.get(key).asDouble(), 1e-5 * Math.max(1, Math.abs(a.get(key).asDouble())));
+    }
   }
 
   @Test
@@ -95,6 +109,18 @@ class WorkerLoopTest {
         SyntheticRegressionTask.weightsAt(runDir("faulty"), 12));
     // Steps 6..12 were reported again by the resumed attempt, with the uninterrupted run's numbers.
     assertEquals(clean.channels().get(0).steps.get(9L), resumed.channels().get(0).steps.get(9L));
+    // trainer_state.json's history came back from checkpoint 5 and went on: the uninterrupted run's, entry for entry.
+    JsonNode cleanLog = Json.MAPPER.readTree(tmp.resolve("clean/checkpoint-12/trainer_state.json").toFile())
+        .get("log_history");
+    JsonNode resumedLog = Json.MAPPER.readTree(tmp.resolve("faulty/checkpoint-12/trainer_state.json").toFile())
+        .get("log_history");
+    assertEquals(12 + 1, cleanLog.size(), "12 logged steps and the final evaluation");
+    assertEquals(cleanLog.size(), resumedLog.size());
+    for (int i = 0; i < cleanLog.size(); i++) {
+      for (String key : List.of("step", "loss", "eval_loss")) {
+        assertEquals(cleanLog.get(i).get(key), resumedLog.get(i).get(key), key + " at entry " + i);
+      }
+    }
   }
 
   /** The mean over steps from..to of a step metric, summed in step order as the window sums. */
@@ -165,7 +191,7 @@ class WorkerLoopTest {
     InProcessRun.Result first = InProcessRun.run(TASK, runDir("corrupt"), byRank, schedule, FaultPlan.NONE);
     assertEquals(10, first.completed(0).stepsDone());
     for (long step : List.of(5L, 10L)) {
-      Path weights = tmp.resolve("corrupt/checkpoints/step-" + step + "/" + SyntheticRegressionTask.WEIGHTS);
+      Path weights = tmp.resolve("corrupt/checkpoint-" + step + "/" + SyntheticRegressionTask.WEIGHTS);
       byte[] bytes = Files.readAllBytes(weights);
       bytes[17] ^= 1;
       Files.write(weights, bytes);
@@ -175,9 +201,9 @@ class WorkerLoopTest {
     Throwable e = stopped.error(0);
     assertInstanceOf(NonRetryableTrainingException.class, e, String.valueOf(e));
     assertTrue(e.getMessage().contains("holds 2 committed checkpoint(s) and none verifies"), e.getMessage());
-    assertTrue(e.getMessage().contains("checkpoints/step-10/" + SyntheticRegressionTask.WEIGHTS + " is corrupt"),
+    assertTrue(e.getMessage().contains("checkpoint-10/" + SyntheticRegressionTask.WEIGHTS + " is corrupt"),
         e.getMessage());
-    assertTrue(e.getMessage().contains("checkpoints/step-5/"), e.getMessage());
+    assertTrue(e.getMessage().contains("checkpoint-5/"), e.getMessage());
     assertTrue(stopped.error(1) != null, "rank 1 does not train on alone");
     assertTrue(stopped.channels().get(0).steps.isEmpty(), "no step was taken");
     assertEquals(List.of(5L, 10L), new CheckpointStore(Storage.local(), runDir("corrupt"), null).committedSteps(),
@@ -264,7 +290,7 @@ class WorkerLoopTest {
       }, 60);
       Throwable e = outcomes.get(1).error();
       assertInstanceOf(io.sparkdpo.train.CheckpointException.class, e, String.valueOf(e));
-      assertTrue(e.getMessage().contains("step-10/" + SyntheticRegressionTask.WEIGHTS + " is corrupt"),
+      assertTrue(e.getMessage().contains("checkpoint-10/" + SyntheticRegressionTask.WEIGHTS + " is corrupt"),
           e.getMessage());
       assertFalse(started.contains(1), "rank 1 did not build a replica from what it read");
     }

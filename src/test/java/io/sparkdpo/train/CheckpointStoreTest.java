@@ -34,7 +34,7 @@ class CheckpointStoreTest {
   }
 
   private Path dirOf(long step) {
-    return run.resolve("checkpoints").resolve("step-" + step);
+    return run.resolve("checkpoint-" + step);
   }
 
   @Test
@@ -54,9 +54,10 @@ class CheckpointStoreTest {
     assertEquals(10, ((Number) latest.readJson("trainer_state.json", Map.class).get("step")).intValue());
     assertEquals(java.util.Set.of("model/model.safetensors", "model/config.json", "optimizer.safetensors",
         "trainer_state.json"), latest.files());
-    assertTrue(latest.path("model").endsWith("checkpoints/step-10/model"), latest.path("model"));
-    try (Stream<Path> left = Files.list(run.resolve("checkpoints"))) {
-      assertEquals(List.of("step-10"), left.map(p -> p.getFileName().toString()).toList(), "no temporary folder left");
+    assertTrue(latest.path("model").endsWith("/checkpoint-10/model"), latest.path("model"));
+    try (Stream<Path> left = Files.list(run)) {
+      assertEquals(List.of("checkpoint-10"), left.map(p -> p.getFileName().toString()).toList(),
+          "no temporary folder left");
     }
   }
 
@@ -93,14 +94,14 @@ class CheckpointStoreTest {
     assertFalse(Files.exists(dirOf(2).resolve("model/.model.safetensors.crc")));
     CheckpointException e = assertThrows(CheckpointException.class,
         () -> store.open(2).read("model/model.safetensors"));
-    assertTrue(e.getMessage().contains("checkpoints/step-2/model/model.safetensors is corrupt: sha256 "),
+    assertTrue(e.getMessage().contains("checkpoint-2/model/model.safetensors is corrupt: sha256 "),
         e.getMessage());
     assertTrue(e.getMessage().contains("checksums.json records"), e.getMessage());
     assertEquals(1, store.latestValid().orElseThrow().step());
     // A corrupted checksums.json is caught through the marker.
     Files.writeString(dirOf(1).resolve("checksums.json"), "{\"step\":1,\"files\":{}}");
     CheckpointException sums = assertThrows(CheckpointException.class, () -> store.open(1));
-    assertTrue(sums.getMessage().contains("step-1/checksums.json is corrupt"), sums.getMessage());
+    assertTrue(sums.getMessage().contains("checkpoint-1/checksums.json is corrupt"), sums.getMessage());
     assertTrue(store.latestValid().isEmpty());
   }
 
@@ -125,13 +126,15 @@ class CheckpointStoreTest {
     CheckpointStore store = new CheckpointStore(storage, run.toString(), 2);
     store.save(100, payload(100));
     store.save(200, payload(200));
-    Files.createDirectories(run.resolve("checkpoints/.tmp-step-250-dead"));
+    Files.createDirectories(run.resolve(".tmp-checkpoint-250-dead"));
+    Files.createDirectories(run.resolve("checkpoints/.tmp-step-240-dead")); // the earlier layout's
     Files.createDirectories(dirOf(250));
     store.save(300, payload(300));
     assertEquals(List.of(200L, 300L), store.committedSteps());
     assertFalse(Files.exists(dirOf(100)));
     assertFalse(Files.exists(dirOf(250)), "uncommitted leftovers are removed");
-    assertFalse(Files.exists(run.resolve("checkpoints/.tmp-step-250-dead")));
+    assertFalse(Files.exists(run.resolve(".tmp-checkpoint-250-dead")));
+    assertFalse(Files.exists(run.resolve("checkpoints/.tmp-step-240-dead")));
     assertThrows(IllegalArgumentException.class, () -> new CheckpointStore(storage, run.toString(), 0));
   }
 
@@ -147,9 +150,9 @@ class CheckpointStoreTest {
     CheckpointStore.NoValidCheckpointException e = assertThrows(CheckpointStore.NoValidCheckpointException.class,
         () -> store.resumePoint(false));
     assertEquals(2, e.corrupt().size());
-    assertTrue(e.getMessage().contains("checkpoints/step-20: checkpoint file"), e.getMessage());
-    assertTrue(e.getMessage().contains("step-20/model/model.safetensors is corrupt"), e.getMessage());
-    assertTrue(e.getMessage().contains("step-10/optimizer.safetensors is corrupt"), e.getMessage());
+    assertTrue(e.getMessage().contains("checkpoint-20: checkpoint file"), e.getMessage());
+    assertTrue(e.getMessage().contains("checkpoint-20/model/model.safetensors is corrupt"), e.getMessage());
+    assertTrue(e.getMessage().contains("checkpoint-10/optimizer.safetensors is corrupt"), e.getMessage());
     assertTrue(e.getMessage().contains("restart_on_corrupt_checkpoints=true"), e.getMessage());
     assertTrue(Files.exists(dirOf(10).resolve("COMMITTED")) && Files.exists(dirOf(20).resolve("COMMITTED")),
         "the evidence stays");
@@ -188,8 +191,9 @@ class CheckpointStoreTest {
           e.getMessage());
       assertEquals(List.of(5L), straggler.committedSteps());
       assertFalse(Files.exists(dirOf(10)));
-      try (Stream<Path> left = Files.list(run.resolve("checkpoints"))) {
-        assertEquals(List.of("step-5"), left.map(p -> p.getFileName().toString()).toList());
+      try (Stream<Path> left = Files.list(run)) {
+        assertEquals(List.of("checkpoint-5"), left.map(p -> p.getFileName().toString())
+            .filter(n -> !n.startsWith("_lease")).toList());
       }
       // Replacing a step is fenced too: the straggler cannot invalidate attempt 2's checkpoint 5.
       assertThrows(io.sparkdpo.io.FolderLease.LeaseException.class, () -> straggler.save(5, payload(5)));
@@ -199,17 +203,17 @@ class CheckpointStoreTest {
 
   @Test
   void pruningRemovesOwnAndEarlierAttemptsTemporaryFoldersOnly() throws IOException {
-    Path root = run.resolve("checkpoints");
-    Files.createDirectories(root.resolve(".tmp-step-7-a1-0b1c"));
-    Files.createDirectories(root.resolve(".tmp-step-7-a2-3d4e"));
-    Files.createDirectories(root.resolve(".tmp-step-9-a3-5f60"));
-    Files.createDirectories(root.resolve(".tmp-step-3-7a8b9c0d")); // untagged, older than the store
-    Files.setLastModifiedTime(root.resolve(".tmp-step-3-7a8b9c0d"),
+    Path root = run;
+    Files.createDirectories(root.resolve(".tmp-checkpoint-7-a1-0b1c"));
+    Files.createDirectories(root.resolve(".tmp-checkpoint-7-a2-3d4e"));
+    Files.createDirectories(root.resolve(".tmp-checkpoint-9-a3-5f60"));
+    Files.createDirectories(root.resolve(".tmp-checkpoint-3-7a8b9c0d")); // untagged, older than the store
+    Files.setLastModifiedTime(root.resolve(".tmp-checkpoint-3-7a8b9c0d"),
         java.nio.file.attribute.FileTime.fromMillis(System.currentTimeMillis() - 60_000));
     CheckpointStore attempt2 = new CheckpointStore(storage, run.toString(), null).fencedBy(2, action -> { });
     attempt2.save(8, payload(8));
     try (Stream<Path> left = Files.list(root)) {
-      assertEquals(List.of(".tmp-step-9-a3-5f60", "step-8"),
+      assertEquals(List.of(".tmp-checkpoint-9-a3-5f60", "checkpoint-8"),
           left.map(p -> p.getFileName().toString()).sorted().toList(), "attempt 3's folder is not ours to delete");
     }
   }
@@ -238,7 +242,7 @@ class CheckpointStoreTest {
     Checkpoint c = new CheckpointStore(storage, run.resolve("runs/x").toString(), 1).latestValid().orElseThrow();
     assertEquals(java.util.Set.of("model/config.json", "model/sub/weights.bin", "step.json"), c.files());
     assertArrayEquals(new byte[] {9, 8, 7}, c.read("model/sub/weights.bin"));
-    assertEquals("{\"a\":1}", Files.readString(run.resolve("runs/x/checkpoints/step-1/model/config.json")));
+    assertEquals("{\"a\":1}", Files.readString(run.resolve("runs/x/checkpoint-1/model/config.json")));
   }
 
   @Test
@@ -248,5 +252,58 @@ class CheckpointStoreTest {
       assertThrows(IllegalArgumentException.class, () -> store.save(1, Map.of(bad, PayloadWriter.bytes(new byte[0]))),
           bad);
     }
+  }
+
+  /** A checkpoint written by an earlier version, moved where that version kept it: {@code checkpoints/step-N}. */
+  private void moveToEarlierLayout(long step) throws IOException {
+    Files.createDirectories(run.resolve("checkpoints"));
+    Files.move(dirOf(step), run.resolve("checkpoints/step-" + step));
+  }
+
+  @Test
+  void readsResumesAndPrunesCheckpointsOfTheEarlierLayout() throws IOException {
+    CheckpointStore store = new CheckpointStore(storage, run.toString(), 2);
+    store.save(1, payload(1));
+    store.save(2, payload(2));
+    moveToEarlierLayout(1);
+    moveToEarlierLayout(2);
+    assertEquals(List.of(1L, 2L), store.committedSteps());
+    Checkpoint resumed = store.resumePoint(false).orElseThrow();
+    assertEquals(2, resumed.step());
+    assertTrue(resumed.dir().endsWith("/checkpoints/step-2"), resumed.dir());
+    assertEquals("weights of step 2", new String(resumed.read("model/model.safetensors"), StandardCharsets.UTF_8));
+
+    store.save(3, payload(3)); // the next save is in the Trainer's layout; the limit counts both
+    assertEquals(List.of(2L, 3L), store.committedSteps());
+    assertFalse(Files.exists(run.resolve("checkpoints/step-1")));
+    assertTrue(Files.exists(run.resolve("checkpoints/step-2/COMMITTED")));
+    assertTrue(Files.exists(dirOf(3).resolve("COMMITTED")));
+    assertEquals(3, store.latestValid().orElseThrow().step());
+
+    store.clear();
+    assertTrue(store.committedSteps().isEmpty());
+    assertFalse(Files.exists(run.resolve("checkpoints")));
+    assertFalse(Files.exists(dirOf(3)));
+  }
+
+  /** transformers' rotation: the best checkpoint stays besides the newest, even with a limit of 1. */
+  @Test
+  void pruningKeepsTheBestCheckpointBesidesTheNewest() {
+    CheckpointStore store = new CheckpointStore(storage, run.toString(), 1);
+    store.save(1, payload(1), 1L);
+    store.save(2, payload(2), 1L);
+    assertEquals(List.of(1L, 2L), store.committedSteps());
+    store.save(3, payload(3), 1L);
+    assertEquals(List.of(1L, 3L), store.committedSteps());
+    store.save(4, payload(4), 4L);
+    assertEquals(List.of(4L), store.committedSteps());
+
+    CheckpointStore two = new CheckpointStore(storage, run.resolve("two").toString(), 2);
+    for (long s = 1; s <= 4; s++) {
+      two.save(s, payload(s), 2L);
+    }
+    assertEquals(List.of(2L, 4L), two.committedSteps());
+    two.save(5, payload(5), null);
+    assertEquals(List.of(4L, 5L), two.committedSteps());
   }
 }

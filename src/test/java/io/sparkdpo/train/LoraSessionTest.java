@@ -154,9 +154,9 @@ class LoraSessionTest {
       s.step(4);
     }
     Checkpoint c = store.latestValid().orElseThrow();
-    assertTrue(c.files().contains("adapter/adapter_config.json"), c.files().toString());
-    assertTrue(c.files().contains("adapter/adapter_model.safetensors"), c.files().toString());
-    assertFalse(c.files().stream().anyMatch(f -> f.startsWith("model/")), "no copy of the frozen base");
+    assertTrue(c.files().contains("adapter_config.json"), c.files().toString());
+    assertTrue(c.files().contains("adapter_model.safetensors"), c.files().toString());
+    assertFalse(c.files().stream().anyMatch(f -> f.startsWith("model")), "no copy of the frozen base");
     Map<String, float[]> resumed;
     try (TrainingSession<?> s = open(cfg, 6, GradientReducer.SINGLE, Optional.of(c))) {
       assertEquals(3, s.stepsDone());

@@ -1,6 +1,7 @@
 package io.sparkdpo.train;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -41,8 +42,59 @@ class TrainerCheckpointTest {
     assertEquals(optimizer, TrainerCheckpoint.readOptimizer(c));
     assertEquals("{\"vocab_size\":4096}",
         Storage.local().readString(Storage.join(TrainerCheckpoint.modelFolder(c), "config.json")));
-    String json = Files.readString(dir.resolve("run/checkpoints/step-5/trainer_state.json"));
+    assertTrue(TrainerCheckpoint.modelFolder(c).endsWith("/run/checkpoint-5"), "the model sits in the folder itself");
+    assertEquals(java.util.Set.of("config.json", "model.safetensors", "optimizer.safetensors", "spark_dpo_state.json"),
+        c.files());
+    assertEquals(java.util.Map.of("config.json", "config.json", "model.safetensors", "model.safetensors"),
+        TrainerCheckpoint.modelFiles(c));
+    assertFalse(TrainerCheckpoint.holdsAdapter(c));
+    String json = Files.readString(dir.resolve("run/checkpoint-5/spark_dpo_state.json"));
     assertTrue(json.contains("\"base_lr\" : 1.0E-6") && json.contains("\"type\" : \"cosine\""), json);
+  }
+
+  /** A checkpoint as the earlier version wrote it: model/ or adapter/ sub-folder, the loop state as trainer_state.json. */
+  @Test
+  void readsCheckpointsOfTheEarlierLayout() throws Exception {
+    TrainerCheckpoint.State state = new TrainerCheckpoint.State(3, 0.375,
+        new LearningRateSchedule(LrSchedulerType.LINEAR, 1e-6, 0, 8), new DataCursor(List.of()),
+        new SeededRng(7).state());
+    OptimizerState optimizer = new OptimizerState(3, new LinkedHashMap<>());
+    LinkedHashMap<String, PayloadWriter> files = new LinkedHashMap<>();
+    files.put("adapter/adapter_config.json", PayloadWriter.bytes("{\"r\":8}".getBytes()));
+    files.put("adapter/adapter_model.safetensors", PayloadWriter.bytes(new byte[] {4, 5}));
+    files.put(TrainerCheckpoint.OPTIMIZER, optimizer::write);
+    files.put("trainer_state.json", PayloadWriter.json(state));
+    CheckpointStore store = new CheckpointStore(Storage.local(), dir.resolve("run").toString(), null);
+    store.save(3, files);
+    Files.createDirectories(dir.resolve("run/checkpoints"));
+    Files.move(dir.resolve("run/checkpoint-3"), dir.resolve("run/checkpoints/step-3"));
+
+    Checkpoint c = store.resumePoint(false).orElseThrow();
+    assertTrue(TrainerCheckpoint.isLegacy(c));
+    assertEquals(state, TrainerCheckpoint.readState(c));
+    assertTrue(TrainerCheckpoint.holdsAdapter(c));
+    assertTrue(TrainerCheckpoint.adapterFolder(c).endsWith("/run/checkpoints/step-3/adapter"));
+    assertEquals(java.util.Map.of("adapter/adapter_config.json", "adapter_config.json",
+        "adapter/adapter_model.safetensors", "adapter_model.safetensors"), TrainerCheckpoint.modelFiles(c));
+  }
+
+  @Test
+  void refusesModelOrObjectiveFilesUnderTheTrainersNames() throws Exception {
+    Path model = dir.resolve("scratch/bad");
+    Files.createDirectories(model);
+    Files.writeString(model.resolve("trainer_state.json"), "{}");
+    OptimizerState optimizer = new OptimizerState(1, new LinkedHashMap<>());
+    TrainerCheckpoint.State state = new TrainerCheckpoint.State(1, 1.0,
+        new LearningRateSchedule(LrSchedulerType.LINEAR, 1e-6, 0, 8), new DataCursor(List.of()),
+        new SeededRng(1).state());
+    IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
+        () -> TrainerCheckpoint.payload(model, optimizer, state));
+    assertTrue(e.getMessage().contains("holds trainer_state.json"), e.getMessage());
+    Path empty = dir.resolve("scratch/empty");
+    Files.createDirectories(empty);
+    IllegalArgumentException objective = assertThrows(IllegalArgumentException.class,
+        () -> TrainerCheckpoint.payload(empty, optimizer, state, java.util.Map.of("extra.json", PayloadWriter.json(1))));
+    assertTrue(objective.getMessage().contains("objective checkpoint file extra.json"), objective.getMessage());
   }
 
   @Test
