@@ -129,7 +129,7 @@ public final class InputFiles {
     FileStatus state = byName.get(STATE_JSON);
     if (dict != null && !dict.isDirectory()) {
       datasetDict(dir, dict, children, out);
-    } else if (state != null && !state.isDirectory() && dataFiles(state) != null) {
+    } else if (state != null && !state.isDirectory() && savedDatasetFiles(state, byName) != null) {
       savedDataset(dir, state, children, out);
     } else {
       for (FileStatus child : children) {
@@ -190,18 +190,33 @@ public final class InputFiles {
     }
   }
 
+  /**
+   * The Arrow files of a {@code save_to_disk} Dataset folder, or null when its state.json is not a datasets state
+   * or lists a file the folder lacks (then the folder is read as any other, and state.json skipped as metadata).
+   */
+  private List<String> savedDatasetFiles(FileStatus state, Map<String, FileStatus> byName) {
+    List<String> files = dataFiles(state);
+    if (files == null) {
+      return null;
+    }
+    for (String file : files) {
+      FileStatus f = byName.get(file);
+      if (f == null || f.isDirectory()) {
+        LOG.warn("prepare: {} lists {}, which is missing: not a Hugging Face dataset folder, read as files",
+            state.getPath(), file);
+        return null;
+      }
+    }
+    return files;
+  }
+
   /** A {@code save_to_disk} Dataset folder: exactly the Arrow files state.json lists, in its order. */
   private void savedDataset(FileStatus dir, FileStatus state, List<FileStatus> children, List<FileStatus> out) {
     List<String> files = dataFiles(state);
     Map<String, FileStatus> byName = new TreeMap<>();
     children.forEach(c -> byName.put(c.getPath().getName(), c));
     for (String file : files) {
-      FileStatus f = byName.get(file);
-      if (f == null || f.isDirectory()) {
-        throw new IllegalArgumentException("Hugging Face dataset " + dir.getPath() + ": " + STATE_JSON + " lists "
-            + file + ", which is missing");
-      }
-      out.add(f);
+      out.add(byName.get(file));
     }
     for (FileStatus child : children) {
       String name = child.getPath().getName();
