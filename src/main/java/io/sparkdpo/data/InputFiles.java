@@ -1,5 +1,7 @@
 package io.sparkdpo.data;
 
+import com.fasterxml.jackson.databind.JsonNode;
+import io.sparkdpo.io.Json;
 import io.sparkdpo.io.Storage;
 import java.io.FileNotFoundException;
 import java.io.IOException;
@@ -15,8 +17,6 @@ import java.util.TreeMap;
 import java.util.TreeSet;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
-import com.fasterxml.jackson.databind.JsonNode;
-import io.sparkdpo.io.Json;
 import org.apache.hadoop.fs.EtagSource;
 import org.apache.hadoop.fs.FileStatus;
 import org.apache.hadoop.io.compress.CompressionCodec;
