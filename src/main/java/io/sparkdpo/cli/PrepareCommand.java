@@ -1,5 +1,6 @@
 package io.sparkdpo.cli;
 
+import io.sparkdpo.config.ConfigException;
 import io.sparkdpo.config.JobConfig;
 import io.sparkdpo.data.PrepareJob;
 import io.sparkdpo.data.PreparedManifest;
@@ -15,7 +16,8 @@ import picocli.CommandLine.Spec;
 
 /** {@code spark-dpo prepare}: preference data to token-balanced Parquet shards, a quarantine and a manifest. */
 @Command(name = "prepare", mixinStandardHelpOptions = true,
-    description = {"Read preference pairs (JSONL, JSON arrays, Parquet; local, file:, hdfs:, s3a:),",
+    description = {"Read preference pairs (JSONL, JSON arrays, Parquet, Hugging Face dataset folders;",
+        "local, file:, hdfs:, s3a:; or table:NAME, a table of the session's catalog),",
         "validate, template, tokenize, split train/eval, and write token-balanced Parquet",
         "shards, a quarantine and DIR/manifest.json. Re-running with the same inputs and",
         "settings on a complete DIR does nothing."})
@@ -26,9 +28,10 @@ public final class PrepareCommand implements Callable<Integer> {
   @Spec
   CommandSpec spec;
 
-  @Option(names = "--input", required = true, arity = "1..*", paramLabel = "PATH",
-      description = "Input files or folders (repeatable; folders are read recursively).")
-  List<String> inputs;
+  @Option(names = "--input", arity = "1..*", paramLabel = "PATH|table:NAME",
+      description = {"Input files or folders (repeatable; folders are read recursively), or table:NAME",
+          "for a table of the session's catalog (default: prepare.input)."})
+  List<String> inputs = new ArrayList<>();
 
   @Option(names = "--output", required = true, paramLabel = "DIR", description = "The prepared folder to write.")
   String output;
@@ -44,9 +47,13 @@ public final class PrepareCommand implements Callable<Integer> {
       overrides.add("prepare.format=" + format);
     }
     JobConfig cfg = job.load(overrides);
+    List<String> in = inputs.isEmpty() ? cfg.prepare().input() : inputs;
+    if (in.isEmpty()) {
+      throw new ConfigException("prepare needs --input PATH|table:NAME... (or prepare.input in the configuration)");
+    }
     // prepare.num_shards 0: one shard per DPO training worker (train.workers).
     PrepareJob.Result r = new PrepareJob(SparkSessions.create(cfg, "prepare"), cfg, cfg.train().workers())
-        .run(inputs, output);
+        .run(in, output);
     PrintWriter out = spec.commandLine().getOut();
     PreparedManifest m = r.manifest();
     PreparedManifest.Counts c = m.counts();

@@ -1,6 +1,7 @@
 package io.sparkdpo.config;
 
 import com.fasterxml.jackson.annotation.JsonProperty;
+import java.util.List;
 
 /** Settings of the {@code prepare} stage: parsing, templating, tokenization, truncation, split and sharding. */
 public record PrepareSettings(
@@ -18,7 +19,15 @@ public record PrepareSettings(
     double templateTimeoutS,
     long templateMaxChars,
     long maxRowBytes,
-    double maxQuarantineFraction) implements Validated {
+    double maxQuarantineFraction,
+    List<String> input,
+    String datasetSplit) implements Validated {
+  /** The prefix of an input that names a catalog table rather than a path. */
+  public static final String TABLE_PREFIX = "table:";
+
+  public PrepareSettings {
+    input = input == null ? List.of() : List.copyOf(input);
+  }
 
   /** Input dataset layouts. */
   public enum Format {
@@ -58,5 +67,10 @@ public record PrepareSettings(
     v.require(maxRowBytes <= Integer.MAX_VALUE - 16, prefix + ".max_row_bytes", "must be < 2^31 (a Java array's "
         + "length)", maxRowBytes);
     v.inClosedRange(prefix + ".max_quarantine_fraction", maxQuarantineFraction, 0.0, 1.0);
+    for (String in : input) {
+      v.require(in != null && !in.isBlank() && !in.strip().equals(TABLE_PREFIX), prefix + ".input",
+          "every entry must be a path or table:NAME", in);
+    }
+    v.notBlank(prefix + ".dataset_split", datasetSplit);
   }
 }

@@ -25,7 +25,8 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
- * The prepare stage: read preference pairs (JSONL, JSON arrays, Parquet; any Hadoop file system), validate,
+ * The prepare stage: read preference pairs (JSONL, JSON arrays, Parquet, Hugging Face dataset folders; any Hadoop
+ * file system; or tables of the session's catalog, {@code table:NAME}), validate,
  * template, tokenize, truncate, split train/eval by prompt hash, and write token-balanced Parquet shards, the
  * quarantine and the manifest. Every input row ends up kept or quarantined; only unusable inputs or settings
  * fail the job. Re-running with the same inputs and settings on a complete folder does nothing.
@@ -71,9 +72,15 @@ public final class PrepareJob {
     Storage storage = new Storage(hadoopConfiguration());
     String dir = stripSlash(outputDir);
 
-    InputFiles inputFiles = new InputFiles(storage);
-    List<InputFile> files = inputFiles.resolve(inputs);
-    refuseOutputInsideInput(inputs, dir);
+    List<String> tableInputs = inputs.stream().filter(InputTables::isTable).toList();
+    List<String> pathInputs = inputs.stream().filter(in -> !InputTables.isTable(in)).toList();
+    if (inputs.isEmpty()) {
+      throw new IllegalArgumentException("no input given: pass --input PATH|table:NAME... or set prepare.input");
+    }
+    InputFiles inputFiles = new InputFiles(storage, s.datasetSplit());
+    List<InputFile> files = new ArrayList<>(pathInputs.isEmpty() ? List.of() : inputFiles.resolve(pathInputs));
+    refuseOutputInsideInput(pathInputs, dir);
+    files.addAll(new InputTables(spark).resolve(tableInputs)); // checks every table exists, then digests them
     TokenizerChoice choice = TokenizerChoice.choose(s.tokenizer(), config.model().path(), storage);
     LOG.info("prepare: tokenizer {} ({})", choice.spec(), choice.reason());
     TokenizerFiles tokenizerFiles = TokenizerFiles.read(choice.spec(), storage);
@@ -88,11 +95,15 @@ public final class PrepareJob {
     // The manifest records the settings prepare's output depends on, never the whole configuration (Spark conf).
     JsonNode redacted = RecordedSettings.of(config, RecordedSettings.PREPARE);
     String inputFingerprint = inputFingerprint(files);
+    // input and dataset_split only choose what is read, and what is read is fingerprinted input by input.
+    com.fasterxml.jackson.databind.node.ObjectNode outputSettings = redacted.get("prepare").deepCopy();
+    outputSettings.remove(List.of("input", "dataset_split"));
     String fingerprint = sha256("prepare-v" + VERSION, inputFingerprint, tokenizerFiles.fingerprint(),
-        template.template().fingerprint(), redacted.get("prepare").toString(), Integer.toString(shards));
+        template.template().fingerprint(), outputSettings.toString(), Integer.toString(shards));
     long bytes = files.stream().mapToLong(InputFile::size).sum();
-    LOG.info("prepare: {} input file(s), {} bytes; tokenizer {}, template {}, {} shard(s) per split",
-        files.size(), bytes, choice.spec(), template.template().templateName(), shards);
+    LOG.info("prepare: {} input file(s), {} bytes, {} table(s); tokenizer {}, template {}, {} shard(s) per split",
+        files.stream().filter(f -> f.rows() == null).count(), bytes, files.stream().filter(f -> f.rows() != null).count(), choice.spec(),
+        template.template().templateName(), shards);
 
     Optional<PreparedManifest> existing = completeWithFingerprint(storage, dir, fingerprint);
     if (existing.isPresent()) {
@@ -317,7 +328,8 @@ public final class PrepareJob {
   private static String inputFingerprint(List<InputFile> files) {
     List<String> parts = new ArrayList<>();
     for (InputFile f : files) {
-      parts.add(f.path() + "|" + f.size() + "|" + f.modified() + "|" + (f.etag() == null ? "" : f.etag()));
+      String part = f.path() + "|" + f.size() + "|" + f.modified() + "|" + (f.etag() == null ? "" : f.etag());
+      parts.add(f.digest() == null ? part : part + "|" + f.rows() + "|" + f.digest()); // files: as before
     }
     return sha256(parts.toArray(new String[0]));
   }

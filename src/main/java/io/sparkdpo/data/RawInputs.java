@@ -2,10 +2,9 @@ package io.sparkdpo.data;
 
 import static org.apache.spark.sql.functions.col;
 import static org.apache.spark.sql.functions.octet_length;
+import static org.apache.spark.sql.functions.sha2;
 import static org.apache.spark.sql.functions.substring;
 import static org.apache.spark.sql.functions.when;
-import static org.apache.spark.sql.functions.struct;
-import static org.apache.spark.sql.functions.to_json;
 
 import java.io.IOException;
 import java.io.UncheckedIOException;
@@ -27,6 +26,7 @@ import org.apache.hadoop.mapreduce.Job;
 import org.apache.hadoop.mapreduce.lib.input.FileInputFormat;
 import org.apache.hadoop.mapreduce.lib.input.FileSplit;
 import org.apache.hadoop.util.LineReader;
+import org.apache.spark.TaskContext;
 import org.apache.spark.api.java.JavaNewHadoopRDD;
 import org.apache.spark.api.java.JavaRDD;
 import org.apache.spark.api.java.JavaSparkContext;
@@ -39,13 +39,17 @@ import org.apache.spark.util.SerializableConfiguration;
 import scala.Tuple2;
 
 /**
- * Reads input files into {@link RawRecord}s with exact row numbers, in a fixed order (JSON-lines files, then JSON
- * arrays, then Parquet; each by path, then row) whatever the partitioning, so results are reproducible.
+ * Reads inputs into {@link RawRecord}s with exact row numbers, in a fixed order (JSON-lines files, then JSON
+ * arrays, then Parquet, then Arrow, then tables; each by path, then row) whatever the partitioning, so results are
+ * reproducible.
  * <ul>
  *   <li>JSON lines: Hadoop's splittable line reader on raw bytes (UTF-8 is checked later, on the bytes). Line
  *   numbers come from a first pass that counts the lines of every split; blank lines count but are not rows.
  *   <li>JSON arrays: one task per file streams the elements ({@link JsonArrayScanner}).
  *   <li>Parquet: Spark's reader; each row rendered as JSON (nulls kept), numbered by {@code _metadata.row_index}.
+ *   <li>Arrow IPC streams (Hugging Face datasets): one task per file renders its rows as JSON ({@link ArrowStreamRows}).
+ *   <li>Tables: {@code spark.table}, each row rendered as JSON and numbered in the order of its SHA-256
+ *   ({@link InputTables}).
  * </ul>
  */
 final class RawInputs {
@@ -70,6 +74,8 @@ final class RawInputs {
     List<String> lines = paths(inputs, InputFile.JSONL);
     List<String> arrays = paths(inputs, InputFile.JSON_ARRAY);
     List<String> parquet = paths(inputs, InputFile.PARQUET);
+    List<String> arrow = paths(inputs, InputFile.ARROW_STREAM);
+    List<String> tables = paths(inputs, InputFile.TABLE);
     if (!lines.isEmpty()) {
       parts.add(jsonLines(lines, maxSplitBytes));
     }
@@ -78,6 +84,12 @@ final class RawInputs {
     }
     if (!parquet.isEmpty()) {
       parts.add(parquet(parquet));
+    }
+    if (!arrow.isEmpty()) {
+      parts.add(arrowStreams(arrow));
+    }
+    for (String table : tables) {
+      parts.add(table(table));
     }
     JavaRDD<RawRecord> all = parts.get(0);
     for (int i = 1; i < parts.size(); i++) {
@@ -210,17 +222,65 @@ final class RawInputs {
           String file = normalise(r.getString(1));
           long row = r.getLong(2) + 1;
           if (r.isNullAt(0)) {
-            byte[] preview = r.getString(4).getBytes(StandardCharsets.UTF_8);
-            return RawRecord.tooLarge(file, row, preview, preview.length, r.getInt(3));
+            return tooLarge(file, row, r.getString(4), r.getInt(3), max);
           }
           return new RawRecord(file, row, r.getString(0).getBytes(StandardCharsets.UTF_8));
         });
   }
 
-  /** The whole row as one JSON object; null fields are kept so they are reported as null, not missing. */
+  /**
+   * A row of {@code size > maxRowBytes} bytes from the start of its JSON. The preview is cut to maxRowBytes bytes as
+   * well as to {@link RawRecord#PREVIEW_BYTES}: with a smaller max_row_bytes a short over-long row's preview would
+   * otherwise be the whole row, and it would read as a whole row.
+   */
+  private static RawRecord tooLarge(String file, long row, String preview, long size, long maxRowBytes) {
+    byte[] start = preview.getBytes(StandardCharsets.UTF_8);
+    return RawRecord.tooLarge(file, row, start, (int) Math.min(start.length, maxRowBytes), size);
+  }
+
   private static Column json(Dataset<Row> df) {
-    Column[] cols = Arrays.stream(df.columns()).map(c -> col("`" + c.replace("`", "``") + "`")).toArray(Column[]::new);
-    return to_json(struct(cols), Map.of("ignoreNullFields", "false"));
+    return InputTables.json(df);
+  }
+
+  private JavaRDD<RawRecord> arrowStreams(List<String> paths) {
+    Broadcast<SerializableConfiguration> conf = SerializableConfiguration.broadcast(spark.sparkContext());
+    long max = maxRowBytes;
+    return jsc.parallelize(paths, paths.size()).flatMap(path -> {
+      InputFiles reader = new InputFiles(new io.sparkdpo.io.Storage(conf.value().value()));
+      ArrowStreamRows rows = new ArrowStreamRows(path, reader.open(path), max);
+      TaskContext task = TaskContext.get();
+      if (task != null) {
+        task.addTaskCompletionListener((org.apache.spark.util.TaskCompletionListener) t -> rows.close()); // frees Arrow's buffers if the task stops early
+      }
+      return rows;
+    });
+  }
+
+  /**
+   * A table's rows in the order of their JSON's SHA-256 (see {@link InputTables}), numbered from 1. Rows larger than
+   * max_row_bytes are cut to a preview before the sort, so they never travel whole.
+   */
+  private JavaRDD<RawRecord> table(String input) {
+    long max = maxRowBytes;
+    return orderedTable(input).javaRDD().zipWithIndex().map(t -> {
+      Row r = t._1();
+      long row = t._2() + 1;
+      if (r.isNullAt(0)) {
+        return tooLarge(input, row, r.getString(2), r.getInt(1), max);
+      }
+      return new RawRecord(input, row, r.getString(0).getBytes(StandardCharsets.UTF_8));
+    });
+  }
+
+  /** (json or null when too large, size, preview or null), sorted by the row's SHA-256. */
+  private Dataset<Row> orderedTable(String input) {
+    Dataset<Row> df = InputTables.rows(spark, InputFile.tableName(input));
+    Column size = octet_length(col("json"));
+    return df.select(json(df).as("json"))
+        .select(sha2(col("json").cast("binary"), 256).as("sha"), when(size.leq(maxRowBytes), col("json")).as("json"),
+            size.as("size"), when(size.gt(maxRowBytes), substring(col("json"), 1, RawRecord.PREVIEW_BYTES)).as("preview"))
+        .orderBy("sha")
+        .select("json", "size", "preview");
   }
 
   /** Spark reports file paths URL-encoded; Hadoop lists them decoded. */
@@ -244,6 +304,9 @@ final class RawInputs {
               .limit(SAMPLE_ROWS).collectAsList().stream()
               .map(r -> r.getString(0).getBytes(StandardCharsets.UTF_8)).toList();
         }
+        case InputFile.ARROW_STREAM -> sampleArrow(f.path());
+        case InputFile.TABLE -> orderedTable(f.path()).where(col("json").isNotNull()).limit(SAMPLE_ROWS)
+            .collectAsList().stream().map(r -> r.getString(0).getBytes(StandardCharsets.UTF_8)).toList();
         default -> Collections.emptyList();
       };
     } catch (IOException e) {
@@ -263,6 +326,19 @@ final class RawInputs {
         bytes += n;
         if (t.getLength() <= maxRowBytes && !isBlank(t.getBytes(), t.getLength())) {
           rows.add(Arrays.copyOf(t.getBytes(), t.getLength()));
+        }
+      }
+    }
+    return rows;
+  }
+
+  private List<byte[]> sampleArrow(String path) throws IOException {
+    List<byte[]> rows = new ArrayList<>();
+    try (ArrowStreamRows scanner = new ArrowStreamRows(path, files.open(path), maxRowBytes)) {
+      while (rows.size() < SAMPLE_ROWS && scanner.hasNext()) {
+        RawRecord r = scanner.next();
+        if (r.isWhole()) {
+          rows.add(r.bytes());
         }
       }
     }

@@ -4,10 +4,12 @@ import java.io.Serializable;
 
 /**
  * One input row as read, before any parsing: where it came from and its raw bytes (a JSONL line, one element of
- * a JSON array, or a Parquet row rendered as JSON).
+ * a JSON array, or a Parquet, Arrow or table row rendered as JSON).
  *
- * @param sourceFile the file's full path as Hadoop lists it (e.g. {@code file:/data/x.jsonl}, {@code s3a://b/k})
- * @param sourceRow 1-based line number (JSONL), element number (JSON array) or row number (Parquet)
+ * @param sourceFile the file's full path as Hadoop lists it (e.g. {@code file:/data/x.jsonl}, {@code s3a://b/k}), or
+ *     {@code table:} and a table's qualified name
+ * @param sourceRow 1-based line number (JSONL), element number (JSON array), row number (Parquet, Arrow), or a
+ *     table row's rank by the SHA-256 of its JSON ({@link InputTables})
  * @param bytes the row, or for a row larger than prepare.max_row_bytes only its first {@link #PREVIEW_BYTES}
  * @param size the row's length in bytes
  */

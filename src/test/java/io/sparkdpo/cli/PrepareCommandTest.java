@@ -99,4 +99,30 @@ class PrepareCommandTest {
     assertEquals(1, r.exit());
     assertTrue(r.err().contains("spark-dpo prepare failed: input path " + missing + " does not exist"), r.err());
   }
+
+  @Test
+  void preparesATableNamedInPrepareInputAndNeedsSomeInput() {
+    var spark = SharedSpark.get();
+    String table = "i15_cli_pairs";
+    spark.sql("DROP TABLE IF EXISTS " + table);
+    try {
+      spark.read().json(spark.createDataset(java.util.List.of(
+          "{\"chosen\": \"\\n\\nHuman: Hi\\n\\nAssistant: Hello\", \"rejected\": \"\\n\\nHuman: Hi\\n\\nAssistant: Go\"}",
+          "{\"chosen\": \"\\n\\nHuman: Sky?\\n\\nAssistant: Blue\", \"rejected\": \"\\n\\nHuman: Sky?\\n\\nAssistant: Red\"}"),
+          org.apache.spark.sql.Encoders.STRING())).write().option("path", dir.resolve("warehouse").toString())
+          .saveAsTable(table);
+      Path out = dir.resolve("prepared");
+      Run r = run("prepare", "--output", out.toString(), "--set", "prepare.input=[\"table:" + table + "\"]",
+          "--set", "prepare.eval_fraction=0.0");
+      assertEquals(0, r.exit(), r.err());
+      assertTrue(r.out().startsWith("prepare: read 2 rows: kept 2"), r.out());
+      assertEquals("table:spark_catalog.default." + table,
+          PreparedManifest.read(Storage.local(), out.toString()).input().files().get(0).path());
+    } finally {
+      spark.sql("DROP TABLE IF EXISTS " + table);
+    }
+    Run none = run("prepare", "--output", dir.resolve("none").toString());
+    assertEquals(Main.EXIT_CONFIG, none.exit());
+    assertTrue(none.err().contains("prepare needs --input PATH|table:NAME"), none.err());
+  }
 }
