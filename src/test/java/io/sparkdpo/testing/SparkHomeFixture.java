@@ -82,6 +82,15 @@ public final class SparkHomeFixture {
     return cp;
   }
 
+  /**
+   * The Scala binary version of the Spark on the classpath ("2.13", or "2.12" in the spark-3.5 build), which Spark's
+   * command builder needs as {@code SPARK_SCALA_VERSION} to launch executors and daemons from this SPARK_HOME.
+   */
+  public static String scalaBinaryVersion() {
+    String full = scala.util.Properties$.MODULE$.versionNumberString(); // e.g. 2.13.17
+    return full.substring(0, full.lastIndexOf('.'));
+  }
+
   /** Every resolved dependency, from the build's {@code dependency:list} output. */
   public static List<Dependency> dependencies() {
     Path list = buildDirectory().resolve("dependency-list.txt");
