@@ -56,7 +56,7 @@ final class PreparePipeline {
       JavaRDD<RowOutcome> settled = outcomes.map(o -> settle(o, dupes.value()));
       List<PartitionStats> stats = settled.mapPartitionsWithIndex(PreparePipeline::stats, true).collect();
       ShardPlan plan = ShardPlan.build(stats.stream().flatMap(p -> p.counts().stream()).toList(), shards);
-      Broadcast<SerializableConfiguration> conf = SerializableConfiguration.broadcast(session.sparkContext());
+      Broadcast<SerializableConfiguration> conf = HadoopConfBroadcast.of(session.sparkContext());
       List<ShardOutput> written = writeShards(settled, jsc.broadcast(plan), conf);
       List<QuarantineOutput> quarantined = writeQuarantine(settled, conf, Math.min(inputFiles, MAX_QUARANTINE_FILES));
       return new Outputs(stats, written, quarantined);

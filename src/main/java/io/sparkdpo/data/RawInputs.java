@@ -199,7 +199,7 @@ final class RawInputs {
   }
 
   private JavaRDD<RawRecord> jsonArrays(List<String> paths) {
-    Broadcast<SerializableConfiguration> conf = SerializableConfiguration.broadcast(spark.sparkContext());
+    Broadcast<SerializableConfiguration> conf = HadoopConfBroadcast.of(spark.sparkContext());
     long max = maxRowBytes;
     return jsc.parallelize(paths, paths.size()).flatMap(path -> {
       InputFiles reader = new InputFiles(new io.sparkdpo.io.Storage(conf.value().value()));
@@ -243,7 +243,7 @@ final class RawInputs {
   }
 
   private JavaRDD<RawRecord> arrowStreams(List<String> paths) {
-    Broadcast<SerializableConfiguration> conf = SerializableConfiguration.broadcast(spark.sparkContext());
+    Broadcast<SerializableConfiguration> conf = HadoopConfBroadcast.of(spark.sparkContext());
     long max = maxRowBytes;
     return jsc.parallelize(paths, paths.size()).flatMap(path -> {
       InputFiles reader = new InputFiles(new io.sparkdpo.io.Storage(conf.value().value()));

@@ -77,7 +77,7 @@ public final class ShardChecksums {
     }
     List<Expected> expected = shards.stream()
         .map(sh -> new Expected(Storage.join(dir, sh.file()), sh.bytes(), sh.sha256())).toList();
-    Broadcast<SerializableConfiguration> conf = SerializableConfiguration.broadcast(spark.sparkContext());
+    Broadcast<SerializableConfiguration> conf = HadoopConfBroadcast.of(spark.sparkContext());
     List<String> problems = JavaSparkContext.fromSparkContext(spark.sparkContext())
         .parallelize(expected, expected.size())
         .map(e -> {

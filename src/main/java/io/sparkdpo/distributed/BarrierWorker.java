@@ -3,7 +3,6 @@ package io.sparkdpo.distributed;
 import io.sparkdpo.io.Storage;
 import java.io.Serializable;
 import java.time.Duration;
-import java.util.List;
 import java.util.Map;
 import org.apache.hadoop.conf.Configuration;
 import org.apache.spark.BarrierTaskContext;
@@ -12,7 +11,7 @@ import org.apache.spark.SparkEnv;
 import org.apache.spark.resource.ResourceInformation;
 import scala.Tuple2;
 import scala.collection.Iterator;
-import scala.jdk.javaapi.CollectionConverters;
+import scala.collection.Iterator$;
 import scala.runtime.AbstractFunction1;
 
 /**
@@ -59,7 +58,8 @@ final class BarrierWorker extends AbstractFunction1<Iterator<WorkerSpec>, Iterat
         WorkerLoop.Completed done = loop.run();
         WorkerReport report = new WorkerReport(spec.rank(), spec.attempt(), executorId, host, pid, device,
             done.stepsDone(), done.checksum());
-        return CollectionConverters.asScala(List.of(report).iterator());
+        // Iterator.single exists in Scala 2.12 and 2.13 alike (scala.jdk.javaapi is 2.13 only): see docs/spark-3.5.md.
+        return Iterator$.MODULE$.single(report);
       } catch (Throwable t) {
         tracker.failed(loop == null ? -1 : loop.step(), describe(t), task.retryable(t));
         if (t instanceof RuntimeException r) {

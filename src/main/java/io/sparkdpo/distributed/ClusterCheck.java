@@ -19,7 +19,7 @@ import org.apache.spark.api.java.JavaSparkContext;
 import org.apache.spark.resource.ResourceInformation;
 import org.apache.spark.sql.SparkSession;
 import scala.collection.Iterator;
-import scala.jdk.javaapi.CollectionConverters;
+import scala.collection.Iterator$;
 import scala.reflect.ClassTag$;
 import scala.runtime.AbstractFunction1;
 
@@ -125,7 +125,8 @@ public final class ClusterCheck {
       String executorId = SparkEnv.get() == null ? "?" : SparkEnv.get().executorId();
       TaskReport r = new TaskReport(rank, host, pid, executorId, ctx.cpus(), gpus, engine, version, engineGpus,
           device, sum, new ArrayList<>(peers), error);
-      return CollectionConverters.asScala(List.of(r).iterator());
+      // Iterator.single exists in Scala 2.12 and 2.13 alike (scala.jdk.javaapi is 2.13 only): see docs/spark-3.5.md.
+      return Iterator$.MODULE$.single(r);
     }
   }
 

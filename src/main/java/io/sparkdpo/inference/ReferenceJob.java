@@ -6,6 +6,7 @@ import static org.apache.spark.sql.functions.lit;
 import io.sparkdpo.config.JobConfig;
 import io.sparkdpo.config.RecordedSettings;
 import io.sparkdpo.config.ReferenceSettings;
+import io.sparkdpo.data.HadoopConfBroadcast;
 import io.sparkdpo.data.PrepareJob;
 import io.sparkdpo.data.PreparedManifest;
 import io.sparkdpo.data.ReferenceColumns;
@@ -161,7 +162,7 @@ public final class ReferenceJob {
     int rowCol = schema.fieldIndex(ROW);
     List<String> tmpFiles = shards.stream().map(sh -> Storage.qualify(Storage.join(Storage.join(out, TMP), sh.file())))
         .toList();
-    Broadcast<SerializableConfiguration> conf = SerializableConfiguration.broadcast(spark.sparkContext());
+    Broadcast<SerializableConfiguration> conf = HadoopConfBroadcast.of(spark.sparkContext());
     ShardWriter writer = new ShardWriter(tmpFiles, columns(schema, transformer), conf);
     return scored.toJavaRDD()
         .mapToPair(r -> new Tuple2<>(ShardPartitioner.key(r.getInt(shardCol), r.getLong(rowCol)), r))

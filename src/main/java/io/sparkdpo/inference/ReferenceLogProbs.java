@@ -1,5 +1,6 @@
 package io.sparkdpo.inference;
 
+import io.sparkdpo.data.HadoopConfBroadcast;
 import io.sparkdpo.data.ReferenceColumns;
 import io.sparkdpo.io.Storage;
 import io.sparkdpo.model.CausalLM;
@@ -23,7 +24,6 @@ import org.apache.spark.sql.types.DataType;
 import org.apache.spark.sql.types.DataTypes;
 import org.apache.spark.sql.types.StructField;
 import org.apache.spark.sql.types.StructType;
-import org.apache.spark.util.SerializableConfiguration;
 
 /**
  * A Spark ML {@link Transformer} that adds a causal language model's log-probabilities of each preference pair's
@@ -164,7 +164,7 @@ public final class ReferenceLogProbs extends Transformer implements DefaultParam
     SparkSession spark = dataset.sparkSession();
     ModelSpec spec = modelSpec(new Storage(spark.sparkContext().hadoopConfiguration()));
     String id = $(idCol);
-    PairScorer scorer = new PairScorer(spec, SerializableConfiguration.broadcast(spark.sparkContext()),
+    PairScorer scorer = new PairScorer(spec, HadoopConfBroadcast.of(spark.sparkContext()),
         in.fieldIndex($(promptCol)), in.fieldIndex($(chosenCol)), in.fieldIndex($(rejectedCol)),
         !id.isEmpty() && Arrays.asList(in.fieldNames()).contains(id) ? in.fieldIndex(id) : -1,
         (Integer) $(batchTokens), (Integer) $(sortWindow), stats);

@@ -1,12 +1,12 @@
 package io.sparkdpo.inference;
 
+import io.sparkdpo.data.HadoopConfBroadcast;
 import io.sparkdpo.data.TextPrompts;
 import java.util.ArrayList;
 import java.util.Comparator;
 import java.util.List;
 import org.apache.spark.api.java.JavaSparkContext;
 import org.apache.spark.sql.SparkSession;
-import org.apache.spark.util.SerializableConfiguration;
 
 /**
  * Samples continuations for prompts on Spark executors ({@link ContinuationSampler}; each executor JVM loads its
@@ -36,7 +36,7 @@ public final class SamplingJob {
     int partitions = Math.min(groups.size(), request.partitions() > 0 ? request.partitions() : jsc.defaultParallelism());
     ExecutorStats stats = ExecutorStats.register(spark.sparkContext(), "sampling");
     ContinuationSampler sampler = new ContinuationSampler(request,
-        SerializableConfiguration.broadcast(spark.sparkContext()), stats);
+        HadoopConfBroadcast.of(spark.sparkContext()), stats);
     List<SampledPrompt> out = new ArrayList<>(jsc.parallelize(groups, partitions).mapPartitions(sampler).collect());
     out.sort(Comparator.comparingInt(p -> p.prompt().index()));
     return new Result(out, stats.summary());

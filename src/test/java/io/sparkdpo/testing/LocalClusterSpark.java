@@ -21,7 +21,7 @@ import org.apache.spark.sql.SparkSession;
  * <ul>
  *   <li>the workers live in the test JVM and read {@code SPARK_HOME} from its environment only (no Spark setting
  *       replaces it): it must name {@link SparkHomeFixture#get()}, i.e. {@code target/spark-home};</li>
- *   <li>{@code SPARK_SCALA_VERSION=2.13} for the executor command builder: given here as
+ *   <li>{@code SPARK_SCALA_VERSION} (2.13, or 2.12 for Spark 3.5) for the executor command builder: given here as
  *       {@code spark.executorEnv.SPARK_SCALA_VERSION}, which the worker's command builder reads too;</li>
  *   <li>{@code SPARK_LOCAL_IP=127.0.0.1}.</li>
  * </ul>
@@ -64,7 +64,7 @@ public final class LocalClusterSpark implements AutoCloseable {
     settings.put("spark.sql.session.timeZone", "UTC");
     settings.put("spark.executor.memory", memoryMb + "m");
     settings.put("spark.executor.cores", String.valueOf(cores));
-    settings.put("spark.executorEnv.SPARK_SCALA_VERSION", "2.13");
+    settings.put("spark.executorEnv.SPARK_SCALA_VERSION", SparkHomeFixture.scalaBinaryVersion());
     settings.put("spark.executorEnv.SPARK_LOCAL_IP", "127.0.0.1");
     settings.put("spark.executorEnv.DJL_OFFLINE", "true");
     settings.put("spark.executor.extraJavaOptions", "-Dai.djl.offline=true");
@@ -136,7 +136,7 @@ public final class LocalClusterSpark implements AutoCloseable {
       throw new IllegalStateException("local-cluster needs SPARK_HOME=" + home + " in the test JVM's environment "
           + "(got " + env + "): its workers run in this JVM and read SPARK_HOME from the environment only. "
           + "mvn test sets it (pom.xml, surefire environmentVariables); elsewhere set SPARK_HOME=" + home
-          + " SPARK_SCALA_VERSION=2.13 SPARK_LOCAL_IP=127.0.0.1");
+          + " SPARK_SCALA_VERSION=" + SparkHomeFixture.scalaBinaryVersion() + " SPARK_LOCAL_IP=127.0.0.1");
     }
     if (!"127.0.0.1".equals(System.getenv("SPARK_LOCAL_IP"))) {
       throw new IllegalStateException("local-cluster needs SPARK_LOCAL_IP=127.0.0.1 in the test JVM's environment "

@@ -19,7 +19,7 @@ import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
 import scala.collection.Iterator;
-import scala.jdk.javaapi.CollectionConverters;
+import scala.collection.Iterator$;
 import scala.reflect.ClassTag$;
 import scala.runtime.AbstractFunction1;
 
@@ -86,7 +86,8 @@ class LocalClusterSparkTest {
       BarrierTaskContext ctx = BarrierTaskContext.get();
       String own = ctx.partitionId() + ":" + ProcessHandle.current().pid();
       List<String> all = new ArrayList<>(Arrays.asList(ctx.allGather(own)));
-      return CollectionConverters.asScala(List.of(own + "|" + String.join(",", all)).iterator());
+      // Iterator.single exists in Scala 2.12 and 2.13 alike (scala.jdk.javaapi is 2.13 only): see docs/spark-3.5.md.
+      return Iterator$.MODULE$.single(own + "|" + String.join(",", all));
     }
   }
 }

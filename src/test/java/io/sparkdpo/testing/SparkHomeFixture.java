@@ -82,6 +82,15 @@ public final class SparkHomeFixture {
     return cp;
   }
 
+  /**
+   * The Scala binary version of the Spark on the classpath ("2.13", or "2.12" in the spark-3.5 build), which Spark's
+   * command builder needs as {@code SPARK_SCALA_VERSION} to launch executors and daemons from this SPARK_HOME.
+   */
+  public static String scalaBinaryVersion() {
+    String full = scala.util.Properties$.MODULE$.versionNumberString(); // e.g. 2.13.17
+    return full.substring(0, full.lastIndexOf('.'));
+  }
+
   /** Every resolved dependency, from the build's {@code dependency:list} output. */
   public static List<Dependency> dependencies() {
     Path list = buildDirectory().resolve("dependency-list.txt");
@@ -108,19 +117,30 @@ public final class SparkHomeFixture {
     return new Dependency(coords[0], coords[1], coords[coords.length - 1], Path.of(entry.substring(pathStart + 1)));
   }
 
-  /** The {@code groupId:artifactId} patterns the shade plugin keeps out of the application jar. */
+  /**
+   * The {@code groupId:artifactId} patterns the shade plugin keeps out of the application jar: the main build's, or
+   * those of the profile named by the system property {@code app.jar.profile} (pom.xml sets it in a profile whose
+   * artifactSet replaces the main one, e.g. spark-3.5).
+   */
   static List<String> appJarExcludes() {
     Path pom = Path.of(System.getProperty("project.basedir", ".")).resolve("pom.xml");
+    String profile = System.getProperty("app.jar.profile", "").trim();
     try {
       DocumentBuilderFactory f = DocumentBuilderFactory.newInstance();
       f.setFeature("http://apache.org/xml/features/disallow-doctype-decl", true);
       Document doc = f.newDocumentBuilder().parse(pom.toFile());
       NodeList plugins = doc.getElementsByTagName("plugin");
-      List<String> out = new ArrayList<>();
+      List<String> main = new ArrayList<>();
+      List<String> ofProfile = new ArrayList<>();
       for (int i = 0; i < plugins.getLength(); i++) {
         org.w3c.dom.Element plugin = (org.w3c.dom.Element) plugins.item(i);
         NodeList ids = plugin.getElementsByTagName("artifactId");
         if (ids.getLength() == 0 || !ids.item(0).getTextContent().trim().equals("maven-shade-plugin")) {
+          continue;
+        }
+        String owner = enclosingProfile(plugin);
+        List<String> out = owner == null ? main : owner.equals(profile) ? ofProfile : null;
+        if (out == null) {
           continue;
         }
         NodeList sets = plugin.getElementsByTagName("artifactSet");
@@ -131,6 +151,7 @@ public final class SparkHomeFixture {
           }
         }
       }
+      List<String> out = ofProfile.isEmpty() ? main : ofProfile;
       if (out.isEmpty()) {
         throw new IllegalStateException(pom + ": the maven-shade-plugin has no artifactSet excludes");
       }
@@ -138,6 +159,17 @@ public final class SparkHomeFixture {
     } catch (Exception e) {
       throw new IllegalStateException("cannot read the shade plugin's excludes from " + pom + ": " + e, e);
     }
+  }
+
+  /** The id of the {@code <profile>} an element sits in, or null for the main build. */
+  private static String enclosingProfile(org.w3c.dom.Node node) {
+    for (org.w3c.dom.Node n = node.getParentNode(); n != null; n = n.getParentNode()) {
+      if (n instanceof org.w3c.dom.Element el && el.getTagName().equals("profile")) {
+        NodeList ids = el.getElementsByTagName("id");
+        return ids.getLength() == 0 ? "" : ids.item(0).getTextContent().trim();
+      }
+    }
+    return null;
   }
 
   static Path buildDirectory() {

@@ -213,7 +213,8 @@ public final class StandaloneCluster implements AutoCloseable {
     List<String> cmd = new ArrayList<>();
     cmd.add(Path.of(System.getProperty("java.home"), "bin", "java").toString());
     cmd.addAll(jvmOptions);
-    cmd.addAll(Arrays.asList(JavaModuleOptions.defaultModuleOptionArray()));
+    // defaultModuleOptions(), not Spark 4's defaultModuleOptionArray(): the spark-3.5 build runs this too.
+    cmd.addAll(Arrays.asList(JavaModuleOptions.defaultModuleOptions().split(" ")));
     cmd.add("-cp");
     cmd.add(sparkHome.resolve("conf") + File.pathSeparator + sparkHome.resolve("jars") + File.separator + "*");
     cmd.add(mainClass);
@@ -221,7 +222,7 @@ public final class StandaloneCluster implements AutoCloseable {
     ProcessBuilder pb = new ProcessBuilder(cmd).directory(dir.toFile());
     Map<String, String> env = pb.environment();
     env.put("SPARK_HOME", sparkHome.toString());
-    env.put("SPARK_SCALA_VERSION", "2.13");
+    env.put("SPARK_SCALA_VERSION", SparkHomeFixture.scalaBinaryVersion());
     env.put("SPARK_LOCAL_IP", "127.0.0.1");
     env.put("SPARK_LOG_DIR", dir.toString());
     env.put("DJL_OFFLINE", "true");

@@ -5,7 +5,6 @@ import com.fasterxml.jackson.core.JsonFactory;
 import com.fasterxml.jackson.core.JsonGenerator;
 import com.fasterxml.jackson.core.util.DefaultIndenter;
 import com.fasterxml.jackson.core.util.DefaultPrettyPrinter;
-import com.fasterxml.jackson.core.util.Separators;
 import java.io.IOException;
 import java.io.OutputStream;
 import java.nio.file.Files;
@@ -136,16 +135,36 @@ public final class HuggingFaceTokenizerFiles {
   }
 
   private static JsonGenerator generator(OutputStream out) throws IOException {
-    DefaultIndenter indenter = new DefaultIndenter("  ", "\n");
-    DefaultPrettyPrinter pretty = new DefaultPrettyPrinter()
-        .withSeparators(Separators.createDefaultInstance()
-            .withObjectFieldValueSpacing(Separators.Spacing.AFTER));
-    pretty.indentObjectsWith(indenter);
-    pretty.indentArraysWith(indenter);
     JsonGenerator g = FACTORY.createGenerator(out, JsonEncoding.UTF8);
     g.disable(JsonGenerator.Feature.AUTO_CLOSE_TARGET);
-    g.setPrettyPrinter(pretty);
+    g.setPrettyPrinter(new ColonSpacePrinter());
     return g;
+  }
+
+  /**
+   * Two-space indents and {@code "key": value}, as HF writes tokenizer files. Jackson 2.16's
+   * {@code Separators.Spacing.AFTER} says the same, but the spark-3.5 build runs on Spark 3.5's Jackson 2.15.
+   */
+  private static final class ColonSpacePrinter extends DefaultPrettyPrinter {
+    ColonSpacePrinter() {
+      DefaultIndenter indenter = new DefaultIndenter("  ", "\n");
+      indentObjectsWith(indenter);
+      indentArraysWith(indenter);
+    }
+
+    private ColonSpacePrinter(ColonSpacePrinter base) {
+      super(base);
+    }
+
+    @Override
+    public DefaultPrettyPrinter createInstance() {
+      return new ColonSpacePrinter(this);
+    }
+
+    @Override
+    public void writeObjectFieldValueSeparator(JsonGenerator g) throws IOException {
+      g.writeRaw(": ");
+    }
   }
 
   private interface Body {

@@ -95,6 +95,14 @@ class HuggingFaceTokenizerFilesTest {
   }
 
   @Test
+  void writesTwoSpaceIndentsAndAColonSpaceAsHuggingFaceDoes() throws IOException {
+    HuggingFaceTokenizerFiles.write(tiny(), ROLES, dir);
+    String head = "{\n  \"version\": \"1.0\",\n  \"truncation\": null,\n  \"padding\": null,\n  \"added_tokens\": [\n"
+        + "    {\n      \"id\": 0,\n";
+    assertEquals(head, Files.readString(dir.resolve("tokenizer.json")).substring(0, head.length()));
+  }
+
+  @Test
   void refusesRolesThatAreNotSpecialTokens() {
     IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> HuggingFaceTokenizerFiles.write(
         tiny(), new HuggingFaceTokenizerFiles.Roles("<s>", "<|endoftext|>", "<|pad|>", 512), dir));
