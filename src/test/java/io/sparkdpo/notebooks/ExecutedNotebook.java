@@ -1,8 +1,8 @@
 package io.sparkdpo.notebooks;
 
+import com.fasterxml.jackson.core.JsonGenerator;
 import com.fasterxml.jackson.core.util.DefaultIndenter;
 import com.fasterxml.jackson.core.util.DefaultPrettyPrinter;
-import com.fasterxml.jackson.core.util.Separators;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
@@ -22,11 +22,54 @@ import java.util.TreeMap;
  */
 final class ExecutedNotebook {
   /** As Jupyter saves a notebook: one space per level, {@code "key": value}, non-ASCII kept. */
-  static final DefaultPrettyPrinter JUPYTER_STYLE = new DefaultPrettyPrinter()
-      .withObjectIndenter(new DefaultIndenter(" ", "\n"))
-      .withArrayIndenter(new DefaultIndenter(" ", "\n"))
-      .withSeparators(Separators.createDefaultInstance().withObjectFieldValueSpacing(Separators.Spacing.AFTER)
-          .withObjectEmptySeparator("").withArrayEmptySeparator(""));
+  static final DefaultPrettyPrinter JUPYTER_STYLE = new JupyterPrinter();
+
+  /**
+   * {@code "key": value} and {@code {}}/{@code []} for empty containers. Jackson 2.16's {@code Separators} say the
+   * same, but the spark-3.5 build runs on Spark 3.5's Jackson 2.15 (docs/spark-3.5.md).
+   */
+  private static final class JupyterPrinter extends DefaultPrettyPrinter {
+    JupyterPrinter() {
+      indentObjectsWith(new DefaultIndenter(" ", "\n"));
+      indentArraysWith(new DefaultIndenter(" ", "\n"));
+    }
+
+    private JupyterPrinter(JupyterPrinter base) {
+      super(base);
+    }
+
+    @Override
+    public DefaultPrettyPrinter createInstance() {
+      return new JupyterPrinter(this);
+    }
+
+    @Override
+    public void writeObjectFieldValueSeparator(JsonGenerator g) throws IOException {
+      g.writeRaw(": ");
+    }
+
+    @Override
+    public void writeEndObject(JsonGenerator g, int entries) throws IOException {
+      if (!_objectIndenter.isInline()) {
+        --_nesting;
+      }
+      if (entries > 0) {
+        _objectIndenter.writeIndentation(g, _nesting);
+      }
+      g.writeRaw('}');
+    }
+
+    @Override
+    public void writeEndArray(JsonGenerator g, int values) throws IOException {
+      if (!_arrayIndenter.isInline()) {
+        --_nesting;
+      }
+      if (values > 0) {
+        _arrayIndenter.writeIndentation(g, _nesting);
+      }
+      g.writeRaw(']');
+    }
+  }
 
   private ExecutedNotebook() {}
 
