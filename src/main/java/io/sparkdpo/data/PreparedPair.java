@@ -7,4 +7,10 @@ package io.sparkdpo.data;
  */
 public record PreparedPair(String pairId, String sourceFile, long sourceRow, String promptText, String chosenText,
     String rejectedText, int[] promptIds, int[] chosenIds, int[] rejectedIds, int promptLen, int chosenLen,
-    int rejectedLen, boolean truncated, Double refChosenLogp, Double refRejectedLogp) {}
+    int rejectedLen, boolean truncated, Double refChosenLogp, Double refRejectedLogp) {
+
+  /** Tokens a pass over both sequences reads: the prompt twice (before each response), then both responses. */
+  public int pairTokens() {
+    return 2 * promptIds.length + chosenIds.length + rejectedIds.length;
+  }
+}

@@ -87,23 +87,13 @@ public final class ResponseTokens {
       length = Math.max(length, prompts.get(i).length + lengths[i]);
     }
     int pad = model.config().padTokenId() >= 0 ? model.config().padTokenId() : 0;
-    int[] ids = new int[n * length];
-    java.util.Arrays.fill(ids, pad);
+    int[] ids = PackedIds.pack(prompts, responses, length, vocab, pad);
     long[] positions = new long[rows];
     long[] targets = new long[rows];
     int k = 0;
     for (int i = 0; i < n; i++) {
       int[] p = prompts.get(i);
       int[] r = responses.get(i);
-      for (int t = 0; t < p.length + r.length; t++) {
-        int token = t < p.length ? p[t] : r[t - p.length];
-        if (token < 0 || token >= vocab) {
-          throw new IllegalArgumentException("sequence " + i + ", " + (t < p.length ? "prompt" : "response")
-              + " position " + (t < p.length ? t : t - p.length) + ": token id " + token
-              + " is outside the vocabulary of " + vocab);
-        }
-        ids[i * length + t] = token;
-      }
       // Response token j sits at p.length + j and is predicted at position p.length + j - 1.
       for (int j = 0; j < r.length; j++, k++) {
         positions[k] = (long) i * length + p.length + j - 1;

@@ -147,20 +147,9 @@ public final class SequenceLogProbs {
       }
       length = Math.max(length, prompts.get(i).length + responses.get(i).length);
     }
-    int[] ids = new int[n * length];
+    int[] ids = PackedIds.pack(prompts, responses, length, vocab, 0);
     int rows = 0;
-    for (int i = 0; i < n; i++) {
-      int[] p = prompts.get(i);
-      int[] r = responses.get(i);
-      for (int t = 0; t < p.length + r.length; t++) {
-        int token = t < p.length ? p[t] : r[t - p.length];
-        if (token < 0 || token >= vocab) {
-          throw new IllegalArgumentException("sequence " + i + ", " + (t < p.length ? "prompt" : "response")
-              + " position " + (t < p.length ? t : t - p.length) + ": token id " + token
-              + " is outside the vocabulary of " + vocab);
-        }
-        ids[i * length + t] = token;
-      }
+    for (int[] r : responses) {
       rows += r.length;
     }
     // Response token j of sequence i is predicted at position p.length + j - 1 of row i.
@@ -209,24 +198,12 @@ public final class SequenceLogProbs {
       length = Math.max(length, prompts.get(i).length + responses.get(i).length);
     }
     int pad = config.padTokenId() >= 0 ? config.padTokenId() : 0;
-    int[] ids = new int[n * length];
+    int[] ids = PackedIds.pack(prompts, responses, length, config.vocabSize(), pad);
     int[] counts = new int[n];
     int rows = 0;
     for (int i = 0; i < n; i++) {
-      int[] p = prompts.get(i);
-      int[] r = responses.get(i);
-      java.util.Arrays.fill(ids, i * length, (i + 1) * length, pad);
-      for (int t = 0; t < p.length + r.length; t++) {
-        int token = t < p.length ? p[t] : r[t - p.length];
-        if (token < 0 || token >= config.vocabSize()) {
-          throw new IllegalArgumentException("sequence " + i + ", " + (t < p.length ? "prompt" : "response")
-              + " position " + (t < p.length ? t : t - p.length) + ": token id " + token
-              + " is outside the vocabulary of " + config.vocabSize());
-        }
-        ids[i * length + t] = token;
-      }
-      counts[i] = r.length;
-      rows += predicted(p.length, r.length);
+      counts[i] = responses.get(i).length;
+      rows += predicted(prompts.get(i).length, counts[i]);
     }
     // Response token j sits at p.length + j and is predicted at position p.length + j - 1 (with an empty prompt
     // the first response token has no predicting position, yet counts towards the mean, as it always has).

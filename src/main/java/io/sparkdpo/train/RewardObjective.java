@@ -48,7 +48,7 @@ public final class RewardObjective implements Objective<PreparedPair> {
 
   @Override
   public int tokens(PreparedPair pair) {
-    return 2 * pair.promptIds().length + pair.chosenIds().length + pair.rejectedIds().length;
+    return pair.pairTokens();
   }
 
   @Override
