@@ -18,14 +18,14 @@ import java.time.Instant;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
-/** {@code train} and {@code sft} hold their output folder's lease: a second live writer is refused up front. */
+/** {@code train}, {@code sft} and {@code reward} hold their output folder's lease: a second live writer is refused up front. */
 class TrainingStageLeaseTest {
   @TempDir
   Path tmp;
 
   private TrainingStage stage(Path run, SessionSpec.Stage which) {
     JobConfig cfg = TrainingFixtures.config("model.path=builtin:tiny", "train.reference_mode=in_loop",
-        "train.output_dir=" + run, "sft.output_dir=" + run);
+        "train.output_dir=" + run, "sft.output_dir=" + run, "reward.output_dir=" + run);
     return new TrainingStage(SharedSpark.get(), cfg, which);
   }
 
