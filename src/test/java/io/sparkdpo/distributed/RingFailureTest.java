@@ -119,7 +119,7 @@ class RingFailureTest {
         return null;
       });
       Exception crash = assertThrows(Exception.class, () -> crashing.get(30, TimeUnit.SECONDS));
-      assertTrue(crash.getCause().getMessage().contains("simulated crash"));
+      assertTrue(String.valueOf(crash.getCause().getMessage()).contains("simulated crash"), crash.toString());
 
       // Each honest rank names the peer it noticed first: rank 2 itself, or a rank that
       // already failed because of it and closed its connections.
