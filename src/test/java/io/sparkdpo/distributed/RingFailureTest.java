@@ -43,7 +43,15 @@ class RingFailureTest {
       CollectiveException at0 = failed(outcomes.get(0), 10_000);
       assertTrue(at0.getMessage().contains(rank2), at0.getMessage());
       assertTrue(at0.getMessage().startsWith("rank 0 of 3, allReduceMean #1: "), at0.getMessage());
-      assertEquals(2, at0.peerRank());
+      // Rank 0 notices rank 2 itself, or, under load, first hears that rank 1 noticed and aborted the ring.
+      if (at0.origin() == null) {
+        assertEquals(2, at0.peerRank(), at0.getMessage());
+      } else {
+        assertEquals(1, at0.peerRank(), at0.getMessage());
+        assertTrue(at0.getMessage().contains("rank 1 at " + address(ring, 1) + " "
+            + CollectiveException.ABORTED_THE_RING), at0.getMessage());
+        assertTrue(at0.origin().contains(rank2), at0.origin());
+      }
       CollectiveException at1 = failed(outcomes.get(1), 10_000);
       assertTrue(at1.getMessage().contains(rank2) || at1.getMessage().contains(rank0),
           at1.getMessage());
