@@ -17,13 +17,17 @@ import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Spec;
 
-/** {@code spark-dpo evaluate}: DPO policies against pi_SFT by an independent reward, and the report. */
+/**
+ * {@code spark-dpo evaluate}: DPO (and PPO) policies against pi_SFT by an independent reward, and the report; with PPO
+ * runs or best-of-n, the RLHF-vs-DPO frontier and its verdict.
+ */
 @Command(name = "evaluate", mixinStandardHelpOptions = true,
     description = {"Sample continuations of held-out prompts on Spark executors from each DPO run's policy",
         "(RUN/model) and from pi_SFT, score them with evaluate.reward, and write OUTPUT/metrics.json (mean",
         "reward with confidence intervals, reward difference, win rate, sampled KL(pi || pi_SFT), and each",
         "run's eval-split loss, accuracies and margins), report.html and PNG charts. The same runs, prompts",
-        "and settings again: nothing to do."})
+        "and settings again: nothing to do. With PPO run folders (spark-dpo ppo) or --best-of-n, the report puts",
+        "DPO, PPO and best-of-n on one reward-vs-KL frontier with a computed verdict (frontier.json)."})
 public final class EvaluateCommand implements Callable<Integer> {
   @Mixin
   JobOptions job;
@@ -32,8 +36,13 @@ public final class EvaluateCommand implements Callable<Integer> {
   CommandSpec spec;
 
   @Option(names = "--run", required = true, arity = "1..*", paramLabel = "DIR",
-      description = "DPO run folders (train's OUTPUT: model/, metrics.jsonl, run.json with beta).")
+      description = "DPO run folders (train's OUTPUT: model/, metrics.jsonl, run.json with beta) and PPO run folders "
+          + "(ppo's OUTPUT, run.json with kl_coef).")
   List<String> runs;
+
+  @Option(names = "--best-of-n", paramLabel = "DIR",
+      description = "A best-of-n folder (best_of_n.json, on the same prompts) to put on the frontier.")
+  String bestOfN;
 
   @Option(names = "--sft-model", paramLabel = "PATH",
       description = "pi_SFT (default: the runs' starting model, model.path in their run.json).")
@@ -68,7 +77,7 @@ public final class EvaluateCommand implements Callable<Integer> {
     StageOptions.add(o, "evaluate.seed", seed);
     JobConfig cfg = job.load(o);
     EvaluateJob.Result r = new EvaluateJob(SparkSessions.create(cfg, "evaluate"), cfg).run(runs, sftModel, data,
-        prompts, output);
+        prompts, bestOfN, output);
     PrintWriter w = spec.commandLine().getOut();
     if (r.upToDate()) {
       w.printf("evaluate: %s is up to date (same models, prompts, metrics and settings); nothing to do%n",
@@ -77,6 +86,9 @@ public final class EvaluateCommand implements Callable<Integer> {
       w.printf(Locale.ROOT, "evaluate: %d run(s) against %s in %.1f s%n", r.runs().size(), r.sftModel(), r.seconds());
     }
     printResult(w, r.generation());
+    if (r.frontier() != null) {
+      w.printf("frontier: %s%n", r.frontier().verdict().text());
+    }
     w.printf("report: %s; numbers: %s%n", Storage.join(r.outputDir(), EvaluationReport.REPORT_HTML),
         Storage.join(r.outputDir(), EvaluationReport.METRICS_JSON));
     w.flush();

@@ -23,6 +23,12 @@ public final class EvaluationReport {
   public static final String ACCURACIES_PNG = "eval-accuracies.png";
   public static final String MARGINS_PNG = "eval-margins.png";
   public static final String FRONTIER_PNG = "reward-vs-kl.png";
+  public static final String FRONTIER_JSON = "frontier.json";
+  public static final String PPO_SCORES_PNG = "ppo-scores.png";
+  public static final String PPO_KL_PNG = "ppo-kl.png";
+  /** The PPO training metrics metrics.json repeats per PPO run (their last values; TRL's PPOTrainer names). */
+  static final List<String> PPO_KEYS = List.of("objective/scores", "objective/kl", "objective/rlhf_reward",
+      "loss/policy_avg", "loss/value_avg");
   /** The training metrics metrics.json repeats per run (their last values). */
   static final List<String> TRAINING_KEYS = List.of("loss", "eval/loss", "eval/rewards/accuracies",
       "eval/rewards/margins", "eval/rewards/chosen", "eval/rewards/rejected");
@@ -50,6 +56,17 @@ public final class EvaluationReport {
    */
   public static Written write(Storage storage, String outDir, List<TrainingRun> runs, GenerationEval gen,
       String evalData, Map<String, EvalSplitMetrics> evalSplit) {
+    return write(storage, outDir, runs, gen, evalData, evalSplit, null, List.of());
+  }
+
+  /**
+   * @param runs the DPO training runs
+   * @param comparison the RLHF-vs-DPO frontier (PPO runs, best-of-n) drawn as the reward-vs-KL chart, with its table
+   *     and verdict, and written to {@code frontier.json}; null: the DPO runs' frontier only
+   * @param ppoRuns the PPO runs' training metrics (their score and KL by step are charted)
+   */
+  public static Written write(Storage storage, String outDir, List<TrainingRun> runs, GenerationEval gen,
+      String evalData, Map<String, EvalSplitMetrics> evalSplit, Frontier comparison, List<TrainingRun> ppoRuns) {
     List<String> labels = new ArrayList<>();
     runs.forEach(r -> labels.add(r.label()));
     gen.policies().forEach(p -> labels.add(p.label()));
@@ -57,11 +74,18 @@ public final class EvaluationReport {
 
     storage.mkdirs(outDir);
     List<String> chartPaths = new ArrayList<>();
-    ReportHtml.Figure frontier = figure(storage, outDir, chartPaths, FRONTIER_PNG, charts.rewardVsKl(gen),
-        "Reward vs KL frontier",
-        "Mean ground-truth reward of each run's checkpoints against their sampled KL from π_SFT, with "
-            + ReportFormat.percent(gen.confidence()) + " confidence intervals; π_SFT sits at KL 0. "
-            + "Lines join a run's checkpoints in step order. Up and to the left is better.");
+    ReportHtml.Figure frontier = comparison == null
+        ? figure(storage, outDir, chartPaths, FRONTIER_PNG, charts.rewardVsKl(gen), "Reward vs KL frontier",
+            "Mean ground-truth reward of each run's checkpoints against their sampled KL from π_SFT, with "
+                + ReportFormat.percent(gen.confidence()) + " confidence intervals; π_SFT sits at KL 0. "
+                + "Lines join a run's checkpoints in step order. Up and to the left is better.")
+        : figure(storage, outDir, chartPaths, FRONTIER_PNG, new ReportCharts(seriesOf(comparison))
+            .frontier(comparison), "Reward vs KL frontier: DPO, PPO and best-of-n",
+            "Mean ground-truth reward against KL from π_SFT per continuation, with "
+                + ReportFormat.percent(gen.confidence()) + " confidence intervals (error bars: reward; thin "
+                + "horizontal bars: the sampled KL). DPO (circles) and PPO (squares) lines join a run's checkpoints "
+                + "in step order; best-of-n (triangles, dashed) sits at the analytic KL log n − (n−1)/n, which is "
+                + "not measured. Up and to the left is better.");
     List<ReportHtml.Figure> training = new ArrayList<>();
     addIfPresent(training, figure(storage, outDir, chartPaths, LOSS_PNG, charts.loss(runs), "DPO loss",
         "Training loss (solid) and eval loss (dashed) by step; log 2 is the loss while the policy equals the "
@@ -76,12 +100,28 @@ public final class EvaluationReport {
         "Eval reward margin",
         "Mean implicit reward β·log(π/π_ref) of chosen minus rejected responses on the held-out pairs."));
 
+    if (!ppoRuns.isEmpty()) {
+      addIfPresent(training, figure(storage, outDir, chartPaths, PPO_SCORES_PNG,
+          charts.evalMetric(ppoRuns, "objective/scores", "PPO rollout score", "mean score of the rollouts", 0, null),
+          "PPO rollout score",
+          "The reward PPO optimised (reward model or oracle) on its rollouts, by update (objective/scores)."));
+      addIfPresent(training, figure(storage, outDir, chartPaths, PPO_KL_PNG,
+          charts.evalMetric(ppoRuns, "objective/kl", "PPO KL from π_SFT", "KL per rollout, nats", 0, null),
+          "PPO KL from π_SFT",
+          "The KL of PPO's rollouts from π_SFT by update (objective/kl, summed over response tokens)."));
+    }
+
     String metricsPath = Storage.join(outDir, METRICS_JSON);
-    storage.writeString(metricsPath, json(headlineNumbers(runs, gen, evalData, evalSplit)));
+    Map<String, Object> numbers = headlineNumbers(runs, gen, evalData, evalSplit);
+    if (comparison != null) {
+      numbers.put("frontier", frontierNumbers(comparison, ppoRuns));
+      storage.writeString(Storage.join(outDir, FRONTIER_JSON), comparison.toJson() + "\n");
+    }
+    storage.writeString(metricsPath, json(numbers));
     String generationPath = Storage.join(outDir, GENERATION_JSON);
     storage.writeString(generationPath, gen.toJson() + "\n");
     String htmlPath = Storage.join(outDir, REPORT_HTML);
-    storage.writeString(htmlPath, ReportHtml.render(gen, runs, frontier, training, evalData, evalSplit));
+    storage.writeString(htmlPath, ReportHtml.render(gen, runs, frontier, training, evalData, evalSplit, comparison));
     return new Written(htmlPath, metricsPath, generationPath, chartPaths);
   }
 
@@ -131,6 +171,79 @@ public final class EvaluationReport {
     }
     root.put("training", training);
     return root;
+  }
+
+  /** Colours for the frontier chart: one per series, DPO first. */
+  private static List<String> seriesOf(Frontier f) {
+    List<String> series = new ArrayList<>();
+    f.points().forEach(p -> {
+      if (!series.contains(p.series())) {
+        series.add(p.series());
+      }
+    });
+    return series;
+  }
+
+  /** metrics.json's {@code frontier}: the verdict, every point, and each PPO run's last training metrics. */
+  static Map<String, Object> frontierNumbers(Frontier f, List<TrainingRun> ppoRuns) {
+    Map<String, Object> m = new LinkedHashMap<>();
+    m.put("outcome", f.verdict().overall().name().toLowerCase(java.util.Locale.ROOT));
+    m.put("verdict", f.verdict().text());
+    List<Object> points = new ArrayList<>();
+    for (FrontierPoint p : f.points()) {
+      Map<String, Object> q = new LinkedHashMap<>();
+      q.put("method", p.method());
+      q.put("series", p.series());
+      q.put("coefficient", p.coefficient());
+      q.put("step", p.step());
+      q.put("last", p.last());
+      interval(q, "mean_reward", p.reward());
+      if (p.improvement() != null) {
+        interval(q, "reward_improvement", p.improvement());
+      }
+      q.put("kl_per_continuation", p.kl());
+      q.put("kl_per_continuation_ci_low", p.klLow());
+      q.put("kl_per_continuation_ci_high", p.klHigh());
+      q.put("kl", p.klAnalytic() ? "analytic: log n - (n-1)/n (not measured)" : "sampled");
+      points.add(q);
+    }
+    m.put("points", points);
+    List<Object> comparisons = new ArrayList<>();
+    for (FrontierVerdict.Comparison c : f.verdict().comparisons()) {
+      Map<String, Object> q = new LinkedHashMap<>();
+      q.put("ppo", c.ppo().name());
+      q.put("ppo_kl", c.ppo().kl());
+      q.put("dpo", c.dpo() == null ? null : c.dpo().name());
+      if (c.dpo() != null) {
+        q.put("dpo_kl", c.dpo().kl());
+        interval(q, "dpo_minus_ppo", c.difference());
+        q.put("paired", c.paired());
+      }
+      q.put("outcome", c.outcome().name().toLowerCase(java.util.Locale.ROOT));
+      comparisons.add(q);
+    }
+    m.put("comparisons", comparisons);
+    if (f.bestOfN() != null) {
+      m.put("best_of_n_selector", f.bestOfN().selector());
+      m.put("best_of_n_selector_kind", f.bestOfN().selectorKind());
+      m.put("best_of_n_samples_per_prompt", f.bestOfN().samplesPerPrompt());
+    }
+    List<Object> ppo = new ArrayList<>();
+    for (TrainingRun r : ppoRuns) {
+      Map<String, Object> run = new LinkedHashMap<>();
+      run.put("label", r.label());
+      run.put("kl_coef", r.beta());
+      run.put("last_step", r.metrics().lastStep());
+      for (String key : PPO_KEYS) {
+        OptionalDouble v = r.metrics().last(key);
+        if (v.isPresent()) {
+          run.put(key, v.getAsDouble());
+        }
+      }
+      ppo.add(run);
+    }
+    m.put("ppo_training", ppo);
+    return m;
   }
 
   private static Map<String, Object> policy(PolicyEval p) {

@@ -203,6 +203,70 @@ public final class ReportCharts {
     return chart;
   }
 
+  /**
+   * The RLHF-vs-DPO frontier: mean ground-truth reward against KL(pi || pi_SFT) per continuation for pi_SFT, each DPO
+   * and PPO run (one line through its checkpoints in step order; circles for DPO, squares for PPO) and best-of-n
+   * (triangles through n = 1, 4, 16, dashed: its KL is the analytic log n - (n-1)/n). Reward intervals are error bars;
+   * a sampled KL's interval is a thin horizontal bar through the point.
+   */
+  public XYChart frontier(Frontier f) {
+    XYChart chart = chart("Reward vs KL: DPO, PPO and best-of-n", "KL(π ‖ π_SFT), nats per continuation",
+        "mean reward (" + f.reward() + ")");
+    chart.getStyler().setErrorBarsColorSeriesColor(true);
+    double right = Math.max(1e-9, f.points().stream().mapToDouble(FrontierPoint::klHigh).max().orElse(0)) * 1.08;
+    MeanWithInterval sft = f.points(FrontierPoint.SFT).get(0).reward();
+    reference(chart, "π_SFT mean reward", 0, right, sft.mean());
+    XYSeries sftPoint = chart.addSeries("π_SFT (" + ReportFormat.percent(f.confidence()) + " CI)",
+        new double[] {0}, new double[] {sft.mean()}, new double[] {sft.halfWidth()});
+    sftPoint.setXYSeriesRenderStyle(XYSeries.XYSeriesRenderStyle.Scatter);
+    sftPoint.setMarker(SeriesMarkers.DIAMOND);
+    sftPoint.setMarkerColor(TEXT);
+    sftPoint.setLineColor(TEXT);
+    Map<String, List<FrontierPoint>> bySeries = new LinkedHashMap<>();
+    for (FrontierPoint p : f.points()) {
+      if (!p.method().equals(FrontierPoint.SFT)) {
+        bySeries.computeIfAbsent(p.series(), s -> new ArrayList<>()).add(p);
+      }
+    }
+    for (Map.Entry<String, List<FrontierPoint>> e : bySeries.entrySet()) {
+      List<FrontierPoint> points = new ArrayList<>(e.getValue());
+      points.sort(Comparator.comparingLong(FrontierPoint::step));
+      String method = points.get(0).method();
+      double[] x = new double[points.size()];
+      double[] y = new double[points.size()];
+      double[] err = new double[points.size()];
+      for (int i = 0; i < points.size(); i++) {
+        x[i] = points.get(i).kl();
+        y[i] = points.get(i).reward().mean();
+        err[i] = points.get(i).reward().halfWidth();
+      }
+      Color c = colour(e.getKey());
+      String name = method.equals(FrontierPoint.BEST_OF_N) ? e.getKey() + ", n = " + points.stream()
+          .map(p -> String.valueOf(p.step())).collect(java.util.stream.Collectors.joining(", ")) + ", KL analytic"
+          : e.getKey();
+      XYSeries s = chart.addSeries(name, x, y, err);
+      s.setLineColor(c);
+      s.setMarkerColor(c);
+      s.setLineWidth(1.8f);
+      switch (method) {
+        case FrontierPoint.PPO -> s.setMarker(SeriesMarkers.SQUARE);
+        case FrontierPoint.BEST_OF_N -> {
+          s.setMarker(SeriesMarkers.TRIANGLE_UP);
+          s.setLineStyle(DASHED);
+        }
+        default -> s.setMarker(SeriesMarkers.CIRCLE);
+      }
+      for (FrontierPoint p : points) {
+        if (!p.klAnalytic() && p.klHigh() > p.klLow()) {
+          XYSeries bar = line(chart, name + " KL CI " + p.step(), new double[] {p.klLow(), p.klHigh()},
+              new double[] {p.reward().mean(), p.reward().mean()}, c, 1f, false);
+          bar.setMarker(SeriesMarkers.NONE);
+        }
+      }
+    }
+    return chart;
+  }
+
   private static double minKl(GenerationEval gen) {
     return gen.policies().stream().mapToDouble(p -> p.kl().perSequence().mean()).min().orElse(0);
   }

@@ -50,7 +50,7 @@ final class ReportHtml {
   private ReportHtml() {}
 
   static String render(GenerationEval gen, List<TrainingRun> runs, Figure frontier, List<Figure> training,
-      String evalData, Map<String, EvalSplitMetrics> evalSplit) {
+      String evalData, Map<String, EvalSplitMetrics> evalSplit, Frontier comparison) {
     StringBuilder h = new StringBuilder(64 * 1024);
     String ci = ReportFormat.percent(gen.confidence()) + " CI";
     GenerationEval.Sampling s = gen.sampling();
@@ -66,6 +66,9 @@ final class ReportHtml {
     results(h, gen, ci);
     h.append("<h2>Reward against KL</h2>\n");
     figure(h, frontier);
+    if (comparison != null) {
+      comparison(h, comparison, ci);
+    }
     h.append("<h2>Training</h2>\n");
     if (training.isEmpty()) {
       h.append("<p class=\"note\">The runs' metrics files hold no loss or eval lines to plot.</p>\n");
@@ -128,7 +131,7 @@ final class ReportHtml {
       WinRate w = p.winRate();
       Verdict v = p.verdict();
       h.append("<tr><td>").append(esc(p.label()));
-      if (!p.label().equals("β=" + p.beta())) {
+      if (p.label().startsWith("β=") && !p.label().equals("β=" + p.beta())) { // PPO labels name their kl_coef
         h.append("<br><span class=\"ci\">β ").append(p.beta()).append("</span>");
       }
       h.append("</td><td class=\"num\">").append(p.step()).append("</td><td class=\"num\">")
@@ -146,6 +149,68 @@ final class ReportHtml {
     h.append("</tbody>\n</table>\n</div>\n<p class=\"note\">Brackets: ").append(ci).append(". Rewards are each prompt's ")
         .append("mean over its samples, averaged over prompts; Δ and win rate compare policy and π<sub>SFT</sub> ")
         .append("prompt by prompt (a win rate counts ties as half).</p>\n");
+  }
+
+  /** The RLHF-vs-DPO section: the computed verdict, every frontier point, and each PPO point's comparison. */
+  private static void comparison(StringBuilder h, Frontier f, String ci) {
+    FrontierVerdict v = f.verdict();
+    String cls = switch (v.overall()) {
+      case DPO_DOMINATES -> "beats_sft";
+      case DPO_DOES_NOT_DOMINATE -> "worse_than_sft";
+      default -> "no_clear_difference";
+    };
+    h.append("<h2>RLHF vs DPO</h2>\n<section class=\"verdict ").append(cls).append("\">\n<p class=\"line\">")
+        .append(esc(v.text())).append("</p>\n</section>\n");
+    h.append("<div class=\"scroll\">\n<table>\n<thead><tr><th>method</th><th>setting</th><th>step / n</th>")
+        .append("<th>mean reward</th><th>Δ reward vs SFT</th><th>KL / continuation</th><th>KL</th></tr></thead>\n")
+        .append("<tbody>\n");
+    for (FrontierPoint p : f.points()) {
+      h.append("<tr><td>").append(esc(p.method())).append("</td><td>").append(esc(p.series())).append("</td>")
+          .append("<td class=\"num\">").append(p.method().equals(FrontierPoint.SFT) ? "–" : String.valueOf(p.step()))
+          .append(p.last() || p.method().equals(FrontierPoint.SFT) ? "" : " <span class=\"ci\">(earlier)</span>")
+          .append("</td><td class=\"num\">").append(withCi(p.reward())).append("</td><td class=\"num\">")
+          .append(p.improvement() == null ? "–" : ReportFormat.signed(p.improvement().mean()) + " <span class=\"ci\">["
+              + ReportFormat.num(p.improvement().low()) + ", " + ReportFormat.num(p.improvement().high()) + "]</span>")
+          .append("</td><td class=\"num\">").append(ReportFormat.num(p.kl()));
+      if (!p.klAnalytic() && p.klHigh() > p.klLow()) {
+        h.append(" <span class=\"ci\">[").append(ReportFormat.num(p.klLow())).append(", ")
+            .append(ReportFormat.num(p.klHigh())).append("]</span>");
+      }
+      h.append("</td><td>").append(p.method().equals(FrontierPoint.SFT) ? "0 by definition"
+          : p.klAnalytic() ? "analytic, not measured" : "sampled").append("</td></tr>\n");
+    }
+    h.append("</tbody>\n</table>\n</div>\n");
+    if (!v.comparisons().isEmpty()) {
+      h.append("<h3>Each PPO point against the best DPO point with no more KL</h3>\n<table>\n<thead><tr>")
+          .append("<th>PPO point</th><th>its KL</th><th>best DPO point at ≤ KL</th><th>its KL</th>")
+          .append("<th>DPO − PPO reward</th><th>interval</th><th>outcome</th></tr></thead>\n<tbody>\n");
+      for (FrontierVerdict.Comparison c : v.comparisons()) {
+        h.append("<tr><td>").append(esc(c.ppo().name())).append("</td><td class=\"num\">")
+            .append(ReportFormat.num(c.ppo().kl())).append("</td>");
+        if (c.dpo() == null) {
+          h.append("<td>none</td><td class=\"num\">–</td><td class=\"num\">–</td><td>–</td>");
+        } else {
+          h.append("<td>").append(esc(c.dpo().name())).append("</td><td class=\"num\">")
+              .append(ReportFormat.num(c.dpo().kl())).append("</td><td class=\"num\">")
+              .append(withCi(c.difference())).append("</td><td>").append(c.paired() ? "paired over prompts" : "Welch")
+              .append("</td>");
+        }
+        h.append("<td>").append(esc(c.outcome().name().toLowerCase(java.util.Locale.ROOT).replace('_', ' ')))
+            .append("</td></tr>\n");
+      }
+      h.append("</tbody>\n</table>\n");
+    }
+    h.append("<p class=\"note\">Brackets: ").append(ci).append(". Every method is scored by the same ground-truth ")
+        .append("reward on the same held-out prompts. DPO and PPO KL is sampled (the sum over each continuation of ")
+        .append("log π − log π<sub>SFT</sub> of its tokens); best-of-n's is the analytic log n − (n−1)/n");
+    if (f.bestOfN() != null) {
+      BestOfNCurve b = f.bestOfN();
+      h.append(" (").append(esc(b.klEstimate())).append("), with the selector ").append(esc(b.selector()))
+          .append(" (").append(esc(b.selectorKind().replace('_', ' '))).append(") choosing among ")
+          .append(b.samplesPerPrompt()).append(" samples per prompt from π<sub>SFT</sub>; its Δ is against the ")
+          .append("mean of that pool, not against the π<sub>SFT</sub> samples above");
+    }
+    h.append(".</p>\n");
   }
 
   private static void trainingTable(StringBuilder h, List<TrainingRun> runs) {

@@ -12,9 +12,13 @@ import io.sparkdpo.data.ReferenceColumns;
 import io.sparkdpo.data.TextPrompts;
 import io.sparkdpo.data.TextTokenizer;
 import io.sparkdpo.data.TokenizerFiles;
+import io.sparkdpo.eval.BestOfNCurve;
 import io.sparkdpo.eval.EvalSplitMetrics;
 import io.sparkdpo.eval.EvaluationReport;
+import io.sparkdpo.eval.Frontier;
+import io.sparkdpo.eval.FrontierPoint;
 import io.sparkdpo.eval.GenerationEval;
+import io.sparkdpo.eval.PolicyEval;
 import io.sparkdpo.eval.RewardFunctions;
 import io.sparkdpo.eval.TrainingRun;
 import io.sparkdpo.io.Json;
@@ -42,7 +46,7 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
- * The {@code evaluate} stage: for each DPO run folder ({@code RUN/model}, {@code RUN/metrics.jsonl},
+ * The {@code evaluate} stage: for each DPO or PPO run folder ({@code RUN/model}, {@code RUN/metrics.jsonl},
  * {@code RUN/run.json} with its beta), continuations of held-out prompts are sampled on executors from the run's
  * policy and from pi_SFT ({@link SamplingJob}, the same seeds for both, so each policy sample has an SFT twin drawn
  * from the same random stream), scored by the ground-truth reward ({@code evaluate.reward}), and the policy's
@@ -51,6 +55,11 @@ import org.slf4j.LoggerFactory;
  * {@code report.html} and the charts, next to the runs' eval-split metrics (loss, accuracies, margins: from their
  * metrics.jsonl, and measured here on a referenced folder's eval split when one is given). A manifest
  * written last makes a rerun with the same models, prompts, metrics and settings a no-op.
+ *
+ * <p>With PPO runs ({@code spark-dpo ppo}'s folders) or a best-of-n folder ({@code best_of_n.json}), the report is
+ * the RLHF-vs-DPO comparison: every policy and best-of-n on one reward-versus-KL {@link Frontier}, its table and a
+ * computed {@link io.sparkdpo.eval.FrontierVerdict} ({@code frontier.json}, and {@code frontier} in metrics.json).
+ * PPO policies are sampled and scored exactly as DPO's, on the same prompts with the same seeds.
  */
 public final class EvaluateJob {
   private static final Logger LOG = LoggerFactory.getLogger(EvaluateJob.class);
@@ -66,12 +75,18 @@ public final class EvaluateJob {
   private static final int EXAMPLES_PER_POLICY = 3;
 
   /**
-   * One DPO run as evaluated: label (legend), beta, folder, its final model's fingerprint, and the earlier
-   * checkpoints evaluated with it ({@code evaluate.checkpoints}; empty otherwise).
+   * One run as evaluated: label (legend), its KL coefficient (DPO's beta, PPO's kl_coef), folder, its final model's
+   * fingerprint, the earlier checkpoints evaluated with it ({@code evaluate.checkpoints}; empty otherwise), and its
+   * method ({@code dpo} or {@code ppo}).
    */
-  public record Run(String label, double beta, String dir, String modelFingerprint, List<Checkpoint> earlier) {
+  public record Run(String label, double beta, String dir, String modelFingerprint, List<Checkpoint> earlier,
+      String method) {
     public Run {
       earlier = List.copyOf(earlier);
+    }
+
+    public boolean isPpo() {
+      return FrontierPoint.PPO.equals(method);
     }
   }
 
@@ -86,7 +101,7 @@ public final class EvaluateJob {
    * @param generation the generation-based result, read back from {@code generation.json} when up to date
    */
   public record Result(boolean upToDate, String outputDir, List<Run> runs, String sftModel,
-      GenerationEval generation, double seconds) {}
+      GenerationEval generation, double seconds, Frontier frontier) {}
 
   private final SparkSession spark;
   private final JobConfig config;
@@ -105,8 +120,17 @@ public final class EvaluateJob {
    *     prompts from with {@code generate}'s prompt rules
    */
   public Result run(List<String> runDirs, String sftModel, String data, List<String> prompts, String outputDir) {
+    return run(runDirs, sftModel, data, prompts, null, outputDir);
+  }
+
+  /**
+   * @param runDirs DPO run folders ({@code train}) and PPO run folders ({@code ppo}), in legend order
+   * @param bestOfN a folder holding {@code best_of_n.json} (the {@code best-of-n} stage) on the same prompts, or null
+   */
+  public Result run(List<String> runDirs, String sftModel, String data, List<String> prompts, String bestOfN,
+      String outputDir) {
     if (runDirs.isEmpty()) {
-      throw new IllegalArgumentException("evaluate needs at least one DPO run folder (--run DIR)");
+      throw new IllegalArgumentException("evaluate needs at least one DPO or PPO run folder (--run DIR)");
     }
     if (prompts.isEmpty()) {
       throw new IllegalArgumentException("evaluate needs held-out prompts (--prompts eval_prompts.jsonl or text)");
@@ -126,7 +150,8 @@ public final class EvaluateJob {
       String d = ReferenceJob.stripSlash(dir);
       JsonNode spec = readRunSpec(storage, d);
       specs.add(spec);
-      double beta = spec.path("dpo").path("beta").asDouble();
+      boolean ppo = FrontierPoint.PPO.equals(spec.path("stage").asText());
+      double beta = ppo ? ppoKlCoef(spec, d) : spec.path("dpo").path("beta").asDouble();
       // pi_SFT is what the run started from: model.path, with model.adapter on it when the run continued one.
       JsonNode start = spec.path("model");
       startingModels.add(start.path("adapter").isTextual()
@@ -136,7 +161,9 @@ public final class EvaluateJob {
       List<Checkpoint> earlier = new ArrayList<>();
       if (e.checkpoints()) {
         CheckpointStore store = new CheckpointStore(storage, d, null);
-        long last = spec.path("total_steps").asLong();
+        // The final checkpoint is the final model; a run.json without total_steps: the newest checkpoint is.
+        long last = spec.path("total_steps").isNumber() ? spec.path("total_steps").asLong()
+            : store.committedSteps().stream().mapToLong(Long::longValue).max().orElse(0);
         for (long step : store.committedSteps()) {
           if (step < last) {
             io.sparkdpo.train.Checkpoint c = store.open(step);
@@ -153,11 +180,13 @@ public final class EvaluateJob {
           }
         }
       }
-      runs.add(new Run(label(beta), beta, d, ModelSpec.resolve(model, seed, device, storage).fingerprint(),
-          earlier));
+      runs.add(new Run(ppo ? ppoLabel(beta, ppoOracle(spec)) : label(beta), beta, d,
+          ModelSpec.resolve(model, seed, device, storage).fingerprint(), earlier,
+          ppo ? FrontierPoint.PPO : FrontierPoint.DPO));
     }
     if (runs.stream().map(Run::label).distinct().count() != runs.size()) {
-      throw new IllegalArgumentException("two runs have the same beta " + runs + ": evaluate compares runs by beta");
+      throw new IllegalArgumentException("two runs have the same beta or kl_coef " + runs + ": evaluate compares "
+          + "runs by them");
     }
     String sftPath = sftModel;
     if (sftPath == null) {
@@ -176,6 +205,19 @@ public final class EvaluateJob {
     TokenizerFiles tokenizer = TokenizerFiles.read(GenerateJob.tokenizerSpec(sftPath, storage), storage);
     List<TextPrompts.Prompt> heldOut = prompts(storage, prompts, tokenizer);
     String rewardName = RewardFunctions.load(e.reward(), storage).name();
+    BestOfNCurve curve = null;
+    if (bestOfN != null) {
+      curve = BestOfNCurve.read(storage, ReferenceJob.stripSlash(bestOfN));
+      if (curve.prompts() != heldOut.size()) {
+        throw new IllegalArgumentException(Storage.join(curve.source(), BestOfNCurve.FILE) + ": field prompts is "
+            + curve.prompts() + ", but the evaluation uses " + heldOut.size() + " held-out prompts: best-of-n must "
+            + "run on the same prompts as the policies (the same prompts file and evaluate.num_prompts)");
+      }
+      if (!curve.reward().equals(rewardName)) {
+        throw new IllegalArgumentException(Storage.join(curve.source(), BestOfNCurve.FILE) + ": field reward is "
+            + curve.reward() + ", but evaluate.reward is " + rewardName + ": one frontier needs one ground truth");
+      }
+    }
     PreparedData evalData = null;
     if (data != null) {
       evalData = PreparedData.open(storage, ReferenceJob.stripSlash(data));
@@ -193,12 +235,21 @@ public final class EvaluateJob {
           + PrepareJob.sha256(storage.readString(metricsPath(r))));
       r.earlier().forEach(c -> parts.add(r.label() + "|step " + c.step() + "|" + c.fingerprint()));
     }
+    if (curve != null) { // only then: a DPO-only evaluation keeps its fingerprint
+      parts.add("best-of-n|" + PrepareJob.sha256(storage.readString(Storage.join(curve.source(), BestOfNCurve.FILE))));
+    }
     String fingerprint = PrepareJob.sha256(parts.toArray(String[]::new));
+    boolean compares = curve != null || runs.stream().anyMatch(Run::isPpo);
     Optional<GenerationEval> existing = complete(storage, out, fingerprint);
     if (existing.isPresent()) {
       LOG.info("evaluate: {} is up to date (same models, prompts, metrics and settings; fingerprint {}): nothing to do",
           out, fingerprint.substring(0, 16));
-      return new Result(true, out, runs, sftPath, existing.get(), 0);
+      Frontier frontier = null;
+      if (compares) {
+        String f = Storage.join(out, EvaluationReport.FRONTIER_JSON);
+        frontier = Frontier.fromJson(storage.readString(f), f);
+      }
+      return new Result(true, out, runs, sftPath, existing.get(), 0, frontier);
     }
 
     storage.delete(Storage.join(out, MANIFEST)); // first: a crash leaves an incomplete folder
@@ -214,6 +265,8 @@ public final class EvaluateJob {
     GenerationEval.Builder builder = GenerationEval.builder(rewardName,
         GenerationEval.Sampling.of(e, heldOut.size()), e.confidenceLevel(), SampledArrays.rewards(sftSamples));
     List<TrainingRun> training = new ArrayList<>();
+    List<TrainingRun> ppoTraining = new ArrayList<>();
+    Map<String, double[]> perPrompt = new LinkedHashMap<>();
     Map<String, EvalSplitMetrics> evalSplit = new LinkedHashMap<>();
     for (int k = 0; k < runs.size(); k++) {
       Run r = runs.get(k);
@@ -222,11 +275,11 @@ public final class EvaluateJob {
       List<SampledPrompt> policySamples = SamplingJob.run(spark, heldOut,
           new SamplingRequest(policy, sft, tokenizer, sampling, e.samplesPerPrompt(), perBatch, e.reward(),
               partitions)).prompts();
-      if (evalData != null) {
+      if (evalData != null && !r.isPpo()) {
         evalSplit.put(r.label(), evalSplit(evalData, policy, specs.get(k).path("dpo")));
       }
       TrainingRun run = TrainingRun.read(storage, r.label(), r.beta(), metricsPath(r));
-      training.add(run);
+      (r.isPpo() ? ppoTraining : training).add(run);
       for (Checkpoint c : r.earlier()) {
         List<SampledPrompt> at = SamplingJob.run(spark, heldOut, new SamplingRequest(
             new ModelSpec(c.model(), seed, device, c.fingerprint(), config.model().dtype(), c.adapter()), sft,
@@ -234,9 +287,12 @@ public final class EvaluateJob {
             perBatch, e.reward(), partitions)).prompts();
         builder.addPolicy(r.label(), r.beta(), c.step(), SampledArrays.rewards(at), SampledArrays.logProbs(at),
             SampledArrays.scorerLogProbs(at));
+        perPrompt.put(r.label() + "@" + c.step(), PolicyEval.perPromptMeans(SampledArrays.rewards(at), r.label()));
       }
       builder.addPolicy(r.label(), r.beta(), run.metrics().lastStep(), SampledArrays.rewards(policySamples),
           SampledArrays.logProbs(policySamples), SampledArrays.scorerLogProbs(policySamples));
+      perPrompt.put(r.label() + "@" + run.metrics().lastStep(),
+          PolicyEval.perPromptMeans(SampledArrays.rewards(policySamples), r.label()));
       for (int i = 0; i < Math.min(EXAMPLES_PER_POLICY, heldOut.size()); i++) {
         SampledPrompt.Continuation s = sftSamples.get(i).continuations().get(0);
         SampledPrompt.Continuation p = policySamples.get(i).continuations().get(0);
@@ -245,14 +301,23 @@ public final class EvaluateJob {
       }
     }
     GenerationEval gen = builder.build();
+    Frontier frontier = null;
+    if (compares) {
+      List<Frontier.Run> entries = new ArrayList<>();
+      for (Run r : runs) {
+        entries.add(new Frontier.Run(r.label(), r.method(), r.beta(), r.isPpo() ? r.label() : "DPO " + r.label()));
+      }
+      frontier = Frontier.of(gen, entries, curve, perPrompt);
+      LOG.info("evaluate: {}", frontier.verdict().text());
+    }
     EvaluationReport.Written written = EvaluationReport.write(storage, out, training, gen,
-        evalSplit.isEmpty() ? null : ReferenceJob.stripSlash(data), evalSplit);
+        evalSplit.isEmpty() ? null : ReferenceJob.stripSlash(data), evalSplit, frontier, ppoTraining);
     double seconds = (System.nanoTime() - start) / 1e9;
     writeManifest(storage, out, fingerprint, sftPath, sft.fingerprint(), runs, prompts, heldOut.size(), rewardName,
-        written, seconds);
+        written, seconds, curve);
     LOG.info("evaluate: wrote {} and {} in {} s", written.html(), written.metricsJson(),
         String.format(Locale.ROOT, "%.1f", seconds));
-    return new Result(false, out, runs, sftPath, gen, seconds);
+    return new Result(false, out, runs, sftPath, gen, seconds, frontier);
   }
 
   /**
@@ -300,9 +365,34 @@ public final class EvaluateJob {
         && (rpo.isMissingNode() || rpo.isNull());
   }
 
-  /** The legend name of a run: its beta. */
+  /** The legend name of a DPO run: its beta. */
   static String label(double beta) {
     return "β=" + betaText(beta);
+  }
+
+  /** The legend name of a PPO run: its kl_coef; PPO-GT when it optimised the ground truth (as the DPO paper). */
+  static String ppoLabel(double klCoef, boolean oracle) {
+    return (oracle ? "PPO-GT" : "PPO") + " kl_coef=" + betaText(klCoef);
+  }
+
+  /** A PPO run's {@code ppo.kl_coef} from its run.json spec. */
+  static double ppoKlCoef(JsonNode spec, String runDir) {
+    JsonNode k = ppoSection(spec).path("kl_coef");
+    if (!k.isNumber()) {
+      throw new IllegalArgumentException(Storage.join(runDir, "run.json") + ": a PPO run without a numeric "
+          + "ppo.kl_coef in its spec");
+    }
+    return k.asDouble();
+  }
+
+  /** True when a PPO run's reward was the ground-truth function (no reward model): labelled oracle. */
+  static boolean ppoOracle(JsonNode spec) {
+    JsonNode rm = ppoSection(spec).path("reward_model");
+    return rm.isMissingNode() || rm.isNull() || rm.asText().isEmpty();
+  }
+
+  private static JsonNode ppoSection(JsonNode spec) {
+    return spec.path("ppo");
   }
 
   /** A beta as written in configs: 0.1, 0.5, 2. */
@@ -314,7 +404,7 @@ public final class EvaluateJob {
     return Storage.join(r.dir(), "metrics.jsonl");
   }
 
-  /** The {@code spec} of {@code RUN/run.json}, which must be a DPO run. */
+  /** The {@code spec} of {@code RUN/run.json}, which must be a DPO or a PPO run. */
   static JsonNode readRunSpec(Storage storage, String runDir) {
     String path = Storage.join(runDir, "run.json");
     if (!storage.exists(path)) {
@@ -326,9 +416,10 @@ public final class EvaluateJob {
     } catch (IOException ex) {
       throw new UncheckedIOException(path + " cannot be parsed: " + ex.getMessage(), ex);
     }
-    if (!"dpo".equals(spec.path("stage").asText()) || !spec.path("dpo").path("beta").isNumber()) {
-      throw new IllegalArgumentException(path + ": not a DPO run (stage " + spec.path("stage") + "); evaluate "
-          + "compares DPO policies with pi_SFT");
+    boolean dpo = "dpo".equals(spec.path("stage").asText()) && spec.path("dpo").path("beta").isNumber();
+    if (!dpo && !FrontierPoint.PPO.equals(spec.path("stage").asText())) {
+      throw new IllegalArgumentException(path + ": not a DPO or PPO run (stage " + spec.path("stage") + "); "
+          + "evaluate compares DPO and PPO policies with pi_SFT");
     }
     for (String f : List.of("model/config.json", "metrics.jsonl")) {
       if (!storage.exists(Storage.join(runDir, f))) {
@@ -367,7 +458,7 @@ public final class EvaluateJob {
 
   private void writeManifest(Storage storage, String out, String fingerprint, String sftPath, String sftFingerprint,
       List<Run> runs, List<String> promptSources, int prompts, String rewardName, EvaluationReport.Written written,
-      double seconds) {
+      double seconds, BestOfNCurve curve) {
     ObjectNode m = Json.MAPPER.createObjectNode();
     m.put("stage", STAGE);
     m.put("version", VERSION);
@@ -377,7 +468,7 @@ public final class EvaluateJob {
     ArrayNode rs = m.putArray("runs");
     for (Run r : runs) {
       ObjectNode run = rs.addObject().put("label", r.label()).put("beta", r.beta()).put("dir", r.dir())
-          .put("model_fingerprint", r.modelFingerprint());
+          .put("model_fingerprint", r.modelFingerprint()).put("method", r.method());
       ArrayNode earlier = run.putArray("checkpoints");
       r.earlier().forEach(c -> earlier.addObject().put("step", c.step()).put("model", c.model())
           .put("fingerprint", c.fingerprint()));
@@ -390,6 +481,10 @@ public final class EvaluateJob {
     files.add(EvaluationReport.METRICS_JSON);
     files.add(EvaluationReport.GENERATION_JSON);
     files.add(EvaluationReport.REPORT_HTML);
+    if (curve != null || runs.stream().anyMatch(Run::isPpo)) {
+      files.add(EvaluationReport.FRONTIER_JSON);
+      m.putObject("best_of_n").put("dir", curve == null ? null : curve.source());
+    }
     written.charts().forEach(c -> files.add(c.substring(c.lastIndexOf('/') + 1)));
     m.put("seconds", seconds);
     m.set("config", RecordedSettings.section(config, "evaluate"));
