@@ -37,6 +37,13 @@ import org.apache.spark.sql.SparkSession;
  * {@code pipeline.json}: every stage's status, folder and seconds. With {@code pipeline.peft} the sft and train stages
  * train LoRA adapters: sft writes {@code sft/adapter} on {@code model.path} (and {@code sft/model}, the base with it
  * merged, for generate and prepare); reference, train and evaluate's pi_SFT are base + that adapter.
+ *
+ * <p>The RLHF path for the comparison (stages {@code reward}, {@code ppo}, {@code best-of-n}; conf/rlhf-vs-dpo.yaml):
+ * {@code reward/} (a reward model on the prepared pairs, from pi_SFT) -> {@code ppo-kl-K/} per
+ * {@code pipeline.kl_coefs} (PPO from pi_SFT on generate's training prompts, against the reward model or, with
+ * {@code pipeline.rlhf_reward: oracle}, the ground truth) -> {@code best-of-n/} (the held-out prompts, selected by the
+ * same reward); evaluate then puts DPO, PPO and best-of-n on one frontier with a verdict. The export stays the best
+ * DPO run.
  */
 final class Pipeline {
   static final String SFT = "sft";
@@ -45,6 +52,8 @@ final class Pipeline {
   static final String REFERENCED = "referenced";
   static final String EVALUATION = "evaluation";
   static final String EXPORT = "export";
+  static final String REWARD = "reward";
+  static final String BEST_OF_N = "best-of-n";
   static final String SUMMARY = "pipeline.json";
 
   /** One stage as it went: {@code skipped} when its output was up to date. */
@@ -81,6 +90,10 @@ final class Pipeline {
     String referenced = Storage.join(root, REFERENCED);
     List<String> runDirs = p.betas().stream().map(b -> Storage.join(root, "dpo-beta-" + EvaluateJob.betaText(b)))
         .toList();
+    String rewardDir = Storage.join(root, REWARD);
+    List<String> ppoDirs = p.klCoefs().stream().map(k -> Storage.join(root, "ppo-kl-" + EvaluateJob.betaText(k)))
+        .toList();
+    String bestOfNDir = Storage.join(root, BEST_OF_N);
 
     // With pipeline.peft: sft trains an adapter on model.path; reference and train run on base + that adapter (DPO
     // continues it, its reference keeps it); generate and prepare read sft/model, the base with it merged.
@@ -117,6 +130,12 @@ final class Pipeline {
       stage("reference", referenced, () -> new ReferenceJob(spark, config(settings.toArray(String[]::new)))
           .run(prepared, referenced).upToDate());
     }
+    if (p.runs("reward")) {
+      // Bradley-Terry on the same pairs DPO learns from, starting from pi_SFT's decoder (as InstructGPT does).
+      JobConfig cfg = config("model.path=" + sftModel, "model.adapter=null", "reward.output_dir=" + rewardDir);
+      stage("reward", rewardDir, () -> new TrainingStage(spark, cfg, SessionSpec.Stage.REWARD).replacingOtherRun()
+          .run(TrainingStage.Inputs.prepared(prepared)).upToDate());
+    }
     if (p.runs("train")) {
       for (int i = 0; i < runDirs.size(); i++) {
         String dir = runDirs.get(i);
@@ -135,12 +154,21 @@ final class Pipeline {
       EvaluateJob.Result[] r = new EvaluateJob.Result[1];
       stage("evaluate", evalDir, () -> {
         // pi_SFT: sft/model, or with peft what the runs started from (base + sft adapter), as the reference was.
-        r[0] = new EvaluateJob(spark, config()).run(runDirs, peft == null ? sftModel : null, referenced,
-            List.of(Storage.join(generated, GenerateJob.EVAL_PROMPTS)), evalDir);
+        // The RLHF runs join the frontier when this pipeline runs their stages (skipped ones included).
+        List<String> evaluated = new ArrayList<>(runDirs);
+        if (p.runs("ppo")) {
+          evaluated.addAll(ppoDirs);
+        }
+        r[0] = new EvaluateJob(spark, config()).run(evaluated, peft == null ? sftModel : null, referenced,
+            List.of(Storage.join(generated, GenerateJob.EVAL_PROMPTS)), p.runs("best-of-n") ? bestOfNDir : null,
+            evalDir);
         return r[0].upToDate();
       });
       evaluation = r[0].generation();
       EvaluateCommand.printResult(out, evaluation);
+      if (r[0].frontier() != null) {
+        out.printf("frontier: %s%n", r[0].frontier().verdict().text());
+      }
     }
     String exportDir = null;
     if (p.runs("export")) {
@@ -192,11 +220,16 @@ final class Pipeline {
     out.flush();
   }
 
-  /** The run whose final policy improved the mean reward most (the evaluation's headline). */
+  /**
+   * The DPO run whose final policy improved the mean reward most (the evaluation's headline when no PPO run is
+   * evaluated with them; PPO policies are not exported here).
+   */
   private static String bestRun(GenerationEval gen, PipelineSettings p, List<String> runDirs) {
-    Optional<PolicyEval> head = gen.headline();
+    List<String> dpoLabels = p.betas().stream().map(b -> "β=" + EvaluateJob.betaText(b)).toList();
+    Optional<PolicyEval> head = gen.finalCheckpoints().stream().filter(e -> dpoLabels.contains(e.label()))
+        .max(java.util.Comparator.comparingDouble(e -> e.improvement().mean()));
     if (head.isEmpty()) {
-      throw new IllegalStateException("the evaluation holds no policy to export");
+      throw new IllegalStateException("the evaluation holds no DPO policy to export");
     }
     for (int i = 0; i < p.betas().size(); i++) {
       if (Double.compare(p.betas().get(i), head.get().beta()) == 0) {

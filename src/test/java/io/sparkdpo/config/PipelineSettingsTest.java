@@ -14,8 +14,9 @@ class PipelineSettingsTest {
   void defaultsRunEveryStageOnTheSampleCorpusAtTwoBetas() {
     PipelineSettings p = ConfigLoader.defaults().pipeline();
     assertEquals(new PipelineSettings("runs/pipeline", List.of("sample-data/corpus/moby-dick/train"),
-        List.of("sample-data/corpus/moby-dick/heldout"), List.of(0.1, 0.5), PipelineSettings.STAGES, "float32", null),
-        p);
+        List.of("sample-data/corpus/moby-dick/heldout"), List.of(0.1, 0.5), PipelineSettings.DPO_STAGES, "float32",
+        null, List.of(0.05, 0.2), List.of(1, 4, 16), "reward_model"), p);
+    assertFalse(p.runs("reward") || p.runs("ppo") || p.runs("best-of-n"), "the RLHF stages are not in the default");
     assertTrue(p.runs("export"));
   }
 
@@ -40,11 +41,26 @@ class PipelineSettingsTest {
   void badValuesAreAllReportedByKey() {
     ConfigException e = assertThrows(ConfigException.class, () -> ConfigLoader.load(null, List.of(
         "pipeline.betas=[0.1, 0.1]", "pipeline.stages=[sft, deploy]", "pipeline.text=[]", "pipeline.eval_text=[]",
-        "pipeline.export_dtype=f16", "pipeline.output_dir=''")));
-    assertEquals(6, e.problems().size(), e.getMessage());
+        "pipeline.export_dtype=f16", "pipeline.output_dir=''", "pipeline.kl_coefs=[-0.1]",
+        "pipeline.best_of_n=[0, 4]", "pipeline.rlhf_reward=human")));
+    assertEquals(9, e.problems().size(), e.getMessage());
     assertTrue(e.getMessage().contains("pipeline.betas: must be distinct numbers > 0 (got [0.1, 0.1])"),
         e.getMessage());
     assertTrue(e.getMessage().contains("pipeline.stages: must be a non-empty subset of [sft, generate, prepare, "
-        + "reference, train, evaluate, export] (got [sft, deploy])"), e.getMessage());
+        + "reference, reward, train, ppo, best-of-n, evaluate, export] (got [sft, deploy])"), e.getMessage());
+    assertTrue(e.getMessage().contains("pipeline.kl_coefs: must be distinct numbers >= 0, at least one when stages "
+        + "include ppo (got [-0.1])"), e.getMessage());
+    assertTrue(e.getMessage().contains("pipeline.best_of_n: must be distinct integers >= 1, at least one when stages "
+        + "include best-of-n (got [0, 4])"), e.getMessage());
+  }
+
+  @Test
+  void theRlhfStagesNeedTheirSettings() {
+    ConfigException e = assertThrows(ConfigException.class, () -> ConfigLoader.load(null, List.of(
+        "pipeline.stages=[ppo, best-of-n, evaluate]", "pipeline.kl_coefs=[]", "pipeline.best_of_n=[]")));
+    assertEquals(2, e.problems().size(), e.getMessage());
+    PipelineSettings p = ConfigLoader.load(null, List.of("pipeline.stages=[reward, ppo, best-of-n]",
+        "pipeline.rlhf_reward=oracle")).pipeline();
+    assertTrue(p.runs("ppo") && p.runs("best-of-n") && p.oracle());
   }
 }
