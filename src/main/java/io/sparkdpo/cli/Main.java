@@ -19,6 +19,7 @@ import picocli.CommandLine.Command;
         SftCommand.class,
         TrainCommand.class,
         RewardCommand.class,
+        PpoCommand.class,
         ReferenceCommand.class,
         GenerateCommand.class,
         EvaluateCommand.class,

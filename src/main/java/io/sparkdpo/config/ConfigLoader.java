@@ -100,7 +100,8 @@ public final class ConfigLoader {
    * is named as anywhere else. An off section binds as null (its record's "not configured") and prints as its
    * defaults.
    */
-  static final List<String> OPTIONAL_SECTIONS = List.of("sft.peft", "train.peft", "pipeline.peft", "reward.peft");
+  static final List<String> OPTIONAL_SECTIONS = List.of("sft.peft", "train.peft", "pipeline.peft", "reward.peft",
+      "ppo.peft");
   private static final String OFF = "none";
 
   private static void switchOffOptionalSections(ObjectNode tree) {

@@ -378,7 +378,7 @@ public final class TrainingStage {
    * optimiser settings, data, workers); a later invocation on the same folder resumes only when those agree. With
    * {@code replace}, a run with other settings is cleared instead of refused (see {@link #replacingOtherRun}).
    */
-  static void requireSameRun(Storage storage, String runDir, SessionSpec spec, String dataFingerprint, int workers,
+  static void requireSameRun(Storage storage, String runDir, Object spec, String dataFingerprint, int workers,
       boolean replace) {
     ObjectNode run = Json.MAPPER.createObjectNode();
     run.set("spec", strip(Json.MAPPER.valueToTree(spec)));
@@ -472,7 +472,7 @@ public final class TrainingStage {
   }
 
   /** The checkpoint's model (or adapter) files, each verified against its checksum as it is copied. */
-  private static void copyModelFiles(Storage storage, Checkpoint checkpoint, String to) {
+  static void copyModelFiles(Storage storage, Checkpoint checkpoint, String to) {
     TrainerCheckpoint.modelFiles(checkpoint).forEach((name, relative) ->
         storage.writeBytes(Storage.join(to, relative), checkpoint.read(name)));
   }

@@ -4,6 +4,7 @@ import io.sparkdpo.io.FolderLease;
 import io.sparkdpo.io.Storage;
 import io.sparkdpo.train.CheckpointStore;
 import io.sparkdpo.train.GradientReducer;
+import io.sparkdpo.train.ReplicaGroup;
 import java.nio.FloatBuffer;
 import java.util.List;
 
@@ -73,6 +74,40 @@ public record WorkerContext(
       @Override
       public void allReduceMean(FloatBuffer direct) {
         group.allReduceMean(direct);
+      }
+    };
+  }
+
+  /**
+   * The all-reduce as a trainer's replica group: the gradient mean plus the rank-ordered sum and the all-gather a
+   * loop that shares data between replicas needs (PPO's rollout).
+   */
+  public ReplicaGroup replicaGroup() {
+    AllReduce group = allReduce;
+    return new ReplicaGroup() {
+      @Override
+      public int rank() {
+        return group.rank();
+      }
+
+      @Override
+      public int worldSize() {
+        return group.worldSize();
+      }
+
+      @Override
+      public void allReduceMean(FloatBuffer direct) {
+        group.allReduceMean(direct);
+      }
+
+      @Override
+      public void allReduceSum(double[] values) {
+        group.allReduceSum(values);
+      }
+
+      @Override
+      public byte[][] allGather(byte[] mine) {
+        return group.allGather(mine);
       }
     };
   }

@@ -15,7 +15,7 @@ import java.util.TreeMap;
  *   divides its summed step losses by the steps since the last log; TRL averages the metrics it stored since then.
  *   A key a step did not report is averaged over the steps that did;</li>
  *   <li><b>point values</b> ({@link #POINT}: {@code learning_rate}, {@code epoch}, {@code grad_norm},
- *   {@code amp/loss_scale}): the logged step's own value, as the Trainer logs the current rate and epoch and the
+ *   {@code amp/loss_scale}, PPO's {@code lr} and {@code episode}): the logged step's own value, as the Trainer logs the current rate and epoch and the
  *   last step's gradient norm;</li>
  *   <li><b>running totals</b> ({@link #TOTALS}: {@code num_tokens}): a step reports its own count, the log the sum
  *   since step 1, as TRL's {@code num_tokens}.</li>
@@ -28,7 +28,7 @@ public final class MetricsWindow {
   public static final String FILE = "metrics_window.json";
   /** Keys logged as the value at the logged step. */
   public static final Set<String> POINT = Set.of(MetricNames.LEARNING_RATE, MetricNames.EPOCH,
-      MetricNames.GRAD_NORM, TrainingSession.LOSS_SCALE);
+      MetricNames.GRAD_NORM, TrainingSession.LOSS_SCALE, PpoTrainer.LR, PpoTrainer.EPISODE);
   /** Keys logged as the running sum over every step of the run. */
   public static final Set<String> TOTALS = Set.of(MetricNames.NUM_TOKENS);
 

@@ -36,7 +36,7 @@ public final class TrainerCheckpoint {
   public static final String TRAINER_STATE = "trainer_state.json";
   /** Files beside the model in a checkpoint folder: everything else there is the model's (or adapter's). */
   static final Set<String> LOOP_FILES = Set.of(OPTIMIZER, STATE, TRAINER_STATE, DpoObjective.BCO_RUNNING_MEAN,
-      MetricsWindow.FILE);
+      MetricsWindow.FILE, PpoTrainer.VALUE_HEAD);
 
   private TrainerCheckpoint() {}
 
