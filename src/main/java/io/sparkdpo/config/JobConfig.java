@@ -15,7 +15,8 @@ public record JobConfig(
     ReferenceSettings reference,
     GenerateSettings generate,
     PipelineSettings pipeline,
-    RewardSettings reward) implements Validated {
+    RewardSettings reward,
+    ScoreSettings score) implements Validated {
 
   @Override
   public void validate(String prefix, Violations v) {
@@ -30,5 +31,6 @@ public record JobConfig(
     generate.validate("generate", v);
     pipeline.validate("pipeline", v);
     reward.validate("reward", v);
+    score.validate("score", v);
   }
 }
