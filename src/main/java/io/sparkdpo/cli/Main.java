@@ -19,6 +19,8 @@ import picocli.CommandLine.Command;
         SftCommand.class,
         TrainCommand.class,
         RewardCommand.class,
+        ScoreCommand.class,
+        BestOfNCommand.class,
         ReferenceCommand.class,
         GenerateCommand.class,
         EvaluateCommand.class,
