@@ -20,6 +20,8 @@ import picocli.CommandLine.Command;
         TrainCommand.class,
         RewardCommand.class,
         PpoCommand.class,
+        ScoreCommand.class,
+        BestOfNCommand.class,
         ReferenceCommand.class,
         GenerateCommand.class,
         EvaluateCommand.class,

@@ -16,7 +16,8 @@ public record JobConfig(
     GenerateSettings generate,
     PipelineSettings pipeline,
     RewardSettings reward,
-    PpoSettings ppo) implements Validated {
+    PpoSettings ppo,
+    ScoreSettings score) implements Validated {
 
   @Override
   public void validate(String prefix, Violations v) {
@@ -32,5 +33,6 @@ public record JobConfig(
     pipeline.validate("pipeline", v);
     reward.validate("reward", v);
     ppo.validate("ppo", v);
+    score.validate("score", v);
   }
 }

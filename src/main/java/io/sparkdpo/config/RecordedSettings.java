@@ -18,7 +18,7 @@ public final class RecordedSettings {
 
   /** Sections whose keys may be recorded; anything else (spark, storage) may not. */
   private static final List<String> RECORDABLE = List.of("prepare", "model", "sft", "train", "reference", "generate",
-      "evaluate", "pipeline", "reward");
+      "evaluate", "pipeline", "reward", "score");
 
   private RecordedSettings() {}
 
