@@ -4,6 +4,7 @@ import com.fasterxml.jackson.core.JsonProcessingException;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.PropertyNamingStrategies;
 import io.sparkdpo.io.Json;
+import io.sparkdpo.io.Storage;
 import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.List;
@@ -14,10 +15,11 @@ import java.util.Map;
  * evaluated DPO and PPO checkpoint, best-of-n at each n, all scored by the same ground-truth reward on the same
  * held-out prompts, and the {@link FrontierVerdict}. Round-trips through JSON ({@code frontier.json}).
  *
- * @param bestOfN the best-of-n curve the points came from; null when none was evaluated
+ * @param bestOfN the best-of-n result the points came from; null when none was evaluated
+ * @param bestOfNSource the folder holding it
  */
 public record Frontier(String reward, double confidence, List<FrontierPoint> points, FrontierVerdict verdict,
-    BestOfNCurve bestOfN) {
+    BestOfNReport bestOfN, String bestOfNSource) {
   private static final ObjectMapper JSON = Json.MAPPER.copy()
       .setPropertyNamingStrategy(PropertyNamingStrategies.SNAKE_CASE);
 
@@ -37,14 +39,15 @@ public record Frontier(String reward, double confidence, List<FrontierPoint> poi
 
   /**
    * @param runs how each label of {@code gen} enters; a label not listed is left out
-   * @param bestOfN best-of-n points on the same prompts (null: none)
+   * @param bestOfN best-of-n points on the same prompts (null: none), read from the folder {@code bestOfNSource}
    * @param perPromptRewards per-prompt mean rewards by run label and step ({@code label@step}), for paired intervals
    */
-  public static Frontier of(GenerationEval gen, List<Run> runs, BestOfNCurve bestOfN,
+  public static Frontier of(GenerationEval gen, List<Run> runs, BestOfNReport bestOfN, String bestOfNSource,
       Map<String, double[]> perPromptRewards) {
+    String file = bestOfN == null ? null : Storage.join(bestOfNSource, BestOfNReport.FILE);
     if (bestOfN != null && !bestOfN.reward().equals(gen.reward())) {
-      throw new IllegalArgumentException(bestOfN.source() + ": best-of-n was scored by reward " + bestOfN.reward()
-          + ", the evaluation by " + gen.reward() + ": one frontier needs one ground-truth reward");
+      throw new IllegalArgumentException(file + ": field reward is " + bestOfN.reward() + ", the evaluation's "
+          + "reward is " + gen.reward() + ": one frontier needs one ground-truth reward");
     }
     Map<String, Run> byLabel = new HashMap<>();
     runs.forEach(r -> byLabel.put(r.label(), r));
@@ -67,11 +70,27 @@ public record Frontier(String reward, double confidence, List<FrontierPoint> poi
       }
     }
     if (bestOfN != null) {
-      String series = "best-of-n (" + (bestOfN.selectorKind().equals("oracle") ? "oracle" : "reward model") + ")";
-      bestOfN.points().forEach(p -> points.add(FrontierPoint.bestOfN(series, p)));
+      points.addAll(bestOfNPoints(bestOfN, bestOfNSource));
     }
     return new Frontier(gen.reward(), gen.confidence(), points, FrontierVerdict.of(points, byKey, gen.confidence()),
-        bestOfN);
+        bestOfN, bestOfNSource);
+  }
+
+  /**
+   * Best-of-n's points, one per n, checked (the analytic KL, ordered finite intervals): call it before sampling
+   * anything so a bad file fails first.
+   */
+  public static List<FrontierPoint> bestOfNPoints(BestOfNReport bestOfN, String source) {
+    String file = Storage.join(source, BestOfNReport.FILE);
+    if (bestOfN.points().isEmpty()) {
+      throw new IllegalArgumentException(file + ": field points is empty");
+    }
+    String series = "best-of-n (" + (bestOfN.selectorKind().equals("oracle") ? "oracle" : "reward model") + ")";
+    List<FrontierPoint> points = new ArrayList<>();
+    for (int i = 0; i < bestOfN.points().size(); i++) {
+      points.add(FrontierPoint.bestOfN(series, bestOfN, i, file));
+    }
+    return points;
   }
 
   /** The points of one method, in the order added. */

@@ -38,10 +38,38 @@ public record FrontierPoint(String method, String series, double coefficient, lo
         kl.low(), kl.high(), false);
   }
 
-  /** Best-of-n at one n: the KL is the analytic {@code log n - (n-1)/n}. */
-  public static FrontierPoint bestOfN(String series, BestOfNCurve.Point p) {
-    return new FrontierPoint(BEST_OF_N, series, p.n(), p.n(), true, p.reward(), p.improvement(), p.kl(), p.kl(),
-        p.kl(), true);
+  /**
+   * Best-of-n at one n of {@code best_of_n.json} ({@code source}): the KL is the analytic {@code log n - (n-1)/n},
+   * checked against the file's; a point whose interval does not hold its mean, or a non-finite value, is refused
+   * naming the file and the field.
+   */
+  public static FrontierPoint bestOfN(String series, BestOfNReport r, int i, String source) {
+    BestOfNReport.Point p = r.points().get(i);
+    String at = source + ": field points[" + i + "].";
+    if (p.n() < 1 || Math.abs(p.kl() - BestOfN.klEstimate(p.n())) > 1e-9) {
+      throw new IllegalArgumentException(at + "kl is " + p.kl() + ", not log n - (n-1)/n for n = " + p.n());
+    }
+    return new FrontierPoint(BEST_OF_N, series, p.n(), p.n(), true,
+        interval(p.rewardMean(), p.rewardLow(), p.rewardHigh(), r.confidence(), r.prompts(), at + "reward"),
+        interval(p.improvementMean(), p.improvementLow(), p.improvementHigh(), r.confidence(), r.prompts(),
+            at + "improvement"), p.kl(), p.kl(), p.kl(), true);
+  }
+
+  /**
+   * An interval from its ends, its standard error recovered from the half-width of the symmetric t-interval over
+   * {@code n} prompts that {@link MeanWithInterval#of} builds (for Welch's interval of a difference).
+   */
+  static MeanWithInterval interval(double mean, double low, double high, double confidence, int n, String field) {
+    if (!(Double.isFinite(mean) && Double.isFinite(low) && Double.isFinite(high) && low <= mean && mean <= high)) {
+      throw new IllegalArgumentException(field + "_low/_mean/_high must be finite with low <= mean <= high, got "
+          + low + ", " + mean + ", " + high);
+    }
+    if (n < 2 || !(confidence > 0 && confidence < 1)) {
+      throw new IllegalArgumentException(field + ": needs prompts >= 2 and confidence in (0, 1), got " + n + " and "
+          + confidence);
+    }
+    double t = Quantiles.studentT(1 - (1 - confidence) / 2, n - 1);
+    return new MeanWithInterval(mean, low, high, confidence, n, (high - low) / 2 / t);
   }
 
   /** A name for this point in tables and verdicts: the series, and its step or n. */

@@ -204,7 +204,7 @@ final class ReportHtml {
         .append("reward on the same held-out prompts. DPO and PPO KL is sampled (the sum over each continuation of ")
         .append("log π − log π<sub>SFT</sub> of its tokens); best-of-n's is the analytic log n − (n−1)/n");
     if (f.bestOfN() != null) {
-      BestOfNCurve b = f.bestOfN();
+      BestOfNReport b = f.bestOfN();
       h.append(" (").append(esc(b.klEstimate())).append("), with the selector ").append(esc(b.selector()))
           .append(" (").append(esc(b.selectorKind().replace('_', ' '))).append(") choosing among ")
           .append(b.samplesPerPrompt()).append(" samples per prompt from π<sub>SFT</sub>; its Δ is against the ")

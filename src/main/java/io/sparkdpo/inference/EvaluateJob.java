@@ -12,7 +12,7 @@ import io.sparkdpo.data.ReferenceColumns;
 import io.sparkdpo.data.TextPrompts;
 import io.sparkdpo.data.TextTokenizer;
 import io.sparkdpo.data.TokenizerFiles;
-import io.sparkdpo.eval.BestOfNCurve;
+import io.sparkdpo.eval.BestOfNReport;
 import io.sparkdpo.eval.EvalSplitMetrics;
 import io.sparkdpo.eval.EvaluationReport;
 import io.sparkdpo.eval.Frontier;
@@ -150,7 +150,7 @@ public final class EvaluateJob {
       String d = ReferenceJob.stripSlash(dir);
       JsonNode spec = readRunSpec(storage, d);
       specs.add(spec);
-      boolean ppo = FrontierPoint.PPO.equals(spec.path("stage").asText());
+      boolean ppo = isPpo(spec);
       double beta = ppo ? ppoKlCoef(spec, d) : spec.path("dpo").path("beta").asDouble();
       // pi_SFT is what the run started from: model.path, with model.adapter on it when the run continued one.
       JsonNode start = spec.path("model");
@@ -161,9 +161,7 @@ public final class EvaluateJob {
       List<Checkpoint> earlier = new ArrayList<>();
       if (e.checkpoints()) {
         CheckpointStore store = new CheckpointStore(storage, d, null);
-        // The final checkpoint is the final model; a run.json without total_steps: the newest checkpoint is.
-        long last = spec.path("total_steps").isNumber() ? spec.path("total_steps").asLong()
-            : store.committedSteps().stream().mapToLong(Long::longValue).max().orElse(0);
+        long last = spec.path(ppo ? "total_updates" : "total_steps").asLong();
         for (long step : store.committedSteps()) {
           if (step < last) {
             io.sparkdpo.train.Checkpoint c = store.open(step);
@@ -205,16 +203,18 @@ public final class EvaluateJob {
     TokenizerFiles tokenizer = TokenizerFiles.read(GenerateJob.tokenizerSpec(sftPath, storage), storage);
     List<TextPrompts.Prompt> heldOut = prompts(storage, prompts, tokenizer);
     String rewardName = RewardFunctions.load(e.reward(), storage).name();
-    BestOfNCurve curve = null;
+    BestOfNReport curve = null;
+    String curveDir = bestOfN == null ? null : ReferenceJob.stripSlash(bestOfN);
     if (bestOfN != null) {
-      curve = BestOfNCurve.read(storage, ReferenceJob.stripSlash(bestOfN));
+      curve = BestOfNReport.read(storage, curveDir);
       if (curve.prompts() != heldOut.size()) {
-        throw new IllegalArgumentException(Storage.join(curve.source(), BestOfNCurve.FILE) + ": field prompts is "
+        throw new IllegalArgumentException(Storage.join(curveDir, BestOfNReport.FILE) + ": field prompts is "
             + curve.prompts() + ", but the evaluation uses " + heldOut.size() + " held-out prompts: best-of-n must "
             + "run on the same prompts as the policies (the same prompts file and evaluate.num_prompts)");
       }
+      Frontier.bestOfNPoints(curve, curveDir); // its fields checked before any sampling
       if (!curve.reward().equals(rewardName)) {
-        throw new IllegalArgumentException(Storage.join(curve.source(), BestOfNCurve.FILE) + ": field reward is "
+        throw new IllegalArgumentException(Storage.join(curveDir, BestOfNReport.FILE) + ": field reward is "
             + curve.reward() + ", but evaluate.reward is " + rewardName + ": one frontier needs one ground truth");
       }
     }
@@ -236,7 +236,7 @@ public final class EvaluateJob {
       r.earlier().forEach(c -> parts.add(r.label() + "|step " + c.step() + "|" + c.fingerprint()));
     }
     if (curve != null) { // only then: a DPO-only evaluation keeps its fingerprint
-      parts.add("best-of-n|" + PrepareJob.sha256(storage.readString(Storage.join(curve.source(), BestOfNCurve.FILE))));
+      parts.add("best-of-n|" + PrepareJob.sha256(storage.readString(Storage.join(curveDir, BestOfNReport.FILE))));
     }
     String fingerprint = PrepareJob.sha256(parts.toArray(String[]::new));
     boolean compares = curve != null || runs.stream().anyMatch(Run::isPpo);
@@ -307,14 +307,14 @@ public final class EvaluateJob {
       for (Run r : runs) {
         entries.add(new Frontier.Run(r.label(), r.method(), r.beta(), r.isPpo() ? r.label() : "DPO " + r.label()));
       }
-      frontier = Frontier.of(gen, entries, curve, perPrompt);
+      frontier = Frontier.of(gen, entries, curve, curveDir, perPrompt);
       LOG.info("evaluate: {}", frontier.verdict().text());
     }
     EvaluationReport.Written written = EvaluationReport.write(storage, out, training, gen,
         evalSplit.isEmpty() ? null : ReferenceJob.stripSlash(data), evalSplit, frontier, ppoTraining);
     double seconds = (System.nanoTime() - start) / 1e9;
     writeManifest(storage, out, fingerprint, sftPath, sft.fingerprint(), runs, prompts, heldOut.size(), rewardName,
-        written, seconds, curve);
+        written, seconds, curveDir);
     LOG.info("evaluate: wrote {} and {} in {} s", written.html(), written.metricsJson(),
         String.format(Locale.ROOT, "%.1f", seconds));
     return new Result(false, out, runs, sftPath, gen, seconds, frontier);
@@ -375,9 +375,17 @@ public final class EvaluateJob {
     return (oracle ? "PPO-GT" : "PPO") + " kl_coef=" + betaText(klCoef);
   }
 
+  /**
+   * True for the spec of a PPO run (what {@code spark-dpo ppo} records in run.json: the {@code ppo} section, the
+   * reward's kind, the number of updates), false for a DPO run's.
+   */
+  static boolean isPpo(JsonNode spec) {
+    return spec.path("ppo").isObject() && spec.path("reward_kind").isTextual();
+  }
+
   /** A PPO run's {@code ppo.kl_coef} from its run.json spec. */
   static double ppoKlCoef(JsonNode spec, String runDir) {
-    JsonNode k = ppoSection(spec).path("kl_coef");
+    JsonNode k = spec.path("ppo").path("klCoef");
     if (!k.isNumber()) {
       throw new IllegalArgumentException(Storage.join(runDir, "run.json") + ": a PPO run without a numeric "
           + "ppo.kl_coef in its spec");
@@ -387,12 +395,7 @@ public final class EvaluateJob {
 
   /** True when a PPO run's reward was the ground-truth function (no reward model): labelled oracle. */
   static boolean ppoOracle(JsonNode spec) {
-    JsonNode rm = ppoSection(spec).path("reward_model");
-    return rm.isMissingNode() || rm.isNull() || rm.asText().isEmpty();
-  }
-
-  private static JsonNode ppoSection(JsonNode spec) {
-    return spec.path("ppo");
+    return "oracle".equals(spec.path("reward_kind").asText());
   }
 
   /** A beta as written in configs: 0.1, 0.5, 2. */
@@ -417,7 +420,7 @@ public final class EvaluateJob {
       throw new UncheckedIOException(path + " cannot be parsed: " + ex.getMessage(), ex);
     }
     boolean dpo = "dpo".equals(spec.path("stage").asText()) && spec.path("dpo").path("beta").isNumber();
-    if (!dpo && !FrontierPoint.PPO.equals(spec.path("stage").asText())) {
+    if (!dpo && !isPpo(spec)) {
       throw new IllegalArgumentException(path + ": not a DPO or PPO run (stage " + spec.path("stage") + "); "
           + "evaluate compares DPO and PPO policies with pi_SFT");
     }
@@ -458,7 +461,7 @@ public final class EvaluateJob {
 
   private void writeManifest(Storage storage, String out, String fingerprint, String sftPath, String sftFingerprint,
       List<Run> runs, List<String> promptSources, int prompts, String rewardName, EvaluationReport.Written written,
-      double seconds, BestOfNCurve curve) {
+      double seconds, String bestOfNDir) {
     ObjectNode m = Json.MAPPER.createObjectNode();
     m.put("stage", STAGE);
     m.put("version", VERSION);
@@ -481,9 +484,9 @@ public final class EvaluateJob {
     files.add(EvaluationReport.METRICS_JSON);
     files.add(EvaluationReport.GENERATION_JSON);
     files.add(EvaluationReport.REPORT_HTML);
-    if (curve != null || runs.stream().anyMatch(Run::isPpo)) {
+    if (bestOfNDir != null || runs.stream().anyMatch(Run::isPpo)) {
       files.add(EvaluationReport.FRONTIER_JSON);
-      m.putObject("best_of_n").put("dir", curve == null ? null : curve.source());
+      m.putObject("best_of_n").put("dir", bestOfNDir);
     }
     written.charts().forEach(c -> files.add(c.substring(c.lastIndexOf('/') + 1)));
     m.put("seconds", seconds);

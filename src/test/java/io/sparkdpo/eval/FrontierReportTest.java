@@ -31,28 +31,17 @@ class FrontierReportTest {
 
   private final Storage storage = Storage.local();
 
-  /** best_of_n.json as the contract of the best-of-n stage has it; {@code drop} removes one key of points[1]. */
-  static String bestOfNJson(int prompts, String drop) {
+  /** best_of_n.json as the contract of the best-of-n stage has it: n = 1, 4, 16, an oracle selector. */
+  static String bestOfNJson(int prompts) {
     StringBuilder pts = new StringBuilder();
     int[] ns = {1, 4, 16};
     double[] means = {0.020, 0.050, 0.070};
     for (int i = 0; i < ns.length; i++) {
-      Map<String, Object> p = new java.util.LinkedHashMap<>();
-      p.put("n", ns[i]);
-      p.put("reward_mean", means[i]);
-      p.put("reward_low", means[i] - 0.01);
-      p.put("reward_high", means[i] + 0.01);
-      p.put("selector_score", means[i] * 2);
-      p.put("kl", BestOfN.klEstimate(ns[i]));
-      p.put("improvement_mean", means[i] - 0.02);
-      p.put("improvement_low", means[i] - 0.025);
-      p.put("improvement_high", means[i] - 0.015);
-      if (i == 1 && drop != null) {
-        p.remove(drop);
-      }
-      StringBuilder o = new StringBuilder("{");
-      p.forEach((k, v) -> o.append(o.length() > 1 ? ", " : "").append('"').append(k).append("\": ").append(v));
-      pts.append(i > 0 ? ", " : "").append(o).append('}');
+      double m = means[i];
+      pts.append(i > 0 ? ", " : "").append(String.format(Locale.ROOT, "{\"n\": %d, \"reward_mean\": %.3f, "
+          + "\"reward_low\": %.3f, \"reward_high\": %.3f, \"selector_score\": %.3f, \"kl\": %s, "
+          + "\"improvement_mean\": %.3f, \"improvement_low\": %.3f, \"improvement_high\": %.3f}", ns[i], m, m - 0.01,
+          m + 0.01, 2 * m, BestOfN.klEstimate(ns[i]), m - 0.02, m - 0.025, m - 0.015));
     }
     return String.format(Locale.ROOT, "{\"selector\": \"oracle:afinn-111\", \"selector_kind\": \"oracle\", "
         + "\"reward\": \"afinn-111\", \"confidence\": 0.95, \"prompts\": %d, \"samples_per_prompt\": 16, "
@@ -82,12 +71,13 @@ class FrontierReportTest {
   void drawsDpoPpoAndBestOfNOnOneFrontierWithATableAndAComputedVerdict() throws IOException {
     Path bon = dir.resolve("best-of-n");
     Files.createDirectories(bon);
-    Files.writeString(bon.resolve(BestOfNCurve.FILE), bestOfNJson(40, null));
-    BestOfNCurve curve = BestOfNCurve.read(storage, bon.toString());
+    Files.writeString(bon.resolve(BestOfNReport.FILE), bestOfNJson(40));
+    BestOfNReport curve = BestOfNReport.read(storage, bon.toString());
     Map<String, double[]> perPrompt = new HashMap<>();
     GenerationEval gen = sweep(perPrompt);
     Frontier f = Frontier.of(gen, List.of(new Frontier.Run("β=0.1", FrontierPoint.DPO, 0.1, "DPO β=0.1"),
-        new Frontier.Run("PPO kl_coef=0.05", FrontierPoint.PPO, 0.05, "PPO kl_coef=0.05")), curve, perPrompt);
+        new Frontier.Run("PPO kl_coef=0.05", FrontierPoint.PPO, 0.05, "PPO kl_coef=0.05")), curve, bon.toString(),
+        perPrompt);
 
     // pi_SFT, 2 DPO, 2 PPO and 3 best-of-n points; best-of-n's KL is the formula's, not sampled.
     assertEquals(8, f.points().size());
@@ -149,34 +139,28 @@ class FrontierReportTest {
   }
 
   @Test
-  void aBestOfNFileWithAMissingFieldOrAWrongKlIsRefusedNamingTheFileAndField() throws IOException {
-    Files.writeString(dir.resolve(BestOfNCurve.FILE), bestOfNJson(40, "reward_low"));
+  void aBestOfNPointWithABadIntervalOrAWrongKlIsRefusedNamingTheFileAndField() throws IOException {
+    Files.writeString(dir.resolve(BestOfNReport.FILE), bestOfNJson(40).replace("\"reward_low\": 0.040",
+        "\"reward_low\": 0.060"));
     IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
-        () -> BestOfNCurve.read(storage, dir.toString()));
-    assertEquals(dir.resolve(BestOfNCurve.FILE) + ": field points[1].reward_low is missing or not a finite number",
+        () -> Frontier.bestOfNPoints(BestOfNReport.read(storage, dir.toString()), dir.toString()));
+    assertEquals(dir.resolve(BestOfNReport.FILE) + ": field points[1].reward_low/_mean/_high must be finite with low "
+        + "<= mean <= high, got 0.06, 0.05, 0.06", e.getMessage());
+    Files.writeString(dir.resolve(BestOfNReport.FILE), bestOfNJson(40).replace("\"kl\": 0.0", "\"kl\": 0.5"));
+    e = assertThrows(IllegalArgumentException.class,
+        () -> Frontier.bestOfNPoints(BestOfNReport.read(storage, dir.toString()), dir.toString()));
+    assertEquals(dir.resolve(BestOfNReport.FILE) + ": field points[0].kl is 0.5, not log n - (n-1)/n for n = 1",
         e.getMessage());
-    Files.writeString(dir.resolve(BestOfNCurve.FILE), bestOfNJson(40, null).replace("\"oracle\",", "\"judge\","));
-    e = assertThrows(IllegalArgumentException.class, () -> BestOfNCurve.read(storage, dir.toString()));
-    assertEquals(dir.resolve(BestOfNCurve.FILE) + ": field selector_kind must be reward_model or oracle, got 'judge'",
-        e.getMessage());
-    String wrongKl = bestOfNJson(40, null).replace("\"kl\": 0.0", "\"kl\": 0.5");
-    Files.writeString(dir.resolve(BestOfNCurve.FILE), wrongKl);
-    e = assertThrows(IllegalArgumentException.class, () -> BestOfNCurve.read(storage, dir.toString()));
-    assertTrue(e.getMessage().contains("field points[0].kl is 0.5, not log n - (n-1)/n = 0.0 for n = 1"),
-        e.getMessage());
-    e = assertThrows(IllegalArgumentException.class, () -> BestOfNCurve.read(storage, dir.resolve("x").toString()));
-    assertTrue(e.getMessage().endsWith("holds no best-of-n result: best_of_n.json is missing (run the best-of-n stage "
-        + "first)"), e.getMessage());
   }
 
   @Test
   void aBestOfNCurveScoredByAnotherRewardCannotShareTheFrontier() throws IOException {
-    Files.writeString(dir.resolve(BestOfNCurve.FILE), bestOfNJson(40, null).replace("\"reward\": \"afinn-111\"",
+    Files.writeString(dir.resolve(BestOfNReport.FILE), bestOfNJson(40).replace("\"reward\": \"afinn-111\"",
         "\"reward\": \"length-penalty\""));
-    BestOfNCurve curve = BestOfNCurve.read(storage, dir.toString());
+    BestOfNReport curve = BestOfNReport.read(storage, dir.toString());
     IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
-        () -> Frontier.of(sweep(new HashMap<>()), List.of(), curve, Map.of()));
-    assertTrue(e.getMessage().endsWith("best-of-n was scored by reward length-penalty, the evaluation by afinn-111: "
-        + "one frontier needs one ground-truth reward"), e.getMessage());
+        () -> Frontier.of(sweep(new HashMap<>()), List.of(), curve, dir.toString(), Map.of()));
+    assertEquals(dir.resolve(BestOfNReport.FILE) + ": field reward is length-penalty, the evaluation's reward is "
+        + "afinn-111: one frontier needs one ground-truth reward", e.getMessage());
   }
 }

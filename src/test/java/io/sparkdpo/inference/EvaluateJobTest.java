@@ -65,7 +65,7 @@ class EvaluateJobTest {
     Files.writeString(run.resolve("run.json"), "{\"spec\": {\"stage\": \"sft\", \"dpo\": null}}");
     IllegalArgumentException sft = assertThrows(IllegalArgumentException.class,
         () -> EvaluateJob.readRunSpec(storage, run.toString()));
-    assertTrue(sft.getMessage().contains("not a DPO run (stage \"sft\")"), sft.getMessage());
+    assertTrue(sft.getMessage().contains("not a DPO or PPO run (stage \"sft\")"), sft.getMessage());
     Files.writeString(run.resolve("run.json"), "{\"spec\": {\"stage\": \"dpo\", \"dpo\": {\"beta\": 0.1}}}");
     IllegalArgumentException unfinished = assertThrows(IllegalArgumentException.class,
         () -> EvaluateJob.readRunSpec(storage, run.toString()));

@@ -6,9 +6,11 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import ai.djl.ndarray.types.DataType;
 import com.fasterxml.jackson.databind.JsonNode;
+import io.sparkdpo.config.ConfigLoader;
 import io.sparkdpo.config.JobConfig;
+import io.sparkdpo.distributed.PpoSpec;
 import io.sparkdpo.eval.BestOfN;
-import io.sparkdpo.eval.BestOfNCurve;
+import io.sparkdpo.eval.BestOfNReport;
 import io.sparkdpo.eval.EvaluationReport;
 import io.sparkdpo.eval.FrontierPoint;
 import io.sparkdpo.eval.FrontierVerdict;
@@ -58,11 +60,14 @@ class EvaluateRlhfRunsTest {
         + "{\"step\":2,\"objective/scores\":0.3,\"objective/kl\":0.9}\n");
   }
 
-  /** The run.json of a finished PPO run with the ground truth as its reward (no reward model). */
+  /**
+   * The run.json of a finished PPO run with the ground truth as its reward, as {@code spark-dpo ppo} writes it: its
+   * {@link PpoSpec} under {@code spec}.
+   */
   static String ppoRunJson(String sftModel, double klCoef) {
-    return String.format(Locale.ROOT, "{\"spec\": {\"stage\": \"ppo\", \"ppo\": {\"kl_coef\": %s, "
-        + "\"reward_model\": null, \"reward\": \"afinn\"}, \"model\": {\"path\": \"%s\"}, \"total_steps\": 2}}", klCoef,
-        sftModel);
+    JobConfig cfg = ConfigLoader.load(null, List.of("model.path=" + sftModel, "ppo.kl_coef=" + klCoef));
+    PpoSpec spec = new PpoSpec(cfg.model(), cfg.ppo(), PpoSpec.ORACLE, "afinn", "oracle:afinn-111", 2, 4, 8);
+    return "{\"spec\": " + spec.toJson() + "}";
   }
 
   private static void save(long seed, Path folder) {
@@ -85,7 +90,7 @@ class EvaluateRlhfRunsTest {
           + "\"improvement_mean\": 1, \"improvement_low\": 0.5, \"improvement_high\": 1.5}", n, n == 1 ? -20 : -15,
           BestOfN.klEstimate(n)));
     }
-    Files.writeString(root.resolve(BestOfNCurve.FILE), String.format(Locale.ROOT, "{\"selector\": "
+    Files.writeString(root.resolve(BestOfNReport.FILE), String.format(Locale.ROOT, "{\"selector\": "
         + "\"oracle:length-penalty\", \"selector_kind\": \"oracle\", \"reward\": \"length-penalty\", \"confidence\": "
         + "0.95, \"prompts\": %d, \"samples_per_prompt\": 4, \"kl_estimate\": \"analytic: log n - (n-1)/n (not "
         + "measured)\", \"points\": [%s]}", prompts, points));
@@ -148,7 +153,7 @@ class EvaluateRlhfRunsTest {
     IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> new EvaluateJob(SharedSpark.get(),
         config()).run(List.of(ppo.toString()), sft.toString(), null, List.of(GenerateJobTest.HELDOUT), bon.toString(),
         dir.resolve("out").toString()));
-    assertEquals(bon.resolve(BestOfNCurve.FILE) + ": field prompts is 7, but the evaluation uses 4 held-out prompts: "
+    assertEquals(bon.resolve(BestOfNReport.FILE) + ": field prompts is 7, but the evaluation uses 4 held-out prompts: "
         + "best-of-n must run on the same prompts as the policies (the same prompts file and evaluate.num_prompts)",
         e.getMessage());
   }
@@ -159,7 +164,7 @@ class EvaluateRlhfRunsTest {
     assertEquals(0.2, EvaluateJob.ppoKlCoef(spec, "run"), 0.0);
     assertTrue(EvaluateJob.ppoOracle(spec));
     assertEquals("PPO kl_coef=0.2", EvaluateJob.ppoLabel(0.2, false));
-    JsonNode noCoef = Json.MAPPER.readTree("{\"stage\": \"ppo\", \"ppo\": {}}");
+    JsonNode noCoef = Json.MAPPER.readTree("{\"reward_kind\": \"oracle\", \"ppo\": {}}");
     IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
         () -> EvaluateJob.ppoKlCoef(noCoef, "runs/ppo"));
     assertEquals("runs/ppo/run.json: a PPO run without a numeric ppo.kl_coef in its spec", e.getMessage());
