@@ -15,7 +15,9 @@ Run with Debian's python3-torch (not the pyenv python first on PATH):
       Writes src/test/resources/golden/train/reward_loss.json (rewards, margins, coefficients -> per-pair losses, mean
       loss and its gradient with respect to each reward) and src/test/resources/io/sparkdpo/model/golden/reward/<case>/
       (a random tiny sequence classifier in Hugging Face layout + golden.json: right-padded token rows and their
-      scores). RewardLossTest and RewardModelTest check the Java code against them.
+      scores; and preference pairs (prompt, chosen, rejected token ids, TRL margin) with each pair's loss at
+      center_rewards_coefficient 0.01 and the gradient of the batch's summed loss with respect to score.weight).
+      RewardLossTest, RewardModelTest and RewardObjectiveGoldenTest check the Java code against them.
 
   /usr/bin/python3 tools/golden/reward_golden.py verify [target/reward-java]
       Checks reward-model folders the Java code wrote (RewardModelTest and the reward stage write them): the config
@@ -154,6 +156,41 @@ def model_rows(pad):
     return [r + [pad] * (width - len(r)) for r in rows]
 
 
+PAIR_COEFFICIENT = 0.01
+
+
+def model_pairs(pad, eos):
+    """Pairs of token ids (no padding; the scorer pools at the last non-pad token of prompt + response) with TRL
+    margins: positive, zero, negative and larger than the reward gap; one response ends in EOS."""
+    pairs = [([5, 9, 12], [7, 30, 2], [4, 8], 0.5),
+             ([6, 11], [13, 14, 15, 16], [17], 0.0),
+             ([20, 21, 22, 23], [24, eos], [25, 26, 27], -1.25),
+             ([28], [29, 30], [31, 2, 4], 3.0)]
+    for prompt, chosen, rejected, _ in pairs:
+        assert pad not in prompt + chosen[:-1] + rejected, "pad ids only where the scorer's pooling is pinned"
+    return pairs
+
+
+def pair_golden(cfg, weights):
+    """Per-pair losses -logsigmoid(r_c - r_r - margin) + c (r_c + r_r)^2 and d(sum of losses)/d score.weight."""
+    w = dict(weights)
+    head = w["score.weight"].clone().requires_grad_(True)
+    w["score.weight"] = head
+    pairs = model_pairs(cfg["pad_token_id"], cfg["eos_token_id"])
+    losses = []
+    for prompt, chosen, rejected, margin in pairs:
+        r_c = scores(cfg, w, torch.tensor([prompt + chosen]))[0]
+        r_r = scores(cfg, w, torch.tensor([prompt + rejected]))[0]
+        _, per_pair = bradley_terry(r_c.reshape(1), r_r.reshape(1), torch.tensor([margin], dtype=torch.float64),
+                                    PAIR_COEFFICIENT)
+        losses.append(per_pair[0])
+    total = torch.stack(losses).sum()
+    total.backward()
+    return {"center_rewards_coefficient": PAIR_COEFFICIENT,
+            "pairs": [{"prompt": p, "chosen": c, "rejected": r, "margin": m} for p, c, r, m in pairs],
+            "pair_losses": [x.item() for x in losses], "grad_score_weight": head.grad.reshape(-1).tolist()}
+
+
 def generate():
     os.makedirs(os.path.dirname(LOSS_OUT), exist_ok=True)
     cases = loss_cases()
@@ -185,8 +222,11 @@ def generate():
         cfg_read, stored, _ = load_classifier(folder)
         rows = model_rows(cfg["pad_token_id"])
         result = scores(cfg_read, stored, torch.tensor(rows))
+        golden = {"case": name, "rows": rows, "scores": result.tolist()}
+        with torch.enable_grad():
+            golden.update(pair_golden(cfg_read, {n: t.double() for n, t in stored.items()}))
         with open(os.path.join(folder, "golden.json"), "w") as f:
-            f.write(lg.compact_json({"case": name, "rows": rows, "scores": result.tolist()}))
+            f.write(lg.compact_json(golden))
         print(f"{name}: {len(weights)} tensors, scores {[round(x, 4) for x in result.tolist()]}")
 
 

@@ -9,6 +9,7 @@ import io.sparkdpo.model.ModelConfig;
 import io.sparkdpo.model.ModelFolder;
 import io.sparkdpo.train.MemoryPlan;
 import io.sparkdpo.train.MemoryPlanner;
+import io.sparkdpo.train.SessionSpec;
 import java.io.PrintWriter;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
@@ -29,8 +30,9 @@ import picocli.CommandLine.Spec;
         "weights, reference model, activations (the largest phase of a step), all-reduce buffer, LoRA adapters and",
         "the runtime, for the configured method (train.peft, train.gradient_checkpointing, train.mixed_precision,",
         "train.reference_mode), micro-batch (train.per_device_train_batch_size) and sequence length",
-        "(prepare.max_length). Reads config.json only. With --device-memory, says whether it fits and, if not,",
-        "which settings would. Sizes are in GB (10^9 bytes)."})
+        "(prepare.max_length). --stage reward plans a reward model's step instead (the reward section; a score",
+        "head for the LM head, no reference). Reads config.json only. With --device-memory, says whether it fits",
+        "and, if not, which settings would. Sizes are in GB (10^9 bytes)."})
 public final class PlanMemoryCommand implements Callable<Integer> {
   @Mixin
   JobOptions job;
@@ -56,9 +58,19 @@ public final class PlanMemoryCommand implements Callable<Integer> {
   @Option(names = "--json", description = "Print the plan as JSON.")
   boolean json;
 
+  @Option(names = "--stage", paramLabel = "train|reward", defaultValue = "train",
+      description = "The training to plan: train (DPO, the train section; default) or reward (spark-dpo reward, "
+          + "the reward section).")
+  String stage;
+
   @Override
   public Integer call() throws Exception {
     JobConfig cfg = job.load(List.of());
+    SessionSpec.Stage planned = switch (stage) {
+      case "train" -> SessionSpec.Stage.DPO;
+      case "reward" -> SessionSpec.Stage.REWARD;
+      default -> throw new ConfigException("--stage must be train or reward (got " + stage + ")");
+    };
     if (workers != null && workers < 1) {
       throw new ConfigException("--workers must be >= 1 (got " + workers + ")");
     }
@@ -82,7 +94,7 @@ public final class PlanMemoryCommand implements Callable<Integer> {
     ModelConfig config = source.endsWith(".json")
         ? ModelConfig.fromJson(storage.readString(source), source)
         : ModelFolder.configOf(storage, source);
-    MemoryPlan plan = MemoryPlanner.plan(MemoryPlanner.jobOf(cfg, config, workers, responseLength));
+    MemoryPlan plan = MemoryPlanner.plan(MemoryPlanner.jobOf(cfg, config, workers, responseLength, planned));
     List<MemoryPlanner.Suggestion> suggestions = device == null ? List.of()
         : MemoryPlanner.suggestions(plan, device);
     PrintWriter out = spec.commandLine().getOut();
@@ -103,12 +115,15 @@ public final class PlanMemoryCommand implements Callable<Integer> {
     out.printf(Locale.ROOT, "plan-memory: %s (%s), %,d parameters: vocab %d, hidden %d, %d layers, %d/%d heads, "
             + "intermediate %d%n", source, c.architecture(), c.numParameters(), c.vocabSize(), c.hiddenSize(),
         c.numHiddenLayers(), c.numAttentionHeads(), c.numKeyValueHeads(), c.intermediateSize());
-    out.printf(Locale.ROOT, "method: %s; mixed_precision %s; gradient_checkpointing %s; reference %s%n",
+    boolean reward = j.stage() == SessionSpec.Stage.REWARD;
+    out.printf(Locale.ROOT, "%smethod: %s; mixed_precision %s; gradient_checkpointing %s; reference %s%n",
+        reward ? "reward model (score head, Bradley-Terry loss); " : "",
         j.lora() == null ? "full fine-tuning" : "LoRA r=" + j.lora().r() + " on " + String.join(",",
             j.lora().targetModules()) + ", base in " + j.baseDtype(), j.mixedPrecision(), j.gradientCheckpointing(),
-        j.reference() == MemoryPlanner.Reference.IN_LOOP ? "in the loop" : "precomputed (or none)");
-    out.printf(Locale.ROOT, "micro-batch: %d pairs x 2 (chosen, rejected) x %d tokens, responses up to %d tokens; "
-            + "gradient_accumulation_steps %d; workers %d%n", j.batchSize(), j.sequenceLength(), j.responseLength(),
+        reward ? "none" : j.reference() == MemoryPlanner.Reference.IN_LOOP ? "in the loop" : "precomputed (or none)");
+    out.printf(Locale.ROOT, "micro-batch: %d pairs x 2 (chosen, rejected) x %d tokens, %s; "
+            + "gradient_accumulation_steps %d; workers %d%n", j.batchSize(), j.sequenceLength(),
+        reward ? "each scored at its last token" : "responses up to " + j.responseLength() + " tokens",
         j.gradientAccumulationSteps(), j.workers());
     out.println("per worker:");
     for (MemoryPlan.Item i : plan.items()) {
@@ -140,6 +155,7 @@ public final class PlanMemoryCommand implements Callable<Integer> {
     MemoryPlanner.Job j = plan.job();
     Map<String, Object> root = new LinkedHashMap<>();
     root.put("model", source);
+    root.put("stage", j.stage() == SessionSpec.Stage.REWARD ? "reward" : "train");
     root.put("parameters", j.model().numParameters());
     Map<String, Object> settings = new LinkedHashMap<>();
     settings.put("method", j.lora() == null ? "full" : "lora");

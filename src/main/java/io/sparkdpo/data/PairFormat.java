@@ -8,6 +8,14 @@ public interface PairFormat {
   /** @param row a JSON object */
   PreferencePair parse(JsonNode row) throws BadRow;
 
+  /**
+   * The row's reward margin (TRL's optional {@code margin} field: the loss becomes -log s(r_w - r_l - margin)), or
+   * null when the format has none or the row does not give one.
+   */
+  default Double margin(JsonNode row) throws BadRow {
+    return null;
+  }
+
   /** The parser of a concrete (not {@code auto}) format. */
   static PairFormat of(Format format) {
     return switch (format) {

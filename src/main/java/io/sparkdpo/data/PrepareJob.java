@@ -129,6 +129,11 @@ public final class PrepareJob {
     LOG.info("prepare: read {} rows: kept {} (train {}, eval {}; {} truncated), quarantined {} {}; wrote {}",
         c.read(), c.kept(), manifest.splits().get(PreparedManifest.TRAIN).rows(),
         manifest.splits().get(PreparedManifest.EVAL).rows(), c.truncated(), c.quarantined(), c.reasons(), dir);
+    long margins = out.stats().stream().mapToLong(PreparePipeline.PartitionStats::margins).sum();
+    if (margins > 0) {
+      LOG.info("prepare: {} of {} kept rows carry a reward margin (TRL's margin field); the shards have a {} column "
+          + "(0 where a row has none)", margins, c.kept(), PreparedShardWriter.MARGIN);
+    }
     requireFewEnoughQuarantined(manifest, s, dir);
     return new Result(false, dir, manifest);
   }

@@ -57,7 +57,9 @@ final class PreparePipeline {
       List<PartitionStats> stats = settled.mapPartitionsWithIndex(PreparePipeline::stats, true).collect();
       ShardPlan plan = ShardPlan.build(stats.stream().flatMap(p -> p.counts().stream()).toList(), shards);
       Broadcast<SerializableConfiguration> conf = HadoopConfBroadcast.of(session.sparkContext());
-      List<ShardOutput> written = writeShards(settled, jsc.broadcast(plan), conf);
+      // One schema for the folder: the margin column in every shard when any kept row has a margin.
+      boolean margin = stats.stream().anyMatch(p -> p.margins() > 0);
+      List<ShardOutput> written = writeShards(settled, jsc.broadcast(plan), conf, margin);
       List<QuarantineOutput> quarantined = writeQuarantine(settled, conf, Math.min(inputFiles, MAX_QUARANTINE_FILES));
       return new Outputs(stats, written, quarantined);
     } finally {
@@ -66,7 +68,7 @@ final class PreparePipeline {
   }
 
   private List<ShardOutput> writeShards(JavaRDD<RowOutcome> settled, Broadcast<ShardPlan> plan,
-      Broadcast<SerializableConfiguration> conf) {
+      Broadcast<SerializableConfiguration> conf, boolean margin) {
     int s = shards;
     int max = maxLength;
     String dir = tmp;
@@ -79,7 +81,7 @@ final class PreparePipeline {
           String file = Storage.join(dir, String.format("%s/shard-%05d.parquet.attempt-%d",
               eval ? PreparedManifest.EVAL : PreparedManifest.TRAIN, p % s,
               TaskContext.get().taskAttemptId()));
-          PreparedShardWriter w = new PreparedShardWriter(file, conf.value().value(), max);
+          PreparedShardWriter w = new PreparedShardWriter(file, conf.value().value(), max, margin);
           try (w) {
             while (it.hasNext()) {
               w.write(it.next()._2());
@@ -136,13 +138,15 @@ final class PreparePipeline {
     return o;
   }
 
+  /** @param margins kept rows that carry a reward margin */
   record PartitionStats(int partition, long read, long kept, long truncated, Map<String, Long> reasons,
-      List<ShardPlan.Count> counts) implements Serializable {}
+      List<ShardPlan.Count> counts, long margins) implements Serializable {}
 
   private static Iterator<PartitionStats> stats(int partition, Iterator<RowOutcome> it) {
     long read = 0;
     long kept = 0;
     long truncated = 0;
+    long margins = 0;
     Map<String, Long> reasons = new TreeMap<>();
     Map<Long, Long> byKey = new HashMap<>();
     while (it.hasNext()) {
@@ -151,6 +155,7 @@ final class PreparePipeline {
       if (o instanceof PreparedRow r) {
         kept++;
         truncated += r.truncated() ? 1 : 0;
+        margins += r.margin() != null ? 1 : 0;
         byKey.merge(((r.eval() ? 1L : 0L) << 32) | r.tokens(), 1L, Long::sum);
       } else {
         reasons.merge(((QuarantineRecord) o).reason(), 1L, Long::sum);
@@ -158,7 +163,7 @@ final class PreparePipeline {
     }
     List<ShardPlan.Count> counts = new ArrayList<>();
     byKey.forEach((k, n) -> counts.add(new ShardPlan.Count(partition, (k >>> 32) == 1, (int) (long) k, n)));
-    return List.of(new PartitionStats(partition, read, kept, truncated, reasons, counts)).iterator();
+    return List.of(new PartitionStats(partition, read, kept, truncated, reasons, counts, margins)).iterator();
   }
 
   /** Numbers a partition's kept rows in the plan's global order and deals them to shards (lazily). */

@@ -18,7 +18,8 @@ import org.apache.parquet.schema.Type;
 /**
  * Reads a prepared (or referenced) shard without Spark, with parquet-hadoop, so a training task can load its own
  * shard. Accepts the files prepare writes and the ones Spark writes when the reference stage adds its columns; the
- * reference log-probs under TRL's names or the older ones ({@link ReferenceColumns}).
+ * reference log-probs under TRL's names or the older ones ({@link ReferenceColumns}), and the reward margin when the
+ * shard has the column (float or double, as TRL's datasets and prepare write it).
  * A shard listed in its folder's {@code manifest.json} is first checked against the size and sha256 recorded there
  * ({@link ShardChecksums}): one more sequential read of the file, against training on damaged data.
  */
@@ -65,7 +66,8 @@ public final class PreparedShardReader {
         g.getInteger("rejected_len", 0),
         g.getBoolean("truncated", 0),
         optionalDouble(g, chosenLogps),
-        optionalDouble(g, rejectedLogps));
+        optionalDouble(g, rejectedLogps),
+        g.getType().containsField(PreparedShardWriter.MARGIN) ? optionalDouble(g, PreparedShardWriter.MARGIN) : null);
   }
 
   /** A LIST of int32, in the standard 3-level layout or the legacy 2-level one. */

@@ -17,7 +17,9 @@ import org.apache.parquet.schema.MessageTypeParser;
  * reproducible, and an empty shard is still a valid file with the schema. Standard 3-level lists, readable by
  * Spark, pyarrow and {@link PreparedShardReader}. {@link #referenced} writes the reference stage's shards: the same
  * columns followed by the reference model's log-probs (under TRL's names, {@link ReferenceColumns}) and the response
- * tokens they sum over.
+ * tokens they sum over. A folder whose input rows carry TRL's {@code margin} gets a {@value #MARGIN} column in every
+ * shard (0 for a row without one, which is what no margin computes); other folders' shards are byte for byte what
+ * they were before the column existed.
  */
 public final class PreparedShardWriter implements Closeable {
   private static final String PREPARED_COLUMNS = """
@@ -39,10 +41,17 @@ public final class PreparedShardWriter implements Closeable {
       + "required double " + ReferenceColumns.REJECTED_LOGPS + ";\n"
       + "required int32 " + ReferenceColumns.CHOSEN_TOKENS + ";\n"
       + "required int32 " + ReferenceColumns.REJECTED_TOKENS + ";\n";
+  /** The reward margin's column (TRL's name), present only in folders prepared from rows that have one. */
+  public static final String MARGIN = TrlFormat.MARGIN;
+  private static final String MARGIN_COLUMN = "required double " + MARGIN + ";\n";
   static final MessageType SCHEMA = MessageTypeParser.parseMessageType(
       "message prepared_pair {\n" + PREPARED_COLUMNS + "}");
   static final MessageType REFERENCED_SCHEMA = MessageTypeParser.parseMessageType(
       "message referenced_pair {\n" + PREPARED_COLUMNS + REFERENCE_COLUMNS + "}");
+  static final MessageType MARGIN_SCHEMA = MessageTypeParser.parseMessageType(
+      "message prepared_pair {\n" + PREPARED_COLUMNS + MARGIN_COLUMN + "}");
+  static final MessageType REFERENCED_MARGIN_SCHEMA = MessageTypeParser.parseMessageType(
+      "message referenced_pair {\n" + PREPARED_COLUMNS + MARGIN_COLUMN + REFERENCE_COLUMNS + "}");
 
   /** What was written: the manifest's per-shard entry, plus the shard's length histograms. */
   public record Written(long rows, long tokens, long stepTokens, String sha256, long bytes,
@@ -52,15 +61,22 @@ public final class PreparedShardWriter implements Closeable {
   private final ParquetWriter<Group> writer;
   private final SimpleGroupFactory groups;
   private final LengthHistograms histograms;
+  private final boolean margin;
   private long rows;
   private long tokens;
   private long stepTokens;
 
   PreparedShardWriter(String path, Configuration conf, int maxLength) throws IOException {
-    this(path, conf, maxLength, SCHEMA);
+    this(path, conf, maxLength, false);
+  }
+
+  /** @param margin whether the shard has the {@value #MARGIN} column */
+  PreparedShardWriter(String path, Configuration conf, int maxLength, boolean margin) throws IOException {
+    this(path, conf, maxLength, margin ? MARGIN_SCHEMA : SCHEMA);
   }
 
   private PreparedShardWriter(String path, Configuration conf, int maxLength, MessageType schema) throws IOException {
+    this.margin = schema.containsField(MARGIN);
     this.file = new HashingOutputFile(path, conf);
     this.histograms = new LengthHistograms(maxLength);
     this.groups = new SimpleGroupFactory(schema);
@@ -75,12 +91,17 @@ public final class PreparedShardWriter implements Closeable {
 
   /** A shard of the reference stage, written with {@link #write(PreparedPair, int, int)}; no histograms. */
   public static PreparedShardWriter referenced(String path, Configuration conf) throws IOException {
-    return new PreparedShardWriter(path, conf, 1, REFERENCED_SCHEMA);
+    return referenced(path, conf, false);
+  }
+
+  /** As {@link #referenced(String, Configuration)}, with the {@value #MARGIN} column when {@code margin}. */
+  public static PreparedShardWriter referenced(String path, Configuration conf, boolean margin) throws IOException {
+    return new PreparedShardWriter(path, conf, 1, margin ? REFERENCED_MARGIN_SCHEMA : REFERENCED_SCHEMA);
   }
 
   void write(PreparedRow r) throws IOException {
-    writer.write(prepared(r.pairId(), r.sourceFile(), r.sourceRow(), r.promptText(), r.chosenText(), r.rejectedText(),
-        r.promptIds(), r.chosenIds(), r.rejectedIds(), r.truncated()));
+    writer.write(withMargin(prepared(r.pairId(), r.sourceFile(), r.sourceRow(), r.promptText(), r.chosenText(),
+        r.rejectedText(), r.promptIds(), r.chosenIds(), r.rejectedIds(), r.truncated()), r.margin()));
     count(r.promptIds(), r.chosenIds(), r.rejectedIds());
     histograms.add(r);
   }
@@ -90,8 +111,8 @@ public final class PreparedShardWriter implements Closeable {
     if (p.refChosenLogp() == null || p.refRejectedLogp() == null) {
       throw new IllegalArgumentException("pair " + p.pairId() + " has no reference log-probs to write");
     }
-    Group g = prepared(p.pairId(), p.sourceFile(), p.sourceRow(), p.promptText(), p.chosenText(), p.rejectedText(),
-        p.promptIds(), p.chosenIds(), p.rejectedIds(), p.truncated())
+    Group g = withMargin(prepared(p.pairId(), p.sourceFile(), p.sourceRow(), p.promptText(), p.chosenText(),
+        p.rejectedText(), p.promptIds(), p.chosenIds(), p.rejectedIds(), p.truncated()), p.margin())
         .append(ReferenceColumns.CHOSEN_LOGPS, p.refChosenLogp())
         .append(ReferenceColumns.REJECTED_LOGPS, p.refRejectedLogp())
         .append(ReferenceColumns.CHOSEN_TOKENS, refChosenTokens)
@@ -116,6 +137,11 @@ public final class PreparedShardWriter implements Closeable {
         .append("chosen_len", chosenIds.length)
         .append("rejected_len", rejectedIds.length)
         .append("truncated", truncated);
+  }
+
+  /** Appends the margin when the shard has the column: a row without one gets 0, the loss without a margin. */
+  private Group withMargin(Group g, Double value) {
+    return margin ? g.append(MARGIN, value == null ? 0.0 : value) : g;
   }
 
   /** Manifest token counts: all ids stored, and what a DPO step processes (the prompt once with each response). */

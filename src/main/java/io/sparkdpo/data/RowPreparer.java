@@ -25,7 +25,7 @@ public final class RowPreparer {
     this.eos = spec.addEos() ? tokenizer.eosId() : -1;
   }
 
-  private record Rendered(int index, RawRecord record, String raw, PreferencePair pair, String prompt,
+  private record Rendered(int index, RawRecord record, String raw, PreferencePair pair, Double margin, String prompt,
       String chosen, String rejected) {}
 
   /** One outcome per input row, in input order. */
@@ -50,8 +50,9 @@ public final class RowPreparer {
       String raw = new String(b, off, len, StandardCharsets.UTF_8);
       try {
         JsonNode row = JsonRows.parseObject(b, off, len);
-        PreferencePair pair = PairFormat.of(formatOf(r.sourceFile(), row)).parse(row);
-        Rendered x = new Rendered(i, r, raw, pair, template.renderPrompt(pair.prompt()),
+        PairFormat format = PairFormat.of(formatOf(r.sourceFile(), row));
+        PreferencePair pair = format.parse(row);
+        Rendered x = new Rendered(i, r, raw, pair, format.margin(row), template.renderPrompt(pair.prompt()),
             template.renderResponse(pair.prompt(), pair.chosen()),
             template.renderResponse(pair.prompt(), pair.rejected()));
         rendered.add(x);
@@ -69,7 +70,7 @@ public final class RowPreparer {
         Truncation.Fitted f = spec.truncation().apply(ids[3 * k], withEos(ids[3 * k + 1]), withEos(ids[3 * k + 2]));
         boolean eval = x.pair.promptUnitHash(spec.seed()) < spec.evalFraction();
         out[x.index] = new PreparedRow(x.pair.pairId(), x.record.sourceFile(), x.record.sourceRow(), x.prompt,
-            x.chosen, x.rejected, f.prompt(), f.chosen(), f.rejected(), f.truncated(), eval, x.raw);
+            x.chosen, x.rejected, f.prompt(), f.chosen(), f.rejected(), f.truncated(), eval, x.raw, x.margin);
       } catch (BadRow e) {
         out[x.index] = QuarantineRecord.of(x.record, e, x.raw);
       }

@@ -6,10 +6,13 @@ import java.util.List;
 /**
  * TRL preference rows: explicit prompt ({@code prompt}, {@code chosen}, {@code rejected}), implicit prompt
  * ({@code chosen}, {@code rejected} only: the prompt is their longest common prefix, as TRL's extract_prompt), and
- * the conversational form where fields are lists of {@code {role, content}} messages.
+ * the conversational form where fields are lists of {@code {role, content}} messages. An optional numeric
+ * {@code margin} (RewardTrainer's) is read by {@link #margin}.
  */
 public final class TrlFormat implements PairFormat {
   public static final TrlFormat INSTANCE = new TrlFormat();
+  /** TRL's name of the optional per-pair reward margin. */
+  public static final String MARGIN = "margin";
 
   private TrlFormat() {}
 
@@ -36,6 +39,29 @@ public final class TrlFormat implements PairFormat {
     JsonNode v = bad.equals("chosen") ? chosen : rejected;
     throw BadRow.wrongType(bad, "the same kind as '" + (bad.equals("chosen") ? "rejected" : "chosen")
         + "' (both strings or both message lists)", RowFields.describe(v));
+  }
+
+  /**
+   * TRL's optional {@code margin} (RewardTrainer): absent is null; present, it must be a finite number. A null is
+   * refused like a null prompt: a dataset with the column has a value in every row (TRL's collator needs one).
+   */
+  @Override
+  public Double margin(JsonNode row) throws BadRow {
+    JsonNode v = row.get(MARGIN);
+    if (v == null) {
+      return null;
+    }
+    if (v.isNull()) {
+      throw BadRow.isNull(MARGIN);
+    }
+    if (!v.isNumber()) {
+      throw BadRow.wrongType(MARGIN, "a number", RowFields.describe(v));
+    }
+    double m = v.doubleValue();
+    if (!Double.isFinite(m)) {
+      throw BadRow.wrongType(MARGIN, "a finite number", RowFields.describe(v) + ", beyond the range of a double");
+    }
+    return m;
   }
 
   /** Longest common prefix; a space just before the split point goes with the responses (TRL's rule). */

@@ -9,6 +9,7 @@ import io.sparkdpo.config.ReferenceSettings;
 import io.sparkdpo.data.HadoopConfBroadcast;
 import io.sparkdpo.data.PrepareJob;
 import io.sparkdpo.data.PreparedManifest;
+import io.sparkdpo.data.PreparedShardWriter;
 import io.sparkdpo.data.ReferenceColumns;
 import io.sparkdpo.data.ShardChecksums;
 import io.sparkdpo.data.TextTokenizer;
@@ -18,6 +19,7 @@ import io.sparkdpo.model.CausalLM;
 import java.io.IOException;
 import java.time.Instant;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
@@ -177,7 +179,9 @@ public final class ReferenceJob {
         s.fieldIndex(t.getOrDefault(t.promptCol())), s.fieldIndex(t.getOrDefault(t.chosenCol())),
         s.fieldIndex(t.getOrDefault(t.rejectedCol())), s.fieldIndex("truncated"),
         s.fieldIndex(t.getOrDefault(t.chosenLogpCol())), s.fieldIndex(t.getOrDefault(t.rejectedLogpCol())),
-        s.fieldIndex(t.getOrDefault(t.chosenTokensCol())), s.fieldIndex(t.getOrDefault(t.rejectedTokensCol())));
+        s.fieldIndex(t.getOrDefault(t.chosenTokensCol())), s.fieldIndex(t.getOrDefault(t.rejectedTokensCol())),
+        Arrays.asList(s.fieldNames()).contains(PreparedShardWriter.MARGIN)
+            ? s.fieldIndex(PreparedShardWriter.MARGIN) : -1); // the reward margin travels on, for reward on this data
   }
 
   /** What the manifest's reference object needs besides the counts of the written shards. */

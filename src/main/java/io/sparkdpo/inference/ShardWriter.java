@@ -23,10 +23,10 @@ final class ShardWriter implements Function2<Integer, Iterator<Tuple2<Long, Row>
   private final Columns columns;
   private final Broadcast<SerializableConfiguration> conf;
 
-  /** Where each column of a scored row sits. */
+  /** Where each column of a scored row sits; {@code margin} -1 when the prepared shards have no margin column. */
   record Columns(int pairId, int sourceFile, int sourceRow, int promptText, int chosenText, int rejectedText,
       int promptIds, int chosenIds, int rejectedIds, int truncated, int chosenLogp, int rejectedLogp,
-      int chosenTokens, int rejectedTokens) implements Serializable {}
+      int chosenTokens, int rejectedTokens, int margin) implements Serializable {}
 
   /** What one task wrote. */
   record Output(int shard, PreparedShardWriter.Written written, long responseTokens) implements Serializable {}
@@ -43,7 +43,7 @@ final class ShardWriter implements Function2<Integer, Iterator<Tuple2<Long, Row>
     long responseTokens = 0;
     PreparedShardWriter writer = null;
     try {
-      writer = PreparedShardWriter.referenced(file, conf.value().value());
+      writer = PreparedShardWriter.referenced(file, conf.value().value(), columns.margin() >= 0);
       long expectedRow = 0;
       while (rows.hasNext()) {
         Tuple2<Long, Row> next = rows.next();
@@ -75,7 +75,8 @@ final class ShardWriter implements Function2<Integer, Iterator<Tuple2<Long, Row>
     return new PreparedPair(r.getString(c.pairId()), r.getString(c.sourceFile()), r.getLong(c.sourceRow()),
         r.getString(c.promptText()), r.getString(c.chosenText()), r.getString(c.rejectedText()),
         ints(r, c.promptIds()), ints(r, c.chosenIds()), ints(r, c.rejectedIds()), -1, -1, -1,
-        r.getBoolean(c.truncated()), r.getDouble(c.chosenLogp()), r.getDouble(c.rejectedLogp()));
+        r.getBoolean(c.truncated()), r.getDouble(c.chosenLogp()), r.getDouble(c.rejectedLogp()),
+        c.margin() < 0 ? null : r.getDouble(c.margin()));
   }
 
   private static int[] ints(Row r, int col) {

@@ -5,6 +5,7 @@ import com.fasterxml.jackson.core.JsonProcessingException;
 import com.fasterxml.jackson.databind.JsonNode;
 import io.sparkdpo.config.ConfigLoader;
 import io.sparkdpo.config.JobConfig;
+import io.sparkdpo.config.OptimizationSettings;
 import io.sparkdpo.config.PeftSettings;
 import io.sparkdpo.config.TrainSettings;
 import io.sparkdpo.io.Json;
@@ -47,6 +48,12 @@ import java.util.Set;
  * graph (its intermediates, its gradients, the upstream gradient) while the inputs below it wait.
  * The peak is the lasting parts plus the largest phase. Gradient accumulation changes none of this (micro-batches
  * run one after another); more workers change only the all-reduce bucket (every worker holds a full replica).
+ *
+ * <p>A reward model ({@link SessionSpec.Stage#REWARD}, {@code spark-dpo reward}) is the same decoder with a [1, d]
+ * score head instead of the LM head (a causal LM's config is planned as {@link ModelConfig#asSequenceClassifier},
+ * what the stage trains) and no reference: its head phase holds the pooled last hidden state of each of the 2 x
+ * batch rows and their scores instead of [R, V] logits, and its backward has no logits' gradients. Under LoRA the
+ * score head trains in full beside the adapters (PEFT's SEQ_CLS task), a float32 copy of [1, d].
  */
 public final class MemoryPlanner {
   public static final String WEIGHTS = "weights";
@@ -124,8 +131,28 @@ public final class MemoryPlanner {
   public record Job(ModelConfig model, String baseDtype, Lora lora, boolean gradientCheckpointing,
       String mixedPrecision, Reference reference, String referenceDtype, int batchSize,
       int gradientAccumulationSteps, int sequenceLength, int responseLength, int workers, long bucketBytes,
-      long overheadBytes) {
+      long overheadBytes, SessionSpec.Stage stage) {
+    /** A DPO step. */
+    public Job(ModelConfig model, String baseDtype, Lora lora, boolean gradientCheckpointing, String mixedPrecision,
+        Reference reference, String referenceDtype, int batchSize, int gradientAccumulationSteps, int sequenceLength,
+        int responseLength, int workers, long bucketBytes, long overheadBytes) {
+      this(model, baseDtype, lora, gradientCheckpointing, mixedPrecision, reference, referenceDtype, batchSize,
+          gradientAccumulationSteps, sequenceLength, responseLength, workers, bucketBytes, overheadBytes,
+          SessionSpec.Stage.DPO);
+    }
+
+    /**
+     * {@code stage} is DPO or REWARD; a reward model's job plans the classifier of a causal LM's config (the score
+     * head for the LM head) and has no reference.
+     */
     public Job {
+      if (stage != SessionSpec.Stage.DPO && stage != SessionSpec.Stage.REWARD) {
+        throw new IllegalArgumentException("memory plans exist for dpo and reward steps (got " + stage + ")");
+      }
+      if (stage == SessionSpec.Stage.REWARD) {
+        model = model.asSequenceClassifier();
+        reference = Reference.NONE;
+      }
       bytesOf(baseDtype);
       bytesOf(referenceDtype);
       if (!Set.of("no", "bf16", "fp16").contains(mixedPrecision)) {
@@ -142,29 +169,30 @@ public final class MemoryPlanner {
 
     public Job withLora(Lora l) {
       return new Job(model, baseDtype, l, gradientCheckpointing, mixedPrecision, reference, referenceDtype,
-          batchSize, gradientAccumulationSteps, sequenceLength, responseLength, workers, bucketBytes, overheadBytes);
+          batchSize, gradientAccumulationSteps, sequenceLength, responseLength, workers, bucketBytes, overheadBytes,
+          stage);
     }
 
     public Job withGradientCheckpointing(boolean on) {
       return new Job(model, baseDtype, lora, on, mixedPrecision, reference, referenceDtype, batchSize,
-          gradientAccumulationSteps, sequenceLength, responseLength, workers, bucketBytes, overheadBytes);
+          gradientAccumulationSteps, sequenceLength, responseLength, workers, bucketBytes, overheadBytes, stage);
     }
 
     public Job withMixedPrecision(String mode) {
       return new Job(model, baseDtype, lora, gradientCheckpointing, mode, reference, referenceDtype, batchSize,
-          gradientAccumulationSteps, sequenceLength, responseLength, workers, bucketBytes, overheadBytes);
+          gradientAccumulationSteps, sequenceLength, responseLength, workers, bucketBytes, overheadBytes, stage);
     }
 
     public Job withReference(Reference r) {
       return new Job(model, baseDtype, lora, gradientCheckpointing, mixedPrecision, r, referenceDtype, batchSize,
-          gradientAccumulationSteps, sequenceLength, responseLength, workers, bucketBytes, overheadBytes);
+          gradientAccumulationSteps, sequenceLength, responseLength, workers, bucketBytes, overheadBytes, stage);
     }
 
     /** Micro-batch {@code size}, accumulation raised so the pairs per step stay (at least) the same. */
     public Job withBatchSize(int size) {
       int pairs = batchSize * gradientAccumulationSteps;
       return new Job(model, baseDtype, lora, gradientCheckpointing, mixedPrecision, reference, referenceDtype, size,
-          (pairs + size - 1) / size, sequenceLength, responseLength, workers, bucketBytes, overheadBytes);
+          (pairs + size - 1) / size, sequenceLength, responseLength, workers, bucketBytes, overheadBytes, stage);
     }
   }
 
@@ -180,22 +208,32 @@ public final class MemoryPlanner {
    * prompt), {@code workers} (null: {@code train.workers}) and the overhead of the configured device.
    */
   public static Job jobOf(JobConfig cfg, ModelConfig model, Integer workers, Integer responseLength) {
-    TrainSettings t = cfg.train();
-    // train.peft and train.mixed_precision are read from the bound tree: absent (older configs) means full
-    // fine-tuning in float32.
-    JsonNode train = ConfigLoader.toRedactedTree(cfg).path("train");
-    Lora lora = loraOf(train.path("peft"));
-    String mixed = train.path("mixed_precision").asText("no").toLowerCase(Locale.ROOT);
+    return jobOf(cfg, model, workers, responseLength, SessionSpec.Stage.DPO);
+  }
+
+  /**
+   * As {@link #jobOf(JobConfig, ModelConfig, Integer, Integer)} for {@code stage}: DPO reads the {@code train}
+   * section, REWARD the {@code reward} section (no reference; the response length does not matter).
+   */
+  public static Job jobOf(JobConfig cfg, ModelConfig model, Integer workers, Integer responseLength,
+      SessionSpec.Stage stage) {
+    boolean reward = stage == SessionSpec.Stage.REWARD;
+    OptimizationSettings t = reward ? cfg.reward() : cfg.train();
+    // peft and mixed_precision are read from the bound tree: absent (older configs) means full fine-tuning in
+    // float32.
+    JsonNode section = ConfigLoader.toRedactedTree(cfg).path(reward ? "reward" : "train");
+    Lora lora = loraOf(section.path("peft"));
+    String mixed = section.path("mixed_precision").asText("no").toLowerCase(Locale.ROOT);
     int sequence = cfg.prepare().maxLength();
     // Every loss type runs the reference, reference_free too (its rewards use it, as in TRL).
-    boolean inLoop = t.referenceMode() == TrainSettings.ReferenceMode.IN_LOOP;
+    boolean inLoop = !reward && cfg.train().referenceMode() == TrainSettings.ReferenceMode.IN_LOOP;
     String referenceDtype = cfg.reference().dtype().equals("auto") ? storedDtype(model) : cfg.reference().dtype();
     String baseDtype = cfg.model().dtype().equals("auto") ? storedDtype(model) : cfg.model().dtype();
     long overhead = cfg.model().device().startsWith("gpu") ? GPU_OVERHEAD_BYTES : CPU_OVERHEAD_BYTES;
     return new Job(model, baseDtype, lora, t.gradientCheckpointing(), mixed,
         inLoop ? Reference.IN_LOOP : Reference.NONE, referenceDtype, t.perDeviceTrainBatchSize(),
         t.gradientAccumulationSteps(), sequence, responseLength == null ? Math.max(1, sequence - 1) : responseLength,
-        workers == null ? t.workers() : workers, t.allreduceBucketBytes(), overhead);
+        workers == null ? t.workers() : workers, t.allreduceBucketBytes(), overhead, stage);
   }
 
   /** A bound {@code peft:} section as the planner's LoRA; null when absent or not {@code type: lora}. */
@@ -244,14 +282,13 @@ public final class MemoryPlanner {
       items.add(new MemoryPlan.Item(WEIGHTS, params * base, String.format(Locale.ROOT,
           "%,d base parameters x %d bytes (%s, frozen)", params, base, job.baseDtype())));
       long adapter = s.loraParameters(job.lora());
-      long saved = s.modulesToSaveParameters(job.lora());
+      List<String> whole = savedModules(job);
+      long saved = s.modulesToSaveParameters(whole);
       trainable = adapter + saved;
-      largestTrainable = Math.max(s.largestLoraMatrix(job.lora()), saved > 0 ? (long) c.vocabSize() * c.hiddenSize()
-          : 0);
+      largestTrainable = Math.max(s.largestLoraMatrix(job.lora()), s.largestSavedModule(whole));
       items.add(new MemoryPlan.Item(ADAPTERS, trainable * 4, String.format(Locale.ROOT,
           "r=%d on %s: %,d float32 parameters%s", job.lora().r(), String.join(",", job.lora().targetModules()),
-          adapter, saved > 0 ? String.format(Locale.ROOT, " + %,d in modules_to_save %s", saved,
-              job.lora().modulesToSave()) : "")));
+          adapter, saved > 0 ? String.format(Locale.ROOT, " + %,d in modules_to_save %s", saved, whole) : "")));
       items.add(new MemoryPlan.Item(MASTER, 0, "none: the float32 adapters are their own master copy"));
     } else {
       trainable = params;
@@ -295,8 +332,10 @@ public final class MemoryPlanner {
     }
     long tokens = 2L * job.batchSize() * job.sequenceLength();
     items.add(new MemoryPlan.Item(ACTIVATIONS, peak.bytes(), String.format(Locale.ROOT,
-        "peak phase %s; micro-batch %d pairs x 2 x %d tokens = %,d tokens, %d response rows per sequence%s",
-        peak.name(), job.batchSize(), job.sequenceLength(), tokens, job.responseLength(),
+        "peak phase %s; micro-batch %d pairs x 2 x %d tokens = %,d tokens, %s%s",
+        peak.name(), job.batchSize(), job.sequenceLength(), tokens,
+        job.stage() == SessionSpec.Stage.REWARD ? "each scored at its last token"
+            : job.responseLength() + " response rows per sequence",
         job.gradientCheckpointing() ? ", gradient checkpointing" : "")));
     long bucket = job.workers() > 1 ? Math.min(job.bucketBytes(), trainable * 4) : 0;
     items.add(new MemoryPlan.Item(ALLREDUCE, bucket, job.workers() > 1
@@ -307,14 +346,28 @@ public final class MemoryPlanner {
     return new MemoryPlan(job, items, phases, peak.name());
   }
 
+  /** Modules trained whole under LoRA: the configured ones, and a reward model's score head (PEFT's SEQ_CLS). */
+  static List<String> savedModules(Job job) {
+    List<String> whole = new ArrayList<>(job.lora().modulesToSave());
+    if (job.stage() == SessionSpec.Stage.REWARD && !whole.contains(SCORE)) {
+      whole.add(SCORE);
+    }
+    return whole;
+  }
+
+  /** A reward model's head, trained whole under LoRA. */
+  static final String SCORE = "score";
+
   /** Activation bytes of each phase of a step (see the class comment). */
   static List<MemoryPlan.Phase> activationPhases(Job job, Shapes s, long largestTrainable) {
     ModelConfig c = job.model();
     boolean lora = job.lora() != null;
     boolean mixed = !job.mixedPrecision().equals("no");
     int act = mixed ? 2 : lora ? bytesOf(job.baseDtype()) : 4; // bytes of an activation (and gathered weight)
+    boolean reward = job.stage() == SessionSpec.Stage.REWARD;
     long tokens = 2L * job.batchSize() * job.sequenceLength();
     long rows = 2L * job.batchSize() * job.responseLength();
+    long scored = 2L * job.batchSize(); // reward: rows pooled into the score head
     long d = c.hiddenSize();
     long v = c.vocabSize();
     int layers = c.numHiddenLayers();
@@ -342,6 +395,16 @@ public final class MemoryPlanner {
     }
     List<MemoryPlan.Phase> phases = new ArrayList<>();
     phases.add(new MemoryPlan.Phase("trunk forward", trunkAll + finalNorm));
+    if (reward) {
+      // The pooled hidden states [2B, d] and their scores (float32, plus the compute-dtype copy): no logits.
+      long head = scored * d * act + scored * (4 + act);
+      phases.add(new MemoryPlan.Phase("score head forward", trunkSaved + finalNorm + head));
+      long headBackward = trunkSaved + head + scored * d * 4 + largestTrainable * 4;
+      phases.add(new MemoryPlan.Phase("backward", job.gradientCheckpointing() ? Math.max(headBackward, recompute)
+          : trunkSaved + Math.max(head + scored * d * 4 + largestTrainable * 4, layerBackward)));
+      phases.add(new MemoryPlan.Phase("optimizer step", 2 * largestTrainable * 4));
+      return phases;
+    }
     phases.add(new MemoryPlan.Phase("LM head forward", trunkSaved + finalNorm + selected + logits + rows * v * 4));
     if (job.reference() == Reference.IN_LOOP) {
       int ref = lora ? bytesOf(job.baseDtype()) : bytesOf(job.referenceDtype());
@@ -531,13 +594,25 @@ public final class MemoryPlanner {
       return max;
     }
 
-    /** Trainable float32 copies of lm_head / embed_tokens ({@code modules_to_save}). */
-    long modulesToSaveParameters(Lora lora) {
+    /** Trainable float32 copies of lm_head / embed_tokens ([V, d]) and a reward model's score head ([1, d]). */
+    long modulesToSaveParameters(List<String> modules) {
       long n = 0;
-      for (String m : lora.modulesToSave()) {
-        n += (long) c.vocabSize() * d;
+      for (String m : modules) {
+        n += savedModuleParameters(m);
       }
       return n;
+    }
+
+    long largestSavedModule(List<String> modules) {
+      long max = 0;
+      for (String m : modules) {
+        max = Math.max(max, savedModuleParameters(m));
+      }
+      return max;
+    }
+
+    private long savedModuleParameters(String module) {
+      return module.equals(SCORE) ? d : (long) c.vocabSize() * d;
     }
 
     /** Parameters that take part in matmuls (all but the norms). */

@@ -18,7 +18,9 @@ import java.util.Map;
  * {@code mean_reward}) plus the mean chosen and rejected rewards under DPO's names ({@code rewards/chosen},
  * {@code rewards/rejected}). A pair counts as ranked right when its chosen reward is strictly higher, as TRL's
  * {@code accuracy}. TRL's {@code min_reward}/{@code max_reward} are left out: they are not means, and the metrics of
- * several replicas and steps combine as weighted means.
+ * several replicas and steps combine as weighted means. Pairs with a reward margin ({@link PreparedPair#margin}, TRL's
+ * {@code margin} column) train on {@code -log s(r_w - r_l - margin)}; a batch mixing pairs with and without one
+ * takes 0 for the latter, which is the loss without a margin.
  */
 public final class RewardObjective implements Objective<PreparedPair> {
   public static final String ACCURACY = "accuracy";
@@ -84,7 +86,7 @@ public final class RewardObjective implements Objective<PreparedPair> {
     NDArray rewards = model.scores(scope.create(ids, new Shape(2L * n, length)), training);
     NDArray chosen = rewards.get("0:" + n);
     NDArray rejected = rewards.get(n + ":");
-    NDArray losses = loss.losses(chosen, rejected, null);
+    NDArray losses = loss.losses(chosen, rejected, margins(scope, batch));
     float[] c = chosen.toFloatArray();
     float[] r = rejected.toFloatArray();
     float[] l = losses.toFloatArray();
@@ -97,6 +99,22 @@ public final class RewardObjective implements Objective<PreparedPair> {
       stats[4] += r[i];
     }
     return new Scored(losses, stats);
+  }
+
+  /** TRL's margins as float32 [B] (its collator's dtype), or null when no pair has one. */
+  private static NDArray margins(NDManager scope, List<PreparedPair> batch) {
+    if (batch.stream().allMatch(p -> p.margin() == null)) {
+      return null;
+    }
+    float[] m = new float[batch.size()];
+    for (int i = 0; i < m.length; i++) {
+      Double v = batch.get(i).margin();
+      m[i] = v == null ? 0f : v.floatValue();
+    }
+    // A copy in libtorch's memory: the Java buffer behind create(float[]) may be freed before backward runs.
+    try (NDArray wrapped = scope.create(m)) {
+      return wrapped.duplicate();
+    }
   }
 
   private static void put(int[] ids, int from, int[] prompt, int[] response) {

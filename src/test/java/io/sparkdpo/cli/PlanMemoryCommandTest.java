@@ -93,4 +93,22 @@ class PlanMemoryCommandTest {
     assertTrue(r.err().contains("--device-memory"), r.err());
     assertFalse(r.err().contains("shard"), r.err());
   }
+
+  @Test
+  void stageRewardPlansTheRewardSectionsClassifierStep() throws Exception {
+    Run r = run("plan-memory", "--stage", "reward", "--model", published("llama-3.2-1b").toString(), "--json",
+        "--set", "prepare.max_length=1024", "--set", "reward.per_device_train_batch_size=2");
+    assertEquals(0, r.code(), r.err());
+    JsonNode plan = new ObjectMapper().readTree(r.out());
+    assertEquals("reward", plan.get("stage").asText());
+    assertEquals(1_235_814_400L + 2048, plan.get("parameters").longValue());
+    assertEquals(2, plan.get("settings").get("per_device_train_batch_size").intValue());
+    assertEquals("none", plan.get("settings").get("reference").asText());
+    assertEquals("score head forward", plan.get("phases").get(1).get("name").asText());
+    Run text = run("plan-memory", "--stage", "reward", "--model", published("llama-3.2-1b").toString());
+    assertTrue(text.out().contains("reward model (score head, Bradley-Terry loss)"), text.out());
+    Run bad = run("plan-memory", "--stage", "sft", "--model", published("llama-3.2-1b").toString());
+    assertFalse(bad.code() == 0);
+    assertTrue(bad.err().contains("--stage must be train or reward"), bad.err());
+  }
 }

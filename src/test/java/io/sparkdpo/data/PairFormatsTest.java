@@ -140,4 +140,19 @@ class PairFormatsTest {
         + "'score_chosen' and 'score_rejected' (ultrafeedback); pass --format to force one", e.getMessage());
     assertEquals(Format.AUTO, FormatDetector.detectFile("f", List.of("garbage".getBytes())));
   }
+
+  @Test
+  void trlReadsAnOptionalFiniteNumericMarginAndNamesTheFieldOfABadOne() throws BadRow {
+    String row = "{\"prompt\": \"q\", \"chosen\": \"a\", \"rejected\": \"b\"";
+    assertEquals(0.75, TrlFormat.INSTANCE.margin(json(row + ", \"margin\": 0.75}")));
+    assertEquals(-2.0, TrlFormat.INSTANCE.margin(json(row + ", \"margin\": -2}")));
+    assertEquals(null, TrlFormat.INSTANCE.margin(json(row + "}")));
+    assertEquals(null, HhRlhfFormat.INSTANCE.margin(json(row + ", \"margin\": 1}")), "only TRL rows have margins");
+    for (String[] c : new String[][] {{"\"1.5\"", "wrong_type"}, {"null", "null_field"}, {"true", "wrong_type"},
+        {"1e999", "wrong_type"}, {"[1]", "wrong_type"}}) {
+      BadRow e = assertThrows(BadRow.class, () -> TrlFormat.INSTANCE.margin(json(row + ", \"margin\": " + c[0] + "}")));
+      assertEquals(c[1], e.reason().code(), c[0]);
+      assertEquals("margin", e.field(), c[0]);
+    }
+  }
 }

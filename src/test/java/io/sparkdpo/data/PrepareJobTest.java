@@ -212,6 +212,35 @@ class PrepareJobTest {
     assertEquals(List.of(1L, 18L), shard(out, "train/shard-00000.parquet").stream().map(PreparedPair::sourceRow).sorted().toList());
   }
 
+  @Test
+  void trlMarginsTravelIntoTheShardsAndBadMarginsAreQuarantinedNamingTheField() throws IOException {
+    String pair = "{\"prompt\": \"%s\", \"chosen\": \"yes\", \"rejected\": \"no\"%s}";
+    Path file = write(dir.resolve("in/margins.trl.jsonl"), List.of(
+        String.format(pair, "q1", ", \"margin\": 0.5"),       // 1 kept, 0.5
+        String.format(pair, "q2", ", \"margin\": 3"),         // 2 kept, 3.0
+        String.format(pair, "q3", ""),                        // 3 kept, no margin: 0
+        String.format(pair, "q4", ", \"margin\": \"1.0\""),   // 4 wrong_type
+        String.format(pair, "q5", ", \"margin\": null"),      // 5 null_field
+        String.format(pair, "q6", ", \"margin\": 1e400")));   // 6 wrong_type (not a finite double)
+    Path out = dir.resolve("out");
+    PreparedManifest m = prepare(config("prepare.format=trl", "prepare.max_quarantine_fraction=1.0"), out, file)
+        .manifest();
+    assertEquals(3, m.counts().kept());
+    Map<Long, String> byRow = new TreeMap<>();
+    for (JsonNode q : quarantine(out)) {
+      byRow.put(q.get("source_row").asLong(), q.get("reason").asText() + "|" + q.get("field").asText());
+    }
+    assertEquals(Map.of(4L, "wrong_type|margin", 5L, "null_field|margin", 6L, "wrong_type|margin"), byRow);
+    Map<Long, Double> margins = new TreeMap<>();
+    shard(out, "train/shard-00000.parquet").forEach(p -> margins.put(p.sourceRow(), p.margin()));
+    assertEquals(Map.of(1L, 0.5, 2L, 3.0, 3L, 0.0), margins);
+
+    Path plain = write(dir.resolve("in/plain.trl.jsonl"), List.of(String.format(pair, "q1", "")));
+    Path plainOut = dir.resolve("plain-out");
+    prepare(config("prepare.format=trl"), plainOut, plain);
+    assertEquals(null, shard(plainOut, "train/shard-00000.parquet").get(0).margin(), "no margin column, no margin");
+  }
+
   private static byte[] utf8(String s) {
     return s.getBytes(StandardCharsets.UTF_8);
   }

@@ -5,6 +5,7 @@ import static org.apache.spark.sql.functions.lit;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertNull;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 
 import io.sparkdpo.io.Storage;
 import io.sparkdpo.testing.SharedSpark;
@@ -24,7 +25,7 @@ class PreparedShardReaderTest {
 
   private static PreparedRow row(String id, int[] prompt) {
     return new PreparedRow(id, "file:/in.jsonl", 7, "P", " C", " R", prompt, new int[] {5, 0}, new int[] {6, 0},
-        true, false, null);
+        true, false, null, null);
   }
 
   @Test
@@ -95,6 +96,37 @@ class PreparedShardReaderTest {
     PreparedPair fromBoth = PreparedShardReader.read(Storage.local(), partOf(Path.of(both))).get(0);
     assertEquals(-2.25, fromBoth.refChosenLogp());
     assertEquals(-4.5, fromBoth.refRejectedLogp());
+  }
+
+  @Test
+  void aMarginColumnRoundTripsThroughPreparedAndReferencedShardsAndIsAbsentOtherwise() throws Exception {
+    String file = dir.resolve("margin.parquet").toString();
+    try (PreparedShardWriter w = new PreparedShardWriter(file, new Configuration(), 64, true)) {
+      w.write(new PreparedRow("a", "file:/in.jsonl", 1, "P", " C", " R", new int[] {1}, new int[] {5}, new int[] {6},
+          false, false, null, 1.25));
+      w.write(new PreparedRow("b", "file:/in.jsonl", 2, "P", " C", " R", new int[] {2}, new int[] {5}, new int[] {6},
+          false, false, null, null));
+    }
+    List<PreparedPair> back = PreparedShardReader.read(Storage.local(), file);
+    assertEquals(1.25, back.get(0).margin());
+    assertEquals(0.0, back.get(1).margin(), "a row without a margin in a folder with the column: 0, no margin");
+
+    String referenced = dir.resolve("margin-referenced.parquet").toString();
+    try (PreparedShardWriter w = PreparedShardWriter.referenced(referenced, new Configuration(), true)) {
+      w.write(new PreparedPair("a", "file:/in.jsonl", 1, "P", " C", " R", new int[] {1}, new int[] {5},
+          new int[] {6}, 1, 1, 1, false, -2.0, -3.0, -0.5), 1, 1);
+    }
+    PreparedPair r = PreparedShardReader.read(Storage.local(), referenced).get(0);
+    assertEquals(-0.5, r.margin());
+    assertEquals(-2.0, r.refChosenLogp());
+
+    String plain = dir.resolve("plain.parquet").toString();
+    try (PreparedShardWriter w = new PreparedShardWriter(plain, new Configuration(), 64)) {
+      w.write(row("a", new int[] {1}));
+    }
+    assertNull(PreparedShardReader.read(Storage.local(), plain).get(0).margin());
+    assertFalse(List.of(SharedSpark.get().read().parquet(plain).columns()).contains("margin"),
+        "folders without margins keep the schema they had");
   }
 
   /** The shard rewritten by Spark with chosen = -1.5 and rejected = -prompt_len, of the given SQL type. */

@@ -63,12 +63,21 @@ class RewardTrainingClusterTest {
     }
   }
 
-  /** 16 steps of a global batch of 4 pairs (2 from each shard), evaluation every 8, checkpoints every 4. */
+  /**
+   * 16 steps of a global batch of 4 pairs (2 from each shard), evaluation every 8, checkpoints every 4. Micro-batches
+   * of 2 pairs, as the SFT cluster test runs them: one worker accumulates shard a's 2 pairs and shard b's, the two
+   * workers each run one of them, so W=1 and W=2 compute the same micro-batches and differ only in how their
+   * gradients are summed. With one micro-batch of 4 on one worker instead, the padding and batch shapes differ and
+   * so does the rounding of each pair's gradient; a reward model amplifies that at the embedding rows of tokens that
+   * occur in prompts only (docs/reward.md, "W = 2 against W = 1"; RewardMicroBatchBench: 5.0e-6 to 1.0e-5 between
+   * micro-batch layouts in one JVM, no ring involved).
+   */
   private static TrainingStage.Result train(String name, int workers) {
     JobConfig cfg = TrainingFixtures.config("model.path=" + model, "reward.learning_rate=0.002",
         "reward.warmup_steps=3", "reward.max_steps=16", "reward.logging_steps=1", "reward.eval_steps=8",
         "reward.save_steps=4", "reward.center_rewards_coefficient=0.01", "reward.workers=" + workers,
-        "reward.per_device_train_batch_size=" + (4 / workers), "reward.output_dir=" + tmp.resolve(name));
+        "reward.per_device_train_batch_size=2", "reward.gradient_accumulation_steps=" + (2 / workers),
+        "reward.output_dir=" + tmp.resolve(name));
     return new TrainingStage(cluster.session(), cfg, SessionSpec.Stage.REWARD)
         .withProgress(new SyntheticRunSpecs.CapturedProgress()).run(TrainingStage.Inputs.prepared(data));
   }
@@ -115,11 +124,7 @@ class RewardTrainingClusterTest {
     System.out.println("largest parameter difference at " + worstAt);
     System.out.printf("reward W=2 vs W=1 over 16 steps: largest loss difference %.2e, largest parameter difference "
         + "%.2e; eval %s%n", lossGap, worst, two.lastEval());
-    // Losses and metrics agree within 1e-5 (measured 2.3e-7). Parameters get 2e-5: a reward model's gradient reaches
-    // the embedding through the last token alone, so some rows' gradients are near adam_epsilon, where AdamW's step
-    // lr * m / (sqrt(v) + eps) passes on the relative rounding of a ring sum vs one sum (measured 1.56e-5 at one
-    // embedding entry after 16 steps at lr 0.002; DPO's embedding gradients are larger, there 1.2e-7).
-    assertTrue(worst <= 2e-5, "largest parameter difference " + worst);
+    assertTrue(worst <= 1e-5, "largest parameter difference " + worst);
     assertTrue(lossOne.get(16L) < lossOne.get(1L), lossOne.toString());
 
     for (String key : List.of(MetricNames.EVAL + MetricNames.LOSS, MetricNames.EVAL + RewardObjective.ACCURACY,

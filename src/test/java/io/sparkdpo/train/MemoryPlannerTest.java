@@ -181,4 +181,60 @@ class MemoryPlannerTest {
   private static long phase(MemoryPlan plan, String name) {
     return plan.phases().stream().filter(p -> p.name().equals(name)).findFirst().orElseThrow().bytes();
   }
+
+  /** The same job as {@link #full} for a reward model. */
+  static MemoryPlanner.Job reward(ModelConfig model, MemoryPlanner.Reference reference) {
+    return new MemoryPlanner.Job(model, "bfloat16", null, false, "no", reference, "float32", 1, 1, 1024, 1000, 1,
+        25L << 20, MemoryPlanner.CPU_OVERHEAD_BYTES, SessionSpec.Stage.REWARD);
+  }
+
+  @Test
+  void aRewardModelOfLlama1BIsItsClassifierWithNoReferenceAndNoLogits() {
+    MemoryPlan dpo = MemoryPlanner.plan(full(LLAMA_1B));
+    MemoryPlan rm = MemoryPlanner.plan(reward(LLAMA_1B, MemoryPlanner.Reference.IN_LOOP));
+    long params = 1_235_814_400L + 2048; // the tied embedding once, no LM head, score.weight [1, 2048]
+    assertEquals(params, rm.job().model().numParameters());
+    assertTrue(rm.job().model().scoresSequences());
+    assertEquals(4 * params, rm.bytes(MemoryPlanner.WEIGHTS));
+    assertEquals(12 * params, rm.bytes(MemoryPlanner.GRADIENTS) + rm.bytes(MemoryPlanner.OPTIMIZER));
+    assertEquals(0, rm.bytes(MemoryPlanner.REFERENCE), "a reward model has no reference, whatever was asked");
+    assertEquals(List.of("trunk forward", "score head forward", "backward", "optimizer step"),
+        rm.phases().stream().map(MemoryPlan.Phase::name).toList());
+    assertEquals(dpo.phases().get(0).bytes(), rm.phases().get(0).bytes(), "the same decoder trunk");
+    // DPO's head phase holds 2 x 1000 response rows [R, d] and two [R, V] float32 arrays; the reward head holds the
+    // 2 pooled rows [2, d] and their 2 scores.
+    long r = 2 * 1000;
+    long dpoHead = r * 2048 * 4 + 2 * r * 128_256L * 4;
+    long rewardHead = 2 * 2048 * 4 + 2 * (4 + 4);
+    assertEquals(dpo.phases().get(1).bytes() - dpoHead + rewardHead, rm.phases().get(1).bytes());
+    assertTrue(rm.totalBytes() < dpo.totalBytes() - 2_000_000_000L, rm.totalBytes() + " vs DPO " + dpo.totalBytes());
+  }
+
+  @Test
+  void aLoraRewardModelTrainsTheScoreHeadWholeBesideTheAdapters() {
+    MemoryPlan plan = MemoryPlanner.plan(reward(LLAMA_8B, MemoryPlanner.Reference.NONE)
+        .withLora(MemoryPlanner.Lora.allLinear(16)));
+    long trainable = 41_943_040L + 4096; // PEFT's adapter count for Llama-3-8B r=16, plus score [1, 4096]
+    assertEquals(4 * trainable, plan.bytes(MemoryPlanner.ADAPTERS));
+    assertEquals(8 * trainable, plan.bytes(MemoryPlanner.OPTIMIZER));
+    assertEquals(2 * (8_030_261_248L - 128_256L * 4096 + 4096), plan.bytes(MemoryPlanner.WEIGHTS),
+        "the frozen bf16 base without its LM head");
+    assertTrue(plan.items().stream().anyMatch(i -> i.how().contains("modules_to_save [score]")), plan.items().toString());
+  }
+
+  @Test
+  void aRewardJobReadsTheRewardSection() {
+    io.sparkdpo.config.JobConfig cfg = io.sparkdpo.config.ConfigLoader.load(null, List.of(
+        "reward.per_device_train_batch_size=3", "reward.gradient_accumulation_steps=2", "reward.workers=2",
+        "reward.gradient_checkpointing=true", "train.per_device_train_batch_size=1", "prepare.max_length=512"));
+    MemoryPlanner.Job job = MemoryPlanner.jobOf(cfg, LLAMA_1B, null, null, SessionSpec.Stage.REWARD);
+    assertEquals(3, job.batchSize());
+    assertEquals(2, job.gradientAccumulationSteps());
+    assertEquals(2, job.workers());
+    assertTrue(job.gradientCheckpointing());
+    assertEquals(512, job.sequenceLength());
+    assertEquals(MemoryPlanner.Reference.NONE, job.reference());
+    assertEquals(SessionSpec.Stage.REWARD, job.stage());
+    assertEquals(1, MemoryPlanner.jobOf(cfg, LLAMA_1B, null, null).batchSize(), "DPO still reads train");
+  }
 }
