@@ -15,6 +15,8 @@ import io.sparkdpo.eval.PolicyEval;
 import io.sparkdpo.io.Json;
 import io.sparkdpo.io.Storage;
 import io.sparkdpo.model.ModelExport;
+import io.sparkdpo.distributed.PpoStage;
+import io.sparkdpo.inference.BestOfNJob;
 import io.sparkdpo.inference.EvaluateJob;
 import io.sparkdpo.inference.GenerateJob;
 import io.sparkdpo.inference.ReferenceJob;
@@ -147,6 +149,29 @@ final class Pipeline {
         stage("train β=" + EvaluateJob.betaText(p.betas().get(i)), dir, () -> new TrainingStage(spark, cfg,
             SessionSpec.Stage.DPO).replacingOtherRun().run(TrainingStage.Inputs.prepared(referenced)).upToDate());
       }
+    }
+    // PPO and best-of-n optimise / select by the reward stage's model, or by the ground truth as an oracle.
+    String rewardModel = p.oracle() ? "null" : Storage.join(rewardDir, TrainingStage.MODEL);
+    if (p.runs("ppo")) {
+      for (int i = 0; i < ppoDirs.size(); i++) {
+        String dir = ppoDirs.get(i);
+        // From pi_SFT (PPO has no LoRA: with pipeline.peft, the merged sft/model), on generate's training prompts.
+        JobConfig cfg = config("model.path=" + sftModel, "model.adapter=null", "ppo.output_dir=" + dir,
+            "ppo.kl_coef=" + p.klCoefs().get(i), "ppo.reward_model=" + rewardModel,
+            "ppo.prompts=" + StageOptions.yamlList(List.of(Storage.join(generated, GenerateJob.PROMPTS))));
+        stage("ppo kl_coef=" + EvaluateJob.betaText(p.klCoefs().get(i)), dir, () -> new PpoStage(spark, cfg)
+            .replacingOtherRun().run().upToDate());
+      }
+    }
+    if (p.runs("best-of-n")) {
+      // pi_SFT as evaluate samples it, on the same held-out prompts with evaluate's sampling settings; the reward
+      // model reads the texts as it was trained (the prepared folder's template).
+      List<String> settings = new ArrayList<>(onSft);
+      settings.addAll(List.of("score.model=" + rewardModel, "score.prepared=" + prepared,
+          "score.best_of_n=" + p.bestOfN()));
+      JobConfig cfg = config(settings.toArray(String[]::new));
+      stage("best-of-n", bestOfNDir, () -> new BestOfNJob(spark, cfg).run(
+          List.of(Storage.join(generated, GenerateJob.EVAL_PROMPTS)), bestOfNDir).upToDate());
     }
     GenerationEval evaluation = null;
     String evalDir = Storage.join(root, EVALUATION);

@@ -37,7 +37,7 @@ class PipelineTest {
     return Path.of(System.getProperty("project.basedir", ".")).resolve("sample-data/corpus/moby-dick");
   }
 
-  private List<String> args(Path root) {
+  static List<String> args(Path root) {
     List<String> a = new ArrayList<>(List.of("pipeline"));
     for (String s : List.of(
         "pipeline.output_dir=" + root,

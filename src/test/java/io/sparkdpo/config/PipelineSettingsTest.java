@@ -30,6 +30,25 @@ class PipelineSettingsTest {
     assertEquals(128, cfg.sft().blockSize());
   }
 
+  /** conf/rlhf-vs-dpo.yaml: conf/local.yaml's experiment plus every RLHF stage, in its own folder. */
+  @Test
+  void theRlhfVsDpoYamlRunsEveryStageOnTopOfTheLocalExperiment() {
+    Path conf = Path.of(System.getProperty("project.basedir", ".")).resolve("conf");
+    JobConfig cfg = ConfigLoader.load(conf.resolve("rlhf-vs-dpo.yaml"), List.of());
+    JobConfig local = ConfigLoader.load(conf.resolve("local.yaml"), List.of());
+    assertEquals(PipelineSettings.STAGES, cfg.pipeline().stages());
+    assertEquals("runs/rlhf-vs-dpo", cfg.pipeline().outputDir());
+    assertEquals(List.of(0.05, 0.2), cfg.pipeline().klCoefs());
+    assertEquals(List.of(1, 4, 16), cfg.pipeline().bestOfN());
+    assertFalse(cfg.pipeline().oracle());
+    assertEquals(local.sft(), cfg.sft());
+    assertEquals(local.generate(), cfg.generate());
+    assertEquals(local.train(), cfg.train());
+    assertEquals(local.evaluate(), cfg.evaluate());
+    assertEquals(1.0, cfg.ppo().temperature(), "PPO samples pi itself, as evaluate's sampled KL assumes");
+    assertEquals(local.evaluate().maxNewTokens(), cfg.ppo().responseLength());
+  }
+
   @Test
   void stagesCanBeChosen() {
     PipelineSettings p = ConfigLoader.load(null, List.of("pipeline.stages=[evaluate, export]")).pipeline();
