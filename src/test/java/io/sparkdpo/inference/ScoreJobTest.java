@@ -196,6 +196,13 @@ class ScoreJobTest {
     assertTrue(e.getMessage().contains("bad.jsonl") && e.getMessage().contains("'continuation'"), e.getMessage());
     assertFalse(Files.exists(dir.resolve("bad")));
 
+    Path corrupt = dir.resolve("corrupt.jsonl");
+    Files.writeString(corrupt, "{\"prompt\": \"a\", \"continuation\": \"b\"}\n{\"prompt\": \"a\", \"contin\n");
+    e = assertThrows(IllegalArgumentException.class, () ->
+        new ScoreJob(SharedSpark.get(), config()).run(corrupt.toString(), dir.resolve("corrupt").toString()));
+    assertTrue(e.getMessage().contains("corrupt.jsonl, row 1: not a JSON object"), e.getMessage());
+    assertFalse(Files.exists(dir.resolve("corrupt")));
+
     Path causal = dir.resolve("causal");
     try (CausalLM m = CausalLM.load(CausalLM.BUILTIN_TINY, STORAGE, Device.cpu())) {
       m.save(causal.toString(), STORAGE, DataType.FLOAT32);
