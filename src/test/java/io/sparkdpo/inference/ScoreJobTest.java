@@ -185,6 +185,10 @@ class ScoreJobTest {
       assertEquals(-row.getString(row.fieldIndex("continuation")).length(),
           row.getDouble(row.fieldIndex("score")), 0.0);
     }
+    // score.model (--model) may name the reward function itself.
+    ScoreJob.Result named = score(config("score.model=" + GenerateJobTest.LENGTH_REWARD), dir.resolve("named"));
+    assertEquals("oracle:length-penalty", named.selector());
+    assertEquals(scores(dir.resolve("oracle")), scores(dir.resolve("named")));
   }
 
   @Test
