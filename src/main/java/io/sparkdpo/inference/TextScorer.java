@@ -71,11 +71,15 @@ public final class TextScorer {
    */
   public static TextScorer of(JobConfig config, Storage storage) {
     ScoreSettings s = config.score();
-    if (s.model() != null && !namesRewardFunction(s.model(), storage)) {
-      return rewardModel(config, s.model(), storage);
-    }
-    String spec = s.model() != null ? s.model() : s.rewardOr(config.evaluate());
-    return oracle(spec, s.batchTokens(), s.partitions(), storage);
+    return named(config, s.model() != null ? s.model() : s.rewardOr(config.evaluate()), storage);
+  }
+
+  /** A reward model folder, or a reward function's name (then an oracle); {@code score:} settings for the rest. */
+  public static TextScorer named(JobConfig config, String modelOrReward, Storage storage) {
+    ScoreSettings s = config.score();
+    return namesRewardFunction(modelOrReward, storage)
+        ? oracle(modelOrReward, s.batchTokens(), s.partitions(), storage)
+        : rewardModel(config, modelOrReward, storage);
   }
 
   /** {@code afinn}, {@code lexicon:PATH} or a dotted class name that is not a path on the file system. */
