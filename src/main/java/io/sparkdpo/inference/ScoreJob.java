@@ -52,6 +52,7 @@ public final class ScoreJob {
   public static final String PAIRS = "pairs.jsonl";
   public static final String SCORE_COLUMN = "score";
   static final List<String> CONTINUATION_COLUMNS = List.of("continuation", "completion");
+  private static final String CORRUPT = "_corrupt_record";
 
   /**
    * @param upToDate the folder already held this output and nothing was scored
@@ -107,6 +108,14 @@ public final class ScoreJob {
       df = df.orderBy("prompt_index", "sample");
     }
     List<Row> rows = df.collectAsList();
+    if (columns.contains(CORRUPT)) { // Spark's JSON reader keeps lines it cannot parse here
+      for (int i = 0; i < rows.size(); i++) {
+        Object bad = rows.get(i).get(rows.get(i).fieldIndex(CORRUPT));
+        if (bad != null) {
+          throw new IllegalArgumentException(in + ", row " + i + ": not a JSON object: " + abbreviate(bad.toString()));
+        }
+      }
+    }
     List<String> prompts = new ArrayList<>(rows.size());
     List<String> continuations = new ArrayList<>(rows.size());
     for (int i = 0; i < rows.size(); i++) {
@@ -231,6 +240,10 @@ public final class ScoreJob {
       throw new IllegalArgumentException(input + ": field '" + field + "' must be a string, is "
           + f.dataType().simpleString());
     }
+  }
+
+  private static String abbreviate(String s) {
+    return s.length() <= 80 ? s : s.substring(0, 77) + "...";
   }
 
   private static String text(Row row, String field, String input, int index) {
