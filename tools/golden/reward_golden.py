@@ -17,7 +17,11 @@ Run with Debian's python3-torch (not the pyenv python first on PATH):
       (a random tiny sequence classifier in Hugging Face layout + golden.json: right-padded token rows and their
       scores; and preference pairs (prompt, chosen, rejected token ids, TRL margin) with each pair's loss at
       center_rewards_coefficient 0.01 and the gradient of the batch's summed loss with respect to score.weight).
-      RewardLossTest, RewardModelTest and RewardObjectiveGoldenTest check the Java code against them.
+      RewardLossTest, RewardModelTest and RewardObjectiveGoldenTest check the Java code against them. Also
+      <case>_lora/: a PEFT SEQ_CLS adapter of the llama_pad1 classifier (adapter_config.json as
+      PeftModelForSequenceClassification saves it: task_type SEQ_CLS, modules_to_save ["classifier", "score"];
+      adapter_model.safetensors with lora_A/lora_B of q_proj, v_proj and down_proj and the score head saved whole as
+      base_model.model.score.weight) and golden.json: the scores of the same rows with the adapter (RewardLoraTest).
 
   /usr/bin/python3 tools/golden/reward_golden.py verify [target/reward-java]
       Checks reward-model folders the Java code wrote (RewardModelTest and the reward stage write them): the config
@@ -34,6 +38,7 @@ import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import llama_golden as lg  # noqa: E402  (the independent Llama-family forward pass and the safetensors reader)
+import lora_golden  # noqa: E402  (PEFT's adapter config, random adapters and their float64 forward form)
 
 ROOT = lg.ROOT
 LOSS_OUT = os.path.join(ROOT, "src", "test", "resources", "golden", "train", "reward_loss.json")
@@ -84,10 +89,11 @@ def loss_cases():
 # ----------------------------------------------------------------------------------------------------------
 # The sequence classifier
 
-def scores(cfg, w, rows):
-    """transformers' pooled logits [B] of a one-label *ForSequenceClassification on token rows [B, T]."""
+def scores(cfg, w, rows, lora=None):
+    """transformers' pooled logits [B] of a one-label *ForSequenceClassification on token rows [B, T] (with PEFT's
+    LoRA layers when `lora` maps modules to (A, B, scaling), as llama_golden.model_forward takes them)."""
     causal = dict(cfg, architectures=[CLASSIFIERS[cfg["architectures"][0]]], tie_word_embeddings=False)
-    per_position = lg.model_forward(causal, dict(w, **{"lm_head.weight": w["score.weight"]}), rows)[..., 0]
+    per_position = lg.model_forward(causal, dict(w, **{"lm_head.weight": w["score.weight"]}), rows, lora)[..., 0]
     pad = cfg["pad_token_id"]
     non_pad = (rows != pad).to(torch.int64)
     last = (torch.arange(rows.shape[-1]) * non_pad).argmax(-1)
@@ -230,6 +236,30 @@ def generate():
         print(f"{name}: {len(weights)} tensors, scores {[round(x, 4) for x in result.tolist()]}")
 
 
+LORA_CASE = ("llama_pad1", 2, 6.0, ["q_proj", "v_proj", "down_proj"])
+
+
+def generate_lora():
+    """A SEQ_CLS adapter with random nonzero B and a perturbed score head, and the classifier's scores with it."""
+    name, r, alpha, targets = LORA_CASE
+    cfg, stored, _ = load_classifier(os.path.join(MODEL_OUT, name))
+    folder = os.path.join(MODEL_OUT, name + "_lora")
+    os.makedirs(folder, exist_ok=True)
+    for f in os.listdir(folder):
+        os.remove(os.path.join(folder, f))
+    adapter = lora_golden.random_adapter(cfg, stored, r, targets, ["score"], torch.Generator().manual_seed(2100))
+    config = dict(lora_golden.adapter_config(r, alpha, targets, ["classifier", "score"]), task_type="SEQ_CLS")
+    with open(os.path.join(folder, "adapter_config.json"), "w") as f:
+        json.dump(config, f, indent=2, sort_keys=True)
+    lg.write_safetensors(os.path.join(folder, "adapter_model.safetensors"), adapter, "F32")
+    w, lora = lora_golden.adapted(stored, adapter, alpha / r)
+    rows = model_rows(cfg["pad_token_id"])
+    result = scores(cfg, w, torch.tensor(rows), lora)
+    with open(os.path.join(folder, "golden.json"), "w") as f:
+        f.write(lg.compact_json({"case": name + "_lora", "base": name, "rows": rows, "scores": result.tolist()}))
+    print(f"{name}_lora: {len(adapter)} adapter tensors, scores {[round(x, 4) for x in result.tolist()]}")
+
+
 def verify(root):
     folders = sorted(d for d in os.listdir(root) if os.path.isdir(os.path.join(root, d)))
     if not folders:
@@ -260,6 +290,7 @@ def main():
     args = parser.parse_args()
     if args.command == "generate":
         generate()
+        generate_lora()
     else:
         torch.set_grad_enabled(False)
         verify(args.root)
