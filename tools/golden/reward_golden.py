@@ -28,6 +28,13 @@ Run with Debian's python3-torch (not the pyenv python first on PATH):
       and tensors transformers' *ForSequenceClassification expects (architectures, model_type, one label,
       pad_token_id, score.weight [1, hidden], no lm_head), and this implementation's scores of the rows in the
       folder's java-scores.json must match the Java scores within 1e-4.
+
+  /usr/bin/python3 tools/golden/reward_golden.py verify-lora [target/reward-java-lora]
+      Checks the SEQ_CLS adapter folders RewardLoraTest writes (<case>/base, <case>/adapter, java-scores.json) as
+      PEFT reads them: adapter_config.json (peft_type LORA, task_type SEQ_CLS, "classifier" and "score" in
+      modules_to_save as PeftModelForSequenceClassification puts them there), exactly the keys
+      get_peft_model_state_dict gives (lora_A/lora_B per target, base_model.model.score.weight and any other module
+      saved whole), float32; and recomputes the scores of base + adapter, which must match Java's within 1e-4.
 """
 import argparse
 import json
@@ -281,16 +288,77 @@ def verify(root):
           f"{worst:.2e}")
 
 
+def expected_adapter_keys(cfg, config):
+    """PEFT's keys and shapes for a SEQ_CLS adapter of `config` on the classifier `cfg`."""
+    targets = config["target_modules"]
+    saved = config.get("modules_to_save") or []
+    keys = {}
+    for name, shape in expected_names(cfg).items():
+        module = name[:-len(".weight")] if name.endswith(".weight") else None
+        if module is None:
+            continue
+        leaf = module.split(".")[-1]
+        if leaf in targets and len(shape) == 2:
+            keys["base_model.model." + module + ".lora_A.weight"] = [config["r"], shape[1]]
+            keys["base_model.model." + module + ".lora_B.weight"] = [shape[0], config["r"]]
+        elif leaf in saved:
+            keys["base_model.model." + name] = shape
+    return keys
+
+
+def verify_lora(root):
+    cases = sorted(d for d in os.listdir(root) if os.path.isdir(os.path.join(root, d))) if os.path.isdir(root) else []
+    if not cases:
+        raise SystemExit(f"no adapter folders under {root}: run RewardLoraTest first")
+    worst = 0.0
+    for name in cases:
+        folder = os.path.join(root, name)
+        cfg, weights, _ = load_classifier(os.path.join(folder, "base"))
+        with open(os.path.join(folder, "adapter", "adapter_config.json")) as f:
+            config = json.load(f)
+        required = {"peft_type": "LORA", "task_type": "SEQ_CLS", "bias": "none", "fan_in_fan_out": False,
+                    "use_dora": False, "use_rslora": False}
+        for key, value in required.items():
+            if config.get(key) != value:
+                raise SystemExit(f"{folder}: adapter_config.json {key} is {config.get(key)!r}, expected {value!r}")
+        if not {"classifier", "score"} <= set(config.get("modules_to_save") or []):
+            raise SystemExit(f"{folder}: modules_to_save {config.get('modules_to_save')} lacks PEFT's SEQ_CLS names")
+        adapter, dtypes = lg.read_safetensors(os.path.join(folder, "adapter", "adapter_model.safetensors"))
+        expected = expected_adapter_keys(cfg, config)
+        if set(adapter) != set(expected):
+            raise SystemExit(f"{folder}: adapter keys differ from PEFT's: missing {sorted(set(expected) - set(adapter))}"
+                             f", unexpected {sorted(set(adapter) - set(expected))}")
+        for key, shape in expected.items():
+            if list(adapter[key].shape) != shape or dtypes[key] != "F32":
+                raise SystemExit(f"{folder}: {key} is {dtypes[key]} {list(adapter[key].shape)}, expected F32 {shape}")
+        w, lora = lora_golden.adapted(weights, adapter, config["lora_alpha"] / config["r"])
+        with open(os.path.join(folder, "java-scores.json")) as f:
+            java = json.load(f)
+        ours = scores(cfg, w, torch.tensor(java["rows"]), lora)
+        diff = (ours - torch.tensor(java["scores"], dtype=torch.float64)).abs().max().item()
+        worst = max(worst, diff)
+        if diff > TOLERANCE:
+            raise SystemExit(f"{folder}: scores {ours.tolist()} vs Java {java['scores']} (max |difference| {diff:.2e})")
+        print(f"{name}: OK ({len(adapter)} PEFT tensors, r={config['r']}, modules_to_save "
+              f"{config['modules_to_save']}, {len(java['rows'])} rows, max |difference| {diff:.2e})")
+    print(f"all {len(cases)} Java-written SEQ_CLS adapters are PEFT's layout and agree; max |difference| {worst:.2e}")
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("generate")
     v = sub.add_parser("verify")
     v.add_argument("root", nargs="?", default=os.path.join(ROOT, "target", "reward-java"))
+    vl = sub.add_parser("verify-lora")
+    vl.add_argument("root", nargs="?", default=os.path.join(ROOT, "target", "reward-java-lora"))
     args = parser.parse_args()
     if args.command == "generate":
         generate()
         generate_lora()
+    elif args.command == "verify-lora":
+        torch.set_grad_enabled(False)
+        verify_lora(args.root)
     else:
         torch.set_grad_enabled(False)
         verify(args.root)

@@ -135,4 +135,45 @@ class RewardLoraTest {
     }
     assertNotEquals(0, Files.size(Path.of(golden("llama_pad1_lora"), CausalLM.ADAPTER_WEIGHTS)));
   }
+
+  /**
+   * Java-saved SEQ_CLS adapters (moved off their starting values) with the bases they adapt and the Java scores, for
+   * {@code /usr/bin/python3 tools/golden/reward_golden.py verify-lora}: PEFT's config and keys checked, the scores
+   * recomputed independently. Here: each folder reloads to the same scores.
+   */
+  @Test
+  void writesJavaSeqClsAdapterFoldersForThePythonVerifier() throws Exception {
+    Path root = Path.of(System.getProperty("project.basedir", "."), "target", "reward-java-lora");
+    STORAGE.delete(root.toString());
+    int[][] rows = RewardModelTest.rows(Json.MAPPER.readTree(Path.of(golden("llama_pad1"), "golden.json").toFile())
+        .get("rows"));
+    for (String name : List.of("llama_pad1", "qwen2_pad_is_eos")) {
+      Path out = root.resolve(name);
+      Files.createDirectories(out.resolve("base"));
+      for (String f : List.of("config.json", "model.safetensors")) {
+        Files.copy(Path.of(golden(name), f), out.resolve("base").resolve(f));
+      }
+      int[][] caseRows = name.equals("llama_pad1") ? rows
+          : RewardModelTest.rows(Json.MAPPER.readTree(Path.of(golden(name), "golden.json").toFile()).get("rows"));
+      float[] scores;
+      try (CausalLM model = CausalLM.load(golden(name), STORAGE, Device.cpu())) {
+        if (name.equals("llama_pad1")) {
+          model.loadAdapter(golden("llama_pad1_lora"), STORAGE);
+        } else {
+          model.addLora(new PeftSettings("lora", 3, 5, 0, List.of("k_proj", "o_proj"), List.of("embed_tokens")), 4);
+        }
+        LoraTest.perturbAdapters(model, 0.05f);
+        model.saveAdapter(out.resolve("adapter").toString(), STORAGE);
+        scores = RewardModelTest.scores(model, caseRows);
+      }
+      var java = Json.MAPPER.createObjectNode();
+      java.set("rows", Json.MAPPER.valueToTree(caseRows));
+      java.set("scores", Json.MAPPER.valueToTree(scores));
+      Files.writeString(out.resolve("java-scores.json"), java.toPrettyString());
+      try (CausalLM again = CausalLM.load(out.resolve("base").toString(), STORAGE, Device.cpu())) {
+        again.loadAdapter(out.resolve("adapter").toString(), STORAGE);
+        assertArrayEquals(scores, RewardModelTest.scores(again, caseRows), 0f, name);
+      }
+    }
+  }
 }
