@@ -17,13 +17,24 @@ Run with Debian's python3-torch (not the pyenv python first on PATH):
       (a random tiny sequence classifier in Hugging Face layout + golden.json: right-padded token rows and their
       scores; and preference pairs (prompt, chosen, rejected token ids, TRL margin) with each pair's loss at
       center_rewards_coefficient 0.01 and the gradient of the batch's summed loss with respect to score.weight).
-      RewardLossTest, RewardModelTest and RewardObjectiveGoldenTest check the Java code against them.
+      RewardLossTest, RewardModelTest and RewardObjectiveGoldenTest check the Java code against them. Also
+      <case>_lora/: a PEFT SEQ_CLS adapter of the llama_pad1 classifier (adapter_config.json as
+      PeftModelForSequenceClassification saves it: task_type SEQ_CLS, modules_to_save ["classifier", "score"];
+      adapter_model.safetensors with lora_A/lora_B of q_proj, v_proj and down_proj and the score head saved whole as
+      base_model.model.score.weight) and golden.json: the scores of the same rows with the adapter (RewardLoraTest).
 
   /usr/bin/python3 tools/golden/reward_golden.py verify [target/reward-java]
       Checks reward-model folders the Java code wrote (RewardModelTest and the reward stage write them): the config
       and tensors transformers' *ForSequenceClassification expects (architectures, model_type, one label,
       pad_token_id, score.weight [1, hidden], no lm_head), and this implementation's scores of the rows in the
       folder's java-scores.json must match the Java scores within 1e-4.
+
+  /usr/bin/python3 tools/golden/reward_golden.py verify-lora [target/reward-java-lora]
+      Checks the SEQ_CLS adapter folders RewardLoraTest writes (<case>/base, <case>/adapter, java-scores.json) as
+      PEFT reads them: adapter_config.json (peft_type LORA, task_type SEQ_CLS, "classifier" and "score" in
+      modules_to_save as PeftModelForSequenceClassification puts them there), exactly the keys
+      get_peft_model_state_dict gives (lora_A/lora_B per target, base_model.model.score.weight and any other module
+      saved whole), float32; and recomputes the scores of base + adapter, which must match Java's within 1e-4.
 """
 import argparse
 import json
@@ -34,6 +45,7 @@ import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import llama_golden as lg  # noqa: E402  (the independent Llama-family forward pass and the safetensors reader)
+import lora_golden  # noqa: E402  (PEFT's adapter config, random adapters and their float64 forward form)
 
 ROOT = lg.ROOT
 LOSS_OUT = os.path.join(ROOT, "src", "test", "resources", "golden", "train", "reward_loss.json")
@@ -84,10 +96,11 @@ def loss_cases():
 # ----------------------------------------------------------------------------------------------------------
 # The sequence classifier
 
-def scores(cfg, w, rows):
-    """transformers' pooled logits [B] of a one-label *ForSequenceClassification on token rows [B, T]."""
+def scores(cfg, w, rows, lora=None):
+    """transformers' pooled logits [B] of a one-label *ForSequenceClassification on token rows [B, T] (with PEFT's
+    LoRA layers when `lora` maps modules to (A, B, scaling), as llama_golden.model_forward takes them)."""
     causal = dict(cfg, architectures=[CLASSIFIERS[cfg["architectures"][0]]], tie_word_embeddings=False)
-    per_position = lg.model_forward(causal, dict(w, **{"lm_head.weight": w["score.weight"]}), rows)[..., 0]
+    per_position = lg.model_forward(causal, dict(w, **{"lm_head.weight": w["score.weight"]}), rows, lora)[..., 0]
     pad = cfg["pad_token_id"]
     non_pad = (rows != pad).to(torch.int64)
     last = (torch.arange(rows.shape[-1]) * non_pad).argmax(-1)
@@ -230,6 +243,30 @@ def generate():
         print(f"{name}: {len(weights)} tensors, scores {[round(x, 4) for x in result.tolist()]}")
 
 
+LORA_CASE = ("llama_pad1", 2, 6.0, ["q_proj", "v_proj", "down_proj"])
+
+
+def generate_lora():
+    """A SEQ_CLS adapter with random nonzero B and a perturbed score head, and the classifier's scores with it."""
+    name, r, alpha, targets = LORA_CASE
+    cfg, stored, _ = load_classifier(os.path.join(MODEL_OUT, name))
+    folder = os.path.join(MODEL_OUT, name + "_lora")
+    os.makedirs(folder, exist_ok=True)
+    for f in os.listdir(folder):
+        os.remove(os.path.join(folder, f))
+    adapter = lora_golden.random_adapter(cfg, stored, r, targets, ["score"], torch.Generator().manual_seed(2100))
+    config = dict(lora_golden.adapter_config(r, alpha, targets, ["classifier", "score"]), task_type="SEQ_CLS")
+    with open(os.path.join(folder, "adapter_config.json"), "w") as f:
+        json.dump(config, f, indent=2, sort_keys=True)
+    lg.write_safetensors(os.path.join(folder, "adapter_model.safetensors"), adapter, "F32")
+    w, lora = lora_golden.adapted(stored, adapter, alpha / r)
+    rows = model_rows(cfg["pad_token_id"])
+    result = scores(cfg, w, torch.tensor(rows), lora)
+    with open(os.path.join(folder, "golden.json"), "w") as f:
+        f.write(lg.compact_json({"case": name + "_lora", "base": name, "rows": rows, "scores": result.tolist()}))
+    print(f"{name}_lora: {len(adapter)} adapter tensors, scores {[round(x, 4) for x in result.tolist()]}")
+
+
 def verify(root):
     folders = sorted(d for d in os.listdir(root) if os.path.isdir(os.path.join(root, d)))
     if not folders:
@@ -251,15 +288,77 @@ def verify(root):
           f"{worst:.2e}")
 
 
+def expected_adapter_keys(cfg, config):
+    """PEFT's keys and shapes for a SEQ_CLS adapter of `config` on the classifier `cfg`."""
+    targets = config["target_modules"]
+    saved = config.get("modules_to_save") or []
+    keys = {}
+    for name, shape in expected_names(cfg).items():
+        module = name[:-len(".weight")] if name.endswith(".weight") else None
+        if module is None:
+            continue
+        leaf = module.split(".")[-1]
+        if leaf in targets and len(shape) == 2:
+            keys["base_model.model." + module + ".lora_A.weight"] = [config["r"], shape[1]]
+            keys["base_model.model." + module + ".lora_B.weight"] = [shape[0], config["r"]]
+        elif leaf in saved:
+            keys["base_model.model." + name] = shape
+    return keys
+
+
+def verify_lora(root):
+    cases = sorted(d for d in os.listdir(root) if os.path.isdir(os.path.join(root, d))) if os.path.isdir(root) else []
+    if not cases:
+        raise SystemExit(f"no adapter folders under {root}: run RewardLoraTest first")
+    worst = 0.0
+    for name in cases:
+        folder = os.path.join(root, name)
+        cfg, weights, _ = load_classifier(os.path.join(folder, "base"))
+        with open(os.path.join(folder, "adapter", "adapter_config.json")) as f:
+            config = json.load(f)
+        required = {"peft_type": "LORA", "task_type": "SEQ_CLS", "bias": "none", "fan_in_fan_out": False,
+                    "use_dora": False, "use_rslora": False}
+        for key, value in required.items():
+            if config.get(key) != value:
+                raise SystemExit(f"{folder}: adapter_config.json {key} is {config.get(key)!r}, expected {value!r}")
+        if not {"classifier", "score"} <= set(config.get("modules_to_save") or []):
+            raise SystemExit(f"{folder}: modules_to_save {config.get('modules_to_save')} lacks PEFT's SEQ_CLS names")
+        adapter, dtypes = lg.read_safetensors(os.path.join(folder, "adapter", "adapter_model.safetensors"))
+        expected = expected_adapter_keys(cfg, config)
+        if set(adapter) != set(expected):
+            raise SystemExit(f"{folder}: adapter keys differ from PEFT's: missing {sorted(set(expected) - set(adapter))}"
+                             f", unexpected {sorted(set(adapter) - set(expected))}")
+        for key, shape in expected.items():
+            if list(adapter[key].shape) != shape or dtypes[key] != "F32":
+                raise SystemExit(f"{folder}: {key} is {dtypes[key]} {list(adapter[key].shape)}, expected F32 {shape}")
+        w, lora = lora_golden.adapted(weights, adapter, config["lora_alpha"] / config["r"])
+        with open(os.path.join(folder, "java-scores.json")) as f:
+            java = json.load(f)
+        ours = scores(cfg, w, torch.tensor(java["rows"]), lora)
+        diff = (ours - torch.tensor(java["scores"], dtype=torch.float64)).abs().max().item()
+        worst = max(worst, diff)
+        if diff > TOLERANCE:
+            raise SystemExit(f"{folder}: scores {ours.tolist()} vs Java {java['scores']} (max |difference| {diff:.2e})")
+        print(f"{name}: OK ({len(adapter)} PEFT tensors, r={config['r']}, modules_to_save "
+              f"{config['modules_to_save']}, {len(java['rows'])} rows, max |difference| {diff:.2e})")
+    print(f"all {len(cases)} Java-written SEQ_CLS adapters are PEFT's layout and agree; max |difference| {worst:.2e}")
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("generate")
     v = sub.add_parser("verify")
     v.add_argument("root", nargs="?", default=os.path.join(ROOT, "target", "reward-java"))
+    vl = sub.add_parser("verify-lora")
+    vl.add_argument("root", nargs="?", default=os.path.join(ROOT, "target", "reward-java-lora"))
     args = parser.parse_args()
     if args.command == "generate":
         generate()
+        generate_lora()
+    elif args.command == "verify-lora":
+        torch.set_grad_enabled(False)
+        verify_lora(args.root)
     else:
         torch.set_grad_enabled(False)
         verify(args.root)

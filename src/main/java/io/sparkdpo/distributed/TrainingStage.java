@@ -453,7 +453,10 @@ public final class TrainingStage {
       copyModelFiles(storage, last, adapter);
       ModelSettings m = config.model();
       DataType base = m.dtype().equals("auto") ? null : CausalLM.resolveDtype(m.dtype(), null);
-      try (CausalLM merged = CausalLM.load(m.path(), storage, CausalLM.device("cpu"), m.seed(), base)) {
+      // A reward model's base is the classifier the session trained on (pi_SFT given its seeded score head).
+      try (CausalLM merged = stage == SessionSpec.Stage.REWARD
+          ? CausalLM.loadScorer(m.path(), storage, CausalLM.device("cpu"), m.seed())
+          : CausalLM.load(m.path(), storage, CausalLM.device("cpu"), m.seed(), base)) {
         merged.loadAdapter(adapter, storage);
         merged.saveMerged(out, storage, CausalLM.saveDtype(m.saveDtype()), ModelFolder.DEFAULT_MAX_SHARD_BYTES);
       }

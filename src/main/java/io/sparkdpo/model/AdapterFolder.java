@@ -26,17 +26,28 @@ import java.util.Map;
  * reads, checks and writes the files. A driver uses its public part before any executor loads the adapter: the
  * settings and the fingerprint from the files alone ({@link #fingerprint} equals {@link CausalLM#adapterFingerprint()}
  * after {@link CausalLM#loadAdapter}), and {@link #withBase}, which names base + adapter as one model.
+ *
+ * <p>Task types: {@code CAUSAL_LM} for a causal LM, {@code SEQ_CLS} for a reward model
+ * ({@code *ForSequenceClassification}). PEFT's {@code PeftModelForSequenceClassification} adds its classifier module
+ * names, {@code classifier} and {@code score}, to {@code modules_to_save} and trains them whole, so a SEQ_CLS folder
+ * lists them and holds {@code base_model.model.score.weight}. Here they are implied by the task: the settings read from
+ * such a folder list only the other modules saved whole, and writing a SEQ_CLS folder adds the two names back.
  */
 public final class AdapterFolder {
   static final String CONFIG = "adapter_config.json";
   static final String WEIGHTS = "adapter_model.safetensors";
   /** PEFT's prefix of every key: PeftModel.base_model (the LoraModel) .model (the transformers model). */
   static final String PREFIX = "base_model.model.";
+  /** PEFT's task types: a causal LM's adapter, and a sequence classifier's (a reward model). */
+  public static final String CAUSAL_LM = "CAUSAL_LM";
+  public static final String SEQ_CLS = "SEQ_CLS";
+  /** The module names PeftModelForSequenceClassification appends to modules_to_save, in its order. */
+  static final List<String> CLASSIFIER_MODULES = List.of("classifier", "score");
 
   private AdapterFolder() {}
 
   /** A folder's checked config and its tensors' header entries by name, nothing read beyond the headers. */
-  record Opened(String configPath, String weightsPath, byte[] configBytes, PeftSettings peft,
+  record Opened(String configPath, String weightsPath, byte[] configBytes, PeftSettings peft, String taskType,
       Map<String, Safetensors.Entry> tensors) {
     /** sha256 over the config's bytes and the weights file's sha256 (streamed by the caller as it reads). */
     String fingerprint(byte[] weightsSha256) {
@@ -61,6 +72,7 @@ public final class AdapterFolder {
     }
     byte[] configBytes = storage.readBytes(configPath);
     PeftSettings peft = parseConfig(configPath, configBytes);
+    String taskType = taskType(configPath, configBytes);
     Map<String, Safetensors.Entry> tensors = new LinkedHashMap<>();
     try (InputStream in = storage.open(weightsPath)) {
       for (Safetensors.Entry e : Safetensors.readHeader(in, weightsPath, storage.status(weightsPath).getLen())
@@ -70,7 +82,7 @@ public final class AdapterFolder {
     } catch (IOException e) {
       throw new UncheckedIOException(weightsPath + ": cannot read: " + e.getMessage(), e);
     }
-    return new Opened(configPath, weightsPath, configBytes, peft, tensors);
+    return new Opened(configPath, weightsPath, configBytes, peft, taskType, tensors);
   }
 
   /** The adapter's LoRA settings, checked as {@link CausalLM#loadAdapter} checks them (errors name file and field). */
@@ -96,10 +108,10 @@ public final class AdapterFolder {
   }
 
   /** Writes both files (float32 tensors); other files in the folder are left alone. */
-  static void write(Storage storage, String folder, PeftSettings peft, String baseModel,
+  static void write(Storage storage, String folder, PeftSettings peft, String baseModel, String taskType,
       List<Safetensors.Tensor> tensors) {
     storage.mkdirs(folder);
-    storage.writeString(Storage.join(folder, CONFIG), configJson(peft, baseModel));
+    storage.writeString(Storage.join(folder, CONFIG), configJson(peft, baseModel, taskType));
     String path = Storage.join(folder, WEIGHTS);
     try (OutputStream out = new java.io.BufferedOutputStream(storage.create(path), 1 << 20)) {
       Safetensors.write(out, tensors, Safetensors.Dtype.F32);
@@ -110,9 +122,10 @@ public final class AdapterFolder {
 
   /**
    * adapter_config.json as PEFT's LoraConfig writes it (sorted keys; the fields this model does not use at their
-   * defaults); {@code baseModel} is {@code base_model_name_or_path} (null when the base was random).
+   * defaults); {@code baseModel} is {@code base_model_name_or_path} (null when the base was random); a
+   * {@link #SEQ_CLS} adapter lists PEFT's classifier modules after the configured {@code modules_to_save}.
    */
-  static String configJson(PeftSettings peft, String baseModel) {
+  static String configJson(PeftSettings peft, String baseModel, String taskType) {
     ObjectNode n = JsonNodeFactory.instance.objectNode();
     n.putObject("alpha_pattern");
     n.putNull("auto_mapping");
@@ -129,17 +142,21 @@ public final class AdapterFolder {
     n.putNull("layers_to_transform");
     n.put("lora_alpha", peft.alpha());
     n.put("lora_dropout", peft.dropout());
-    if (peft.modulesToSave().isEmpty()) {
+    List<String> whole = new ArrayList<>(peft.modulesToSave());
+    if (taskType.equals(SEQ_CLS)) {
+      whole.addAll(CLASSIFIER_MODULES);
+    }
+    if (whole.isEmpty()) {
       n.putNull("modules_to_save");
     } else {
-      peft.modulesToSave().forEach(n.putArray("modules_to_save")::add);
+      whole.forEach(n.putArray("modules_to_save")::add);
     }
     n.put("peft_type", "LORA");
     n.put("r", peft.r());
     n.putObject("rank_pattern");
     n.putNull("revision");
     peft.targetModules().forEach(n.putArray("target_modules")::add);
-    n.put("task_type", "CAUSAL_LM");
+    n.put("task_type", taskType);
     n.put("use_dora", false);
     n.put("use_rslora", false);
     return n.toPrettyString() + "\n";
@@ -160,10 +177,7 @@ public final class AdapterFolder {
     if (!type.equals("LORA")) {
       throw new IllegalArgumentException(path + ": peft_type must be LORA (got " + n.get("peft_type") + ")");
     }
-    String task = n.path("task_type").asText("CAUSAL_LM");
-    if (!n.path("task_type").isNull() && !task.equals("CAUSAL_LM")) {
-      throw new IllegalArgumentException(path + ": task_type must be CAUSAL_LM (got " + task + ")");
-    }
+    boolean classifier = SEQ_CLS.equals(taskType(path, n));
     requireAbsentOr(path, n, "bias", "\"none\"", v -> v.isTextual() && v.asText().equals("none"));
     requireAbsentOr(path, n, "fan_in_fan_out", "false", v -> v.isBoolean() && !v.asBoolean());
     requireAbsentOr(path, n, "use_dora", "false", v -> v.isBoolean() && !v.asBoolean());
@@ -209,14 +223,39 @@ public final class AdapterFolder {
         throw new IllegalArgumentException(path + ": modules_to_save must be null or a list (got " + modules + ")");
       }
       for (JsonNode m : modules) {
+        if (classifier && CLASSIFIER_MODULES.contains(m.asText())) {
+          continue; // implied by SEQ_CLS: the score head is always saved whole
+        }
         if (!PeftSettings.SAVABLE.contains(m.asText())) {
           throw new IllegalArgumentException(path + ": modules_to_save names " + m + " (known: "
               + PeftSettings.SAVABLE + ")");
         }
-        save.add(m.asText());
+        if (!save.contains(m.asText())) {
+          save.add(m.asText());
+        }
       }
     }
     return new PeftSettings("lora", r.asInt(), alpha.asDouble(), p, targetNames, save);
+  }
+
+  /** The adapter's task type: CAUSAL_LM (also when absent or null, as older PEFT versions wrote) or SEQ_CLS. */
+  static String taskType(String path, byte[] bytes) {
+    try {
+      return taskType(path, Json.MAPPER.readTree(bytes));
+    } catch (IOException e) {
+      throw new IllegalArgumentException(path + ": not valid JSON: " + e.getMessage(), e);
+    }
+  }
+
+  private static String taskType(String path, JsonNode n) {
+    JsonNode task = n.path("task_type");
+    if (task.isMissingNode() || task.isNull()) {
+      return CAUSAL_LM;
+    }
+    if (!task.asText().equals(CAUSAL_LM) && !task.asText().equals(SEQ_CLS)) {
+      throw new IllegalArgumentException(path + ": task_type must be CAUSAL_LM or SEQ_CLS (got " + task + ")");
+    }
+    return task.asText();
   }
 
   private static void requireAbsentOr(String path, JsonNode n, String field,

@@ -704,7 +704,8 @@ public final class CausalLM implements AutoCloseable {
    * Freezes the base and adds fresh trainable LoRA adapters (replacing any): for every linear layer named in
    * {@code peft.target_modules}, lora_A [r, in] drawn as PEFT's {@code kaiming_uniform_(a=sqrt(5))}, i.e.
    * U(-1/sqrt(in), 1/sqrt(in)), from {@code seed} and the module's name, and lora_B [out, r] zeros, so the
-   * model's outputs are unchanged until training moves B. Modules to save get trainable float32 copies.
+   * model's outputs are unchanged until training moves B. Modules to save get trainable float32 copies, and so does
+   * a reward model's score head (PEFT's SEQ_CLS task trains it whole).
    */
   public void addLora(PeftSettings peft, long seed) {
     peft.checked("peft");
@@ -796,7 +797,7 @@ public final class CausalLM implements AutoCloseable {
     List<Safetensors.Tensor> tensors = new ArrayList<>();
     trained.byKey.forEach((key, p) -> tensors.add(new Safetensors.Tensor(key, p.getArray().getShape().getShape(),
         Safetensors.Dtype.F32, slices -> hostSlices(p.getArray(), Float.BYTES, slices))));
-    AdapterFolder.write(storage, folder, trained.peft, origin, tensors);
+    AdapterFolder.write(storage, folder, trained.peft, origin, taskType(), tensors);
   }
 
   /**
@@ -814,7 +815,7 @@ public final class CausalLM implements AutoCloseable {
     parameters.forEach((name, p) -> {
       long[] shape = p.getArray().getShape().getShape();
       Parameter whole = name.equals("model.embed_tokens.weight") ? lora.embedCopy
-          : name.equals("lm_head.weight") ? lora.headCopy : null;
+          : name.equals("lm_head.weight") ? lora.headCopy : name.equals(SCORE_WEIGHT) ? lora.scoreCopy : null;
       Parameter[] ab = lora.pairs.get(name);
       if (whole != null) {
         tensors.add(new Safetensors.Tensor(name, shape, Safetensors.Dtype.F32,
@@ -835,6 +836,14 @@ public final class CausalLM implements AutoCloseable {
       }
     });
     ModelFolder.write(storage, folder, config, tensors, fileDtype, maxShardBytes, companions);
+  }
+
+  /** A reward model's score head's tensor name (transformers' *ForSequenceClassification). */
+  static final String SCORE_WEIGHT = "score.weight";
+
+  /** PEFT's task type of this model's adapters: SEQ_CLS for a reward model, CAUSAL_LM otherwise. */
+  private String taskType() {
+    return score != null ? AdapterFolder.SEQ_CLS : AdapterFolder.CAUSAL_LM;
   }
 
   /** The files of a PEFT adapter folder (see {@link AdapterFolder}). */
@@ -880,11 +889,17 @@ public final class CausalLM implements AutoCloseable {
   }
 
   /**
-   * A tied model has one matrix for embed_tokens and lm_head; PEFT saves a module whole by wrapping a copy, so
-   * the copy would untie them, which a merged folder of this config.json cannot express.
+   * Modules this model can save whole. A tied model has one matrix for embed_tokens and lm_head; PEFT saves a module
+   * whole by wrapping a copy, so the copy would untie them, which a merged folder of this config.json cannot express.
+   * A reward model has no LM head (and so nothing tied to its embedding); its score head is saved whole anyway.
    */
   private void checkNoTiedCopy(PeftSettings peft, String where) {
-    if (config.tieWordEmbeddings() && !peft.modulesToSave().isEmpty()) {
+    if (score != null && peft.modulesToSave().contains("lm_head")) {
+      throw new IllegalArgumentException(where + ": lm_head cannot be saved whole on a reward model ("
+          + config.architecture() + " has a score head, no LM head; the score head is always trained whole)");
+    }
+    // A reward model has no LM head to tie to: its embedding may be saved whole.
+    if (config.tieWordEmbeddings() && score == null && !peft.modulesToSave().isEmpty()) {
       throw new IllegalArgumentException(where + ": " + peft.modulesToSave() + " cannot be saved whole on a model "
           + "with tie_word_embeddings (the copy would untie embedding and head)");
     }
@@ -895,6 +910,11 @@ public final class CausalLM implements AutoCloseable {
     AdapterFolder.Opened opened = AdapterFolder.open(storage, folder);
     PeftSettings peft = opened.peft();
     String weightsPath = opened.weightsPath();
+    if (!opened.taskType().equals(taskType())) {
+      throw new IllegalArgumentException(opened.configPath() + ": task_type " + opened.taskType() + " is not this "
+          + "model's: " + config.architecture() + " takes " + taskType() + " adapters"
+          + (score != null ? " (a reward model's adapter trains the score head whole)" : ""));
+    }
     checkNoTiedCopy(peft, opened.configPath() + ": modules_to_save");
     Lora lora = new Lora(peft, trainable, (module, shape) -> null, null);
     try {
@@ -1023,7 +1043,8 @@ public final class CausalLM implements AutoCloseable {
       // The gather index is kept by backward, past this scope's Java buffer: owned.
       NDArray index = owned(scope.create(last));
       NDArray pooled = hidden.reshape(-1, hidden.getShape().get(2)).get(scope, new NDIndex("{}", index));
-      NDArray head = linear(pooled, score, null);
+      Lora lora = activeAdapter();
+      NDArray head = lora != null && lora.scoreCopy != null ? lora.score(pooled) : linear(pooled, score, null);
       NDArray out = (Casts.of(head) == DataType.FLOAT32 ? head : Casts.to(head, DataType.FLOAT32)).reshape(-1);
       out.attach(caller);
       return out;
@@ -1481,6 +1502,8 @@ public final class CausalLM implements AutoCloseable {
     final LinkedHashMap<String, Parameter> byKey = new LinkedHashMap<>();
     Parameter embedCopy;
     Parameter headCopy;
+    /** A reward model's score head, always trained whole beside the adapters (PEFT's SEQ_CLS task). */
+    Parameter scoreCopy;
     String fingerprint;
 
     Lora(PeftSettings peft, boolean trainable, LoraInit init, String fingerprint) {
@@ -1495,6 +1518,8 @@ public final class CausalLM implements AutoCloseable {
             embedCopy = copy(AdapterFolder.PREFIX + name, e.getValue(), trainable);
           } else if (name.equals("lm_head.weight") && peft.modulesToSave().contains("lm_head")) {
             headCopy = copy(AdapterFolder.PREFIX + name, e.getValue(), trainable);
+          } else if (name.equals(SCORE_WEIGHT)) {
+            scoreCopy = copy(AdapterFolder.PREFIX + name, e.getValue(), trainable);
           } else if (name.endsWith(".weight") && shape.dimension() == 2 && isTarget(name)) {
             String module = name.substring(0, name.length() - ".weight".length());
             Shape aShape = new Shape(peft.r(), shape.get(1));
@@ -1590,11 +1615,20 @@ public final class CausalLM implements AutoCloseable {
 
     /** Logits [..., V] in float32 from the float32 copy of lm_head. */
     NDArray head(NDArray hidden) {
+      return wholeCopy(hidden, headCopy);
+    }
+
+    /** Scores [N, 1] in float32 from the float32 copy of a reward model's score head. */
+    NDArray score(NDArray pooled) {
+      return wholeCopy(pooled, scoreCopy);
+    }
+
+    private NDArray wholeCopy(NDArray x, Parameter copy) {
       if (dtype == DataType.FLOAT32) {
-        return linearArrays(hidden, headCopy.getArray(), null);
+        return linearArrays(x, copy.getArray(), null);
       }
-      try (NDArray h = Casts.to(hidden, DataType.FLOAT32)) {
-        return linearArrays(h, headCopy.getArray(), null);
+      try (NDArray h = Casts.to(x, DataType.FLOAT32)) {
+        return linearArrays(h, copy.getArray(), null);
       }
     }
 

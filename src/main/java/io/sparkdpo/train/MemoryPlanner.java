@@ -228,7 +228,9 @@ public final class MemoryPlanner {
     // Every loss type runs the reference, reference_free too (its rewards use it, as in TRL).
     boolean inLoop = !reward && cfg.train().referenceMode() == TrainSettings.ReferenceMode.IN_LOOP;
     String referenceDtype = cfg.reference().dtype().equals("auto") ? storedDtype(model) : cfg.reference().dtype();
-    String baseDtype = cfg.model().dtype().equals("auto") ? storedDtype(model) : cfg.model().dtype();
+    // A reward model's LoRA base loads in float32 (CausalLM.loadScorer).
+    String baseDtype = reward ? "float32"
+        : cfg.model().dtype().equals("auto") ? storedDtype(model) : cfg.model().dtype();
     long overhead = cfg.model().device().startsWith("gpu") ? GPU_OVERHEAD_BYTES : CPU_OVERHEAD_BYTES;
     return new Job(model, baseDtype, lora, t.gradientCheckpointing(), mixed,
         inLoop ? Reference.IN_LOOP : Reference.NONE, referenceDtype, t.perDeviceTrainBatchSize(),

@@ -244,9 +244,26 @@ public final class TrainingSession<E> implements AutoCloseable {
   static CausalLM loadPolicy(SessionSpec spec, Storage storage, Device device, Optional<Checkpoint> resume) {
     ModelSettings m = spec.model();
     PeftSettings peft = spec.optimization().peft();
-    if (spec.stage() == SessionSpec.Stage.REWARD && resume.isEmpty()) {
-      // pi_SFT (or any causal LM) gains a new score head; a reward model folder loads as it is.
-      return CausalLM.loadScorer(m.path(), storage, device, m.seed());
+    if (spec.stage() == SessionSpec.Stage.REWARD && (resume.isEmpty() || peft != null)) {
+      // pi_SFT (or any causal LM) gains a new score head; a reward model folder loads as it is. Under LoRA that is
+      // the frozen base (float32) on a resume too, and the score head trains whole beside the adapters.
+      CausalLM scorer = CausalLM.loadScorer(m.path(), storage, device, m.seed());
+      if (peft == null) {
+        return scorer;
+      }
+      try {
+        if (resume.isPresent()) {
+          scorer.loadAdapter(TrainerCheckpoint.adapterFolder(resume.get()), storage);
+        } else if (m.adapter() != null) {
+          scorer.loadAdapter(m.adapter(), storage);
+        } else {
+          scorer.addLora(peft, spec.optimization().seed());
+        }
+        return scorer;
+      } catch (RuntimeException | Error e) {
+        scorer.close();
+        throw e;
+      }
     }
     if (peft == null) {
       String from = resume.isPresent() ? TrainerCheckpoint.modelFolder(resume.get()) : m.path();

@@ -48,10 +48,40 @@ class RewardCommandTest {
     assertEquals(0, again.exit(), again.err());
     assertTrue(again.out().contains("is up to date"), again.out());
 
-    PrepareCommandTest.Run lora = PrepareCommandTest.run("reward", "--data", prepared.toString(), "--output",
-        dir.resolve("never").toString(), "--set", "reward.peft.type=lora");
-    assertEquals(2, lora.exit(), "a bad setting is a usage error");
-    assertTrue(lora.err().contains("reward.peft"), lora.err());
+    PrepareCommandTest.Run headless = PrepareCommandTest.run("reward", "--data", prepared.toString(), "--output",
+        dir.resolve("never").toString(), "--set", "reward.peft.type=lora", "--set",
+        "reward.peft.modules_to_save=[lm_head]");
+    assertEquals(2, headless.exit(), "a bad setting is a usage error");
+    assertTrue(headless.err().contains("reward.peft.modules_to_save"), headless.err());
     assertFalse(Files.exists(dir.resolve("never")));
+  }
+
+  @Test
+  @Timeout(value = 240, unit = TimeUnit.SECONDS)
+  void aLoraRewardModelExportsItsSeqClsAdapterAndTheMergedClassifier() throws Exception {
+    Path project = Path.of(System.getProperty("project.basedir", "."));
+    Path prepared = dir.resolve("prepared");
+    PrepareCommandTest.Run prep = PrepareCommandTest.run("prepare", "--input",
+        project.resolve("sample-data/preferences/trl-sample.jsonl").toString(), "--output", prepared.toString());
+    assertEquals(0, prep.exit(), prep.err());
+    Path out = dir.resolve("reward-lora");
+    PrepareCommandTest.Run r = PrepareCommandTest.run("reward", "--data", prepared.toString(), "--model",
+        "builtin:tiny", "--output", out.toString(), "--max-steps", "2", "--set", "reward.per_device_train_batch_size=2",
+        "--set", "reward.peft.type=lora", "--set", "reward.peft.r=4", "--set", "spark.master=local[2]");
+    assertEquals(0, r.exit(), r.err());
+    JsonNode adapter = Json.MAPPER.readTree(out.resolve("adapter/adapter_config.json").toFile());
+    assertEquals("SEQ_CLS", adapter.get("task_type").asText());
+    assertEquals(List.of("classifier", "score"), Json.MAPPER.convertValue(adapter.get("modules_to_save"), List.class));
+    assertEquals(4, adapter.get("r").asInt());
+    try (var in = Files.newInputStream(out.resolve("adapter/adapter_model.safetensors"))) {
+      List<String> names = io.sparkdpo.model.Safetensors.readHeader(in, "adapter", Files.size(
+          out.resolve("adapter/adapter_model.safetensors"))).entries().stream().map(e -> e.name()).toList();
+      assertTrue(names.contains("base_model.model.score.weight"), names.toString());
+      assertTrue(names.contains("base_model.model.model.layers.0.self_attn.q_proj.lora_A.weight"), names.toString());
+      assertEquals(1 + 4 * 7 * 2, names.size(), "the score head and lora_A/lora_B of 7 projections in 4 layers");
+    }
+    JsonNode merged = Json.MAPPER.readTree(out.resolve("model/config.json").toFile());
+    assertEquals("LlamaForSequenceClassification", merged.get("architectures").get(0).asText());
+    assertTrue(Files.exists(out.resolve("model/tokenizer.json")), "the tokenizer goes with the merged model");
   }
 }

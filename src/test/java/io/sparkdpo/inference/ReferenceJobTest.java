@@ -248,6 +248,28 @@ class ReferenceJobTest {
   }
 
   @Test
+  void trlMarginsInThePreparedShardsAreKeptBesideTheReferenceColumns() throws IOException {
+    Path input = dir.resolve("margins.jsonl");
+    List<String> rows = new java.util.ArrayList<>();
+    for (int i = 1; i <= 6; i++) {
+      rows.add("{\"prompt\": \"Question " + i + "?\", \"chosen\": \"A kind answer " + i + ".\", "
+          + "\"rejected\": \"No.\", \"margin\": " + (0.25 * i) + "}");
+    }
+    Files.write(input, rows);
+    JobConfig prepareCfg = ConfigLoader.load(null, List.of("prepare.tokenizer=builtin", "prepare.format=trl",
+        "prepare.max_length=192", "prepare.max_prompt_length=96", "prepare.eval_fraction=0.0", "prepare.num_shards=2"));
+    Path data = dir.resolve("with-margins");
+    new PrepareJob(spark, prepareCfg, 1).run(List.of(input.toString()), data.toString());
+    reference(ReferenceFixtures.freshSeed(), data, dir.resolve("ref"));
+    List<PreparedPair> pairs = ReferenceFixtures.pairs(dir.resolve("ref"));
+    assertEquals(6, pairs.size());
+    for (PreparedPair p : pairs) {
+      assertEquals(0.25 * p.sourceRow(), p.margin(), 0.0, "pair of row " + p.sourceRow());
+      assertTrue(p.refChosenLogp() != null && p.refChosenLogp() < 0, "reference log-probs computed");
+    }
+  }
+
+  @Test
   void anEmptyShardStaysAValidEmptyShard() {
     JobConfig prepareCfg = ConfigLoader.load(null, List.of("prepare.tokenizer=builtin",
         "prepare.max_length=192", "prepare.max_prompt_length=96", "prepare.eval_fraction=0.0", "prepare.num_shards=2"));

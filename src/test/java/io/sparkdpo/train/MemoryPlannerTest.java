@@ -226,7 +226,8 @@ class MemoryPlannerTest {
   void aRewardJobReadsTheRewardSection() {
     io.sparkdpo.config.JobConfig cfg = io.sparkdpo.config.ConfigLoader.load(null, List.of(
         "reward.per_device_train_batch_size=3", "reward.gradient_accumulation_steps=2", "reward.workers=2",
-        "reward.gradient_checkpointing=true", "train.per_device_train_batch_size=1", "prepare.max_length=512"));
+        "reward.gradient_checkpointing=true", "train.per_device_train_batch_size=1", "prepare.max_length=512",
+        "model.dtype=bfloat16", "reward.peft.type=lora"));
     MemoryPlanner.Job job = MemoryPlanner.jobOf(cfg, LLAMA_1B, null, null, SessionSpec.Stage.REWARD);
     assertEquals(3, job.batchSize());
     assertEquals(2, job.gradientAccumulationSteps());
@@ -235,6 +236,8 @@ class MemoryPlannerTest {
     assertEquals(512, job.sequenceLength());
     assertEquals(MemoryPlanner.Reference.NONE, job.reference());
     assertEquals(SessionSpec.Stage.REWARD, job.stage());
+    assertEquals("float32", job.baseDtype(), "a reward model's LoRA base loads in float32 (CausalLM.loadScorer)");
+    assertEquals(List.of("score"), MemoryPlanner.savedModules(job));
     assertEquals(1, MemoryPlanner.jobOf(cfg, LLAMA_1B, null, null).batchSize(), "DPO still reads train");
   }
 }

@@ -50,6 +50,58 @@ public class RewardMicroBatchBench {
     report("one micro-batch of 4 vs 2 x 2", four, twoByTwo, inResponses);
     report("one micro-batch of 4 vs 4 x 1", four, fourByOne, inResponses);
     report("2 x 2 vs 4 x 1", twoByTwo, fourByOne, inResponses);
+    stepOneGradient(model, all.subList(0, 4));
+  }
+
+  /**
+   * The embedding gradient of the first 4 pairs in one micro-batch and in two of 2: the element that differs most
+   * relative to its own size, against the difference relative to its row's norm.
+   */
+  private static void stepOneGradient(String model, List<PreparedPair> pairs) {
+    try (CausalLM m = CausalLM.loadScorer(model, Storage.local(), CausalLM.device("cpu"), 0)) {
+      RewardObjective objective = new RewardObjective(m, new RewardLoss(0.01));
+      float[] one = embeddingGradient(m, objective, List.of(pairs));
+      float[] two = embeddingGradient(m, objective, List.of(pairs.subList(0, 2), pairs.subList(2, 4)));
+      int worst = 0;
+      double worstRelative = 0;
+      for (int i = 0; i < one.length; i++) {
+        double relative = one[i] == 0 ? 0 : Math.abs(one[i] - two[i]) / Math.abs(one[i]);
+        if (relative > worstRelative) {
+          worstRelative = relative;
+          worst = i;
+        }
+      }
+      int hidden = TrainingFixtures.SMALL.hiddenSize();
+      int row = worst / hidden;
+      double norm = 0;
+      double rowDiff = 0;
+      for (int j = row * hidden; j < (row + 1) * hidden; j++) {
+        norm += (double) one[j] * one[j];
+        rowDiff += (double) (one[j] - two[j]) * (one[j] - two[j]);
+      }
+      System.out.printf("step-1 embedding gradient, 4 vs 2 x 2: element %.3e off by %.2e relative (row %d, token %s); "
+          + "the row's difference relative to its norm %.2e%n", one[worst], worstRelative, row,
+          pairs.stream().anyMatch(p -> Arrays.stream(p.chosenIds()).anyMatch(t -> t == row)
+              || Arrays.stream(p.rejectedIds()).anyMatch(t -> t == row)) ? "in a response" : "in prompts only",
+          Math.sqrt(rowDiff / norm));
+    }
+  }
+
+  private static float[] embeddingGradient(CausalLM m, RewardObjective objective, List<List<PreparedPair>> micro) {
+    for (List<PreparedPair> batch : micro) {
+      try (ai.djl.ndarray.NDManager scope = ai.djl.ndarray.NDManager.newBaseManager();
+          ai.djl.training.GradientCollector gc = ai.djl.engine.Engine.getInstance().newGradientCollector()) {
+        gc.backward(objective.forward(scope, batch).lossSum());
+      }
+    }
+    float[] out;
+    try (ai.djl.ndarray.NDArray g = m.parameters().get("model.embed_tokens.weight").getArray().getGradient()) {
+      out = g.toFloatArray();
+    }
+    for (ai.djl.nn.Parameter p : m.parameters().values()) {
+      ai.djl.pytorch.jni.JniUtils.zeroGrad((ai.djl.pytorch.engine.PtNDArray) p.getArray());
+    }
+    return out;
   }
 
   private static Map<String, float[]> run(String model, String data, int micro, int accumulation) {

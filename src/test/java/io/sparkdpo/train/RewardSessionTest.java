@@ -178,4 +178,45 @@ class RewardSessionTest {
       }
     }
   }
+
+  @Test
+  void aLoraRewardModelTrainsAdaptersAndScoreHeadOnAFrozenBaseAndResumesBitForBit() {
+    JobConfig cfg = config("reward.per_device_train_batch_size=4", "reward.learning_rate=0.01",
+        "reward.peft.type=lora", "reward.peft.r=4", "reward.peft.target_modules=[q_proj, v_proj, up_proj]");
+    Map<String, float[]> base;
+    try (CausalLM m = CausalLM.loadScorer(model, STORAGE, CausalLM.device("cpu"), cfg.model().seed())) {
+      base = new HashMap<>();
+      m.parameters().forEach((name, p) -> base.put(name, p.getArray().toFloatArray()));
+    }
+    List<Double> losses = new ArrayList<>();
+    Map<String, float[]> straight = new HashMap<>();
+    try (TrainingSession<?> s = open(cfg, 8, Optional.empty())) {
+      assertTrue(s.policy().hasAdapters());
+      for (int step = 1; step <= 8; step++) {
+        losses.add(s.step(step).metrics().get(MetricNames.LOSS));
+      }
+      s.policy().trainableParameters().forEach((name, p) -> straight.put(name, p.getArray().toFloatArray()));
+      assertEquals(base.keySet(), parameters(s).keySet());
+      parameters(s).forEach((name, values) -> assertArrayEquals(base.get(name), values, 0f, name + " is frozen"));
+    }
+    assertTrue(straight.containsKey("base_model.model.score.weight"), straight.keySet().toString());
+    assertTrue(losses.get(7) < losses.get(0), losses.toString());
+
+    CheckpointStore store = new CheckpointStore(STORAGE, tmp.resolve("lora-resume-run").toString(), null);
+    try (TrainingSession<?> s = open(cfg, 8, Optional.empty())) {
+      for (int step = 1; step <= 4; step++) {
+        s.step(step);
+      }
+      store.save(4, s.checkpoint(4, s.cursor()));
+    }
+    assertTrue(java.nio.file.Files.exists(tmp.resolve("lora-resume-run/checkpoint-4/adapter_config.json")),
+        "a LoRA checkpoint holds the PEFT adapter");
+    try (TrainingSession<?> s = open(cfg, 8, store.latestValid())) {
+      for (int step = 5; step <= 8; step++) {
+        assertEquals(losses.get(step - 1), s.step(step).metrics().get(MetricNames.LOSS), 0.0, "loss at step " + step);
+      }
+      s.policy().trainableParameters().forEach((name, p) ->
+          assertArrayEquals(straight.get(name), p.getArray().toFloatArray(), 0f, name + " differs after resuming"));
+    }
+  }
 }
