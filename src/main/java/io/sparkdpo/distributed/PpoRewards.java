@@ -16,8 +16,10 @@ final class PpoRewards {
 
   /**
    * A reward model ({@code spark-dpo reward}'s export, {@link CausalLM#loadScorer}) on the policy's own token ids:
-   * prompt + everything sampled (the stop token included when one was drawn), right-padded with its
-   * {@code pad_token_id}, one batched forward without graph. The driver checked that both share a tokenizer.
+   * prompt + response without its stop token, right-padded with its {@code pad_token_id}, one batched forward
+   * without graph. That is the text the oracle scores too, and the rows the pipeline's reward model trained on
+   * ({@code generate}'s pairs prepared with the plain template and {@code add_eos: false}: prompt and continuation
+   * ids as generated). The driver checked that both models share a tokenizer.
    */
   static PpoTrainer.BatchScorer rewardModel(CausalLM scorer) {
     int pad = scorer.config().padTokenId();
@@ -25,13 +27,13 @@ final class PpoRewards {
       int n = prompts.size();
       int length = 0;
       for (int i = 0; i < n; i++) {
-        length = Math.max(length, prompts.get(i).length + generations.get(i).sampledTokens().length);
+        length = Math.max(length, prompts.get(i).length + generations.get(i).tokens().length);
       }
       int[] ids = new int[n * length];
       Arrays.fill(ids, pad);
       for (int i = 0; i < n; i++) {
         int[] p = prompts.get(i);
-        int[] r = generations.get(i).sampledTokens();
+        int[] r = generations.get(i).tokens();
         System.arraycopy(p, 0, ids, i * length, p.length);
         System.arraycopy(r, 0, ids, i * length + p.length, r.length);
       }

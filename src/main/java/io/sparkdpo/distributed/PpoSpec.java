@@ -11,6 +11,7 @@ import io.sparkdpo.train.PpoTrainer;
 import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.nio.charset.StandardCharsets;
+import java.util.List;
 
 /**
  * What every replica of a PPO run builds itself from, as the driver planned it: the starting policy (also pi_SFT,
@@ -23,6 +24,8 @@ import java.nio.charset.StandardCharsets;
  * @param totalUpdates rollout batches of the run
  * @param rolloutBatch prompts per rollout batch over all workers
  * @param prompts prompts in the files, for the episode arithmetic
+ * @param promptFiles {@code ppo.prompts} qualified on the driver ({@code file:}, {@code hdfs:}, {@code s3a:}), so
+ *     every executor reads the same files
  */
 public record PpoSpec(
     @JsonProperty("model") ModelSettings model,
@@ -32,7 +35,8 @@ public record PpoSpec(
     @JsonProperty("reward_name") String rewardName,
     @JsonProperty("total_updates") long totalUpdates,
     @JsonProperty("rollout_batch") int rolloutBatch,
-    @JsonProperty("prompts") int prompts) {
+    @JsonProperty("prompts") int prompts,
+    @JsonProperty("prompt_files") List<String> promptFiles) {
   public static final String REWARD_MODEL = "reward_model";
   public static final String ORACLE = "oracle";
 
@@ -41,6 +45,7 @@ public record PpoSpec(
       throw new IllegalArgumentException("reward kind must be " + REWARD_MODEL + " or " + ORACLE + ", got "
           + rewardKind);
     }
+    promptFiles = List.copyOf(promptFiles);
     if (totalUpdates < 1 || rolloutBatch < 1 || prompts < 1) {
       throw new IllegalArgumentException("a PPO run needs at least one update, one row and one prompt, got "
           + totalUpdates + ", " + rolloutBatch + ", " + prompts);

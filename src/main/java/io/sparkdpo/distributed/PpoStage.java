@@ -97,7 +97,8 @@ public final class PpoStage {
     long episodes = s.totalEpisodes() != null ? s.totalEpisodes()
         : (long) Math.ceil(s.numTrainEpochs() * prompts.size());
     long updates = s.maxSteps() > 0 ? s.maxSteps() : (episodes + batch - 1) / batch;
-    return new PpoSpec(config.model(), s, kind, reward, name, updates, batch, prompts.size());
+    return new PpoSpec(config.model(), s, kind, reward, name, updates, batch, prompts.size(),
+        s.prompts().stream().map(Storage::qualify).toList());
   }
 
   /**
@@ -140,7 +141,7 @@ public final class PpoStage {
     PpoSpec spec = plan(storage);
     String runId = "ppo-" + UUID.randomUUID().toString().substring(0, 8);
     try (FolderLease lease = FolderLease.acquire(storage, runDir, runId, Duration.ofSeconds(s.leaseTimeoutS()))) {
-      TrainingStage.requireSameRun(storage, runDir, spec, promptsFingerprint(storage, s.prompts()), s.workers(),
+      TrainingStage.requireSameRun(storage, runDir, spec, promptsFingerprint(storage, spec.promptFiles()), s.workers(),
           replaceOtherRun);
       String modelDir = Storage.join(runDir, TrainingStage.MODEL);
       if (finished(storage, runDir, spec.totalUpdates())) {
@@ -151,7 +152,7 @@ public final class PpoStage {
       List<List<String>> train = new ArrayList<>();
       List<List<String>> eval = new ArrayList<>();
       for (int r = 0; r < s.workers(); r++) {
-        train.add(s.prompts()); // every rank reads every prompt and samples its slice of each batch
+        train.add(spec.promptFiles()); // every rank reads every prompt and samples its slice of each batch
         eval.add(List.of());
       }
       TrainingSchedule schedule = new TrainingSchedule(spec.totalUpdates(), s.loggingSteps(), 0, s.saveSteps(), 0);

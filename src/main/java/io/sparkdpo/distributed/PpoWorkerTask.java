@@ -30,10 +30,10 @@ import java.util.Optional;
 import java.util.stream.Stream;
 
 /**
- * PPO as a barrier task: each rank loads the policy (from the checkpoint on a resume), pi_SFT (frozen), the value head
- * and the reward, and {@link WorkerLoop} drives a {@link PpoTrainer} on the rank's {@link WorkerContext#replicaGroup()}.
- * One loop step is one update: a rollout batch and its PPO epochs. Ships only the spec (JSON); one rank per executor
- * JVM (DJL allows one gradient collector per JVM).
+ * PPO as a barrier task: each rank loads the policy (from the checkpoint on a resume), pi_SFT (frozen), the value
+ * head and the reward, and {@link WorkerLoop} drives a {@link PpoTrainer} on the rank's
+ * {@link WorkerContext#replicaGroup()}. One loop step is one update: a rollout batch and its PPO epochs. Ships only
+ * the spec (JSON); one rank per executor JVM (DJL allows one gradient collector per JVM).
  */
 public final class PpoWorkerTask implements WorkerTask {
   private static final long serialVersionUID = 1L;
@@ -97,7 +97,7 @@ public final class PpoWorkerTask implements WorkerTask {
             ? ValueHead.load(resume.get().path(PpoTrainer.VALUE_HEAD), storage, device, hidden)
             : ValueHead.create(policy, spec.ppo().seed());
         owned.add(head);
-        List<TextPrompts.Prompt> prompts = PpoPrompts.read(storage, spec.ppo().prompts(),
+        List<TextPrompts.Prompt> prompts = PpoPrompts.read(storage, spec.promptFiles(),
             policy.config().vocabSize());
         if (prompts.size() != spec.prompts()) {
           throw new IllegalArgumentException("ppo.prompts hold " + prompts.size() + " prompts on rank " + ctx.rank()

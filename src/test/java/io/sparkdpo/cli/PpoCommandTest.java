@@ -7,6 +7,8 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import com.fasterxml.jackson.core.type.TypeReference;
 import com.fasterxml.jackson.databind.JsonNode;
+import io.sparkdpo.config.ConfigLoader;
+import io.sparkdpo.config.JobConfig;
 import io.sparkdpo.data.TextPrompts;
 import io.sparkdpo.data.TextTokenizer;
 import io.sparkdpo.io.Json;
@@ -145,6 +147,9 @@ class PpoCommandTest {
   @Test
   @Timeout(value = 120, unit = TimeUnit.SECONDS)
   void badSettingsAndBadPromptsAreRefusedBeforeAnyOutput() throws Exception {
+    Path project = Path.of(System.getProperty("project.basedir", "."));
+    JobConfig conf = ConfigLoader.load(project.resolve("conf/ppo.yaml"), List.of());
+    assertEquals(16, conf.ppo().rolloutBatch(), "conf/ppo.yaml: 8 x 1 x 2 mini-batches x 1 worker");
     Path prompts = prompts();
     List<String> k2 = args(prompts, dir.resolve("never"));
     k2.addAll(List.of("--set", "ppo.kl_estimator=k2", "--set", "ppo.lam=1.5"));

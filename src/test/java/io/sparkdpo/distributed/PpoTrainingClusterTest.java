@@ -141,14 +141,22 @@ class PpoTrainingClusterTest {
     assertEquals(p1.keySet(), p2.keySet());
     assertTrue(p1.containsKey(ValueHead.WEIGHT));
     double worst = TrainingFixtures.maxDifference(p1, p2);
+    String worstAt = "";
+    for (String name : p1.keySet()) {
+      for (int i = 0; i < p1.get(name).length; i++) {
+        if (Math.abs(p1.get(name)[i] - p2.get(name)[i]) == worst) {
+          worstAt = name + "[" + i + "] = " + p1.get(name)[i] + " vs " + p2.get(name)[i];
+        }
+      }
+    }
     Map<String, float[]> start = TrainingFixtures.parameters(model, 0);
     start.keySet().retainAll(p1.keySet());
     Map<String, float[]> trained = new LinkedHashMap<>(p1);
     trained.keySet().retainAll(start.keySet());
     double moved = TrainingFixtures.maxDifference(start, trained);
     System.out.printf("ppo W=2 vs W=1 over %d updates: largest metric difference %.2e, largest parameter difference "
-        + "%.2e (the policy moved %.2e from pi_SFT); scores %s -> %s%n", UPDATES, metricGap, worst, moved,
-        r1.get(1L).get(PpoRollout.SCORES), r1.get((long) UPDATES).get(PpoRollout.SCORES));
+        + "%.2e at %s (the policy moved %.2e from pi_SFT); scores %s -> %s%n", UPDATES, metricGap, worst, worstAt,
+        moved, r1.get(1L).get(PpoRollout.SCORES), r1.get((long) UPDATES).get(PpoRollout.SCORES));
     assertTrue(worst <= 1e-5, "largest parameter difference " + worst);
     assertTrue(moved > 1e-3, "the policy trained: it moved " + moved);
     assertTrue(((Number) r1.get(2L).get(PpoRollout.KL)).doubleValue() != 0, "update 2 samples a policy that moved");
