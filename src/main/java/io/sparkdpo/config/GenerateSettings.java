@@ -8,7 +8,9 @@ import java.util.List;
  * paragraph per line, at least {@code minParagraphWords} words), {@code samplesPerPrompt} continuations are sampled
  * from pi_SFT ({@code model}, else {@code model.path}) on executors, and {@code evaluate.reward} labels them.
  * {@code evalPrompts} names held-out text to cut {@code evaluate.num_prompts} evaluation prompts from, disjoint
- * from the training prompts. {@code promptsPerBatch} only groups work: results do not depend on it.
+ * from the training prompts. {@code promptsPerBatch} only groups work: results do not depend on it. {@code labeler}:
+ * a reward model folder (or a reward function's name) that labels the pairs instead of {@code evaluate.reward}
+ * (texts tokenised as {@code score.prepared} / {@code prepare:} say, as {@code spark-dpo score} does).
  */
 public record GenerateSettings(
     String model,
@@ -27,7 +29,8 @@ public record GenerateSettings(
     long seed,
     int promptsPerBatch,
     int partitions,
-    boolean writeSamples) implements Validated, ExecutorModelSettings {
+    boolean writeSamples,
+    String labeler) implements Validated, ExecutorModelSettings {
 
   public GenerateSettings {
     prompts = prompts == null ? List.of() : List.copyOf(prompts);
@@ -51,5 +54,7 @@ public record GenerateSettings(
     v.require(topP > 0 && topP <= 1, prefix + ".top_p", "must be in (0.0, 1.0]", topP);
     v.positive(prefix + ".prompts_per_batch", promptsPerBatch);
     v.nonNegative(prefix + ".partitions", partitions);
+    v.require(labeler == null || !labeler.isBlank(), prefix + ".labeler",
+        "must be null (evaluate.reward labels) or a reward model folder", labeler);
   }
 }

@@ -84,9 +84,8 @@ public final class BestOfNJob {
         config.model().device(), config.model().dtype(), storage);
     TokenizerFiles tokenizer = TokenizerFiles.read(GenerateJob.tokenizerSpec(sftPath, storage), storage);
     String rewardName = RewardFunctions.load(e.reward(), storage).name();
-    // The oracle selects with the ground truth unless score.reward names another function.
-    TextScorer selector = s.model() != null ? TextScorer.rewardModel(config, s.model(), storage)
-        : TextScorer.oracle(s.reward() != null ? s.reward() : e.reward(), s.batchTokens(), s.partitions(), storage);
+    // Without a reward model the oracle selects with the ground truth, unless score.reward names another function.
+    TextScorer selector = TextScorer.of(config, storage);
     List<TextPrompts.Prompt> prompts = new EvaluateJob(spark, config).prompts(storage, promptSources, tokenizer);
     int pool = s.bestOfNSamples();
 
@@ -96,6 +95,8 @@ public final class BestOfNJob {
     prompts.forEach(p -> promptDigest.append(p.index()).append('\t').append(p.text()).append('\n'));
     String fingerprint = PrepareJob.sha256("best-of-n-v" + VERSION, sft.fingerprint() + "/" + sft.dtype(),
         tokenizer.fingerprint(), selector.fingerprint(), evaluate.toString(), s.bestOfN().toString(),
+        // batch shapes may round differently in the last bit
+        "prompts_per_batch=" + config.generate().promptsPerBatch(), "batch_tokens=" + s.batchTokens(),
         PrepareJob.sha256(promptDigest.toString()));
     BestOfNReport existing = upToDate(storage, out, fingerprint);
     if (existing != null) {
@@ -163,8 +164,7 @@ public final class BestOfNJob {
 
   /** The selector's score of every sample: the ground truth again for an oracle of it, else scored on executors. */
   private double[][] selectorScores(TextScorer selector, List<SampledPrompt> sampled, double[][] truth) {
-    ScoreSettings s = config.score();
-    if (s.model() == null && (s.reward() == null || s.reward().equals(config.evaluate().reward()))) {
+    if (selector.kind() == TextScorer.Kind.ORACLE && selector.rewardSpec().equals(config.evaluate().reward())) {
       return truth; // the executors computed these with the samples
     }
     List<String> prompts = new ArrayList<>();

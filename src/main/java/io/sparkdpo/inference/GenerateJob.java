@@ -42,7 +42,8 @@ import org.slf4j.LoggerFactory;
  * continuations per prompt from pi_SFT ({@link SamplingJob}: model loaded once per JVM, seeded per prompt, so the
  * pairs do not depend on the partitioning); the ground-truth reward ({@code evaluate.reward}) scores each
  * continuation; the best is {@code chosen}, the worst {@code rejected}, ties dropped and counted
- * ({@link PreferenceLabeler}). Writes {@code pairs.jsonl} (TRL rows that {@code prepare --format trl} reads),
+ * ({@link PreferenceLabeler}); with {@code generate.labeler} a reward model's scores ({@link TextScorer}) label them
+ * instead, and {@code samples/} keeps both. Writes {@code pairs.jsonl} (TRL rows that {@code prepare --format trl} reads),
  * {@code prompts.jsonl}, optionally {@code eval_prompts.jsonl} (held-out prompts from other text, never a training
  * prompt) and {@code samples/} (every scored continuation, Parquet), and {@code manifest.json} last. The same inputs
  * again: nothing to do.
@@ -87,14 +88,20 @@ public final class GenerateJob {
     List<FileStatus> evalFiles = g.evalPrompts().isEmpty() ? List.of() : TextPrompts.files(storage, g.evalPrompts());
     refuseSharedFiles(promptFiles, evalFiles);
     String rewardName = RewardFunctions.load(config.evaluate().reward(), storage).name();
+    // generate.labeler: a reward model (or function) labels the pairs instead of the ground truth; checked here.
+    TextScorer labeler = g.labeler() == null ? null : TextScorer.named(config, g.labeler(), storage);
 
     ObjectNode settings = (ObjectNode) RecordedSettings.section(config, "generate");
-    settings.remove(List.of("partitions", "prompts", "eval_prompts", "model", "device"));
+    settings.remove(List.of("partitions", "prompts", "eval_prompts", "model", "device", "labeler"));
     // float32 samples keep the fingerprint they had before dtypes existed.
     String modelKey = model.dtype().equals("float32") ? model.fingerprint() : model.fingerprint() + "/" + model.dtype();
-    String fingerprint = PrepareJob.sha256("generate-v" + VERSION, modelKey, tokenizerFiles.fingerprint(),
+    List<String> parts = new ArrayList<>(List.of("generate-v" + VERSION, modelKey, tokenizerFiles.fingerprint(),
         config.evaluate().reward(), settings.toString(), "eval_prompts=" + config.evaluate().numPrompts(),
-        files(promptFiles), files(evalFiles));
+        files(promptFiles), files(evalFiles)));
+    if (labeler != null) {
+      parts.add("labeler=" + labeler.fingerprint());
+    }
+    String fingerprint = PrepareJob.sha256(parts.toArray(String[]::new));
     Optional<GenerateManifest> existing = complete(storage, out, fingerprint);
     if (existing.isPresent()) {
       LOG.info("generate: {} is up to date (same model, prompts, reward and settings; fingerprint {}): nothing to do",
@@ -132,14 +139,17 @@ public final class GenerateJob {
     SamplingJob.Result sampled = SamplingJob.run(spark, prompts, request);
     double seconds = (System.nanoTime() - start) / 1e9;
 
-    Labels labels = label(sampled.prompts(), rewardName);
+    double[][] labelScores = labeler == null ? SampledArrays.rewards(sampled.prompts())
+        : labelerScores(labeler, sampled.prompts());
+    Labels labels = label(sampled.prompts(), labelScores, labeler == null ? rewardName : labeler.label());
     PreferenceLabeler.writeTrlJsonl(storage, Storage.join(out, PAIRS), labels.result().pairs());
     writePrompts(storage, Storage.join(out, PROMPTS), prompts);
     if (!evalFiles.isEmpty()) {
       writePrompts(storage, Storage.join(out, EVAL_PROMPTS), evalPrompts);
     }
     if (g.writeSamples()) {
-      writeSamples(Storage.qualify(Storage.join(out, SAMPLES)), sampled.prompts());
+      writeSamples(Storage.qualify(Storage.join(out, SAMPLES)), sampled.prompts(),
+          labeler == null ? null : labelScores);
     }
     long samples = 0;
     long empty = 0;
@@ -156,7 +166,7 @@ public final class GenerateJob {
     PreferenceLabeler.Result r = labels.result();
     ExecutorStats.Summary ex = sampled.executors();
     ObjectNode cfg = Json.MAPPER.createObjectNode();
-    cfg.set("generate", RecordedSettings.section(config, "generate"));
+    cfg.set("generate", withoutUnsetLabeler(RecordedSettings.section(config, "generate")));
     cfg.set("evaluate", RecordedSettings.section(config, "evaluate"));
     GenerateManifest manifest = new GenerateManifest(GenerateManifest.STAGE, VERSION, Instant.now().toString(),
         fingerprint, new GenerateManifest.Model(modelPath, model.fingerprint()), tokenizerFiles.fingerprint(),
@@ -177,12 +187,44 @@ public final class GenerateJob {
   /** Labelling's outcome, plus the prompts that had fewer than two non-empty continuations to compare. */
   record Labels(PreferenceLabeler.Result result, int droppedEmpty) {}
 
-  /** Best and worst non-empty continuation per prompt, by the rewards the executors computed. */
-  static Labels label(List<SampledPrompt> sampled, String rewardName) {
+  /** {@code generate.labeler} unset leaves the recorded settings (and so the fingerprint) as they were before it. */
+  private static ObjectNode withoutUnsetLabeler(com.fasterxml.jackson.databind.JsonNode section) {
+    ObjectNode s = (ObjectNode) section;
+    if (s.path("labeler").isNull()) {
+      s.remove("labeler");
+    }
+    return s;
+  }
+
+  /** The labeler's score of every continuation, [prompt][sample], computed on executors. */
+  private double[][] labelerScores(TextScorer labeler, List<SampledPrompt> sampled) {
+    List<String> prompts = new ArrayList<>();
+    List<String> texts = new ArrayList<>();
+    for (SampledPrompt p : sampled) {
+      for (SampledPrompt.Continuation c : p.continuations()) {
+        prompts.add(p.prompt().text());
+        texts.add(c.text());
+      }
+    }
+    double[] flat = labeler.score(spark, prompts, texts, "generated samples").scores();
+    double[][] out = new double[sampled.size()][];
+    int k = 0;
+    for (int p = 0; p < out.length; p++) {
+      out[p] = java.util.Arrays.copyOfRange(flat, k, k + sampled.get(p).continuations().size());
+      k += out[p].length;
+    }
+    LOG.info("generate: pairs labelled by {} ({}), not by the ground truth", labeler.label(),
+        labeler.kind().jsonName());
+    return out;
+  }
+
+  /** Best and worst non-empty continuation per prompt, by {@code scores} [prompt][sample]. */
+  static Labels label(List<SampledPrompt> sampled, double[][] scores, String rewardName) {
     List<PreferenceLabeler.PromptSamples> samples = new ArrayList<>();
     List<double[]> rewards = new ArrayList<>();
     int droppedEmpty = 0;
-    for (SampledPrompt p : sampled) {
+    for (int i = 0; i < sampled.size(); i++) {
+      SampledPrompt p = sampled.get(i);
       List<SampledPrompt.Continuation> usable = p.continuations().stream().filter(c -> !c.text().isBlank()).toList();
       if (usable.size() < 2) {
         droppedEmpty++;
@@ -190,7 +232,8 @@ public final class GenerateJob {
       }
       samples.add(new PreferenceLabeler.PromptSamples(p.prompt().text(),
           usable.stream().map(SampledPrompt.Continuation::text).toList()));
-      rewards.add(usable.stream().mapToDouble(SampledPrompt.Continuation::reward).toArray());
+      double[] s = scores[i];
+      rewards.add(usable.stream().mapToDouble(c -> s[c.sample()]).toArray());
     }
     return new Labels(PreferenceLabeler.labelScored(samples, rewards, rewardName), droppedEmpty);
   }
@@ -259,7 +302,8 @@ public final class GenerateJob {
     return out;
   }
 
-  private void writeSamples(String path, List<SampledPrompt> sampled) {
+  /** Every continuation with its reward; with a labeler, also its {@code labeler_score} ({@code labels} non-null). */
+  private void writeSamples(String path, List<SampledPrompt> sampled, double[][] labels) {
     StructType schema = new StructType()
         .add("prompt_index", DataTypes.IntegerType, false)
         .add("prompt", DataTypes.StringType, false)
@@ -269,15 +313,22 @@ public final class GenerateJob {
         .add("tokens", DataTypes.IntegerType, false)
         .add("stopped", DataTypes.BooleanType, false)
         .add("logp", DataTypes.DoubleType, false);
+    if (labels != null) {
+      schema = schema.add("labeler_score", DataTypes.DoubleType, false);
+    }
     List<Row> rows = new ArrayList<>();
-    for (SampledPrompt p : sampled) {
+    for (int i = 0; i < sampled.size(); i++) {
+      SampledPrompt p = sampled.get(i);
       for (SampledPrompt.Continuation c : p.continuations()) {
         double logp = 0;
         for (double v : c.logProbs()) {
           logp += v;
         }
-        rows.add(RowFactory.create(p.prompt().index(), p.prompt().text(), c.sample(), c.text(), c.reward(),
-            c.tokens().length, c.stopped(), logp));
+        rows.add(labels == null
+            ? RowFactory.create(p.prompt().index(), p.prompt().text(), c.sample(), c.text(), c.reward(),
+                c.tokens().length, c.stopped(), logp)
+            : RowFactory.create(p.prompt().index(), p.prompt().text(), c.sample(), c.text(), c.reward(),
+                c.tokens().length, c.stopped(), logp, labels[i][c.sample()]));
       }
     }
     spark.createDataFrame(rows, schema).coalesce(1).write().mode("overwrite").parquet(path);

@@ -52,6 +52,7 @@ public final class ScoreJob {
   public static final String PAIRS = "pairs.jsonl";
   public static final String SCORE_COLUMN = "score";
   static final List<String> CONTINUATION_COLUMNS = List.of("continuation", "completion");
+  private static final String CORRUPT = "_corrupt_record";
 
   /**
    * @param upToDate the folder already held this output and nothing was scored
@@ -90,8 +91,9 @@ public final class ScoreJob {
     TextScorer scorer = TextScorer.of(config, storage);
     boolean relabel = config.score().relabel();
     ObjectNode settings = (ObjectNode) RecordedSettings.section(config, "score");
+    // batch_tokens stays: batches of other shapes may round differently in the last bit.
     settings.remove(List.of("input", "output_dir", "partitions", "device", "prompts", "best_of_n",
-        "best_of_n_output_dir", "batch_tokens"));
+        "best_of_n_output_dir"));
     String fingerprint = PrepareJob.sha256("score-v" + VERSION, scorer.fingerprint(), settings.toString(),
         describe(files));
     JsonNode existing = upToDate(storage, out, fingerprint);
@@ -107,6 +109,14 @@ public final class ScoreJob {
       df = df.orderBy("prompt_index", "sample");
     }
     List<Row> rows = df.collectAsList();
+    if (columns.contains(CORRUPT)) { // Spark's JSON reader keeps lines it cannot parse here
+      for (int i = 0; i < rows.size(); i++) {
+        Object bad = rows.get(i).get(rows.get(i).fieldIndex(CORRUPT));
+        if (bad != null) {
+          throw new IllegalArgumentException(in + ", row " + i + ": not a JSON object: " + abbreviate(bad.toString()));
+        }
+      }
+    }
     List<String> prompts = new ArrayList<>(rows.size());
     List<String> continuations = new ArrayList<>(rows.size());
     for (int i = 0; i < rows.size(); i++) {
@@ -231,6 +241,10 @@ public final class ScoreJob {
       throw new IllegalArgumentException(input + ": field '" + field + "' must be a string, is "
           + f.dataType().simpleString());
     }
+  }
+
+  private static String abbreviate(String s) {
+    return s.length() <= 80 ? s : s.substring(0, 77) + "...";
   }
 
   private static String text(Row row, String field, String input, int index) {

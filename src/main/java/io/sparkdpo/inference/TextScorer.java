@@ -65,11 +65,28 @@ public final class TextScorer {
     this.partitions = partitions;
   }
 
-  /** {@code score.model} when set, else the oracle {@code score.reward} (else {@code evaluate.reward}). */
+  /**
+   * {@code score.model} when set (a reward model folder, or a reward function's name such as {@code afinn}: then an
+   * oracle), else the oracle {@code score.reward} (else {@code evaluate.reward}).
+   */
   public static TextScorer of(JobConfig config, Storage storage) {
     ScoreSettings s = config.score();
-    return s.model() != null ? rewardModel(config, s.model(), storage)
-        : oracle(s.rewardOr(config.evaluate()), s.batchTokens(), s.partitions(), storage);
+    return named(config, s.model() != null ? s.model() : s.rewardOr(config.evaluate()), storage);
+  }
+
+  /** A reward model folder, or a reward function's name (then an oracle); {@code score:} settings for the rest. */
+  public static TextScorer named(JobConfig config, String modelOrReward, Storage storage) {
+    ScoreSettings s = config.score();
+    return namesRewardFunction(modelOrReward, storage)
+        ? oracle(modelOrReward, s.batchTokens(), s.partitions(), storage)
+        : rewardModel(config, modelOrReward, storage);
+  }
+
+  /** {@code afinn}, {@code lexicon:PATH} or a dotted class name that is not a path on the file system. */
+  static boolean namesRewardFunction(String model, Storage storage) {
+    return model.equals("afinn") || model.startsWith("lexicon:")
+        || (!model.contains("/") && model.matches("[\\p{L}_$][\\p{L}\\p{N}_$]*(\\.[\\p{L}_$][\\p{L}\\p{N}_$]*)+")
+            && !storage.exists(model));
   }
 
   /**
@@ -125,6 +142,11 @@ public final class TextScorer {
   /** What decides the scores: the reward model's weights and the text encoding, or the reward function. */
   public String fingerprint() {
     return fingerprint;
+  }
+
+  /** The reward function spec of an oracle (null for a reward model). */
+  public String rewardSpec() {
+    return rewardSpec;
   }
 
   /** The text encoding of a reward model (null for an oracle). */

@@ -185,6 +185,10 @@ class ScoreJobTest {
       assertEquals(-row.getString(row.fieldIndex("continuation")).length(),
           row.getDouble(row.fieldIndex("score")), 0.0);
     }
+    // score.model (--model) may name the reward function itself.
+    ScoreJob.Result named = score(config("score.model=" + GenerateJobTest.LENGTH_REWARD), dir.resolve("named"));
+    assertEquals("oracle:length-penalty", named.selector());
+    assertEquals(scores(dir.resolve("oracle")), scores(dir.resolve("named")));
   }
 
   @Test
@@ -195,6 +199,13 @@ class ScoreJobTest {
         new ScoreJob(SharedSpark.get(), config()).run(noContinuation.toString(), dir.resolve("bad").toString()));
     assertTrue(e.getMessage().contains("bad.jsonl") && e.getMessage().contains("'continuation'"), e.getMessage());
     assertFalse(Files.exists(dir.resolve("bad")));
+
+    Path corrupt = dir.resolve("corrupt.jsonl");
+    Files.writeString(corrupt, "{\"prompt\": \"a\", \"continuation\": \"b\"}\n{\"prompt\": \"a\", \"contin\n");
+    e = assertThrows(IllegalArgumentException.class, () ->
+        new ScoreJob(SharedSpark.get(), config()).run(corrupt.toString(), dir.resolve("corrupt").toString()));
+    assertTrue(e.getMessage().contains("corrupt.jsonl, row 1: not a JSON object"), e.getMessage());
+    assertFalse(Files.exists(dir.resolve("corrupt")));
 
     Path causal = dir.resolve("causal");
     try (CausalLM m = CausalLM.load(CausalLM.BUILTIN_TINY, STORAGE, Device.cpu())) {
