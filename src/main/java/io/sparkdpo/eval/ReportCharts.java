@@ -48,6 +48,7 @@ public final class ReportCharts {
   private static final Color TEXT = new Color(0x222222);
   private static final BasicStroke DASHED = new BasicStroke(1.6f, BasicStroke.CAP_BUTT, BasicStroke.JOIN_ROUND, 10f,
       new float[] {6f, 4f}, 0f);
+  private static final BasicStroke SOLID = new BasicStroke(1.8f);
   private static final BasicStroke DOTTED = new BasicStroke(1.4f, BasicStroke.CAP_ROUND, BasicStroke.JOIN_ROUND, 10f,
       new float[] {1.5f, 4f}, 0f);
 
@@ -248,6 +249,7 @@ public final class ReportCharts {
       s.setLineColor(c);
       s.setMarkerColor(c);
       s.setLineWidth(1.8f);
+      s.setLineStyle(SOLID); // else XChart cycles dash patterns over the series
       switch (method) {
         case FrontierPoint.PPO -> s.setMarker(SeriesMarkers.SQUARE);
         case FrontierPoint.BEST_OF_N -> {
@@ -260,7 +262,7 @@ public final class ReportCharts {
         if (!p.klAnalytic() && p.klHigh() > p.klLow()) {
           XYSeries bar = line(chart, name + " KL CI " + p.step(), new double[] {p.klLow(), p.klHigh()},
               new double[] {p.reward().mean(), p.reward().mean()}, c, 1f, false);
-          bar.setMarker(SeriesMarkers.NONE);
+          bar.setLineStyle(new BasicStroke(1f));
         }
       }
     }

@@ -95,6 +95,8 @@ public final class BestOfNJob {
     prompts.forEach(p -> promptDigest.append(p.index()).append('\t').append(p.text()).append('\n'));
     String fingerprint = PrepareJob.sha256("best-of-n-v" + VERSION, sft.fingerprint() + "/" + sft.dtype(),
         tokenizer.fingerprint(), selector.fingerprint(), evaluate.toString(), s.bestOfN().toString(),
+        // batch shapes may round differently in the last bit
+        "prompts_per_batch=" + config.generate().promptsPerBatch(), "batch_tokens=" + s.batchTokens(),
         PrepareJob.sha256(promptDigest.toString()));
     BestOfNReport existing = upToDate(storage, out, fingerprint);
     if (existing != null) {

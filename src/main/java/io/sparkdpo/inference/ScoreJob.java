@@ -91,8 +91,9 @@ public final class ScoreJob {
     TextScorer scorer = TextScorer.of(config, storage);
     boolean relabel = config.score().relabel();
     ObjectNode settings = (ObjectNode) RecordedSettings.section(config, "score");
+    // batch_tokens stays: batches of other shapes may round differently in the last bit.
     settings.remove(List.of("input", "output_dir", "partitions", "device", "prompts", "best_of_n",
-        "best_of_n_output_dir", "batch_tokens"));
+        "best_of_n_output_dir"));
     String fingerprint = PrepareJob.sha256("score-v" + VERSION, scorer.fingerprint(), settings.toString(),
         describe(files));
     JsonNode existing = upToDate(storage, out, fingerprint);

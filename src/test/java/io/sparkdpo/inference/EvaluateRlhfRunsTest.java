@@ -66,7 +66,8 @@ class EvaluateRlhfRunsTest {
    */
   static String ppoRunJson(String sftModel, double klCoef) {
     JobConfig cfg = ConfigLoader.load(null, List.of("model.path=" + sftModel, "ppo.kl_coef=" + klCoef));
-    PpoSpec spec = new PpoSpec(cfg.model(), cfg.ppo(), PpoSpec.ORACLE, "afinn", "oracle:afinn-111", 2, 4, 8);
+    PpoSpec spec = new PpoSpec(cfg.model(), cfg.ppo(), PpoSpec.ORACLE, "afinn", "oracle:afinn-111", 2, 4, 8,
+        List.of("file:/data/prompts.jsonl"));
     return "{\"spec\": " + spec.toJson() + "}";
   }
 
