@@ -27,7 +27,8 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
 /**
- * The memory planner against measured peak memory: each configuration trains {@code bench.steps} (4) DPO steps in
+ * The memory planner against measured peak memory: each configuration trains {@code bench.steps} (4) DPO (or reward
+ * model) steps in
  * a child JVM of its own ({@link MemoryCalibrationChild}: a real {@link TrainingSession} on a model folder and a
  * prepared folder written here, pairs of fixed prompt and response lengths), whose VmHWM is read from /proc. The
  * runtime's own share is measured the same way with a 0.1M-parameter model (baseline) and subtracted; the rest is
@@ -58,9 +59,19 @@ public class MemoryCalibrationBench {
   static final ModelConfig BASE = ModelConfig.llama(512, 64, 128, 2, 4, 2, true);
 
   record Config(String name, ModelConfig model, int batch, int prompt, int response, List<String> overrides,
-      DataType stored) {
+      DataType stored, SessionSpec.Stage stage) {
     Config(String name, ModelConfig model, int batch, int prompt, int response, List<String> overrides) {
       this(name, model, batch, prompt, response, overrides, DataType.FLOAT32);
+    }
+
+    Config(String name, ModelConfig model, int batch, int prompt, int response, List<String> overrides,
+        DataType stored) {
+      this(name, model, batch, prompt, response, overrides, stored, SessionSpec.Stage.DPO);
+    }
+
+    /** The config section the stage trains from. */
+    String section() {
+      return stage == SessionSpec.Stage.REWARD ? "reward" : "train";
     }
   }
 
@@ -83,7 +94,11 @@ public class MemoryCalibrationBench {
       new Config("lora-ckpt-88M-b4-s256", M88, 4, 64, 192, with(LORA, "train.gradient_checkpointing=true")),
       new Config("lora-bf16-88M-b2-s256", M88, 2, 64, 192, LORA, DataType.BFLOAT16),
       new Config("full-ckpt-34M-b4-s256", M34, 4, 64, 192, List.of("train.gradient_checkpointing=true")),
-      new Config("full-bf16mixed-34M-b4-s256", M34, 4, 64, 192, List.of("train.mixed_precision=bf16")));
+      new Config("full-bf16mixed-34M-b4-s256", M34, 4, 64, 192, List.of("train.mixed_precision=bf16")),
+      // Reward models (spark-dpo reward): the same decoders with a score head, no reference, no logits.
+      new Config("reward-34M-b4-s256", M34, 4, 64, 192, List.of(), DataType.FLOAT32, SessionSpec.Stage.REWARD),
+      new Config("reward-lora-88M-b2-s256", M88, 2, 64, 192, List.of("reward.peft.type=lora", "reward.peft.r=16"),
+          DataType.FLOAT32, SessionSpec.Stage.REWARD));
 
   @TempDir
   Path tmp;
@@ -143,13 +158,13 @@ public class MemoryCalibrationBench {
     String data = TrainingFixtures.writePrepared(dir.resolve("data"), List.of(train), pairs(c, 2, 13), null);
     List<String> overrides = new ArrayList<>(List.of("model.path=" + model,
         "prepare.max_length=" + (c.prompt() + c.response()), "prepare.max_prompt_length=" + c.prompt(),
-        "train.per_device_train_batch_size=" + c.batch(), "train.gradient_accumulation_steps=1",
-        "train.max_steps=" + STEPS, "train.learning_rate=1e-5"));
+        c.section() + ".per_device_train_batch_size=" + c.batch(), c.section() + ".gradient_accumulation_steps=1",
+        c.section() + ".max_steps=" + STEPS, c.section() + ".learning_rate=1e-5"));
     overrides.addAll(c.overrides());
     JobConfig cfg = ConfigLoader.load(null, overrides);
     // The folder's config.json, as plan-memory reads it (its torch_dtype is the stored dtype).
     MemoryPlan plan = MemoryPlanner.plan(MemoryPlanner.jobOf(cfg, ModelFolder.readConfig(Storage.local(), model), 1,
-        c.response()));
+        c.response(), c.stage()));
 
     List<String> command = new ArrayList<>();
     command.add(Path.of(System.getProperty("java.home"), "bin", "java").toString());
@@ -159,6 +174,7 @@ public class MemoryCalibrationBench {
     command.add(MemoryCalibrationChild.class.getName());
     command.add(data);
     command.add(Integer.toString(STEPS));
+    command.add(c.section());
     command.addAll(overrides);
     Path err = dir.resolve("child.err");
     Process p = new ProcessBuilder(command).redirectError(err.toFile()).start();

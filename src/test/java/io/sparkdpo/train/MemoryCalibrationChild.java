@@ -16,7 +16,7 @@ import java.util.Optional;
  * arguments) on a prepared folder and a model folder the bench wrote, runs {@code steps} steps, and prints
  * {@code vmhwm-kb <after open> <after each step...>} and {@code step-seconds ...}.
  *
- * <p>Arguments: DATA_DIR STEPS KEY=VALUE...
+ * <p>Arguments: DATA_DIR STEPS SECTION KEY=VALUE..., SECTION {@code train} (DPO) or {@code reward} (a reward model).
  */
 public final class MemoryCalibrationChild {
   private MemoryCalibrationChild() {}
@@ -24,12 +24,13 @@ public final class MemoryCalibrationChild {
   public static void main(String[] args) {
     String data = args[0];
     int steps = Integer.parseInt(args[1]);
-    JobConfig cfg = ConfigLoader.load(null, Arrays.asList(args).subList(2, args.length));
+    boolean reward = args[2].equals("reward");
+    JobConfig cfg = ConfigLoader.load(null, Arrays.asList(args).subList(3, args.length));
     Engine.getEngine("PyTorch");
     Storage storage = Storage.local();
     PreparedData d = PreparedData.open(storage, data);
-    SessionSpec spec = SessionSpec.dpo(cfg.model(), cfg.train(), cfg.model().path(), cfg.reference().dtype(), steps,
-        d.trainRows());
+    SessionSpec spec = reward ? SessionSpec.reward(cfg.model(), cfg.reward(), steps, d.trainRows())
+        : SessionSpec.dpo(cfg.model(), cfg.train(), cfg.model().path(), cfg.reference().dtype(), steps, d.trainRows());
     StringBuilder hwm = new StringBuilder();
     StringBuilder seconds = new StringBuilder();
     try (TrainingSession<?> session = TrainingSession.open(spec, storage, CausalLM.device("cpu"), d.trainFiles(),
