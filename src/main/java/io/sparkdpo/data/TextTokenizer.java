@@ -25,6 +25,8 @@ import java.util.concurrent.ConcurrentHashMap;
  */
 public final class TextTokenizer {
   private static final ObjectMapper JSON = new ObjectMapper();
+  /** Parsed tokenizers by fingerprint, and the instances handed out by name + fingerprint. */
+  private static final Map<String, TextTokenizer> PARSED = new ConcurrentHashMap<>();
   private static final Map<String, TextTokenizer> CACHE = new ConcurrentHashMap<>();
   /** The special tokens transformers passes to chat templates (its special_tokens_map), when set. */
   private static final List<String> SPECIAL_TOKEN_KEYS = List.of("bos_token", "eos_token", "unk_token", "sep_token",
@@ -40,6 +42,20 @@ public final class TextTokenizer {
   private final String padToken;
   private final String chatTemplate;
   private final Map<String, String> specialTokens;
+
+  /** The same parse under another name: the files' bytes are equal, only {@code files.spec()} differs. */
+  private TextTokenizer(TextTokenizer parsed, TokenizerFiles files) {
+    this.files = files;
+    this.fingerprint = parsed.fingerprint;
+    this.hf = parsed.hf;
+    this.tokenIds = parsed.tokenIds;
+    this.vocabSize = parsed.vocabSize;
+    this.bosToken = parsed.bosToken;
+    this.eosToken = parsed.eosToken;
+    this.padToken = parsed.padToken;
+    this.chatTemplate = parsed.chatTemplate;
+    this.specialTokens = parsed.specialTokens;
+  }
 
   private TextTokenizer(TokenizerFiles files) {
     this.files = files;
@@ -83,9 +99,16 @@ public final class TextTokenizer {
     return of(TokenizerFiles.read(spec, storage));
   }
 
-  /** The JVM-wide instance for these files (keyed by their fingerprint). */
+  /**
+   * The JVM-wide instance for these files. The parse is shared by fingerprint; the instance is per name as well, so
+   * the same bytes under another name (a model folder holding a copy of the built-in tokenizer) report their own
+   * name in errors, whichever was loaded first.
+   */
   public static TextTokenizer of(TokenizerFiles files) {
-    return CACHE.computeIfAbsent(files.fingerprint(), f -> new TextTokenizer(files));
+    String fingerprint = files.fingerprint();
+    TextTokenizer parsed = PARSED.computeIfAbsent(fingerprint, f -> new TextTokenizer(files));
+    return CACHE.computeIfAbsent(files.spec() + '\0' + fingerprint,
+        k -> parsed.files.spec().equals(files.spec()) ? parsed : new TextTokenizer(parsed, files));
   }
 
   public TokenizerFiles files() {

@@ -50,13 +50,30 @@ class TextTokenizerTest {
     Path m = ByteTokenizer.write(dir.resolve("m"), null);
     TextTokenizer a = TextTokenizer.load(m.resolve("tokenizer.json").toString(), Storage.local());
     TextTokenizer b = TextTokenizer.load(m.toUri().toString(), Storage.local());
-    assertSame(a, b);
+    assertSame(a, TextTokenizer.load(m.resolve("tokenizer.json").toString(), Storage.local()));
+    assertEquals(a.fingerprint(), b.fingerprint());
+    assertArrayEquals(a.encode("same bytes, one parse"), b.encode("same bytes, one parse"));
     assertEquals(64, a.fingerprint().length());
     Files.writeString(m.resolve("tokenizer_config.json"), "{\"eos_token\": \"<|pad|>\"}");
     TextTokenizer c = TextTokenizer.load(m.toString(), Storage.local());
     assertNotEquals(a.fingerprint(), c.fingerprint());
     assertEquals(1, c.eosId());
     assertEquals(-1, c.bosId());
+  }
+
+  @Test
+  void aCopyOfTheBuiltinTokenizerUnderAnotherNameKeepsItsOwnNameWhicheverLoadedFirst() throws Exception {
+    Path copy = Files.createDirectories(dir.resolve("copy"));
+    for (String f : List.of("tokenizer.json", "tokenizer_config.json")) {
+      try (var in = TextTokenizer.class.getResourceAsStream(TokenizerFiles.BUILTIN_RESOURCES + f)) {
+        Files.write(copy.resolve(f), in.readAllBytes());
+      }
+    }
+    TextTokenizer folder = TextTokenizer.load(copy.toString(), Storage.local());
+    TextTokenizer builtin = TextTokenizer.load(TokenizerFiles.BUILTIN, Storage.local());
+    assertEquals(builtin.fingerprint(), folder.fingerprint());
+    assertEquals(copy.toString(), folder.spec());
+    assertEquals(TokenizerFiles.BUILTIN, builtin.spec());
   }
 
   @Test
