@@ -21,13 +21,11 @@ import java.io.UncheckedIOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
-import java.util.Comparator;
 import java.util.IdentityHashMap;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
-import java.util.stream.Stream;
 
 /**
  * PPO as a barrier task: each rank loads the policy (from the checkpoint on a resume), pi_SFT (frozen), the value
@@ -176,13 +174,7 @@ public final class PpoWorkerTask implements WorkerTask {
       if (scratch == null) {
         return;
       }
-      try (Stream<Path> walk = Files.walk(scratch)) {
-        for (Path p : walk.sorted(Comparator.reverseOrder()).toList()) {
-          Files.deleteIfExists(p);
-        }
-      } catch (IOException e) {
-        throw new UncheckedIOException("cannot delete " + scratch + ": " + e.getMessage(), e);
-      }
+      TrainerCheckpoint.deleteStaging(scratch);
       scratch = null;
     }
 

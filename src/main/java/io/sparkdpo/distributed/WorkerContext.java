@@ -64,18 +64,7 @@ public record WorkerContext(
 
   /** The all-reduce as the training core's reducer ({@code OptimizerStep} takes one). */
   public GradientReducer gradientReducer() {
-    AllReduce group = allReduce;
-    return new GradientReducer() {
-      @Override
-      public int worldSize() {
-        return group.worldSize();
-      }
-
-      @Override
-      public void allReduceMean(FloatBuffer direct) {
-        group.allReduceMean(direct);
-      }
-    };
+    return replicaGroup();
   }
 
   /**

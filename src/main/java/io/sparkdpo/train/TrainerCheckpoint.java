@@ -3,11 +3,15 @@ package io.sparkdpo.train;
 import com.fasterxml.jackson.annotation.JsonProperty;
 import io.sparkdpo.model.CausalLM;
 import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.Comparator;
 import java.util.LinkedHashMap;
 import java.util.Map;
 import java.util.Set;
 import java.util.TreeMap;
+import java.util.stream.Stream;
 
 /**
  * What a training checkpoint holds and under which names, in the layout of a Hugging Face Trainer's
@@ -70,6 +74,17 @@ public final class TrainerCheckpoint {
     /** Updates the optimizer applied: steps minus the ones float16 loss scaling skipped. */
     public long updates() {
       return step - (lossScale == null ? 0 : lossScale.skippedSteps());
+    }
+  }
+
+  /** Deletes a local folder a checkpoint's model was staged in, once its payload has been written. */
+  public static void deleteStaging(Path folder) {
+    try (Stream<Path> walk = Files.walk(folder)) {
+      for (Path p : walk.sorted(Comparator.reverseOrder()).toList()) {
+        Files.deleteIfExists(p);
+      }
+    } catch (IOException e) {
+      throw new UncheckedIOException("cannot delete " + folder + ": " + e.getMessage(), e);
     }
   }
 

@@ -25,12 +25,10 @@ import java.nio.FloatBuffer;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
-import java.util.Comparator;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
-import java.util.stream.Stream;
 
 /**
  * One replica of a training run: the policy, the objective, AdamW, the learning-rate schedule and this replica's
@@ -543,13 +541,7 @@ public final class TrainingSession<E> implements AutoCloseable {
     if (scratch == null) {
       return;
     }
-    try (Stream<Path> walk = Files.walk(scratch)) {
-      for (Path p : walk.sorted(Comparator.reverseOrder()).toList()) {
-        Files.deleteIfExists(p);
-      }
-    } catch (IOException e) {
-      throw new UncheckedIOException("cannot delete " + scratch + ": " + e.getMessage(), e);
-    }
+    TrainerCheckpoint.deleteStaging(scratch);
     scratch = null;
   }
 
